@@ -1,0 +1,47 @@
+"""scaleml: run the scikit-learn code you have on more cores, a Dask cluster or a GPU.
+
+Public names::
+
+    Scaled        meta-estimator: fit any estimator through a backend
+    backend       context manager: make a backend active for a block of code
+    explain       where each step of an estimator would run, and why
+    Plan          what ``explain`` and ``Scaled.plan_`` return
+    backends      the registry (``scaleml.backends.available()``)
+
+``import scaleml`` imports neither dask nor torch nor cupy: engines load when a
+backend that needs them is used.
+"""
+
+from . import backends
+from ._config import backend
+from ._version import __version__
+from .exceptions import (
+    BackendOptionError,
+    BackendUnavailableError,
+    ScaleMLError,
+    UnknownBackendError,
+)
+from .planning import Plan, explain
+
+__all__ = [
+    "BackendOptionError",
+    "BackendUnavailableError",
+    "Plan",
+    "ScaleMLError",
+    "Scaled",
+    "UnknownBackendError",
+    "__version__",
+    "backend",
+    "backends",
+    "explain",
+]
+
+
+def __getattr__(name: str):
+    # Scaled pulls in scikit-learn (about a second); load it on first use so that
+    # `scaleml --help` and `scaleml info` start fast.
+    if name == "Scaled":
+        from .scaled import Scaled
+
+        return Scaled
+    raise AttributeError(f"module 'scaleml' has no attribute {name!r}")

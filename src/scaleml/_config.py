@@ -1,0 +1,131 @@
+"""Which backend is active: explicit argument > ``backend(...)`` context > env > default.
+
+The context is thread-local, like joblib's own configuration: a ``with
+scaleml.backend(...)`` block affects the thread that entered it and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from .backends import Backend, create_backend, normalize_name
+from .exceptions import ScaleMLError
+
+ENV_BACKEND = "SCALEML_BACKEND"
+DEFAULT_BACKEND = "local"
+
+_state = threading.local()
+
+
+def _stack() -> list[Backend]:
+    if not hasattr(_state, "stack"):
+        _state.stack = []
+    return _state.stack
+
+
+def active_backend() -> Backend | None:
+    """The backend of the innermost :func:`backend` block in this thread, if any."""
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+@contextmanager
+def backend(name: str, **options: Any) -> Iterator[Backend]:
+    """Make ``name`` the active backend inside a ``with`` block.
+
+    Inside the block, ``scaleml.Scaled(..., backend=None)`` fits on this backend,
+    and so does unchanged scikit-learn code that uses ``n_jobs`` (the backend
+    configures joblib for the block). The block is thread-local; blocks nest.
+
+    Parameters
+    ----------
+    name : str
+        A backend name, see ``scaleml.backends.available()``.
+    **options
+        Options of that backend (``n_jobs`` for ``local``, ...).
+
+    Yields
+    ------
+    Backend
+        The backend instance, useful to inspect its options.
+
+    Raises
+    ------
+    UnknownBackendError, BackendUnavailableError, BackendOptionError
+        At the ``with`` statement, before any work starts.
+
+    Examples
+    --------
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> with scaleml.backend("local", n_jobs=-1):  # doctest: +SKIP
+    ...     GridSearchCV(RandomForestClassifier(), {"max_depth": [3, 5]}).fit(X, y)
+    """
+    instance = create_backend(name, **options)
+    stack = _stack()
+    stack.append(instance)
+    try:
+        with instance.activate():
+            yield instance
+    finally:
+        stack.pop()
+        instance.close()
+
+
+@dataclass
+class ResolvedBackend:
+    """A backend chosen for one call, with where the choice came from.
+
+    Attributes
+    ----------
+    backend : Backend
+        The instance to use.
+    source : str
+        ``"argument"``, ``"context"``, ``"environment"`` or ``"default"``.
+    owned : bool
+        Whether the caller created it and so must close it.
+    """
+
+    backend: Backend
+    source: str
+    owned: bool
+
+    def __enter__(self) -> ResolvedBackend:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.owned:
+            self.backend.close()
+
+
+def resolve_backend(name: str | None = None, options: dict[str, Any] | None = None) -> ResolvedBackend:
+    """Choose the backend for one call.
+
+    Precedence: ``name`` when given > the active :func:`backend` block > the
+    ``SCALEML_BACKEND`` environment variable > ``"local"``. ``options`` are laid
+    over the chosen backend's own options. An explicit ``name`` equal to the
+    active block's backend reuses that block's instance (and its connections).
+    """
+    options = dict(options or {})
+    active = active_backend()
+    if name is not None:
+        if active is not None and normalize_name(name) == active.name:
+            return ResolvedBackend(active.with_options(**options), "argument", owned=False)
+        return ResolvedBackend(create_backend(name, **options), "argument", owned=True)
+    if active is not None:
+        return ResolvedBackend(active.with_options(**options), "context", owned=False)
+    env_name = os.environ.get(ENV_BACKEND, "").strip()
+    if env_name:
+        try:
+            return ResolvedBackend(create_backend(env_name, **options), "environment", owned=True)
+        except ScaleMLError as exc:
+            raise type(exc)(
+                f"{exc} (The backend came from the environment variable "
+                f"{ENV_BACKEND}={env_name!r}; unset it or fix the name.)"
+            ) from exc
+    return ResolvedBackend(create_backend(DEFAULT_BACKEND, **options), "default", owned=True)

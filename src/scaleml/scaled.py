@@ -1,0 +1,224 @@
+"""``Scaled``: run an existing scikit-learn estimator on a chosen backend."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.utils import get_tags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from ._config import resolve_backend
+from .planning import make_plan
+
+
+def _inner_has(method: str):
+    """``available_if`` check: the fitted (or else the unfitted) inner estimator has ``method``.
+
+    Raises the inner estimator's own ``AttributeError`` so ``hasattr`` is False and
+    the message names the real owner.
+    """
+
+    def check(self: Scaled) -> bool:
+        inner = self.__dict__.get("estimator_", self.estimator)
+        getattr(inner, method)
+        return True
+
+    return check
+
+
+class Scaled(MetaEstimatorMixin, BaseEstimator):
+    """Fit a scikit-learn estimator through a scaleml backend.
+
+    ``Scaled`` behaves like the estimator it wraps (a classifier, regressor,
+    transformer or clusterer): it has the same methods and tags, works with
+    ``clone``, pipelines and ``GridSearchCV``, and gives the same results as the
+    bare estimator on the ``local`` backend. What changes is where the work runs.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        Any scikit-learn estimator or pipeline. It is cloned before fitting and
+        never modified.
+    backend : str or None, default=None
+        Backend name (``"local"``, ``"dask"``, ...). None takes the active
+        ``scaleml.backend(...)`` block, then the ``SCALEML_BACKEND`` environment
+        variable, then ``"local"``. Resolved at each ``fit`` and each prediction.
+    **backend_options
+        Options of the backend, such as ``n_jobs`` for ``local``. They are
+        parameters like any other: ``get_params``, ``set_params`` and ``clone``
+        carry them; the backend validates them at ``fit``.
+
+    Attributes
+    ----------
+    estimator_ : estimator object
+        The fitted clone of ``estimator``: a plain scikit-learn estimator, usable
+        and picklable without scaleml.
+    plan_ : Plan
+        Where each step ran in the last ``fit``, on which data form, and why.
+    classes_ : ndarray
+        Class labels, for classifiers.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of str
+        Feature names seen during ``fit``, when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> import scaleml
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = scaleml.Scaled(make_pipeline(StandardScaler(), LogisticRegression()))
+    >>> model.fit(X, y).score(X, y) > 0.9
+    True
+    >>> print(model.plan_)  # doctest: +ELLIPSIS
+    Plan: backend 'local' (the default)
+    ...
+    """
+
+    def __init__(self, estimator: Any, backend: str | None = None, **backend_options: Any) -> None:
+        self.estimator = estimator
+        self.backend = backend
+        self._backend_options = backend_options
+
+    # -- parameters: the backend options are parameters too -------------------------
+
+    def get_backend_options(self) -> dict[str, Any]:
+        """The backend options given to this estimator (not the defaults)."""
+        return dict(self._backend_options)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep=deep)
+        params.update(self._backend_options)
+        return params
+
+    def set_params(self, **params: Any) -> Scaled:
+        """Set parameters; names that are not ``estimator``, ``backend`` or
+        ``estimator__*`` are backend options, validated by the backend at ``fit``."""
+        own = set(self._get_param_names())
+        options = {k: v for k, v in params.items() if k not in own and "__" not in k}
+        self._backend_options = {**self._backend_options, **options}
+        super().set_params(**{k: v for k, v in params.items() if k not in options})
+        return self
+
+    def __sklearn_tags__(self):
+        # Behave as the wrapped estimator does: same type, input and target tags.
+        return copy.deepcopy(get_tags(self.estimator))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return "estimator_" in self.__dict__
+
+    # -- fitting ---------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None, **fit_params: Any) -> Scaled:
+        """Fit a clone of ``estimator`` on the resolved backend.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, in any form the backend accepts.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            Targets; None for unsupervised estimators.
+        **fit_params
+            Passed to the estimator's ``fit`` (``sample_weight``, ...).
+
+        Returns
+        -------
+        self : Scaled
+        """
+        with resolve_backend(self.backend, self._backend_options) as resolved:
+            estimator = clone(self.estimator)
+            plan = make_plan(estimator, resolved, X)
+            fitted = resolved.backend.fit(estimator, X, y, **fit_params)
+        self.estimator_ = fitted
+        self.plan_ = plan
+        return self
+
+    @available_if(_inner_has("fit_transform"))
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        """Fit on the backend and return the transformed ``X``."""
+        with resolve_backend(self.backend, self._backend_options) as resolved:
+            estimator = clone(self.estimator)
+            plan = make_plan(estimator, resolved, X)
+            fitted, transformed = resolved.backend.fit_transform(estimator, X, y, **fit_params)
+        self.estimator_ = fitted
+        self.plan_ = plan
+        return transformed
+
+    @available_if(_inner_has("fit_predict"))
+    def fit_predict(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        """Fit on the backend and return the predictions (labels) for ``X``."""
+        return self.fit(X, y, **fit_params)._call("predict", X)
+
+    # -- methods of the fitted estimator ---------------------------------------------
+
+    def _call(self, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
+        check_is_fitted(self)
+        with resolve_backend(self.backend, self._backend_options) as resolved:
+            return resolved.backend.call(self.estimator_, method, X, *args, **kwargs)
+
+    @available_if(_inner_has("predict"))
+    def predict(self, X: Any, **kwargs: Any) -> Any:
+        """Predict with the fitted estimator."""
+        return self._call("predict", X, **kwargs)
+
+    @available_if(_inner_has("predict_proba"))
+    def predict_proba(self, X: Any, **kwargs: Any) -> Any:
+        """Class probabilities from the fitted estimator."""
+        return self._call("predict_proba", X, **kwargs)
+
+    @available_if(_inner_has("predict_log_proba"))
+    def predict_log_proba(self, X: Any, **kwargs: Any) -> Any:
+        """Log class probabilities from the fitted estimator."""
+        return self._call("predict_log_proba", X, **kwargs)
+
+    @available_if(_inner_has("decision_function"))
+    def decision_function(self, X: Any) -> Any:
+        """Decision function of the fitted estimator."""
+        return self._call("decision_function", X)
+
+    @available_if(_inner_has("score_samples"))
+    def score_samples(self, X: Any) -> Any:
+        """Per-sample scores of the fitted estimator."""
+        return self._call("score_samples", X)
+
+    @available_if(_inner_has("transform"))
+    def transform(self, X: Any, **kwargs: Any) -> Any:
+        """Transform ``X`` with the fitted estimator."""
+        return self._call("transform", X, **kwargs)
+
+    @available_if(_inner_has("inverse_transform"))
+    def inverse_transform(self, X: Any, **kwargs: Any) -> Any:
+        """Inverse-transform ``X`` with the fitted estimator."""
+        return self._call("inverse_transform", X, **kwargs)
+
+    @available_if(_inner_has("score"))
+    def score(self, X: Any, y: Any = None, **kwargs: Any) -> float:
+        """The fitted estimator's own ``score`` (accuracy, R², ...)."""
+        return self._call("score", X, y, **kwargs)
+
+    @available_if(_inner_has("get_feature_names_out"))
+    def get_feature_names_out(self, input_features: Any = None) -> Any:
+        """Output feature names of the fitted estimator."""
+        check_is_fitted(self)
+        return self.estimator_.get_feature_names_out(input_features)
+
+    @property
+    def classes_(self) -> Any:
+        """Class labels of the fitted classifier."""
+        return self.estimator_.classes_
+
+    @property
+    def n_features_in_(self) -> int:
+        """Number of features seen during ``fit``."""
+        return self.estimator_.n_features_in_
+
+    @property
+    def feature_names_in_(self) -> Any:
+        """Feature names seen during ``fit``."""
+        return self.estimator_.feature_names_in_

@@ -1,0 +1,5 @@
+"""``python -m scaleml``: the same as the ``scaleml`` command."""
+
+from .cli import main
+
+main()

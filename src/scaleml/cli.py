@@ -1,0 +1,235 @@
+"""The ``scaleml`` command: a thin shell over the library.
+
+Heavy modules (scikit-learn, and the engines) are imported inside the commands, so
+``scaleml --help`` starts fast and imports neither dask nor torch.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._version import __version__
+
+# Where `scaleml explain` may take estimator classes from: importing a dotted path
+# runs that module's code, so only these packages are accepted.
+ALLOWED_MODULES = ("sklearn", "scaleml")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scaleml")
+def main() -> None:
+    """Run scikit-learn code on more cores, a Dask cluster or a GPU, and measure which wins."""
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option(
+    "--no-torch",
+    is_flag=True,
+    help="Do not import PyTorch to look for CUDA/MPS devices (faster).",
+)
+def info(as_json: bool, no_torch: bool) -> None:
+    """Versions, CPU cores, memory, GPUs seen, and which backends can run here."""
+    from . import backends, machine
+
+    data = machine.machine_info(probe_torch=not no_torch)
+    data["backends"] = [
+        {"name": b.name, "available": b.available, "reason": b.reason, "summary": b.summary, "origin": b.origin}
+        for b in backends.available()
+    ]
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"scaleml {__version__}  (Python {data['python']}, {data['platform']})")
+    click.echo(f"CPU      {data['cpu']}: {data['cores_usable']} usable of {data['cores_logical']} logical cores")
+    click.echo(f"Memory   {data['memory_total_gib']} GiB total, {data['memory_available_gib']} GiB available")
+    gpus = data["gpus"]
+    click.echo("GPUs     " + (", ".join(f"{g['name']} ({g['memory']})" for g in gpus) if isinstance(gpus, list) else f"none seen ({gpus})"))
+    if "torch_devices" in data:
+        td = data["torch_devices"]
+        if isinstance(td, dict):
+            seen = td["cuda"] or (["mps"] if td["mps"] else [])
+            click.echo(f"PyTorch  {td['torch']}: " + (", ".join(seen) if seen else "CPU only (no CUDA or MPS device)"))
+        else:
+            click.echo(f"PyTorch  {td}")
+    click.echo("Packages " + ", ".join(f"{k} {v}" for k, v in data["packages"].items() if v))
+    missing = [k for k, v in data["packages"].items() if not v]
+    if missing:
+        click.echo("         not installed: " + ", ".join(missing))
+    click.echo("Backends")
+    width = max(len(b["name"]) for b in data["backends"])
+    for b in data["backends"]:
+        status = "available" if b["available"] else f"unavailable: {b['reason']}"
+        click.echo(f"  {b['name']:<{width}}  {b['summary']}  [{status}]")
+
+
+def _resolve_estimator_class(name: str) -> type:
+    """An estimator class from a scikit-learn class name or an allowed dotted path."""
+    import importlib
+
+    if "." in name:
+        module_name, _, attr = name.rpartition(".")
+        if module_name.split(".")[0] not in ALLOWED_MODULES:
+            raise click.BadParameter(
+                f"{name!r}: only classes from {', '.join(ALLOWED_MODULES)} may be named "
+                "(importing other modules would run their code)."
+            )
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError):
+            cls = None
+        if not (isinstance(cls, type) and hasattr(cls, "fit")):
+            raise click.BadParameter(f"{name!r} is not an importable estimator class.")
+        return cls
+    classes = _sklearn_estimator_classes()
+    if name in classes:
+        return classes[name]
+    import difflib
+
+    close = difflib.get_close_matches(name, classes, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise click.BadParameter(
+        f"{name!r} is not a scikit-learn estimator class name.{hint} "
+        "Name a class (RandomForestClassifier) or a dotted path (sklearn.svm.SVC)."
+    )
+
+
+def _sklearn_estimator_classes() -> dict[str, type]:
+    """Public estimator classes of scikit-learn's public subpackages, by name.
+
+    Not ``sklearn.utils.all_estimators``: it imports every scikit-learn module,
+    array-API shims included, and those import torch and dask when installed.
+    """
+    import importlib
+
+    import sklearn
+
+    skip = {"externals", "experimental", "exceptions", "datasets", "metrics", "inspection", "callback"}
+    classes: dict[str, type] = {}
+    for sub in sklearn.__all__:
+        if sub in skip:
+            continue
+        try:
+            module = importlib.import_module(f"sklearn.{sub}")
+        except ImportError:
+            continue  # a function such as sklearn.clone, or an optional part
+        for attr in getattr(module, "__all__", ()):
+            try:
+                obj = getattr(module, attr)
+            except (ImportError, AttributeError):
+                continue  # experimental classes refuse to load without an opt-in
+            if isinstance(obj, type) and hasattr(obj, "fit"):
+                classes.setdefault(attr, obj)
+    return classes
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    from .bench.runner import _parse_value
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not key=value (e.g. -o n_jobs=-1).")
+        options[key] = _parse_value(value)
+    return options
+
+
+@main.command()
+@click.argument("steps", nargs=-1, required=True)
+@click.option("--backend", "-b", default=None, help="Backend name (default: SCALEML_BACKEND, else local).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="A backend option; repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def explain(steps: tuple[str, ...], backend: str | None, options: tuple[str, ...], as_json: bool) -> None:
+    """Say where each step of a pipeline would run, and why, without fitting it.
+
+    STEPS are estimator classes with default parameters, joined into a pipeline:
+
+        scaleml explain StandardScaler RandomForestClassifier -o n_jobs=-1
+    """
+    from sklearn.pipeline import make_pipeline
+
+    from .exceptions import ScaleMLError
+    from .planning import explain as make_explanation
+
+    estimators = [_resolve_estimator_class(step)() for step in steps]
+    estimator = estimators[0] if len(estimators) == 1 else make_pipeline(*estimators)
+    try:
+        plan = make_explanation(estimator, backend=backend, **_parse_options(options))
+    except (ScaleMLError, ImportError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(plan.to_dict(), indent=2, default=repr) if as_json else str(plan))
+
+
+@main.command()
+@click.option("--case", "case_name", default="digits-forest-search", show_default=True, help="Built-in case (see --list-cases).")
+@click.option(
+    "--backends",
+    default=None,
+    help="Comma-separated backends, each NAME or NAME:KEY=VALUE[:KEY=VALUE]; 'sklearn' is the "
+    "bare estimator. Default: sklearn, local, local:n_jobs=-1 and every other backend available here.",
+)
+@click.option("--repeat", default=5, show_default=True, help="Timed repeats per backend (interleaved).")
+@click.option("--warmup", default=1, show_default=True, help="Untimed fits per backend first.")
+@click.option("--scale", default=1.0, show_default=True, help="Size multiplier for generated data.")
+@click.option("--memory/--no-memory", default=True, show_default=True, help="Sample peak RSS of the process tree during fits.")
+@click.option("--out", "out_dir", default="scaleml-results", show_default=True, type=click.Path(file_okay=False), help="Folder for the JSON, CSV and PNG results.")
+@click.option("--list-cases", is_flag=True, help="List the built-in cases and exit.")
+def bench(
+    case_name: str,
+    backends: str | None,
+    repeat: int,
+    warmup: int,
+    scale: float,
+    memory: bool,
+    out_dir: str,
+    list_cases: bool,
+) -> None:
+    """Run one case on several backends side by side; print a table, write JSON/CSV/PNG."""
+    from .bench.cases import CASES, get_case
+    from .bench.report import format_table, write_chart
+    from .bench.runner import BackendSpec, run_bench
+    from .exceptions import ScaleMLError
+
+    if list_cases:
+        for case in CASES.values():
+            click.echo(f"{case.name:<22} {case.description}")
+        return
+    try:
+        case = get_case(case_name)
+        specs = [BackendSpec.parse(s) for s in backends.split(",")] if backends else _default_specs()
+        run = run_bench(
+            case,
+            specs,
+            repeat=repeat,
+            warmup=warmup,
+            scale=scale,
+            memory=memory,
+            command=shlex.join(["scaleml", *sys.argv[1:]]),
+        )
+    except ScaleMLError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_table(run))
+    stamp = run.provenance["date"].replace(":", "").replace("+0000", "Z")
+    base = Path(out_dir) / f"{case.name}-{stamp}"
+    json_path = run.write_json(base.with_suffix(".json"))
+    base.with_suffix(".csv").write_text(run.to_csv())
+    chart = write_chart(run, base.with_suffix(".png"))
+    click.echo(f"\nwrote {json_path}, {base.with_suffix('.csv')}" + (f", {chart}" if chart else ""))
+    if chart is None:
+        click.echo("(no chart: pip install 'scaleml[plot]' for matplotlib)")
+
+
+def _default_specs() -> list:
+    from .backends import available
+    from .bench.runner import BARE, BackendSpec
+
+    specs = [BackendSpec(BARE), BackendSpec("local"), BackendSpec("local", {"n_jobs": -1})]
+    specs += [BackendSpec(b.name) for b in available() if b.available and b.name != "local"]
+    return specs

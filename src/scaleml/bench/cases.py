@@ -1,0 +1,132 @@
+"""Built-in benchmark cases on data that ships with scikit-learn or is generated.
+
+A case is data plus an estimator factory; the estimator is the user's unchanged
+scikit-learn code, and the backend decides how it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import ScaleMLError
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark workload.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, used on the command line.
+    description : str
+        One line for listings and reports.
+    load : callable
+        ``load(scale) -> (X_train, X_test, y_train, y_test)``; ``scale`` multiplies
+        the size of generated data (ignored by fixed data sets).
+    make_estimator : callable
+        Returns a fresh, unfitted estimator.
+    metric : str
+        What the estimator's ``score`` measures, for the report.
+    """
+
+    name: str
+    description: str
+    load: Callable[[float], tuple[Any, Any, Any, Any]]
+    make_estimator: Callable[[], Any]
+    metric: str
+
+
+def _split(X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
+    from sklearn.model_selection import train_test_split
+
+    return tuple(train_test_split(X, y, test_size=0.25, random_state=0, stratify=y))
+
+
+def _digits(scale: float) -> tuple[Any, Any, Any, Any]:
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return _split(X, y)
+
+
+def _synthetic(rows: int, features: int) -> Callable[[float], tuple[Any, Any, Any, Any]]:
+    def load(scale: float) -> tuple[Any, Any, Any, Any]:
+        from sklearn.datasets import make_classification
+
+        X, y = make_classification(
+            n_samples=max(int(rows * scale), 100),
+            n_features=features,
+            n_informative=features // 2,
+            n_classes=2,
+            random_state=0,
+        )
+        return _split(X, y)
+
+    return load
+
+
+def _digits_logreg() -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+
+
+def _digits_forest_search() -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import GridSearchCV
+
+    # n_jobs is left at None on purpose: the backend decides the parallelism.
+    return GridSearchCV(
+        RandomForestClassifier(n_estimators=60, random_state=0),
+        {"max_depth": [8, None], "max_features": ["sqrt", 0.25]},
+        cv=3,
+    )
+
+
+def _synthetic_logreg() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=500, tol=1e-6)
+
+
+CASES: dict[str, Case] = {
+    case.name: case
+    for case in (
+        Case(
+            "digits-forest-search",
+            "digits (1,797 8x8 images): GridSearchCV of a RandomForest, 4 candidates x 3 folds",
+            _digits,
+            _digits_forest_search,
+            "accuracy",
+        ),
+        Case(
+            "digits-logreg",
+            "digits (1,797 8x8 images): StandardScaler + LogisticRegression",
+            _digits,
+            _digits_logreg,
+            "accuracy",
+        ),
+        Case(
+            "synthetic-logreg",
+            "make_classification 40,000 x 60 (x --scale): LogisticRegression, about 1 s to fit",
+            _synthetic(40_000, 60),
+            _synthetic_logreg,
+            "accuracy",
+        ),
+    )
+}
+
+
+def get_case(name: str) -> Case:
+    """The built-in case ``name``; the error lists the valid names."""
+    try:
+        return CASES[name]
+    except KeyError:
+        raise ScaleMLError(
+            f"Unknown bench case {name!r}. Built-in cases: {', '.join(CASES)}."
+        ) from None

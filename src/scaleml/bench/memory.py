@@ -1,0 +1,64 @@
+"""Peak resident memory of this process and every process it started."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+import psutil
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident bytes of ``process`` and all its descendants, now."""
+    total = 0
+    for proc in [process, *process.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue  # a worker that ended between listing and reading
+    return total
+
+
+class PeakTreeRSS:
+    """Context manager sampling the process tree's RSS in a background thread.
+
+    Worker processes (joblib's loky, local Dask workers) are children of this
+    process, so they are counted. Sampling misses spikes shorter than
+    ``interval``; the reading at entry and exit is always included.
+
+    Attributes
+    ----------
+    peak : int
+        Highest total RSS in bytes seen between entry and exit.
+    """
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._process = psutil.Process()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        self.peak = max(self.peak, tree_rss(self._process))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> PeakTreeRSS:
+        self._sample()
+        self._thread = threading.Thread(target=self._run, name="scaleml-rss", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()

@@ -1,0 +1,100 @@
+"""Views of a :class:`~scaleml.bench.results.BenchRun`: a terminal table and a chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .results import BenchRun
+
+
+def format_table(run: BenchRun) -> str:
+    """The run as a fixed-width table, skipped backends listed after it."""
+    summaries = run.summaries()
+    reference = summaries[0].backend if summaries else "-"
+    headers = (
+        "backend",
+        "fit median s",
+        "min s",
+        "max s",
+        "peak RSS MB",
+        run.metric,
+        f"speed-up vs {reference}",
+    )
+    rows = [
+        (
+            s.backend,
+            f"{s.fit_median_s:.3f}",
+            f"{s.fit_min_s:.3f}",
+            f"{s.fit_max_s:.3f}",
+            f"{s.peak_rss_mb:.0f}" if s.peak_rss_mb is not None else "-",
+            f"{s.score:.4f}",
+            f"{s.speedup:.2f}x" if s.speedup is not None else "-",
+        )
+        for s in summaries
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:]))
+        return "  ".join([first, *rest])
+
+    repeats = run.provenance.get("repeat", "?")
+    out = [f"{run.case}: {run.case_description}", f"median of {repeats} interleaved repeats", ""]
+    out += [line(headers), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)]
+    for label, reason in run.skipped.items():
+        out.append(f"{label}: skipped: {reason}")
+    return "\n".join(out)
+
+
+def write_chart(run: BenchRun, path: str | Path) -> Path | None:
+    """A PNG bar chart of fit times (median bar, min-max whisker, every repeat as a dot).
+
+    Returns None when matplotlib is not installed (``pip install 'scaleml[plot]'``).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    summaries = run.summaries()
+    if not summaries:
+        return None
+    names = [s.backend for s in summaries]
+    medians = [s.fit_median_s for s in summaries]
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.6 * len(names)), dpi=120)
+    positions = range(len(names))
+    ax.barh(positions, medians, color="#4c72b0", alpha=0.85, height=0.6)
+    ax.errorbar(
+        medians,
+        positions,
+        xerr=[[m - s.fit_min_s for m, s in zip(medians, summaries)],
+              [s.fit_max_s - m for m, s in zip(medians, summaries)]],
+        fmt="none",
+        ecolor="black",
+        capsize=4,
+    )
+    for i, s in enumerate(summaries):
+        times = [m.fit_s for m in run.measurements if m.backend == s.backend]
+        ax.plot(times, [i] * len(times), "o", color="black", markersize=3, alpha=0.6)
+        note = f" {s.fit_median_s:.2f} s"
+        if s.speedup is not None and i > 0:
+            note += f"  ({s.speedup:.2f}x)"
+        ax.text(s.fit_max_s, i, note, va="center", fontsize=9)
+    ax.set_yticks(list(positions), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("fit time, seconds (bar: median; whisker: min-max; dots: repeats)")
+    machine = run.provenance.get("machine", {})
+    ax.set_title(
+        f"{run.case} on {machine.get('cores_usable', '?')} cores, {machine.get('cpu', '')}"[:90],
+        fontsize=10,
+    )
+    ax.set_xlim(0, max(s.fit_max_s for s in summaries) * 1.35)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

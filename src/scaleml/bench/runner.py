@@ -1,0 +1,171 @@
+"""Run a case on several backends, interleaving repeats (A B A B ...)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import machine
+from ..backends import get_backend_class, normalize_name
+from ..exceptions import ScaleMLError
+from .cases import Case
+from .memory import PeakTreeRSS
+from .results import BenchRun, Measurement
+
+# The bare scikit-learn estimator, not wrapped by scaleml: the floor every backend
+# is compared with.
+BARE = "sklearn"
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A backend to benchmark: a registry name (or ``sklearn``) and its options.
+
+    Written on the command line as ``name`` or ``name:key=value:key=value``,
+    e.g. ``local:n_jobs=-1``.
+    """
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return ":".join([self.name, *(f"{k}={v}" for k, v in self.options.items())])
+
+    @classmethod
+    def parse(cls, text: str) -> BackendSpec:
+        name, *pairs = text.strip().split(":")
+        options = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise ScaleMLError(
+                    f"Bad backend spec {text!r}: {pair!r} is not key=value. "
+                    "Write name or name:key=value[:key=value], e.g. local:n_jobs=-1."
+                )
+            options[key.strip()] = _parse_value(value.strip())
+        return cls(BARE if name == BARE else normalize_name(name), options)
+
+
+def _parse_value(text: str) -> Any:
+    """A literal from the command line: int, float, true/false, none, else the string."""
+    lowered = text.lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _check(spec: BackendSpec) -> str | None:
+    """Why ``spec`` cannot run here, or None."""
+    if spec.name == BARE:
+        return "the bare estimator takes no options" if spec.options else None
+    try:
+        get_backend_class(spec.name).validate_options(spec.options)
+    except (ScaleMLError, ImportError) as exc:
+        return str(exc)
+    return None
+
+
+def _wrap(spec: BackendSpec, estimator: Any) -> Any:
+    if spec.name == BARE:
+        return estimator
+    from ..scaled import Scaled
+
+    return Scaled(estimator, backend=spec.name, **spec.options)
+
+
+def measure_once(case: Case, spec: BackendSpec, data: tuple, repeat: int, memory: bool) -> Measurement:
+    """Fit and score a fresh estimator once on ``spec``; time the fit."""
+    X_train, X_test, y_train, y_test = data
+    model = _wrap(spec, case.make_estimator())
+    sampler = PeakTreeRSS() if memory else None
+    with sampler if sampler is not None else nullcontext():
+        start = time.perf_counter()
+        model.fit(X_train, y_train)
+        fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    score = float(model.score(X_test, y_test))
+    score_s = time.perf_counter() - start
+    return Measurement(
+        backend=spec.label,
+        repeat=repeat,
+        fit_s=fit_s,
+        score_s=score_s,
+        score=score,
+        peak_rss_mb=sampler.peak / 2**20 if sampler is not None else None,
+    )
+
+
+def run_bench(
+    case: Case,
+    specs: Sequence[BackendSpec],
+    repeat: int = 3,
+    warmup: int = 1,
+    scale: float = 1.0,
+    memory: bool = True,
+    progress: Callable[[str], None] | None = None,
+    command: str | None = None,
+) -> BenchRun:
+    """Benchmark ``case`` on each backend in ``specs``.
+
+    Each backend first runs ``warmup`` untimed fits (worker pools start, caches
+    fill); then the timed repeats go round the backends in turn, so drifts in the
+    machine's state (heat, other load) touch every backend alike.
+
+    Returns
+    -------
+    BenchRun
+        Every repeat, the skipped backends with their reasons, and provenance.
+    """
+    if repeat < 1:
+        raise ScaleMLError(f"repeat must be at least 1, got {repeat}.")
+    if warmup < 0:
+        raise ScaleMLError(f"warmup must be 0 or more, got {warmup}.")
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    labels = [spec.label for spec in specs]
+    if len(set(labels)) != len(labels):
+        raise ScaleMLError(f"A backend is listed twice in {', '.join(labels)}; list each once.")
+    run = BenchRun(case.name, case.description, case.metric, labels)
+    runnable = []
+    for spec in specs:
+        reason = _check(spec)
+        if reason:
+            run.skipped[spec.label] = reason
+            say(f"skip {spec.label}: {reason}")
+        else:
+            runnable.append(spec)
+    run.provenance = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "git_commit": machine.git_commit(),
+        "repeat": repeat,
+        "warmup": warmup,
+        "scale": scale,
+        "memory_sampled": memory,
+        "machine": machine.machine_info(),
+    }
+    data = case.load(scale)
+    total = len(runnable) * (warmup + repeat)
+    done = 0
+    for round_ in range(warmup + repeat):
+        timed = round_ >= warmup
+        for spec in runnable:
+            done += 1
+            m = measure_once(case, spec, data, round_ - warmup, memory)
+            kind = f"repeat {m.repeat + 1}/{repeat}" if timed else "warm-up"
+            say(f"[{done}/{total}] {spec.label:<20} {kind:<12} fit {m.fit_s:7.3f} s  {case.metric} {m.score:.4f}")
+            if timed:
+                run.measurements.append(m)
+    return run

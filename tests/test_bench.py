@@ -1,0 +1,106 @@
+"""The bench runner: interleaved repeats, skipped backends, results with provenance."""
+
+import json
+
+import numpy as np
+import pytest
+
+from scaleml.bench.cases import CASES, Case, get_case
+from scaleml.bench.memory import PeakTreeRSS
+from scaleml.bench.report import format_table, write_chart
+from scaleml.bench.results import BenchRun
+from scaleml.bench.runner import BackendSpec, run_bench
+from scaleml.exceptions import ScaleMLError
+
+
+def _tiny_case():
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    def load(scale):
+        X, y = load_iris(return_X_y=True)
+        return tuple(train_test_split(X, y, random_state=0))
+
+    return Case("tiny", "iris + LogisticRegression", load, lambda: LogisticRegression(max_iter=500), "accuracy")
+
+
+def test_backend_spec_parsing():
+    assert BackendSpec.parse("local:n_jobs=-1") == BackendSpec("local", {"n_jobs": -1})
+    assert BackendSpec.parse("Dask_ML") == BackendSpec("dask-ml", {})
+    assert BackendSpec.parse("local:flag=true:x=none:f=0.5:s=abc").options == {
+        "flag": True, "x": None, "f": 0.5, "s": "abc",
+    }
+    assert BackendSpec("local", {"n_jobs": -1}).label == "local:n_jobs=-1"
+    with pytest.raises(ScaleMLError, match="not key=value"):
+        BackendSpec.parse("local:n_jobs")
+
+
+def test_run_interleaves_and_skips_with_reasons():
+    lines = []
+    specs = [
+        BackendSpec("sklearn"),
+        BackendSpec("local"),
+        BackendSpec("local", {"n_jobs": 0}),
+        BackendSpec("nope"),
+    ]
+    run = run_bench(_tiny_case(), specs, repeat=2, warmup=1, progress=lines.append)
+    assert [m.backend for m in run.measurements] == ["sklearn", "local"] * 2
+    assert [m.repeat for m in run.measurements] == [0, 0, 1, 1]
+    assert set(run.skipped) == {"local:n_jobs=0", "nope"}
+    assert "n_jobs" in run.skipped["local:n_jobs=0"] and "Unknown backend" in run.skipped["nope"]
+    assert any("warm-up" in line for line in lines) and any("skip nope" in line for line in lines)
+    # Same algorithm, same data: same score on both.
+    scores = {m.backend: m.score for m in run.measurements}
+    assert scores["sklearn"] == scores["local"]
+    summaries = run.summaries()
+    assert [s.backend for s in summaries] == ["sklearn", "local"]
+    assert summaries[0].speedup == 1.0
+    assert all(s.peak_rss_mb > 10 for s in summaries)
+    prov = run.provenance
+    assert prov["repeat"] == 2 and prov["machine"]["cores_logical"] >= 1
+    assert prov["machine"]["packages"]["scikit-learn"]
+
+
+def test_results_round_trip_and_views(tmp_path):
+    run = run_bench(_tiny_case(), [BackendSpec("sklearn"), BackendSpec("local")], repeat=1, warmup=0,
+                    memory=False, progress=lambda _: None)
+    path = run.write_json(tmp_path / "r.json")
+    data = json.loads(path.read_text())
+    assert data["schema"] == 1 and len(data["measurements"]) == 2
+    again = BenchRun.read_json(path)
+    assert again.measurements == run.measurements and again.summaries() == run.summaries()
+    csv_lines = run.to_csv().splitlines()
+    assert csv_lines[0].startswith("case,backend,repeat,fit_s") and len(csv_lines) == 3
+    table = format_table(run)
+    assert "speed-up vs sklearn" in table and "local" in table
+    pytest.importorskip("matplotlib")
+    png = write_chart(run, tmp_path / "r.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_arguments():
+    with pytest.raises(ScaleMLError, match="repeat"):
+        run_bench(_tiny_case(), [BackendSpec("local")], repeat=0)
+    with pytest.raises(ScaleMLError, match="twice"):
+        run_bench(_tiny_case(), [BackendSpec("local"), BackendSpec("local")])
+    with pytest.raises(ScaleMLError, match="digits-forest-search"):
+        get_case("nope")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_builtin_cases_load_and_build(name):
+    case = CASES[name]
+    X_train, X_test, y_train, y_test = case.load(0.05)
+    assert len(X_train) == len(y_train) and len(X_test) == len(y_test)
+    assert hasattr(case.make_estimator(), "fit")
+
+
+def test_peak_rss_sees_an_allocation():
+    with PeakTreeRSS(interval=0.005) as before:
+        pass
+    with PeakTreeRSS(interval=0.005) as during:
+        block = np.ones(300 * 2**20 // 8)  # 300 MiB, touched
+        block.sum()
+        del block
+    assert during.peak - before.peak > 250 * 2**20

@@ -1,0 +1,104 @@
+"""The scaleml command, end to end."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scaleml.cli import main
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_console_script_help():
+    exe = shutil.which("scaleml", path=os.path.dirname(sys.executable)) or shutil.which("scaleml")
+    command = [exe] if exe else [sys.executable, "-m", "scaleml"]
+    out = subprocess.run([*command, "--help"], capture_output=True, text=True, check=True).stdout
+    for name in ("bench", "explain", "info"):
+        assert name in out
+
+
+def test_version(runner):
+    from scaleml import __version__
+
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_info_json(runner):
+    result = runner.invoke(main, ["info", "--json", "--no-torch"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["cores_logical"] >= 1 and data["memory_total_gib"] > 0
+    names = [b["name"] for b in data["backends"]]
+    assert names[:5] == ["local", "dask", "dask-ml", "torch", "cupy"]
+    assert all(b["available"] or b["reason"] for b in data["backends"])
+    assert "torch_devices" not in data
+
+
+def test_info_text_mentions_gpus_and_backends(runner):
+    result = runner.invoke(main, ["info"])
+    assert result.exit_code == 0, result.output
+    assert "GPUs" in result.output and "Backends" in result.output
+    assert "local" in result.output
+
+
+def test_explain(runner):
+    result = runner.invoke(main, ["explain", "StandardScaler", "RandomForestClassifier", "-o", "n_jobs=2"])
+    assert result.exit_code == 0, result.output
+    assert "randomforestclassifier" in result.output and "joblib, up to 2 workers" in result.output
+    as_json = runner.invoke(main, ["explain", "sklearn.svm.SVC", "--json"])
+    assert json.loads(as_json.output)["steps"][0]["estimator"] == "SVC"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["explain", "RandomForrest"], "Did you mean"),
+        (["explain", "os.system"], "only classes from sklearn, scaleml"),
+        (["explain", "sklearn.clone"], "not an importable estimator class"),
+        (["explain", "SVC", "-b", "dsak"], "Did you mean 'dask'"),
+        (["explain", "SVC", "-o", "n_jobs"], "not key=value"),
+        (["explain", "SVC", "-o", "n_job=2"], "no option 'n_job'"),
+        (["bench", "--case", "nope"], "Built-in cases"),
+        (["bench", "--backends", "local:n_jobs"], "not key=value"),
+    ],
+)
+def test_errors_say_what_to_do(runner, args, message):
+    result = runner.invoke(main, args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bench_end_to_end(runner, tmp_path):
+    result = runner.invoke(
+        main,
+        [
+            "bench", "--case", "digits-logreg", "--backends", "sklearn,local,torch",
+            "--repeat", "2", "--warmup", "0", "--out", str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "speed-up vs sklearn" in result.output
+    written = {p.suffix: p for p in Path(tmp_path).iterdir()}
+    data = json.loads(written[".json"].read_text())
+    assert [m["backend"] for m in data["measurements"]] == ["sklearn", "local"] * 2
+    assert data["provenance"]["command"].startswith("scaleml ")
+    if not any(b["name"] == "torch" and b["available"] for b in json.loads(
+        runner.invoke(main, ["info", "--json", "--no-torch"]).output)["backends"]):
+        assert "torch: skipped" in result.output and "torch" in data["skipped"]
+    assert written[".csv"].read_text().count("\n") == 5
+
+
+def test_bench_list_cases(runner):
+    result = runner.invoke(main, ["bench", "--list-cases"])
+    assert result.exit_code == 0 and "digits-forest-search" in result.output

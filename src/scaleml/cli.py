@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -211,19 +210,38 @@ def bench(
             warmup=warmup,
             scale=scale,
             memory=memory,
-            command=shlex.join(["scaleml", *sys.argv[1:]]),
+            command=_command_line(click.get_current_context(), specs),
         )
     except ScaleMLError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(format_table(run))
     stamp = run.provenance["date"].replace(":", "").replace("+0000", "Z")
     base = Path(out_dir) / f"{case.name}-{stamp}"
+    n = 1
+    while base.with_suffix(".json").exists():  # two runs in one second
+        n += 1
+        base = Path(out_dir) / f"{case.name}-{stamp}-{n}"
     json_path = run.write_json(base.with_suffix(".json"))
     base.with_suffix(".csv").write_text(run.to_csv())
     chart = write_chart(run, base.with_suffix(".png"))
     click.echo(f"\nwrote {json_path}, {base.with_suffix('.csv')}" + (f", {chart}" if chart else ""))
     if chart is None:
         click.echo("(no chart: pip install 'scaleml[plot]' for matplotlib)")
+
+
+def _command_line(ctx: click.Context, specs: list) -> str:
+    """The bench command with every setting spelled out, to rerun it as it ran."""
+    values = dict(ctx.params, backends=",".join(spec.label for spec in specs))
+    args = []
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name == "list_cases":
+            continue
+        value = values[param.name]
+        if param.is_flag:
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        else:
+            args += [param.opts[0], str(value)]
+    return shlex.join(["scaleml", "bench", *args])
 
 
 def _default_specs() -> list:

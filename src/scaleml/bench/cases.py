@@ -113,8 +113,8 @@ CASES: dict[str, Case] = {
         ),
         Case(
             "synthetic-logreg",
-            "make_classification 40,000 x 60 (x --scale): LogisticRegression, about 1 s to fit",
-            _synthetic(40_000, 60),
+            "make_classification 160,000 x 60 (x --scale): LogisticRegression, about 1 s to fit",
+            _synthetic(160_000, 60),
             _synthetic_logreg,
             "accuracy",
         ),

@@ -169,3 +169,14 @@ def test_cross_val_score_of_scaled_matches_bare(digits):
     assert_allclose(
         cross_val_score(Scaled(est), X, y, cv=3), cross_val_score(est, X, y, cv=3)
     )
+
+
+def test_set_output_pandas_inside_a_pipeline():
+    pd = pytest.importorskip("pandas")
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    pipe = make_pipeline(Scaled(StandardScaler()), PCA(n_components=2)).set_output(transform="pandas")
+    out = pipe.fit(X, y).transform(X)
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == ["pca0", "pca1"]
+    scaled = Scaled(StandardScaler()).fit(X)
+    assert isinstance(scaled.set_output(transform="pandas").transform(X), pd.DataFrame)
+    assert not hasattr(Scaled(LogisticRegression()), "set_output")

@@ -208,6 +208,18 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         return self.estimator_.get_feature_names_out(input_features)
 
+    @available_if(_inner_has("set_output"))
+    def set_output(self, *, transform: str | None = None) -> Scaled:
+        """Choose the container ``transform`` returns (``"pandas"``, ``"default"``, ...).
+
+        Applied to the wrapped estimator (so later fits keep it) and to the fitted
+        one, as scikit-learn's ``set_output`` does for pipelines.
+        """
+        self.estimator.set_output(transform=transform)
+        if "estimator_" in self.__dict__:
+            self.estimator_.set_output(transform=transform)
+        return self
+
     @property
     def classes_(self) -> Any:
         """Class labels of the fitted classifier."""

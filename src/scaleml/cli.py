@@ -171,8 +171,9 @@ def explain(steps: tuple[str, ...], backend: str | None, options: tuple[str, ...
 @click.option(
     "--backends",
     default=None,
-    help="Comma-separated backends, each NAME or NAME:KEY=VALUE[:KEY=VALUE]; 'sklearn' is the "
-    "bare estimator. Default: sklearn, local, local:n_jobs=-1 and every other backend available here.",
+    help="Comma-separated backends, each NAME or NAME:KEY=VALUE[:KEY=VALUE]. Peers without scaleml: "
+    "'sklearn' (the bare estimator), 'loky' (joblib loky, n_jobs=-1), 'joblib-dask' (joblib's own dask "
+    "backend). Default: sklearn, local, local:n_jobs=-1 and every other backend available here.",
 )
 @click.option("--repeat", default=5, show_default=True, help="Timed repeats per backend (interleaved).")
 @click.option("--warmup", default=1, show_default=True, help="Untimed fits per backend first.")

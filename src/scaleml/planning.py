@@ -30,7 +30,7 @@ class Plan:
         Where the choice came from: ``"argument"``, ``"context"``,
         ``"environment"`` or ``"default"``.
     backend_options : dict
-        The backend's complete options.
+        The backend's options that differ from their defaults.
     data : str
         The form of the input data (``"NumPy float64 (1797, 64)"``), or
         ``"not given"``.
@@ -123,7 +123,7 @@ def make_plan(estimator: Any, resolved: ResolvedBackend, X: Any = None) -> Plan:
         data_form = data if previous is None else f"output of {previous}"
         placements.append(backend.place(path, step, data_form))
         previous = path
-    return Plan(backend.name, resolved.source, dict(backend.options), data, tuple(placements))
+    return Plan(backend.name, resolved.source, backend.changed_options(), data, tuple(placements))
 
 
 def explain(estimator: Any, backend: str | None = None, X: Any = None, **backend_options: Any) -> Plan:

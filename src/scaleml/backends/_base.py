@@ -237,12 +237,17 @@ class Backend(ABC):
     def close(self) -> None:
         """Release what this backend instance holds (connections, clusters)."""
 
-    def __repr__(self) -> str:
-        args = ", ".join(
-            f"{key}={value!r}"
+    def changed_options(self) -> dict[str, Any]:
+        """The options whose values differ from their defaults."""
+        return {
+            key: value
             for key, value in self.options.items()
-            if value != type(self).options[key].default
-        )
+            if value is not type(self).options[key].default
+            and value != type(self).options[key].default
+        }
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.changed_options().items())
         return f"{type(self).__name__}({args})"
 
 

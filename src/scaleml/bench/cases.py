@@ -88,6 +88,17 @@ def _digits_forest_search() -> Any:
     )
 
 
+def _synthetic_forest_search() -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import GridSearchCV
+
+    return GridSearchCV(
+        RandomForestClassifier(random_state=0),
+        {"max_depth": [5, 10, None], "n_estimators": [50, 100]},
+        cv=3,
+    )
+
+
 def _synthetic_logreg() -> Any:
     from sklearn.linear_model import LogisticRegression
 
@@ -109,6 +120,13 @@ CASES: dict[str, Case] = {
             "digits (1,797 8x8 images): StandardScaler + LogisticRegression",
             _digits,
             _digits_logreg,
+            "accuracy",
+        ),
+        Case(
+            "synthetic-forest-search",
+            "make_classification 5,000 x 20 (x --scale): GridSearchCV of a RandomForest, 6 candidates x 3 folds",
+            _synthetic(5_000, 20),
+            _synthetic_forest_search,
             "accuracy",
         ),
         Case(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.util
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,9 +23,38 @@ from .results import BenchRun, Measurement
 BARE = "sklearn"
 
 
+def _loky_peer() -> Any:
+    import joblib
+
+    return joblib.parallel_config(backend="loky", n_jobs=-1)
+
+
+def _joblib_dask_peer() -> Any:
+    import joblib
+
+    from ..backends._dask_cluster import get_client
+
+    # The same managed LocalCluster scaleml's dask backend uses: only the way the
+    # work is sent to it differs.
+    return joblib.parallel_config(backend="dask", client=get_client())
+
+
+# Peers: the bare estimator run under what a user would otherwise use, without
+# scaleml. Name -> (description, context factory, modules it needs).
+PEERS: dict[str, tuple[str, Callable[[], Any], tuple[str, ...]]] = {
+    BARE: ("the bare estimator, as scikit-learn runs it", nullcontext, ()),
+    "loky": ("joblib.parallel_config(backend='loky', n_jobs=-1)", _loky_peer, ()),
+    "joblib-dask": (
+        "joblib.parallel_config(backend='dask') on scaleml's local cluster",
+        _joblib_dask_peer,
+        ("dask", "distributed"),
+    ),
+}
+
+
 @dataclass(frozen=True)
 class BackendSpec:
-    """A backend to benchmark: a registry name (or ``sklearn``) and its options.
+    """A backend to benchmark: a registry name (or a peer, see PEERS) and its options.
 
     Written on the command line as ``name`` or ``name:key=value:key=value``,
     e.g. ``local:n_jobs=-1``.
@@ -49,7 +79,7 @@ class BackendSpec:
                     "Write name or name:key=value[:key=value], e.g. local:n_jobs=-1."
                 )
             options[key.strip()] = _parse_value(value.strip())
-        return cls(BARE if name == BARE else normalize_name(name), options)
+        return cls(name if name in PEERS else normalize_name(name), options)
 
 
 def _parse_value(text: str) -> Any:
@@ -69,8 +99,11 @@ def _parse_value(text: str) -> Any:
 
 def _check(spec: BackendSpec) -> str | None:
     """Why ``spec`` cannot run here, or None."""
-    if spec.name == BARE:
-        return "the bare estimator takes no options" if spec.options else None
+    if spec.name in PEERS:
+        if spec.options:
+            return f"the peer {spec.name!r} takes no options"
+        missing = [m for m in PEERS[spec.name][2] if importlib.util.find_spec(m) is None]
+        return f"{', '.join(missing)} not installed" if missing else None
     try:
         get_backend_class(spec.name).validate_options(spec.options)
     except (ScaleMLError, ImportError) as exc:
@@ -78,26 +111,28 @@ def _check(spec: BackendSpec) -> str | None:
     return None
 
 
-def _wrap(spec: BackendSpec, estimator: Any) -> Any:
-    if spec.name == BARE:
-        return estimator
+def _wrap(spec: BackendSpec, estimator: Any) -> tuple[Any, Any]:
+    """The model to fit and the context to fit it in."""
+    if spec.name in PEERS:
+        return estimator, PEERS[spec.name][1]()
     from ..scaled import Scaled
 
-    return Scaled(estimator, backend=spec.name, **spec.options)
+    return Scaled(estimator, backend=spec.name, **spec.options), nullcontext()
 
 
 def measure_once(case: Case, spec: BackendSpec, data: tuple, repeat: int, memory: bool) -> Measurement:
     """Fit and score a fresh estimator once on ``spec``; time the fit."""
     X_train, X_test, y_train, y_test = data
-    model = _wrap(spec, case.make_estimator())
+    model, context = _wrap(spec, case.make_estimator())
     sampler = PeakTreeRSS() if memory else None
-    with sampler if sampler is not None else nullcontext():
+    with context:
+        with sampler if sampler is not None else nullcontext():
+            start = time.perf_counter()
+            model.fit(X_train, y_train)
+            fit_s = time.perf_counter() - start
         start = time.perf_counter()
-        model.fit(X_train, y_train)
-        fit_s = time.perf_counter() - start
-    start = time.perf_counter()
-    score = float(model.score(X_test, y_test))
-    score_s = time.perf_counter() - start
+        score = float(model.score(X_test, y_test))
+        score_s = time.perf_counter() - start
     return Measurement(
         backend=spec.label,
         repeat=repeat,
@@ -154,6 +189,7 @@ def run_bench(
         "warmup": warmup,
         "scale": scale,
         "memory_sampled": memory,
+        "peers": {s.label: PEERS[s.name][0] for s in specs if s.name in PEERS},
         "machine": machine.machine_info(),
     }
     data = case.load(scale)

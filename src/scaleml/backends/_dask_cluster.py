@@ -1,0 +1,185 @@
+"""Dask clients for the ``dask`` backends, shared within the process.
+
+One client per cluster configuration: a managed ``LocalCluster`` (sized to this
+machine, started on first use, reused, closed at exit) or a connection to a
+scheduler by address. Imports dask only when called.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from typing import Any
+
+from ..exceptions import ScaleMLError
+
+ENV_ADDRESS = "SCALEML_DASK_ADDRESS"
+
+_lock = threading.Lock()
+_clients: dict[tuple, Any] = {}
+_clusters: dict[tuple, Any] = {}
+_atexit_registered = False
+
+
+class ClusterConnectionError(ScaleMLError, ConnectionError):
+    """The Dask scheduler could not be reached, or has no workers."""
+
+
+def _security(security: Any, address: str | None) -> Any:
+    """A ``distributed.Security`` from an object, a dict of TLS file paths, or None."""
+    from distributed import Security
+
+    if security is None or isinstance(security, Security):
+        if security is None and address and address.startswith("tls://"):
+            raise ClusterConnectionError(
+                f"The scheduler address {address!r} uses TLS but no certificates were given. "
+                "Pass security={'tls_ca_file': ..., 'tls_client_cert': ..., 'tls_client_key': ...} "
+                "(or a distributed.Security)."
+            )
+        return security
+    if isinstance(security, dict):
+        return Security(require_encryption=True, **security)
+    raise ScaleMLError(
+        f"security must be a distributed.Security or a dict of TLS file paths, not {type(security).__name__}."
+    )
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(close_all)
+        _atexit_registered = True
+
+
+def _warm(client: Any) -> None:
+    """Import scikit-learn on every worker now rather than inside the first timed task."""
+    client.run(_import_sklearn)
+
+
+def _import_sklearn() -> None:
+    import sklearn.base  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
+
+
+def get_client(
+    address: str | None = None,
+    *,
+    security: Any = None,
+    timeout: float = 10.0,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+    memory_limit: str | float | None = None,
+    verbose: bool = False,
+) -> Any:
+    """The shared client for this configuration, connecting or starting a cluster once.
+
+    Parameters
+    ----------
+    address : str, optional
+        Scheduler address (``tcp://host:8786``, ``tls://...``). None: the
+        ``SCALEML_DASK_ADDRESS`` environment variable, else a managed LocalCluster.
+    security : distributed.Security or dict, optional
+        TLS settings for ``tls://`` addresses.
+    timeout : float
+        Seconds to wait for the scheduler before failing.
+    n_workers, threads_per_worker, memory_limit
+        LocalCluster sizing; by default one single-threaded worker process per
+        usable core, the machine's memory shared among them.
+    verbose : bool
+        Print the dashboard link.
+
+    Raises
+    ------
+    ClusterConnectionError
+        If the scheduler does not answer within ``timeout``.
+    """
+    address = address or os.environ.get(ENV_ADDRESS) or None
+    if address:
+        key: tuple = ("address", address)
+    else:
+        from ..machine import usable_cores
+
+        n_workers = n_workers or usable_cores()
+        threads_per_worker = threads_per_worker or 1
+        key = ("local", n_workers, threads_per_worker, memory_limit)
+    with _lock:
+        client = _clients.get(key)
+        if client is not None and client.status == "running":
+            return client
+        client = _connect(address, security, timeout) if address else _start_local(key, memory_limit)
+        _clients[key] = client
+        _register_atexit()
+    if verbose:
+        print(f"scaleml: Dask dashboard at {client.dashboard_link}", file=sys.stderr)
+    return client
+
+
+def _connect(address: str, security: Any, timeout: float) -> Any:
+    from distributed import Client
+
+    try:
+        return Client(
+            address,
+            timeout=timeout,
+            security=_security(security, address),
+            set_as_default=False,
+        )
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterConnectionError(
+            f"Could not reach the Dask scheduler at {address!r} within {timeout:g} s ({exc}). "
+            "Check the address and that `dask scheduler` is running and reachable from here; "
+            "leave address unset to use a local cluster, or raise timeout=."
+        ) from None
+
+
+def _start_local(key: tuple, memory_limit: Any) -> Any:
+    from distributed import Client, LocalCluster
+
+    _, n_workers, threads_per_worker, _ = key
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        memory_limit=memory_limit if memory_limit is not None else "auto",
+        dashboard_address=":0",
+        silence_logs=40,
+    )
+    _clusters[key] = cluster
+    client = Client(cluster, set_as_default=False)
+    _warm(client)
+    return client
+
+
+def close_all(address: str | None = None) -> None:
+    """Close the clients and managed clusters this process opened.
+
+    With ``address``, only the connection to that scheduler (whose cluster is
+    someone else's to stop).
+    """
+    with _lock:
+        keys = [k for k in _clients if address is None or k == ("address", address)]
+        for key in keys:
+            for resource in (_clients.pop(key, None), _clusters.pop(key, None)):
+                if resource is None:
+                    continue
+                try:
+                    resource.close()
+                except Exception:  # noqa: BLE001 - closing (often at exit) must not raise
+                    pass
+
+
+def total_threads(client: Any, wait: float) -> int:
+    """Worker threads in the cluster, waiting up to ``wait`` seconds for a first worker."""
+    threads = sum(client.nthreads().values())
+    if threads:
+        return threads
+    try:
+        client.wait_for_workers(1, timeout=wait)
+    except (TimeoutError, OSError):
+        raise ClusterConnectionError(
+            f"The Dask scheduler at {client.scheduler.address} has no workers after {wait:g} s. "
+            "Start some with `dask worker <scheduler-address>`."
+        ) from None
+    return sum(client.nthreads().values())

@@ -1,0 +1,163 @@
+"""A joblib backend that runs ``n_jobs`` work on a Dask cluster.
+
+Unlike joblib's own dask backend it (1) sends each large argument to every worker
+once, so no task waits for the one worker that holds the data and losing a worker
+loses no data; (2) groups calls into one task only when they are shorter than a task's
+scheduling cost (a cross-validation fit goes alone, a single tree does not); (3) runs nested
+``Parallel`` calls sequentially inside a task instead of sending them back to the
+cluster.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+import joblib
+from joblib.parallel import ParallelBackendBase
+
+from ._dask_cluster import total_threads
+
+
+def _run_calls(calls: list[tuple[Any, tuple, dict]]) -> list[Any]:
+    """Run on a worker: the calls of one joblib batch, nested parallelism sequential."""
+    with joblib.parallel_config(backend="sequential"):
+        return [func(*args, **kwargs) for func, args, kwargs in calls]
+
+
+def _run_one(func: Any) -> Any:
+    """Run on a worker: a callable that is not a joblib batch."""
+    with joblib.parallel_config(backend="sequential"):
+        return func()
+
+
+class BroadcastCache:
+    """Futures of data already sent to every worker, keyed by the object's identity."""
+
+    def __init__(self, client: Any, min_bytes: int) -> None:
+        self.client = client
+        self.min_bytes = min_bytes
+        self._lock = threading.Lock()
+        self._entries: dict[int, tuple[Any, Any]] = {}
+
+    def future_for(self, obj: Any) -> Any:
+        """A future standing for ``obj`` on every worker, or ``obj`` itself if small."""
+        from dask.sizeof import sizeof
+
+        if obj is None or isinstance(obj, (int, float, str, bool, bytes)):
+            return obj
+        key = id(obj)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0]() is obj:
+                return entry[1]
+            try:
+                ref = weakref.ref(obj)
+            except TypeError:
+                return obj  # lists, tuples: not worth tracking, sent with the task
+            if sizeof(obj) < self.min_bytes:
+                return obj
+            future = self.client.scatter(obj, broadcast=True, hash=False)
+            self._entries[key] = (ref, future)
+            return future
+
+    def preload(self, objects: Iterable[Any]) -> None:
+        for obj in objects:
+            self.future_for(obj)
+
+    def release(self) -> None:
+        with self._lock:
+            futures = [future for _, future in self._entries.values()]
+            self._entries.clear()
+        if futures:
+            self.client.cancel(futures)
+
+
+class DaskJoblibBackend(ParallelBackendBase):
+    """joblib ``ParallelBackendBase`` on a ``distributed.Client``.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    cache : BroadcastCache
+        Where large arguments are broadcast; shared by every ``Parallel`` call made
+        under this backend, so data is sent once per fit, not once per call.
+    wait_for_workers : float
+        Seconds to wait for a first worker before failing.
+    """
+
+    supports_retrieve_callback = True
+    default_n_jobs = -1
+    # Calls shorter than this are grouped into one task, since a task costs a few
+    # milliseconds of scheduling; longer calls (a cross-validation fit) go one per
+    # task, so no worker waits behind another's batch.
+    target_task_seconds = 0.2
+
+    def __init__(
+        self,
+        client: Any = None,
+        cache: BroadcastCache | None = None,
+        wait_for_workers: float = 10.0,
+        nesting_level: int | None = None,
+        inner_max_num_threads: int | None = None,
+        **backend_kwargs: Any,
+    ) -> None:
+        super().__init__(
+            nesting_level=nesting_level, inner_max_num_threads=inner_max_num_threads, **backend_kwargs
+        )
+        self.client = client
+        self.cache = cache
+        self.wait_for_workers = wait_for_workers
+        self._futures: set[Any] = set()
+        self._batch_size = 1
+
+    def effective_n_jobs(self, n_jobs: int | None) -> int:
+        threads = total_threads(self.client, self.wait_for_workers)
+        if n_jobs is None:
+            n_jobs = self.default_n_jobs
+        if n_jobs < 0:
+            return max(threads + 1 + n_jobs, 1)
+        return n_jobs
+
+    def start_call(self) -> None:
+        self._batch_size = 1  # every Parallel call starts unbatched, then measures
+
+    def compute_batch_size(self) -> int:
+        return self._batch_size
+
+    def batch_completed(self, batch_size: int, duration: float) -> None:
+        if batch_size != self._batch_size or duration <= 0:
+            return  # a batch sized before the last change
+        ideal = int(self.target_task_seconds * batch_size / duration)
+        # Grow at most 2x per batch (the first timings include start-up costs),
+        # shrink at once when calls turn out slow.
+        self._batch_size = max(1, min(ideal, 2 * batch_size))
+
+    def submit(self, func: Any, callback: Any = None) -> Any:
+        # A joblib batch lists its calls in `items` (joblib's own dask backend reads
+        # it too); large arguments are replaced by futures of broadcast data.
+        items = getattr(func, "items", None)
+        if items is None:
+            future = self.client.submit(_run_one, func, pure=False)
+        else:
+            future_for = self.cache.future_for
+            calls = [
+                (f, tuple(map(future_for, args)), {k: future_for(v) for k, v in kwargs.items()})
+                for f, args, kwargs in items
+            ]
+            future = self.client.submit(_run_calls, calls, pure=False)
+        self._futures.add(future)
+        if callback is not None:
+            future.add_done_callback(callback)
+        return future
+
+    def retrieve_result_callback(self, future: Any) -> Any:
+        self._futures.discard(future)
+        return future.result()
+
+    def abort_everything(self, ensure_ready: bool = True) -> None:
+        futures, self._futures = list(self._futures), set()
+        if futures:
+            self.client.cancel(futures)

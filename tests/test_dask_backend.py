@@ -1,0 +1,219 @@
+"""The dask backend on real clusters: a managed LocalCluster, and a `dask scheduler`
+plus `dask worker` processes reached by address."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+distributed = pytest.importorskip("distributed")
+
+from sklearn.datasets import load_digits, make_classification  # noqa: E402
+from sklearn.ensemble import RandomForestClassifier  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+import scaleml  # noqa: E402
+from scaleml import Scaled  # noqa: E402
+from scaleml.backends._dask_cluster import ClusterConnectionError, close_all  # noqa: E402
+from scaleml.exceptions import BackendOptionError  # noqa: E402
+
+pytestmark = pytest.mark.timeout(300)
+
+X, y = make_classification(n_samples=1500, n_features=20, random_state=0)
+GRID = {"max_depth": [4, None], "n_estimators": [20, 40]}
+
+
+def _search():
+    return GridSearchCV(RandomForestClassifier(random_state=0), GRID, cv=3)
+
+
+@pytest.fixture(scope="module")
+def local_result():
+    return _search().fit(X, y)
+
+
+def _same_search(a, b):
+    assert a.best_params_ == b.best_params_
+    assert_array_equal(a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"])
+    assert_array_equal(a.predict(X), b.predict(X))
+
+
+def _worker_pids(client):
+    return set(client.run(os.getpid).values())
+
+
+# A lambda, so that cloudpickle sends it by value: workers started elsewhere cannot
+# import this test module.
+_pid_scorer = lambda estimator, X, y: os.getpid()  # noqa: E731
+
+
+# -- managed LocalCluster ------------------------------------------------------------
+
+
+def test_grid_search_equals_local(local_result):
+    model = Scaled(_search(), backend="dask").fit(X, y)
+    _same_search(model.estimator_, local_result)
+    step = model.plan_[0]
+    assert step.engine == "scikit-learn + joblib-on-dask" and step.parallelism == "Dask (local cluster)"
+
+
+def test_forest_alone_spreads_trees_and_equals_local():
+    forest = RandomForestClassifier(n_estimators=30, random_state=0)
+    local = forest.fit(X, y)
+    dask = Scaled(RandomForestClassifier(n_estimators=30, random_state=0), backend="dask").fit(X, y)
+    assert_array_equal(dask.predict_proba(X), local.predict_proba(X))
+
+
+def test_pipeline_mixed_steps_plan():
+    pipe = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=10, random_state=0))
+    model = Scaled(pipe, backend="dask").fit(X, y)
+    first, second = model.plan_
+    assert first.parallelism == "1 process" and "no n_jobs" in first.reason
+    assert second.engine == "scikit-learn + joblib-on-dask"
+
+
+def test_context_runs_unchanged_code_on_the_workers():
+    with scaleml.backend("dask") as backend:
+        pids = set(cross_val_score(LogisticRegression(max_iter=300), X, y, cv=4, scoring=_pid_scorer))
+        workers = _worker_pids(backend.client())
+    assert pids and pids <= workers and os.getpid() not in pids
+
+
+def test_cluster_is_shared_within_the_process():
+    a = scaleml.backends.create_backend("dask").client()
+    b = scaleml.backends.create_backend("dask").client()
+    assert a is b and a.status == "running"
+
+
+def test_fit_error_is_the_estimators_own():
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError) as expected:
+        GridSearchCV(LogisticRegression(), {"C": [1.0]}, cv=2, error_score="raise").fit(bad, y)
+    with pytest.raises(ValueError) as got:
+        Scaled(GridSearchCV(LogisticRegression(), {"C": [1.0]}, cv=2, error_score="raise"), backend="dask").fit(bad, y)
+    assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [({"n_workers": 0}, "n_workers"), ({"timeout": -1}, "timeout"), ({"address": ""}, "address"), ({"adress": "x"}, "no option 'adress'")],
+)
+def test_bad_options(options, match):
+    with pytest.raises(BackendOptionError, match=match):
+        scaleml.backends.create_backend("dask", **options)
+
+
+# -- a scheduler and workers started as separate processes --------------------------
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def external_cluster(tmp_path_factory):
+    """`dask scheduler` and `dask worker` (2 processes, 1 thread each) as real processes."""
+    folder = tmp_path_factory.mktemp("cluster")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=(folder / "scheduler.log").open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    ]
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
+             "--memory-limit", "2GiB"],
+            stdout=(folder / "worker.log").open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    )
+    client = distributed.Client(address, timeout=60, set_as_default=False)
+    client.wait_for_workers(2, timeout=120)
+    yield address, client
+    close_all(address)  # scaleml's shared connection, before the scheduler goes
+    client.close()
+    for proc in reversed(procs):
+        os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_by_address_equals_local(external_cluster, local_result):
+    address, client = external_cluster
+    model = Scaled(_search(), backend="dask", address=address).fit(X, y)
+    _same_search(model.estimator_, local_result)
+    assert address in model.plan_[0].parallelism
+
+
+def test_address_from_environment(external_cluster, monkeypatch):
+    address, client = external_cluster
+    monkeypatch.setenv("SCALEML_DASK_ADDRESS", address)
+    with scaleml.backend("dask"):
+        pids = set(cross_val_score(LogisticRegression(max_iter=300), X, y, cv=4, scoring=_pid_scorer))
+    assert pids <= _worker_pids(client)
+
+
+def test_worker_killed_mid_fit_does_not_lose_the_fit(external_cluster):
+    address, client = external_cluster
+    digits_X, digits_y = load_digits(return_X_y=True)
+    search = GridSearchCV(RandomForestClassifier(random_state=0), {"n_estimators": [60, 80, 100], "max_depth": [6, None]}, cv=3)
+    expected = GridSearchCV(RandomForestClassifier(random_state=0), {"n_estimators": [60, 80, 100], "max_depth": [6, None]}, cv=3).fit(digits_X, digits_y)
+    victims = client.run(os.getpid)
+    outcome = {}
+
+    def fit():
+        try:
+            outcome["model"] = Scaled(search, backend="dask", address=address).fit(digits_X, digits_y)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=fit)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # let tasks run on both workers
+    assert thread.is_alive(), "the fit ended before a worker could be killed"
+    os.kill(next(iter(victims.values())), signal.SIGKILL)
+    thread.join(timeout=240)
+    assert "error" not in outcome, outcome.get("error")
+    got = outcome["model"].estimator_
+    assert got.best_params_ == expected.best_params_
+    assert_array_equal(got.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"])
+    client.wait_for_workers(2, timeout=120)  # the nanny restarts the worker for later tests
+
+
+def test_unreachable_scheduler_fails_fast_and_clearly():
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    start = time.monotonic()
+    with pytest.raises(ClusterConnectionError) as err:
+        Scaled(LogisticRegression(), backend="dask", address=address, timeout=2).fit(X, y)
+    elapsed = time.monotonic() - start
+    assert elapsed < 30, f"took {elapsed:.1f} s to give up"
+    assert address in str(err.value) and "dask scheduler" in str(err.value)
+
+
+def test_tls_address_without_certificates_is_refused():
+    with pytest.raises(ClusterConnectionError, match="TLS"):
+        Scaled(LogisticRegression(), backend="dask", address="tls://127.0.0.1:1").fit(X, y)

@@ -121,7 +121,7 @@ def make_plan(estimator: Any, resolved: ResolvedBackend, X: Any = None) -> Plan:
     previous = None
     for path, step in iter_steps(estimator):
         data_form = data if previous is None else f"output of {previous}"
-        placements.append(backend.place(path, step, data_form))
+        placements.append(backend.place(path, step, data_form, X))
         previous = path
     return Plan(backend.name, resolved.source, backend.changed_options(), data, tuple(placements))
 

@@ -219,9 +219,11 @@ class Backend(ABC):
         with self.activate():
             return getattr(estimator, method)(X, *args, **kwargs)
 
-    def place(self, step: str, estimator: Any, data_form: str) -> Placement:
+    def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
         """Decide where one (non-pipeline) estimator runs; see :class:`Placement`.
 
+        ``data_form`` is the form this step receives; ``data`` the input of the
+        whole fit (None when not given), for backends whose choice depends on it.
         The default runs it in this process on the CPU with scikit-learn.
         """
         return Placement(

@@ -112,7 +112,7 @@ class DaskBackend(Backend):
         with self.activate(preload=(X, y)):
             return estimator, estimator.fit_transform(X, y, **fit_params)
 
-    def place(self, step: str, estimator: Any, data_form: str) -> Placement:
+    def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
         params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
         where = self.options["address"] or "local cluster"
         if "n_jobs" in params and params["n_jobs"] != 1:

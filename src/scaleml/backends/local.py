@@ -55,7 +55,7 @@ class LocalBackend(Backend):
         with self.activate():
             return estimator.fit(X, y, **fit_params)
 
-    def place(self, step: str, estimator: Any, data_form: str) -> Placement:
+    def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
         where = "in this process on the CPU"
         params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
         if "n_jobs" not in params:

@@ -1,0 +1,163 @@
+"""The dask-ml backend: lazy inputs streamed with partial_fit, on a real LocalCluster."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+
+from sklearn.datasets import make_classification  # noqa: E402
+from sklearn.decomposition import IncrementalPCA  # noqa: E402
+from sklearn.ensemble import RandomForestClassifier  # noqa: E402
+from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from scaleml import Scaled  # noqa: E402
+from scaleml.backends._dask_data import DataError  # noqa: E402
+
+pytestmark = pytest.mark.timeout(300)
+
+N_PARTS, ROWS, FEATURES = 4, 2_000, 8
+X, y = make_classification(n_samples=N_PARTS * ROWS, n_features=FEATURES, random_state=0)
+COLUMNS = [f"f{i}" for i in range(FEATURES)]
+
+
+def _blocks():
+    return [(X[i * ROWS:(i + 1) * ROWS], y[i * ROWS:(i + 1) * ROWS]) for i in range(N_PARTS)]
+
+
+@pytest.fixture(scope="module")
+def parquet_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("parquet")
+    for i, (Xb, yb) in enumerate(_blocks()):
+        frame = pd.DataFrame(Xb, columns=COLUMNS)
+        frame["label"] = yb
+        frame.to_parquet(folder / f"part-{i}.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def csv_glob(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("csv")
+    for i, (Xb, yb) in enumerate(_blocks()):
+        frame = pd.DataFrame(Xb, columns=COLUMNS)
+        frame["label"] = yb
+        frame.to_csv(folder / f"part-{i}.csv", index=False)
+    return str(folder / "*.csv")
+
+
+def _loop_reference(epochs=1):
+    """The plain loop a user would write: partial_fit block by block, in memory."""
+    scaler, clf = StandardScaler(), SGDClassifier(random_state=0)
+    for Xb, _ in _blocks():
+        scaler.partial_fit(Xb)
+    for _ in range(epochs):
+        for Xb, yb in _blocks():
+            clf.partial_fit(scaler.transform(Xb), yb, classes=np.unique(y))
+    return scaler, clf
+
+
+def _pipe():
+    return make_pipeline(StandardScaler(), SGDClassifier(random_state=0))
+
+
+@pytest.mark.parametrize("source", ["parquet-folder", "parquet-glob", "csv-glob", "dask-frame", "dask-array"])
+def test_lazy_sources_train_exactly_like_the_plain_loop(source, parquet_dir, csv_glob):
+    if source == "parquet-folder":
+        data, target = str(parquet_dir), "label"
+    elif source == "parquet-glob":
+        data, target = str(parquet_dir / "*.parquet"), "label"
+    elif source == "csv-glob":
+        data, target = csv_glob, "label"
+    elif source == "dask-frame":
+        data, target = dd.read_parquet(str(parquet_dir)), "label"
+    else:
+        data, target = da.from_array(X, chunks=(ROWS, FEATURES)), da.from_array(y, chunks=ROWS)
+    model = Scaled(_pipe(), backend="dask-ml").fit(data, target)
+    scaler, clf = _loop_reference()
+    assert_allclose(model.estimator_[0].mean_, scaler.mean_)
+    assert_allclose(model.estimator_[-1].coef_, clf.coef_, rtol=1e-10)
+    assert [s.engine for s in model.plan_] == ["scikit-learn partial_fit"] * 2
+
+
+def test_unknown_chunk_sizes_are_handled(parquet_dir):
+    frame = dd.read_parquet(str(parquet_dir))
+    Xu = frame[COLUMNS].to_dask_array()  # lengths unknown: chunks are (nan, ...)
+    yu = frame["label"].to_dask_array()
+    assert np.isnan(Xu.shape[0])
+    model = Scaled(_pipe(), backend="dask-ml").fit(Xu, yu)
+    assert_allclose(model.estimator_[-1].coef_, _loop_reference()[1].coef_, rtol=1e-10)
+
+
+def test_epochs_option(parquet_dir):
+    model = Scaled(_pipe(), backend="dask-ml", epochs=3).fit(str(parquet_dir), "label")
+    assert_allclose(model.estimator_[-1].coef_, _loop_reference(epochs=3)[1].coef_, rtol=1e-10)
+
+
+def test_predict_and_score_on_lazy_data(parquet_dir):
+    model = Scaled(_pipe(), backend="dask-ml").fit(str(parquet_dir), "label")
+    features = dd.read_parquet(str(parquet_dir)).drop(columns="label")
+    assert_array_equal(model.predict(features), model.estimator_.predict(X))
+    assert model.score(str(parquet_dir), "label") == pytest.approx(model.estimator_.score(X, y))
+
+
+def test_step_without_partial_fit_is_loaded_when_it_fits():
+    Xd, yd = da.from_array(X, chunks=(ROWS, FEATURES)), da.from_array(y, chunks=ROWS)
+    model = Scaled(LogisticRegression(), backend="dask-ml").fit(Xd, yd)
+    assert_allclose(model.estimator_.coef_, LogisticRegression().fit(X, y).coef_)
+    assert "loaded whole" in model.plan_[0].reason
+
+
+def test_step_without_partial_fit_is_refused_when_too_big():
+    Xd, yd = da.from_array(X, chunks=(ROWS, FEATURES)), da.from_array(y, chunks=ROWS)
+    with pytest.raises(MemoryError, match=r"'logisticregression'.*no partial_fit.*SGDClassifier"):
+        Scaled(make_pipeline(StandardScaler(), LogisticRegression()), backend="dask-ml",
+               max_in_memory_bytes=ROWS * FEATURES * 8).fit(Xd, yd)
+
+
+def test_incremental_pca_streams():
+    Xd = da.from_array(X, chunks=(ROWS, FEATURES))
+    model = Scaled(IncrementalPCA(n_components=3), backend="dask-ml").fit(Xd)
+    reference = IncrementalPCA(n_components=3)
+    for Xb, _ in _blocks():
+        reference.partial_fit(Xb)
+    assert_allclose(np.abs(model.estimator_.components_), np.abs(reference.components_), rtol=1e-8)
+
+
+def test_in_memory_input_equals_local():
+    search = GridSearchCV(RandomForestClassifier(n_estimators=10, random_state=0), {"max_depth": [3, None]}, cv=2)
+    local = Scaled(search, backend="local").fit(X, y)
+    dml = Scaled(search, backend="dask-ml").fit(X, y)
+    assert dml.estimator_.best_params_ == local.estimator_.best_params_
+    assert_array_equal(dml.predict(X), local.predict(X))
+
+
+@pytest.mark.parametrize(
+    "data, target, match",
+    [
+        ("/nonexistent/*.parquet", "label", "No file or folder"),
+        ("PARQUET", "nope", "Target column 'nope' is not in the data"),
+        ("PARQUET", np.zeros(3), "name of the target column"),
+    ],
+)
+def test_bad_lazy_input(parquet_dir, data, target, match):
+    data = str(parquet_dir) if data == "PARQUET" else data
+    with pytest.raises(DataError, match=match):
+        Scaled(_pipe(), backend="dask-ml").fit(data, target)
+
+
+def test_differently_chunked_y_is_aligned():
+    Xd = da.from_array(X, chunks=(ROWS, FEATURES))
+    yd = da.from_array(y, chunks=ROWS // 3)
+    model = Scaled(_pipe(), backend="dask-ml").fit(Xd, yd)
+    assert_allclose(model.estimator_[-1].coef_, _loop_reference()[1].coef_, rtol=1e-10)
+
+
+def test_mismatched_lengths_are_refused():
+    Xd = da.from_array(X, chunks=(ROWS, FEATURES))
+    with pytest.raises(DataError, match="rows but y has"):
+        Scaled(_pipe(), backend="dask-ml").fit(Xd, da.from_array(y[:-5], chunks=ROWS))

@@ -217,3 +217,17 @@ def test_unreachable_scheduler_fails_fast_and_clearly():
 def test_tls_address_without_certificates_is_refused():
     with pytest.raises(ClusterConnectionError, match="TLS"):
         Scaled(LogisticRegression(), backend="dask", address="tls://127.0.0.1:1").fit(X, y)
+
+
+def test_dask_ml_by_address_reads_on_the_workers(external_cluster):
+    import dask.array as da
+    from sklearn.linear_model import SGDClassifier
+
+    address, _ = external_cluster
+    Xd, yd = da.from_array(X, chunks=(500, 20)), da.from_array(y, chunks=500)
+    model = Scaled(SGDClassifier(random_state=0), backend="dask-ml", address=address).fit(Xd, yd)
+    reference = SGDClassifier(random_state=0)
+    for start in range(0, len(X), 500):
+        reference.partial_fit(X[start:start + 500], y[start:start + 500], classes=np.unique(y))
+    np.testing.assert_allclose(model.estimator_.coef_, reference.coef_, rtol=1e-10)
+    assert model.plan_[0].parallelism == "blocks read on the Dask workers"

@@ -161,3 +161,11 @@ def test_mismatched_lengths_are_refused():
     Xd = da.from_array(X, chunks=(ROWS, FEATURES))
     with pytest.raises(DataError, match="rows but y has"):
         Scaled(_pipe(), backend="dask-ml").fit(Xd, da.from_array(y[:-5], chunks=ROWS))
+
+
+def test_reading_on_the_workers_gives_the_same_model(parquet_dir):
+    model = Scaled(_pipe(), backend="dask-ml", read_on="workers").fit(str(parquet_dir), "label")
+    assert_allclose(model.estimator_[-1].coef_, _loop_reference()[1].coef_, rtol=1e-10)
+    assert model.plan_[0].parallelism == "blocks read on the Dask workers"
+    local = Scaled(_pipe(), backend="dask-ml").fit(str(parquet_dir), "label")
+    assert local.plan_[0].parallelism == "this process, 2 reader threads"

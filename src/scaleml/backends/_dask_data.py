@@ -2,9 +2,9 @@
 
 Inputs: NumPy/pandas (in memory), Dask arrays and DataFrames, and paths to Parquet
 or CSV files (read lazily with ``dask.dataframe``). A lazy input becomes a list of
-*parts*, each a delayed ``(X_block, y_block)`` of NumPy arrays computed on a worker;
-:func:`stream` fetches them in order with a bounded window, so the client holds at
-most ``window`` blocks and the workers read ahead while the client fits.
+*parts*, each a delayed ``(X_block, y_block)`` of NumPy arrays; :func:`stream`
+computes them in order with a bounded window, so at most ``window`` blocks are in
+memory and the next blocks are read while the current one is fitted.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def is_lazy(X: Any) -> bool:
     return is_path(X) or type(X).__module__.split(".")[0] in ("dask", "dask_expr")
 
 
-def _read_path(path: Any) -> Any:
+def _read_path(path: Any, block_bytes: int | str) -> Any:
     import dask.dataframe as dd
 
     text = os.fspath(path)
@@ -71,9 +71,13 @@ def _read_path(path: Any) -> Any:
         raise DataError(f"No file or folder at {text!r}. Give a Parquet/CSV file, a folder of Parquet files, or a glob.")
     first = matches[0]
     if text.endswith(".csv") or first.endswith(".csv"):
-        return dd.read_csv(text)
+        return dd.read_csv(text, blocksize=block_bytes)
     if os.path.isdir(first) or first.endswith((".parquet", ".pq")):
-        return dd.read_parquet(text if len(matches) == 1 else matches)
+        # Split files by row groups into blocks of about block_bytes, so a worker
+        # never has to hold a whole large file.
+        return dd.read_parquet(
+            text if len(matches) == 1 else matches, split_row_groups="adaptive", blocksize=block_bytes
+        )
     raise DataError(f"Cannot tell the format of {text!r}: name files *.parquet or *.csv, or give a Parquet folder.")
 
 
@@ -88,18 +92,19 @@ def _array_part(x: Any, y: Any) -> tuple[Any, Any]:
     return x, y
 
 
-def to_lazy(X: Any, y: Any = None) -> LazyData:
+def to_lazy(X: Any, y: Any = None, block_bytes: int | str = "32MiB") -> LazyData:
     """Describe a lazy input as ordered parts of ``(X_block, y_block)``.
 
     ``y`` may be a column name of a (Dask) DataFrame or of the files at a path, a
-    Dask array/Series aligned with ``X``, or None.
+    Dask array/Series aligned with ``X``, or None. Files are read in blocks of
+    about ``block_bytes``.
     """
     import dask
     import dask.array as da
     import dask.dataframe as dd
 
     if is_path(X):
-        X = _read_path(X)
+        X = _read_path(X, block_bytes)
     if isinstance(X, dd.DataFrame):
         y_column = None
         if isinstance(y, str):
@@ -153,21 +158,45 @@ def _align(X: Any, y: Any) -> tuple[Any, Any]:
     return X, y.rechunk((X.chunks[0],))
 
 
-def stream(client: Any, parts: list[Any], window: int = 2) -> Iterator[tuple[Any, Any]]:
-    """Yield each part's ``(X_block, y_block)`` in order, at most ``window`` ahead."""
+def stream(parts: list[Any], window: int = 2, client: Any = None) -> Iterator[tuple[Any, Any]]:
+    """Yield each part's ``(X_block, y_block)`` in order, at most ``window`` ahead.
+
+    With a ``client`` the parts are computed on the cluster's workers and sent
+    here; without one, by a pool of ``window`` threads in this process (file
+    decoding releases the GIL, so reading overlaps the fit and nothing is copied
+    between processes).
+    """
+    if client is not None:
+        submit = client.compute
+    else:
+        import dask
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="scaleml-read")
+
+        def submit(part: Any) -> Any:
+            return pool.submit(lambda: dask.compute(part, scheduler="sync")[0])
+
     pending: deque = deque()
     remaining = iter(parts)
 
     def submit_next() -> None:
         part = next(remaining, None)
         if part is not None:
-            pending.append(client.compute(part))
+            pending.append(submit(part))
 
-    for _ in range(window):
-        submit_next()
-    while pending:
-        future = pending.popleft()
-        block = future.result()
-        future.release()
-        submit_next()
-        yield block
+    try:
+        for _ in range(window):
+            submit_next()
+        while pending:
+            future = pending.popleft()
+            block = future.result()
+            if client is not None:
+                future.release()
+            submit_next()
+            yield block
+    finally:
+        for future in pending:
+            future.cancel()
+        if client is None:
+            pool.shutdown(wait=True)

@@ -91,9 +91,11 @@ class DaskBackend(Backend):
 
     @contextmanager
     def activate(self, preload: tuple = ()) -> Iterator[Backend]:
+        from ._dask_cluster import warm
         from ._dask_joblib import BroadcastCache, DaskJoblibBackend
 
         client = self.client()
+        warm(client)
         cache = BroadcastCache(client, self.options["broadcast_min_bytes"])
         try:
             cache.preload(preload)

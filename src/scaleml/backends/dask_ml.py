@@ -16,11 +16,13 @@ dask-ml itself is not used for fitting: on dask 2026.8 / scikit-learn 1.9 its
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from ._base import Option, Placement, describe_estimator
+from ._dask_cluster import ENV_ADDRESS
 from .dask import DaskBackend
 
 
@@ -28,6 +30,12 @@ def _check_epochs(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return None
     return "expected a positive integer (passes over the data for partial_fit steps)"
+
+
+def _check_read_on(value: Any) -> str | None:
+    if value in ("auto", "client", "workers"):
+        return None
+    return "expected 'auto', 'client' or 'workers'"
 
 
 def _check_window(value: Any) -> str | None:
@@ -55,6 +63,15 @@ class DaskMLBackend(DaskBackend):
     max_in_memory_bytes : int or None
         Largest lazy input a step without ``partial_fit`` may load whole; None:
         a quarter of this machine's available memory.
+    block_bytes : int or str
+        Size of the blocks Parquet/CSV files are read in (default ``"32MiB"``):
+        Parquet files are split by row groups, so keep row groups smaller than this.
+    read_on : {"auto", "client", "workers"}
+        Where lazy blocks are read. ``partial_fit`` is sequential, so every block
+        must reach the one process that fits: on one machine reading them there
+        with threads is cheapest (no cluster, no copy between processes); with a
+        remote cluster (``address``) the workers read next to the data and send
+        the blocks. ``auto`` picks the first without an address, else the second.
     """
 
     name = "dask-ml"
@@ -65,6 +82,13 @@ class DaskMLBackend(DaskBackend):
         "epochs": Option(1, "passes over lazy data for the final partial_fit step", _check_epochs),
         "window": Option(2, "blocks read ahead on the workers while this process fits", _check_window),
         "max_in_memory_bytes": Option(None, "largest lazy input a step without partial_fit may load whole"),
+        "block_bytes": Option("32MiB", "size of the blocks files are read in (Parquet row groups, CSV bytes)"),
+        "read_on": Option(
+            "auto",
+            "where lazy blocks are read: 'client' (threads in this process), 'workers' "
+            "(the cluster), 'auto' (workers when an address is given)",
+            _check_read_on,
+        ),
     }
 
     # -- fitting --------------------------------------------------------------------
@@ -81,7 +105,7 @@ class DaskMLBackend(DaskBackend):
             )
         from ._dask_data import to_lazy
 
-        data = to_lazy(X, y)
+        data = to_lazy(X, y, self.options["block_bytes"])
         steps = _steps(estimator)
         for index, (name, step) in enumerate(steps):
             final = index == len(steps) - 1
@@ -92,10 +116,25 @@ class DaskMLBackend(DaskBackend):
                 self._fit_in_memory(name, step, before, data)
         return estimator
 
+    def _reading_client(self) -> Any:
+        """The client that reads lazy blocks, or None to read them in this process."""
+        read_on = self.options["read_on"]
+        if read_on == "auto":
+            read_on = "workers" if self.options["address"] or os.environ.get(ENV_ADDRESS) else "client"
+        return self.client() if read_on == "workers" else None
+
+    def _compute(self, collection: Any) -> Any:
+        client = self._reading_client()
+        if client is None:
+            import dask
+
+            return dask.compute(collection, scheduler="threads")[0]
+        return client.compute(collection).result()
+
     def _blocks(self, data: Any, before: list[Any]):
         from ._dask_data import stream
 
-        for X_block, y_block in stream(self.client(), data.parts, self.options["window"]):
+        for X_block, y_block in stream(data.parts, self.options["window"], self._reading_client()):
             for step in before:
                 X_block = step.transform(X_block)
             yield X_block, y_block
@@ -115,7 +154,7 @@ class DaskMLBackend(DaskBackend):
     def _classes(self, data: Any) -> Any:
         if data.y_unique is None:
             raise ValueError("A classifier needs y: pass the target column name or a Dask array.")
-        return np.sort(np.asarray(self.client().compute(data.y_unique).result()))
+        return np.sort(np.asarray(self._compute(data.y_unique)))
 
     def _fit_in_memory(self, name: str, step: Any, before: list[Any], data: Any) -> None:
         budget = self.options["max_in_memory_bytes"]
@@ -154,11 +193,10 @@ class DaskMLBackend(DaskBackend):
 
         from ._dask_data import to_lazy
 
-        client = self.client()
-        model = client.scatter(estimator, broadcast=True, hash=False)
-        blocks = [dask.delayed(_apply)(model, method, part) for part in to_lazy(X).parts]
+        parts = to_lazy(X, None, self.options["block_bytes"]).parts
+        blocks = [dask.delayed(_apply)(estimator, method, part) for part in parts]
         # One output row per input row, gathered in order into this process.
-        return np.concatenate(client.gather(client.compute(blocks)))
+        return np.concatenate(self._compute(blocks))
 
     def _score(self, estimator: Any, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         from sklearn.base import is_classifier, is_regressor
@@ -172,11 +210,8 @@ class DaskMLBackend(DaskBackend):
             raise TypeError("sample_weight is not supported with lazy data.")
         import dask
 
-        data = to_lazy(X, y)
-        model = self.client().scatter(estimator, broadcast=True, hash=False)
-        pairs = self.client().gather(
-            self.client().compute([dask.delayed(_predict_with_truth)(model, part) for part in data.parts])
-        )
+        data = to_lazy(X, y, self.options["block_bytes"])
+        pairs = self._compute([dask.delayed(_predict_with_truth)(estimator, part) for part in data.parts])
         truth = np.concatenate([t for t, _ in pairs])
         pred = np.concatenate([p for _, p in pairs])
         return float(accuracy_score(truth, pred) if is_classifier(estimator) else r2_score(truth, pred))
@@ -192,10 +227,17 @@ class DaskMLBackend(DaskBackend):
                 placement.reason.replace("dask backend", "dask-ml backend (in-memory input, fitted as scikit-learn does)"),
             )
         if hasattr(estimator, "partial_fit"):
+            window = self.options["window"]
+            if self._reading_client() is None:
+                parallelism = f"this process, {window} reader threads"
+                where = f"{window} threads in this process read blocks ahead"
+            else:
+                parallelism = "blocks read on the Dask workers"
+                where = f"the Dask workers read {window} blocks ahead and send them here"
             return Placement(
-                step, name, "cpu", "scikit-learn partial_fit", "blocks read on the Dask workers", data_form,
-                "dask-ml backend: streamed block by block with partial_fit; the workers read "
-                f"{self.options['window']} blocks ahead, memory bounded by the blocks in flight",
+                step, name, "cpu", "scikit-learn partial_fit", parallelism, data_form,
+                f"dask-ml backend: streamed block by block with partial_fit; {where}, "
+                "so memory holds a few blocks however large the data",
             )
         return Placement(
             step, name, "cpu", "scikit-learn", "1 process", data_form,

@@ -10,8 +10,12 @@ import psutil
 
 def tree_rss(process: psutil.Process) -> int:
     """Resident bytes of ``process`` and all its descendants, now."""
+    try:
+        family = [process, *process.children(recursive=True)]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0  # the sampled process has ended
     total = 0
-    for proc in [process, *process.children(recursive=True)]:
+    for proc in family:
         try:
             total += proc.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -23,7 +27,8 @@ class PeakTreeRSS:
     """Context manager sampling the process tree's RSS in a background thread.
 
     Worker processes (joblib's loky, local Dask workers) are children of this
-    process, so they are counted. Sampling misses spikes shorter than
+    process, so they are counted. ``pid`` samples another process's tree instead
+    (a benchmark run in a subprocess). Sampling misses spikes shorter than
     ``interval``; the reading at entry and exit is always included.
 
     Attributes
@@ -32,10 +37,10 @@ class PeakTreeRSS:
         Highest total RSS in bytes seen between entry and exit.
     """
 
-    def __init__(self, interval: float = 0.01) -> None:
+    def __init__(self, interval: float = 0.01, pid: int | None = None) -> None:
         self.interval = interval
         self.peak = 0
-        self._process = psutil.Process()
+        self._process = psutil.Process(pid)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

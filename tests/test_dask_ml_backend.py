@@ -169,3 +169,18 @@ def test_reading_on_the_workers_gives_the_same_model(parquet_dir):
     assert model.plan_[0].parallelism == "blocks read on the Dask workers"
     local = Scaled(_pipe(), backend="dask-ml").fit(str(parquet_dir), "label")
     assert local.plan_[0].parallelism == "this process, 2 reader threads"
+
+
+def test_pca_larger_than_memory_uses_dask_ml_and_stays_sklearn():
+    from sklearn.decomposition import PCA
+
+    Xd = da.from_array(X, chunks=(ROWS, FEATURES))
+    model = Scaled(make_pipeline(StandardScaler(), PCA(n_components=3)), backend="dask-ml",
+                   max_in_memory_bytes=ROWS * FEATURES * 8).fit(Xd)
+    reference = make_pipeline(StandardScaler(), PCA(n_components=3)).fit(X)
+    fitted = model.estimator_[-1]
+    assert type(fitted) is PCA  # plain scikit-learn, usable without dask-ml
+    assert_allclose(np.abs(fitted.components_), np.abs(reference[-1].components_), atol=1e-8)
+    assert_allclose(fitted.explained_variance_, reference[-1].explained_variance_, rtol=1e-8)
+    assert_allclose(np.abs(model.estimator_.transform(X)), np.abs(reference.transform(X)), atol=1e-8)
+    assert "dask-ml" in model.plan_[1].engine

@@ -166,6 +166,8 @@ class DaskMLBackend(DaskBackend):
         for X_block, y_block in self._blocks(data, before):
             size += X_block.nbytes
             if size > budget:
+                if _native(step) is not None:
+                    return self._fit_native(step, before, data)
                 raise MemoryError(
                     f"Step {name!r} ({type(step).__name__}) has no partial_fit, and the data "
                     f"exceeds the in-memory budget of {budget / 2**20:.0f} MiB (max_in_memory_bytes). "
@@ -177,6 +179,28 @@ class DaskMLBackend(DaskBackend):
             y_parts.append(y_block)
         y_all = None if y_parts[0] is None else np.concatenate(y_parts)
         step.fit(np.concatenate(X_parts), y_all)
+
+    def _fit_native(self, step: Any, before: list[Any], data: Any) -> None:
+        """Fit ``step`` with dask-ml's implementation, then store the result in ``step``.
+
+        The fitted attributes are copied into the scikit-learn estimator, so the
+        pipeline stays plain scikit-learn and predicts without dask-ml.
+        """
+        import dask
+        import dask.array as da
+
+        native = _native(step)
+        blocks = [dask.delayed(_transformed_block)(before, part) for part in data.parts]
+        n_features = len(self._compute(blocks[0])[0])
+        X = da.concatenate([da.from_delayed(b, shape=(np.nan, n_features), dtype=float) for b in blocks])
+        client = self._reading_client()
+        with dask.config.set(scheduler=client if client is not None else "threads"):
+            X = X.compute_chunk_sizes()  # dask-ml's PCA needs the block lengths
+            native.fit(X)
+        for attr, value in vars(native).items():
+            if attr.endswith("_") and not attr.startswith("_"):
+                # mean_ comes back as a Dask array: make it concrete.
+                setattr(step, attr, value.compute() if hasattr(value, "compute") else value)
 
     # -- prediction -----------------------------------------------------------------
 
@@ -239,11 +263,47 @@ class DaskMLBackend(DaskBackend):
                 f"dask-ml backend: streamed block by block with partial_fit; {where}, "
                 "so memory holds a few blocks however large the data",
             )
+        if _native(estimator) is not None:
+            return Placement(
+                step, name, "cpu", "scikit-learn, or dask-ml when larger than memory", "1 process",
+                data_form,
+                "dask-ml backend: no partial_fit; fitted on the data loaded whole when it fits "
+                "max_in_memory_bytes, else by dask-ml's blocked implementation out of core",
+            )
         return Placement(
             step, name, "cpu", "scikit-learn", "1 process", data_form,
             "dask-ml backend: no partial_fit, so it is fitted on the data loaded whole "
             "(refused if larger than max_in_memory_bytes)",
         )
+
+
+def _native(step: Any) -> Any:
+    """dask-ml's out-of-core twin of ``step``, unfitted, or None.
+
+    Only where dask-ml works on current Dask and gives scikit-learn's result:
+    PCA (exact, blocked QR/SVD). Its KMeans returns a class that is not
+    scikit-learn's, so KMeans is refused with MiniBatchKMeans suggested instead.
+    """
+    from sklearn.decomposition import PCA
+
+    if type(step) is PCA:
+        from dask_ml.decomposition import PCA as DaskPCA
+
+        params = step.get_params()
+        solver = params["svd_solver"] if params["svd_solver"] in ("auto", "full", "tsqr", "randomized") else "auto"
+        return DaskPCA(
+            n_components=params["n_components"], whiten=params["whiten"], svd_solver=solver,
+            tol=params["tol"], iterated_power=params["iterated_power"] if isinstance(params["iterated_power"], int) else 0,
+            random_state=params["random_state"],
+        )
+    return None
+
+
+def _transformed_block(before: list[Any], part: tuple[Any, Any]) -> Any:
+    X_block = part[0]
+    for step in before:
+        X_block = step.transform(X_block)
+    return np.asarray(X_block, dtype=float)
 
 
 def _apply(model: Any, method: str, part: tuple[Any, Any]) -> Any:

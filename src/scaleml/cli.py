@@ -42,6 +42,12 @@ def info(as_json: bool, no_torch: bool) -> None:
         {"name": b.name, "available": b.available, "reason": b.reason, "summary": b.summary, "origin": b.origin}
         for b in backends.available()
     ]
+    from .backends._profiles import all_profiles
+
+    data["profiles"] = [
+        {"name": p.name, "backend": p.backend, "path": str(p.path), "description": p.description}
+        for p in all_profiles()
+    ]
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -66,6 +72,10 @@ def info(as_json: bool, no_torch: bool) -> None:
     for b in data["backends"]:
         status = "available" if b["available"] else f"unavailable: {b['reason']}"
         click.echo(f"  {b['name']:<{width}}  {b['summary']}  [{status}]")
+    if data["profiles"]:
+        click.echo("Profiles (usable as backend names)")
+        for p in data["profiles"]:
+            click.echo(f"  {p['name']}: {p['backend']}, {p['description']}  ({p['path']})")
 
 
 def _resolve_estimator_class(name: str) -> type:

@@ -124,9 +124,14 @@ def _unknown(name: str) -> UnknownBackendError:
     valid = names()
     close = difflib.get_close_matches(normalize_name(name), valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
+    from ._profiles import all_profiles, search_path
+
+    profiles = [p.name for p in all_profiles()]
+    listed = f" Profiles: {', '.join(profiles)}." if profiles else ""
     return UnknownBackendError(
-        f"Unknown backend {name!r}. Valid backends: {', '.join(valid)}.{hint} "
-        "Run `scaleml info` to see which of them can run here."
+        f"Unknown backend {name!r}. Valid backends: {', '.join(valid)}.{listed}{hint} "
+        "Run `scaleml info` to see which of them can run here; profiles are "
+        f"<name>.yaml files in {', '.join(str(p) for p in search_path())}."
     )
 
 
@@ -180,7 +185,19 @@ def get_backend_class(name: str) -> type[Backend]:
 
 
 def create_backend(name: str, **options: Any) -> Backend:
-    """Instantiate the backend ``name`` with ``options`` (validated)."""
+    """Instantiate the backend ``name`` with ``options`` (validated).
+
+    ``name`` may also be a profile (``backends/<name>.yaml``, see
+    :mod:`scaleml.backends._profiles`): its backend with its options, ``options``
+    laid over them.
+    """
+    key = normalize_name(name)
+    if key not in BUILTIN_BACKENDS and key not in _plugin_entry_points():
+        from ._profiles import find
+
+        profile = find(name.strip())
+        if profile is not None:
+            return get_backend_class(profile.backend)(**{**profile.options, **options})
     return get_backend_class(name)(**options)
 
 

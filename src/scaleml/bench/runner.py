@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import machine
-from ..backends import get_backend_class, normalize_name
+from ..backends import create_backend, normalize_name
 from ..exceptions import ScaleMLError
 from .cases import Case
 from .memory import PeakTreeRSS
@@ -105,7 +105,7 @@ def _check(spec: BackendSpec) -> str | None:
         missing = [m for m in PEERS[spec.name][2] if importlib.util.find_spec(m) is None]
         return f"{', '.join(missing)} not installed" if missing else None
     try:
-        get_backend_class(spec.name).validate_options(spec.options)
+        create_backend(spec.name, **spec.options)  # validates; connects to nothing yet
     except (ScaleMLError, ImportError) as exc:
         return str(exc)
     return None

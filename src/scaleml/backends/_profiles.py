@@ -1,0 +1,101 @@
+"""Backend profiles: YAML files that name a backend and its options.
+
+A profile ``dask-remote.yaml``::
+
+    description: the team cluster, over TLS
+    backend: dask
+    options:
+      address: tls://scheduler.internal:8786
+      security: {tls_ca_file: ca.pem, tls_client_cert: cert.pem, tls_client_key: key.pem}
+
+is then usable wherever a backend name is (``Scaled(..., backend="dask-remote")``,
+``scaleml bench --backends dask-remote``). Profiles are searched in the folders of
+``SCALEML_PROFILES`` (``os.pathsep``-separated), then ``./backends``, then
+``~/.config/scaleml/backends``. Relative file paths in options are read relative
+to the profile's folder. Files are read with ``yaml.safe_load``: a profile holds
+data, never code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ScaleMLError
+
+ENV_PROFILES = "SCALEML_PROFILES"
+_KEYS = {"backend", "options", "description"}
+_PATH_OPTIONS = ("tls_ca_file", "tls_client_cert", "tls_client_key")
+
+
+class ProfileError(ScaleMLError, ValueError):
+    """A profile file that cannot be used, with the file and key named."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    path: Path
+    backend: str
+    options: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+def search_path() -> list[Path]:
+    folders = [Path(p) for p in os.environ.get(ENV_PROFILES, "").split(os.pathsep) if p]
+    return [*folders, Path.cwd() / "backends", Path.home() / ".config" / "scaleml" / "backends"]
+
+
+def find(name: str) -> Profile | None:
+    """The first profile called ``name`` on the search path, loaded and checked."""
+    for folder in search_path():
+        for suffix in (".yaml", ".yml"):
+            path = folder / f"{name}{suffix}"
+            if path.is_file():
+                return load(path)
+    return None
+
+
+def all_profiles() -> list[Profile]:
+    """Every readable profile on the search path (the first of each name)."""
+    seen: dict[str, Profile] = {}
+    for folder in search_path():
+        if folder.is_dir():
+            for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+                if path.stem not in seen:
+                    try:
+                        seen[path.stem] = load(path)
+                    except ProfileError:
+                        continue
+    return list(seen.values())
+
+
+def load(path: Path) -> Profile:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"Cannot read the backend profile {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"Backend profile {path}: expected a mapping with 'backend' and 'options'.")
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise ProfileError(f"Backend profile {path}: unknown key(s) {unknown}; allowed: {sorted(_KEYS)}.")
+    if not isinstance(data.get("backend"), str):
+        raise ProfileError(f"Backend profile {path}: 'backend' must name a backend, e.g. 'dask'.")
+    options = data.get("options") or {}
+    if not isinstance(options, dict):
+        raise ProfileError(f"Backend profile {path}: 'options' must be a mapping of option names to values.")
+    security = options.get("security")
+    if isinstance(security, dict):
+        options = {
+            **options,
+            "security": {
+                k: str((path.parent / v).resolve()) if k in _PATH_OPTIONS and isinstance(v, str) else v
+                for k, v in security.items()
+            },
+        }
+    return Profile(path.stem, path, data["backend"], options, str(data.get("description", "")))

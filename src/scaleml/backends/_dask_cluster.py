@@ -106,7 +106,9 @@ def get_client(
     """
     address = address or os.environ.get(ENV_ADDRESS) or None
     if address:
-        key: tuple = ("address", address)
+        security = _security(security, address)
+        # Different credentials for one address are different connections.
+        key: tuple = ("address", address, repr(getattr(security, "__dict__", security)))
     else:
         from ..machine import usable_cores
 
@@ -132,7 +134,7 @@ def _connect(address: str, security: Any, timeout: float) -> Any:
         return Client(
             address,
             timeout=timeout,
-            security=_security(security, address),
+            security=security,
             set_as_default=False,
         )
     except (OSError, TimeoutError, ValueError) as exc:
@@ -166,7 +168,7 @@ def close_all(address: str | None = None) -> None:
     someone else's to stop).
     """
     with _lock:
-        keys = [k for k in _clients if address is None or k == ("address", address)]
+        keys = [k for k in _clients if address is None or k[:2] == ("address", address)]
         for key in keys:
             for resource in (_clients.pop(key, None), _clusters.pop(key, None)):
                 if resource is None:

@@ -231,3 +231,33 @@ def test_dask_ml_by_address_reads_on_the_workers(external_cluster):
         reference.partial_fit(X[start:start + 500], y[start:start + 500], classes=np.unique(y))
     np.testing.assert_allclose(model.estimator_.coef_, reference.coef_, rtol=1e-10)
     assert model.plan_[0].parallelism == "blocks read on the Dask workers"
+
+
+def test_verbose_prints_the_dashboard_link(capsys):
+    Scaled(LogisticRegression(max_iter=300), backend="dask", verbose=True).fit(X, y)
+    assert "Dask dashboard at http" in capsys.readouterr().err
+
+
+def test_managed_cluster_closes_cleanly_at_exit(tmp_path):
+    """A script that fits on the managed LocalCluster exits cleanly, leaving no process."""
+    import psutil
+
+    script = tmp_path / "fit.py"
+    script.write_text(
+        "import os\n"
+        "from sklearn.datasets import load_iris\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "from scaleml import Scaled, backends\n"
+        "if __name__ == '__main__':\n"
+        "    X, y = load_iris(return_X_y=True)\n"
+        "    Scaled(RandomForestClassifier(n_estimators=10), backend='dask').fit(X, y)\n"
+        "    client = backends.create_backend('dask').client()  # the same, shared cluster\n"
+        "    print(' '.join(str(p) for p in client.run(os.getpid).values()), flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    worker_pids = [int(p) for p in done.stdout.split()]
+    assert len(worker_pids) >= 1
+    time.sleep(1)
+    assert not [p for p in worker_pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert "Traceback" not in done.stderr

@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from scaleml import Scaled  # noqa: E402
+from scaleml import Scaled, explain  # noqa: E402
 from scaleml.backends._dask_data import DataError  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
@@ -183,4 +183,7 @@ def test_pca_larger_than_memory_uses_dask_ml_and_stays_sklearn():
     assert_allclose(np.abs(fitted.components_), np.abs(reference[-1].components_), atol=1e-8)
     assert_allclose(fitted.explained_variance_, reference[-1].explained_variance_, rtol=1e-8)
     assert_allclose(np.abs(model.estimator_.transform(X)), np.abs(reference.transform(X)), atol=1e-8)
-    assert "dask-ml" in model.plan_[1].engine
+    assert model.plan_[1].engine == "dask-ml" and "out of core" in model.plan_[1].parallelism
+    small = Scaled(PCA(n_components=3), backend="dask-ml").fit(Xd)
+    assert small.plan_[0].engine == "scikit-learn" and "loaded whole" in small.plan_[0].reason
+    assert "when larger than memory" in explain(PCA(), backend="dask-ml", X=Xd)[0].engine

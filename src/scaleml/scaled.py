@@ -133,8 +133,9 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         """
         with resolve_backend(self.backend, self._backend_options) as resolved:
             estimator = clone(self.estimator)
-            plan = make_plan(estimator, resolved, X)
             fitted = resolved.backend.fit(estimator, X, y, **fit_params)
+            # After the fit, so the plan can say which path each step took.
+            plan = make_plan(fitted, resolved, X)
         self.estimator_ = fitted
         self.plan_ = plan
         return self
@@ -144,8 +145,8 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         """Fit on the backend and return the transformed ``X``."""
         with resolve_backend(self.backend, self._backend_options) as resolved:
             estimator = clone(self.estimator)
-            plan = make_plan(estimator, resolved, X)
             fitted, transformed = resolved.backend.fit_transform(estimator, X, y, **fit_params)
+            plan = make_plan(fitted, resolved, X)
         self.estimator_ = fitted
         self.plan_ = plan
         return transformed

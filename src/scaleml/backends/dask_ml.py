@@ -17,6 +17,7 @@ dask-ml itself is not used for fitting: on dask 2026.8 / scikit-learn 1.9 its
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,13 @@ class DaskMLBackend(DaskBackend):
             _check_read_on,
         ),
     }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # Which path each lazily fitted step took, for the plan (weak: steps of
+        # models that are gone must not linger, nor be confused with new ones).
+        self._fitted_natively: weakref.WeakSet = weakref.WeakSet()
+        self._loaded_whole: weakref.WeakSet = weakref.WeakSet()
 
     # -- fitting --------------------------------------------------------------------
 
@@ -179,6 +187,7 @@ class DaskMLBackend(DaskBackend):
             y_parts.append(y_block)
         y_all = None if y_parts[0] is None else np.concatenate(y_parts)
         step.fit(np.concatenate(X_parts), y_all)
+        self._loaded_whole.add(step)
 
     def _fit_native(self, step: Any, before: list[Any], data: Any) -> None:
         """Fit ``step`` with dask-ml's implementation, then store the result in ``step``.
@@ -197,6 +206,7 @@ class DaskMLBackend(DaskBackend):
         with dask.config.set(scheduler=client if client is not None else "threads"):
             X = X.compute_chunk_sizes()  # dask-ml's PCA needs the block lengths
             native.fit(X)
+        self._fitted_natively.add(step)
         for attr, value in vars(native).items():
             if attr.endswith("_") and not attr.startswith("_"):
                 # mean_ comes back as a Dask array: make it concrete.
@@ -262,6 +272,18 @@ class DaskMLBackend(DaskBackend):
                 step, name, "cpu", "scikit-learn partial_fit", parallelism, data_form,
                 f"dask-ml backend: streamed block by block with partial_fit; {where}, "
                 "so memory holds a few blocks however large the data",
+            )
+        if estimator in self._fitted_natively:
+            return Placement(
+                step, name, "cpu", "dask-ml", "blocked, out of core", data_form,
+                "dask-ml backend: no partial_fit and larger than max_in_memory_bytes, so fitted "
+                "by dask-ml's blocked implementation; the result stored in the scikit-learn estimator",
+            )
+        if estimator in self._loaded_whole:
+            return Placement(
+                step, name, "cpu", "scikit-learn", "1 process", data_form,
+                "dask-ml backend: no partial_fit; the data fitted within max_in_memory_bytes, "
+                "so it was loaded whole and fitted as scikit-learn does",
             )
         if _native(estimator) is not None:
             return Placement(

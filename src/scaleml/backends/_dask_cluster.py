@@ -117,11 +117,10 @@ def get_client(
         key = ("local", n_workers, threads_per_worker, memory_limit)
     with _lock:
         client = _clients.get(key)
-        if client is not None and client.status == "running":
-            return client
-        client = _connect(address, security, timeout) if address else _start_local(key, memory_limit)
-        _clients[key] = client
-        _register_atexit()
+        if client is None or client.status != "running":
+            client = _connect(address, security, timeout) if address else _start_local(key, memory_limit)
+            _clients[key] = client
+            _register_atexit()
     if verbose:
         print(f"scaleml: Dask dashboard at {client.dashboard_link}", file=sys.stderr)
     return client

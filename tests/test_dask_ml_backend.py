@@ -30,24 +30,23 @@ def _blocks():
     return [(X[i * ROWS:(i + 1) * ROWS], y[i * ROWS:(i + 1) * ROWS]) for i in range(N_PARTS)]
 
 
-@pytest.fixture(scope="module")
-def parquet_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("parquet")
+def _write_blocks(folder, suffix):
     for i, (Xb, yb) in enumerate(_blocks()):
         frame = pd.DataFrame(Xb, columns=COLUMNS)
         frame["label"] = yb
-        frame.to_parquet(folder / f"part-{i}.parquet")
+        path = folder / f"part-{i}.{suffix}"
+        frame.to_parquet(path) if suffix == "parquet" else frame.to_csv(path, index=False)
     return folder
 
 
 @pytest.fixture(scope="module")
+def parquet_dir(tmp_path_factory):
+    return _write_blocks(tmp_path_factory.mktemp("parquet"), "parquet")
+
+
+@pytest.fixture(scope="module")
 def csv_glob(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("csv")
-    for i, (Xb, yb) in enumerate(_blocks()):
-        frame = pd.DataFrame(Xb, columns=COLUMNS)
-        frame["label"] = yb
-        frame.to_csv(folder / f"part-{i}.csv", index=False)
-    return str(folder / "*.csv")
+    return str(_write_blocks(tmp_path_factory.mktemp("csv"), "csv") / "*.csv")
 
 
 def _loop_reference(epochs=1):
@@ -148,6 +147,14 @@ def test_bad_lazy_input(parquet_dir, data, target, match):
     data = str(parquet_dir) if data == "PARQUET" else data
     with pytest.raises(DataError, match=match):
         Scaled(_pipe(), backend="dask-ml").fit(data, target)
+
+
+@pytest.mark.parametrize("estimator", [SGDClassifier(), LogisticRegression()], ids=["partial_fit", "whole"])
+def test_empty_lazy_data_gets_sklearns_error(parquet_dir, estimator):
+    empty = dd.read_parquet(str(parquet_dir))
+    empty = empty[empty["f0"] > 1e9]  # every partition filtered to nothing
+    with pytest.raises(ValueError, match="0 sample"):
+        Scaled(estimator, backend="dask-ml").fit(empty, "label")
 
 
 def test_differently_chunked_y_is_aligned():

@@ -9,9 +9,9 @@
   the data. A step without ``partial_fit`` is fitted in memory when the data fits
   the budget, and refused with the alternatives otherwise.
 
-dask-ml itself is not used for fitting: on dask 2026.8 / scikit-learn 1.9 its
-``Incremental`` ran 3.4x slower than a plain ``partial_fit`` loop, and its GLMs
-100x slower than scikit-learn (see DEVELOPERS.md).
+dask-ml is used only where it works and wins: PCA larger than memory. On dask
+2026.8 / scikit-learn 1.9 its ``Incremental`` ran 3.4x slower than a plain
+``partial_fit`` loop and its GLMs 100x slower than scikit-learn (DEVELOPERS.md).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class DaskMLBackend(DaskBackend):
     epochs : int
         Passes over lazy data for the final ``partial_fit`` step (default 1).
     window : int
-        Blocks read ahead on the workers while this process fits (default 2).
+        Blocks read ahead while this process fits (default 2).
     max_in_memory_bytes : int or None
         Largest lazy input a step without ``partial_fit`` may load whole; None:
         a quarter of this machine's available memory.
@@ -81,7 +81,7 @@ class DaskMLBackend(DaskBackend):
     options = {
         **DaskBackend.options,
         "epochs": Option(1, "passes over lazy data for the final partial_fit step", _check_epochs),
-        "window": Option(2, "blocks read ahead on the workers while this process fits", _check_window),
+        "window": Option(2, "blocks read ahead while this process fits", _check_window),
         "max_in_memory_bytes": Option(None, "largest lazy input a step without partial_fit may load whole"),
         "block_bytes": Option("32MiB", "size of the blocks files are read in (Parquet row groups, CSV bytes)"),
         "read_on": Option(
@@ -153,11 +153,15 @@ class DaskMLBackend(DaskBackend):
         kwargs = {}
         if final and is_classifier(step):
             kwargs["classes"] = self._classes(data)
+        rows = 0
         for _ in range(self.options["epochs"] if final else 1):
             for X_block, y_block in self._blocks(data, before):
                 if len(X_block) == 0:
                     continue  # an empty partition (a filtered file, say)
                 step.partial_fit(X_block, y_block, **kwargs)
+                rows += len(X_block)
+        if rows == 0:
+            raise _no_rows(data)
 
     def _classes(self, data: Any) -> Any:
         if data.y_unique is None:
@@ -185,6 +189,8 @@ class DaskMLBackend(DaskBackend):
                 )
             X_parts.append(X_block)
             y_parts.append(y_block)
+        if not X_parts or sum(len(p) for p in X_parts) == 0:
+            raise _no_rows(data)
         y_all = None if y_parts[0] is None else np.concatenate(y_parts)
         step.fit(np.concatenate(X_parts), y_all)
         self._loaded_whole.add(step)
@@ -297,6 +303,13 @@ class DaskMLBackend(DaskBackend):
             "dask-ml backend: no partial_fit, so it is fitted on the data loaded whole "
             "(refused if larger than max_in_memory_bytes)",
         )
+
+
+def _no_rows(data: Any) -> ValueError:
+    return ValueError(
+        f"Found array with 0 sample(s) in the lazy input ({data.description}) while a "
+        "minimum of 1 is required."
+    )
 
 
 def _native(step: Any) -> Any:

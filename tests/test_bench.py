@@ -32,6 +32,9 @@ def test_backend_spec_parsing():
         "flag": True, "x": None, "f": 0.5, "s": "abc",
     }
     assert BackendSpec("local", {"n_jobs": -1}).label == "local:n_jobs=-1"
+    assert BackendSpec.parse("dask:address=tcp://h:8786:timeout=5").options == {
+        "address": "tcp://h:8786", "timeout": 5,
+    }
     with pytest.raises(ScaleMLError, match="not key=value"):
         BackendSpec.parse("local:n_jobs")
 

@@ -177,43 +177,68 @@ def explain(steps: tuple[str, ...], backend: str | None, options: tuple[str, ...
 
 
 @main.command()
-@click.option("--case", "case_name", default="digits-forest-search", show_default=True, help="Built-in case (see --list-cases).")
+@click.argument("recipe", required=False)
+@click.option("--case", "case_name", default=None, help="Built-in case instead of a recipe (default digits-forest-search; see --list-cases).")
 @click.option(
     "--backends",
     default=None,
     help="Comma-separated backends, each NAME or NAME:KEY=VALUE[:KEY=VALUE]. Peers without scaleml: "
     "'sklearn' (the bare estimator), 'loky' (joblib loky, n_jobs=-1), 'joblib-dask' (joblib's own dask "
-    "backend). Default: sklearn, local, local:n_jobs=-1 and every other backend available here.",
+    "backend). Default: the recipe's list, else sklearn, local, local:n_jobs=-1 and every other "
+    "backend available here.",
 )
 @click.option("--repeat", default=5, show_default=True, help="Timed repeats per backend (interleaved).")
 @click.option("--warmup", default=1, show_default=True, help="Untimed fits per backend first.")
 @click.option("--scale", default=1.0, show_default=True, help="Size multiplier for generated data.")
 @click.option("--memory/--no-memory", default=True, show_default=True, help="Sample peak RSS of the process tree during fits.")
 @click.option("--out", "out_dir", default="scaleml-results", show_default=True, type=click.Path(file_okay=False), help="Folder for the JSON, CSV and PNG results.")
+@click.option("--allow-any-import", is_flag=True, help="Let the recipe name classes outside the allow-list (trusted recipes only).")
+@click.option("--compare", nargs=2, type=click.Path(exists=True, dir_okay=False), default=None, metavar="A.json B.json", help="Show what changed between two result files, and exit.")
 @click.option("--list-cases", is_flag=True, help="List the built-in cases and exit.")
 def bench(
-    case_name: str,
+    recipe: str | None,
+    case_name: str | None,
     backends: str | None,
     repeat: int,
     warmup: int,
     scale: float,
     memory: bool,
     out_dir: str,
+    allow_any_import: bool,
+    compare: tuple[str, str] | None,
     list_cases: bool,
 ) -> None:
-    """Run one case on several backends side by side; print a table, write JSON/CSV/PNG."""
+    """Run a recipe (or a built-in case) on several backends side by side.
+
+    Prints a table and writes JSON (every repeat, with provenance), CSV and a PNG
+    chart. Backends that cannot run here are listed as skipped, with the reason.
+    """
     from .bench.cases import CASES, get_case
-    from .bench.report import format_table, write_chart
+    from .bench.report import format_comparison, format_table, write_chart
+    from .bench.results import BenchRun
     from .bench.runner import BackendSpec, run_bench
     from .exceptions import ScaleMLError
 
     if list_cases:
         for case in CASES.values():
-            click.echo(f"{case.name:<22} {case.description}")
+            click.echo(f"{case.name:<24} {case.description}")
         return
     try:
-        case = get_case(case_name)
-        specs = [BackendSpec.parse(s) for s in backends.split(",")] if backends else _default_specs()
+        if compare:
+            click.echo(format_comparison(BenchRun.read_json(compare[0]), BenchRun.read_json(compare[1])))
+            return
+        if recipe and case_name:
+            raise ScaleMLError("Give a recipe or --case, not both.")
+        recipe_backends: list[str] = []
+        if recipe:
+            from .recipes import load_recipe
+
+            loaded = load_recipe(recipe, allow_any_import=allow_any_import)
+            case, recipe_backends = loaded.to_case(), loaded.backends
+        else:
+            case = get_case(case_name or "digits-forest-search")
+        listed = backends.split(",") if backends else recipe_backends
+        specs = [BackendSpec.parse(s) for s in listed] if listed else _default_specs()
         run = run_bench(
             case,
             specs,
@@ -223,7 +248,7 @@ def bench(
             memory=memory,
             command=_command_line(click.get_current_context(), specs),
         )
-    except ScaleMLError as exc:
+    except (ScaleMLError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(format_table(run))
     stamp = run.provenance["date"].replace(":", "").replace("+0000", "Z")
@@ -240,16 +265,59 @@ def bench(
         click.echo("(no chart: pip install 'scaleml[plot]' for matplotlib)")
 
 
+@main.command()
+@click.argument("recipe")
+@click.option("--backend", "-b", default=None, help="Backend name or profile (default: SCALEML_BACKEND, else local).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="A backend option; repeatable.")
+@click.option("--scale", default=1.0, show_default=True, help="Size multiplier for generated data.")
+@click.option("--allow-any-import", is_flag=True, help="Let the recipe name classes outside the allow-list (trusted recipes only).")
+def run(recipe: str, backend: str | None, options: tuple[str, ...], scale: float, allow_any_import: bool) -> None:
+    """Fit a recipe's pipeline on one backend, score it, and say where each step ran."""
+    import time
+
+    from .exceptions import ScaleMLError
+    from .recipes import load_recipe
+    from .scaled import Scaled
+
+    from .backends import create_backend
+    from .bench.runner import PEERS
+
+    try:
+        loaded = load_recipe(recipe, allow_any_import=allow_any_import)
+        if backend is None:  # the first backend the recipe names, not a peer
+            backend = next((b.split(":")[0] for b in loaded.backends if b.split(":")[0] not in PEERS), None)
+        if loaded.lazy and not create_backend(backend or "local").out_of_core:
+            raise ScaleMLError(
+                f"{loaded.path}: the data are files read lazily, which backend {backend or 'local'!r} "
+                "cannot fit; run with --backend dask-ml."
+            )
+        case = loaded.to_case()
+        X_train, X_test, y_train, y_test = case.load(scale)
+        model = Scaled(case.make_estimator(), backend=backend, **_parse_options(options))
+        start = time.perf_counter()
+        model.fit(X_train, y_train)
+        fit_s = time.perf_counter() - start
+        score = case.score(model, X_test, y_test)
+    except (ScaleMLError, ImportError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(model.plan_))
+    click.echo(f"\n{loaded.name}: fit {fit_s:.3f} s, {case.metric} {score:.4f} on the test set")
+
+
 def _command_line(ctx: click.Context, specs: list) -> str:
     """The bench command with every setting spelled out, to rerun it as it ran."""
     values = dict(ctx.params, backends=",".join(spec.label for spec in specs))
     args = []
     for param in ctx.command.params:
-        if not isinstance(param, click.Option) or param.name == "list_cases":
-            continue
         value = values[param.name]
+        if isinstance(param, click.Argument):
+            args += [str(value)] if value else []
+            continue
+        if param.name in ("list_cases", "compare") or value is None:
+            continue
         if param.is_flag:
-            args.append(param.opts[0] if value else param.secondary_opts[0])
+            if value or param.secondary_opts:
+                args.append(param.opts[0] if value else param.secondary_opts[0])
         else:
             args += [param.opts[0], str(value)]
     return shlex.join(["scaleml", "bench", *args])

@@ -29,7 +29,10 @@ class Case:
     make_estimator : callable
         Returns a fresh, unfitted estimator.
     metric : str
-        What the estimator's ``score`` measures, for the report.
+        What the score measures, for the report.
+    scorer : str or None
+        A scikit-learn scorer name (``"neg_log_loss"``, ...) to score with; None
+        uses the estimator's own ``score``.
     """
 
     name: str
@@ -37,6 +40,15 @@ class Case:
     load: Callable[[float], tuple[Any, Any, Any, Any]]
     make_estimator: Callable[[], Any]
     metric: str
+    scorer: str | None = None
+
+    def score(self, model: Any, X: Any, y: Any) -> float:
+        """``model``'s score on ``X, y`` by this case's metric."""
+        if self.scorer is None:
+            return float(model.score(X, y))
+        from sklearn.metrics import get_scorer
+
+        return float(get_scorer(self.scorer)(model, X, y))
 
 
 def _split(X: Any, y: Any) -> tuple[Any, Any, Any, Any]:

@@ -47,6 +47,30 @@ def format_table(run: BenchRun) -> str:
     return "\n".join(out)
 
 
+def format_comparison(before: BenchRun, after: BenchRun) -> str:
+    """What changed from ``before`` to ``after``: median fit time and score per backend."""
+    old = {s.backend: s for s in before.summaries()}
+    new = {s.backend: s for s in after.summaries()}
+    lines = [
+        f"A: {before.case}, {before.provenance.get('date', '?')}, commit {before.provenance.get('git_commit')}",
+        f"B: {after.case}, {after.provenance.get('date', '?')}, commit {after.provenance.get('git_commit')}",
+    ]
+    if before.case != after.case:
+        lines.append(f"note: different cases ({before.case} vs {after.case})")
+    ma, mb = before.provenance.get("machine", {}), after.provenance.get("machine", {})
+    if (ma.get("cpu"), ma.get("cores_usable")) != (mb.get("cpu"), mb.get("cores_usable")):
+        lines.append(f"note: different machines ({ma.get('cpu')} x{ma.get('cores_usable')} vs {mb.get('cpu')} x{mb.get('cores_usable')})")
+    lines += ["", f"{'backend':<20} {'A median s':>11} {'B median s':>11} {'B/A':>7} {'A score':>9} {'B score':>9}"]
+    for name in [*old, *(n for n in new if n not in old)]:
+        a, b = old.get(name), new.get(name)
+        ratio = f"{b.fit_median_s / a.fit_median_s:.3f}" if a and b else "-"
+        lines.append(
+            f"{name:<20} {f'{a.fit_median_s:.3f}' if a else '-':>11} {f'{b.fit_median_s:.3f}' if b else '-':>11} "
+            f"{ratio:>7} {f'{a.score:.4f}' if a else '-':>9} {f'{b.score:.4f}' if b else '-':>9}"
+        )
+    return "\n".join(lines)
+
+
 def write_chart(run: BenchRun, path: str | Path) -> Path | None:
     """A PNG bar chart of fit times (median bar, min-max whisker, every repeat as a dot).
 

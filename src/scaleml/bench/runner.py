@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.util
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -69,7 +70,12 @@ class BackendSpec:
 
     @classmethod
     def parse(cls, text: str) -> BackendSpec:
-        name, *pairs = text.strip().split(":")
+        # Split at a colon only where a key= follows, so values may hold colons
+        # (dask:address=tcp://scheduler:8786:timeout=5).
+        name, *pairs = re.split(r":(?=[A-Za-z_][A-Za-z0-9_]*=)", text.strip())
+        if ":" in name:
+            name, _, rest = name.partition(":")
+            pairs.insert(0, rest)
         options = {}
         for pair in pairs:
             key, sep, value = pair.partition("=")
@@ -131,7 +137,7 @@ def measure_once(case: Case, spec: BackendSpec, data: tuple, repeat: int, memory
             model.fit(X_train, y_train)
             fit_s = time.perf_counter() - start
         start = time.perf_counter()
-        score = float(model.score(X_test, y_test))
+        score = case.score(model, X_test, y_test)
         score_s = time.perf_counter() - start
     return Measurement(
         backend=spec.label,
@@ -197,9 +203,17 @@ def run_bench(
     done = 0
     for round_ in range(warmup + repeat):
         timed = round_ >= warmup
-        for spec in runnable:
+        for spec in list(runnable):
             done += 1
-            m = measure_once(case, spec, data, round_ - warmup, memory)
+            try:
+                m = measure_once(case, spec, data, round_ - warmup, memory)
+            except Exception as exc:  # noqa: BLE001 - one backend failing must not lose the others
+                reason = f"failed: {type(exc).__name__}: {exc}".splitlines()[0]
+                run.skipped[spec.label] = reason
+                run.measurements = [m for m in run.measurements if m.backend != spec.label]
+                runnable.remove(spec)
+                say(f"[{done}/{total}] {spec.label:<20} {reason}")
+                continue
             kind = f"repeat {m.repeat + 1}/{repeat}" if timed else "warm-up"
             say(f"[{done}/{total}] {spec.label:<20} {kind:<12} fit {m.fit_s:7.3f} s  {case.metric} {m.score:.4f}")
             if timed:

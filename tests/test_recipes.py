@@ -1,0 +1,132 @@
+"""Recipes: safe loading with clear errors, `scaleml run`, `scaleml bench RECIPE`, --compare."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scaleml.cli import main
+from scaleml.recipes import RecipeError, load_recipe
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+TINY = """\
+name: tiny
+description: iris + scaler + logistic regression
+data: {source: sklearn, name: iris}
+pipeline:
+  - sklearn.preprocessing.StandardScaler: {}
+  - sklearn.linear_model.LogisticRegression: {max_iter: 500}
+search: {kind: grid, params: {logisticregression__C: [0.1, 1.0]}, cv: 3}
+metric: accuracy
+backends: [sklearn, local]
+"""
+
+
+def _write(tmp_path, text, name="r.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_recipes_validate(path):
+    recipe = load_recipe(path)
+    assert recipe.description and recipe.backends
+    assert hasattr(recipe.make_estimator(), "fit")
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (TINY.replace("metric: accuracy", "metrc: accuracy"), r"recipe: unknown key\(s\) \['metrc'\]"),
+        (TINY.replace("{source: sklearn, name: iris}", "{source: sklearn, name: mnist}"), "data.name: expected one of"),
+        (TINY.replace("{source: sklearn, name: iris}", "{source: ftp}"), "data.source: expected one of"),
+        (TINY.replace("{max_iter: 500}", "[500]"), "parameters must be a mapping"),
+        (TINY.replace("{max_iter: 500}", "{max_iterations: 500}"), "bad parameters"),
+        (TINY.replace("sklearn.preprocessing.StandardScaler", "os.system"), "outside the allowed packages"),
+        (TINY.replace("sklearn.preprocessing.StandardScaler", "subprocess.Popen"), "--allow-any-import"),
+        (TINY.replace("sklearn.preprocessing.StandardScaler", "sklearn.preprocessing.NoSuchScaler"), "cannot import"),
+        (TINY.replace("sklearn.preprocessing.StandardScaler", "sklearn.clone"), "not an estimator class"),
+        (TINY.replace("kind: grid", "kind: bayes"), "search.kind"),
+        (TINY.replace("metric: accuracy", "metric: happiness"), "scorer name"),
+        (TINY.replace("backends: [sklearn, local]", "backends: local"), "backends: expected a list"),
+        ("data: {source: sklearn, name: iris}\n", "pipeline: missing"),
+        ("- just a list\n", "recipe: expected a mapping"),
+        ("!!python/object/apply:os.system ['touch /tmp/scaleml-pwned']\n", "not plain YAML data"),
+    ],
+)
+def test_bad_recipes_name_file_key_and_fix(tmp_path, text, match):
+    path = _write(tmp_path, text)
+    with pytest.raises(RecipeError, match=match) as err:
+        load_recipe(path)
+    assert str(path) in str(err.value)
+    assert not Path("/tmp/scaleml-pwned").exists()
+
+
+def test_missing_file():
+    with pytest.raises(RecipeError, match="no such recipe file"):
+        load_recipe("does/not/exist.yaml")
+
+
+def test_opt_in_allows_other_packages(tmp_path):
+    text = TINY.replace("sklearn.preprocessing.StandardScaler", "tests_helpers_not_allowed.Scaler")
+    with pytest.raises(RecipeError, match="outside the allowed packages"):
+        load_recipe(_write(tmp_path, text))
+    # With the opt-in, the import is attempted (and fails here: no such module).
+    with pytest.raises(RecipeError, match="cannot import"):
+        load_recipe(_write(tmp_path, text), allow_any_import=True)
+
+
+def test_run_command(tmp_path):
+    result = CliRunner().invoke(main, ["run", str(_write(tmp_path, TINY)), "-b", "local"])
+    assert result.exit_code == 0, result.output
+    assert "Plan: backend 'local'" in result.output and "GridSearchCV" in result.output
+    assert "tiny: fit" in result.output and "accuracy 0.9" in result.output
+
+
+def test_bench_recipe_and_compare(tmp_path):
+    recipe = _write(tmp_path, TINY)
+    runner = CliRunner()
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"out{i}"
+        result = runner.invoke(main, ["bench", str(recipe), "--repeat", "1", "--warmup", "0", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "speed-up vs sklearn" in result.output
+        outs.append(next(out.glob("*.json")))
+    data = json.loads(outs[0].read_text())
+    assert data["case"] == "tiny" and [m["backend"] for m in data["measurements"]] == ["sklearn", "local"]
+    assert data["provenance"]["command"].startswith(f"scaleml bench {recipe}")
+    compared = runner.invoke(main, ["bench", "--compare", str(outs[0]), str(outs[1])])
+    assert compared.exit_code == 0, compared.output
+    assert "B/A" in compared.output and "local" in compared.output
+
+
+def test_failing_backend_is_reported_not_fatal(tmp_path):
+    """A backend whose fit raises is listed as failed; the others still run."""
+    text = TINY.replace("search: {kind: grid, params: {logisticregression__C: [0.1, 1.0]}, cv: 3}\n", "")
+    recipe = _write(tmp_path, text)
+    result = CliRunner().invoke(
+        main, ["bench", str(recipe), "--backends", "sklearn,local,dask:address=tcp://127.0.0.1:9:timeout=1,dask-ml:epochs=0",
+               "--repeat", "2", "--warmup", "0", "--out", str(tmp_path / "o")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "dask-ml:epochs=0: skipped: " in result.output and "epochs" in result.output  # refused up front
+    assert "dask:address=tcp://127.0.0.1:9:timeout=1: skipped: failed: ClusterConnectionError" in result.output
+    data = json.loads(next((tmp_path / "o").glob("*.json")).read_text())
+    assert [m["backend"] for m in data["measurements"]] == ["sklearn", "local"] * 2
+
+
+def test_synthetic_parquet_recipe_runs_out_of_core(tmp_path, monkeypatch):
+    pytest.importorskip("dask_ml")
+    monkeypatch.setenv("SCALEML_CACHE", str(tmp_path / "cache"))
+    text = (RECIPES / "sgd_out_of_core.yaml").read_text().replace("rows_per_file: 250000", "rows_per_file: 2000")
+    recipe = _write(tmp_path, text)
+    result = CliRunner().invoke(main, ["run", str(recipe)])
+    assert result.exit_code == 0, result.output
+    assert "scikit-learn partial_fit" in result.output and "score 0.9" in result.output
+    assert len(list((tmp_path / "cache").rglob("part-*.parquet"))) == 8
+    refused = CliRunner().invoke(main, ["run", str(recipe), "-b", "local"])
+    assert refused.exit_code != 0 and "--backend dask-ml" in refused.output

@@ -79,11 +79,16 @@ def test_opt_in_allows_other_packages(tmp_path):
         load_recipe(_write(tmp_path, text), allow_any_import=True)
 
 
-def test_run_command(tmp_path):
-    result = CliRunner().invoke(main, ["run", str(_write(tmp_path, TINY)), "-b", "local"])
+def test_run_command_and_save(tmp_path):
+    import scaleml
+
+    model_path = tmp_path / "tiny.skops"
+    result = CliRunner().invoke(main, ["run", str(_write(tmp_path, TINY)), "-b", "local", "--save", str(model_path)])
     assert result.exit_code == 0, result.output
     assert "Plan: backend 'local'" in result.output and "GridSearchCV" in result.output
     assert "tiny: fit" in result.output and "accuracy 0.9" in result.output
+    search = scaleml.load(model_path, trusted=True)
+    assert search.best_params_["logisticregression__C"] in (0.1, 1.0)
 
 
 def test_bench_recipe_and_compare(tmp_path):

@@ -7,6 +7,7 @@ Public names::
     explain       where each step of an estimator would run, and why
     Plan          what ``explain`` and ``Scaled.plan_`` return
     backends      the registry (``scaleml.backends.available()``)
+    save, load    fitted models in skops' format (no code runs on load)
 
 ``import scaleml`` imports neither dask nor torch nor cupy: engines load when a
 backend that needs them is used.
@@ -21,6 +22,7 @@ from .exceptions import (
     ScaleMLError,
     UnknownBackendError,
 )
+from .persistence import load, save
 from .planning import Plan, explain
 
 __all__ = [
@@ -34,6 +36,8 @@ __all__ = [
     "backend",
     "backends",
     "explain",
+    "load",
+    "save",
 ]
 
 

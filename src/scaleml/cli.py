@@ -271,7 +271,15 @@ def bench(
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="A backend option; repeatable.")
 @click.option("--scale", default=1.0, show_default=True, help="Size multiplier for generated data.")
 @click.option("--allow-any-import", is_flag=True, help="Let the recipe name classes outside the allow-list (trusted recipes only).")
-def run(recipe: str, backend: str | None, options: tuple[str, ...], scale: float, allow_any_import: bool) -> None:
+@click.option("--save", "save_path", default=None, type=click.Path(dir_okay=False), help="Save the fitted model here (.skops; load with scaleml.load).")
+def run(
+    recipe: str,
+    backend: str | None,
+    options: tuple[str, ...],
+    scale: float,
+    allow_any_import: bool,
+    save_path: str | None,
+) -> None:
     """Fit a recipe's pipeline on one backend, score it, and say where each step ran."""
     import time
 
@@ -302,6 +310,13 @@ def run(recipe: str, backend: str | None, options: tuple[str, ...], scale: float
         raise click.ClickException(str(exc)) from None
     click.echo(str(model.plan_))
     click.echo(f"\n{loaded.name}: fit {fit_s:.3f} s, {case.metric} {score:.4f} on the test set")
+    if save_path:
+        from .persistence import save
+
+        try:
+            click.echo(f"saved the fitted model to {save(model, save_path)}")
+        except ScaleMLError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _command_line(ctx: click.Context, specs: list) -> str:

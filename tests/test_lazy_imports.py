@@ -33,12 +33,13 @@ def engines_installed():
     [
         "import scaleml",
         "import scaleml; scaleml.Scaled; scaleml.backends.available()",
+        "import scaleml.nn; scaleml.nn.CNNClassifier(epochs=3).get_params()",
         "from scaleml.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass",
         "from scaleml.cli import main\n"
         "try:\n    main(['explain', 'StandardScaler', 'RandomForestClassifier'])\nexcept SystemExit:\n    pass",
     ],
-    ids=["import", "Scaled-and-registry", "cli-help", "cli-explain"],
+    ids=["import", "Scaled-and-registry", "nn-unfitted", "cli-help", "cli-explain"],
 )
 def test_no_engine_imported(engines_installed, code):
     assert _modules_after(code) == []

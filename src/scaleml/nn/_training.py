@@ -1,0 +1,104 @@
+"""The epoch loop shared by every scaleml.nn estimator."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass
+class TrainingData:
+    """Tensors for one fit, already on the device they are read from."""
+
+    X: Any
+    y: Any
+    X_val: Any = None
+    y_val: Any = None
+
+
+def _autocast(device: Any, precision: str) -> Any:
+    import contextlib
+
+    import torch
+
+    if device.type == "cuda" and precision in ("auto", "bf16") and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if precision == "bf16" and device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def run_epochs(
+    module: Any,
+    optimizer: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    data: TrainingData,
+    *,
+    first_epoch: int,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    device: Any,
+    precision: str,
+    validation_score: Callable[[], float] | None,
+    on_epoch_end: Callable[[int, dict[str, float]], bool],
+    verbose: int,
+) -> None:
+    """Train ``module`` for ``epochs`` epochs starting at ``first_epoch``.
+
+    Every epoch's randomness (shuffling, dropout) comes from ``seed + epoch``, so a
+    fit resumed at epoch k from a checkpoint continues exactly as the
+    uninterrupted fit would have. ``on_epoch_end(epoch, record)`` returns False to
+    stop (early stopping).
+    """
+    import torch
+
+    n = data.X.shape[0]
+    for epoch in range(first_epoch, first_epoch + epochs):
+        start = time.perf_counter()
+        generator = torch.Generator().manual_seed(seed + epoch)
+        order = torch.randperm(n, generator=generator).to(data.X.device)
+        module.train()
+        total, seen = 0.0, 0
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed + epoch)
+            for begin in range(0, n, batch_size):
+                index = order[begin:begin + batch_size]
+                xb, yb = data.X[index].to(device, non_blocking=True), data.y[index].to(device, non_blocking=True)
+                optimizer.zero_grad(set_to_none=True)
+                with _autocast(device, precision):
+                    output = module(xb)
+                loss = loss_fn(output.float(), yb)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(index)
+                seen += len(index)
+        record = {"epoch": epoch + 1, "loss": total / max(seen, 1), "seconds": time.perf_counter() - start}
+        if validation_score is not None:
+            record["validation_score"] = validation_score()
+        if verbose:
+            shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items())
+            print(f"scaleml.nn: {shown}", file=sys.stderr, flush=True)
+        if not on_epoch_end(epoch, record):
+            break
+
+
+def predict_in_batches(module: Any, X: Any, device: Any, batch_size: int, precision: str) -> np.ndarray:
+    """Module outputs for ``X`` (a CPU tensor) as a float64 NumPy array, in eval mode."""
+    import torch
+
+    module.eval()
+    outputs = []
+    with torch.no_grad():
+        for begin in range(0, X.shape[0], batch_size):
+            with _autocast(device, precision):
+                out = module(X[begin:begin + batch_size].to(device))
+            outputs.append(out.float().cpu().numpy())
+    if not outputs:
+        return np.empty((0,))
+    return np.concatenate(outputs).astype(np.float64)

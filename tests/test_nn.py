@@ -179,3 +179,21 @@ def test_damaged_or_foreign_checkpoint_is_refused(tmp_path):
     (folder / "checkpoint.pt").write_bytes(payload)
     with pytest.raises(CheckpointError, match="different fit"):
         MLPClassifier(epochs=6, random_state=1, checkpoint_dir=str(folder)).fit(X_digits, y_digits)
+
+
+@pytest.mark.gpu
+def test_trains_on_cuda_and_loads_on_cpu(tmp_path):
+    X_train, X_test, y_train, y_test = train_test_split(X_digits, y_digits, test_size=0.25, random_state=0)
+    model = CNNClassifier(image_shape=(8, 8), device="cuda", random_state=0).fit(X_train, y_train)
+    assert model.device_.startswith("cuda")
+    assert model.score(X_test, y_test) >= 0.97
+    restored = pickle.loads(pickle.dumps(model))
+    assert next(restored.module_.parameters()).device.type == "cpu"  # pickles hold CPU tensors
+    restored.device_ = "cpu"  # as on a machine without a GPU
+    agreement = (restored.predict(X_test) == model.predict(X_test)).mean()
+    assert agreement >= 0.99  # bf16 on the GPU vs fp32 on the CPU may flip a borderline sample
+
+
+@pytest.mark.gpu
+def test_auto_picks_cuda():
+    assert MLPClassifier(epochs=1).fit(X_iris, y_iris).device_.startswith("cuda")

@@ -135,43 +135,51 @@ def test_user_module_class():
     assert isinstance(model.module_, Tiny)
 
 
-def _kill_after_epoch(folder, epochs, kill_at):
-    """Run the fit in a subprocess that dies abruptly right after epoch `kill_at`'s checkpoint."""
+def _fit_in_subprocess(folder, epochs, kill_at=None, weights_to=None):
+    """Fit in a fresh process (same threads and state as the others); optionally die
+    abruptly right after epoch `kill_at`'s checkpoint, or save the final weights."""
     script = textwrap.dedent(f"""
         import os
         import numpy as np
         from sklearn.datasets import load_digits
-        from scaleml.nn import _base, _checkpoint, MLPClassifier
+        from scaleml.nn import _checkpoint, MLPClassifier
         real_save = _checkpoint.save_checkpoint
         def save_then_die(folder, state, fingerprint):
             real_save(folder, state, fingerprint)
-            if state["epoch"] == {kill_at}:
+            if state["epoch"] == {kill_at!r}:
                 os._exit(9)  # no cleanup, as a killed process
         _checkpoint.save_checkpoint = save_then_die
         X, y = load_digits(return_X_y=True)
-        MLPClassifier(epochs={epochs}, random_state=0, checkpoint_dir={str(folder)!r}).fit(X / 16.0, y)
+        folder = {None if folder is None else str(folder)!r}
+        model = MLPClassifier(epochs={epochs}, random_state=0, checkpoint_dir=folder, verbose=1).fit(X / 16.0, y)
+        if {weights_to is not None!r}:
+            np.savez({str(weights_to)!r}, *[p.detach().numpy() for p in model.module_.parameters()],
+                     epochs=np.array([h["epoch"] for h in model.history_]))
     """)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
 
 
-def test_killed_fit_resumes_to_the_same_weights(tmp_path, capsys):
+def test_killed_fit_resumes_to_the_same_weights(tmp_path):
     folder = tmp_path / "ckpt"
-    died = _kill_after_epoch(folder, epochs=6, kill_at=3)
+    died = _fit_in_subprocess(folder, epochs=6, kill_at=3)
     assert died.returncode == 9, died.stderr
     assert (folder / "checkpoint.pt").exists()
-    resumed = MLPClassifier(epochs=6, random_state=0, checkpoint_dir=str(folder), verbose=1).fit(X_digits, y_digits)
-    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4, 5, 6]
-    trained = [line.split("epoch ")[1].split(",")[0] for line in capsys.readouterr().err.splitlines() if "epoch " in line]
+    resumed = _fit_in_subprocess(folder, epochs=6, weights_to=tmp_path / "resumed.npz")
+    assert resumed.returncode == 0, resumed.stderr
+    trained = [line.split("epoch ")[1].split(",")[0] for line in resumed.stderr.splitlines() if "epoch " in line]
     assert trained == ["4", "5", "6"]  # epochs 1-3 came from the checkpoint
     assert not (folder / "checkpoint.pt").exists()  # finished: removed
-    straight = MLPClassifier(epochs=6, random_state=0).fit(X_digits, y_digits)
-    for a, b in zip(_weights(resumed), _weights(straight)):
-        assert_array_equal(a, b)
+    straight = _fit_in_subprocess(None, epochs=6, weights_to=tmp_path / "straight.npz")
+    assert straight.returncode == 0, straight.stderr
+    a, b = np.load(tmp_path / "resumed.npz"), np.load(tmp_path / "straight.npz")
+    assert_array_equal(a["epochs"], [1, 2, 3, 4, 5, 6])
+    for key in b.files:
+        assert_array_equal(a[key], b[key], err_msg=key)  # bit for bit
 
 
 def test_damaged_or_foreign_checkpoint_is_refused(tmp_path):
     folder = tmp_path / "ckpt"
-    assert _kill_after_epoch(folder, epochs=6, kill_at=2).returncode == 9
+    assert _fit_in_subprocess(folder, epochs=6, kill_at=2).returncode == 9
     payload = (folder / "checkpoint.pt").read_bytes()
     (folder / "checkpoint.pt").write_bytes(payload[: len(payload) // 2])  # half-written
     with pytest.raises(CheckpointError, match="does not match its recorded hash"):
@@ -197,3 +205,14 @@ def test_trains_on_cuda_and_loads_on_cpu(tmp_path):
 @pytest.mark.gpu
 def test_auto_picks_cuda():
     assert MLPClassifier(epochs=1).fit(X_iris, y_iris).device_.startswith("cuda")
+
+
+def test_two_process_gloo_training_matches_single_process_accuracy():
+    from scaleml.nn.distributed import fit_distributed
+
+    X_train, X_test, y_train, y_test = train_test_split(X_digits, y_digits, test_size=0.25, random_state=0)
+    single = MLPClassifier(epochs=30, random_state=0).fit(X_train, y_train)
+    ddp = fit_distributed(MLPClassifier(epochs=30, random_state=0), X_train, y_train, nprocs=2, backend="gloo")
+    assert ddp.n_epochs_ == 30
+    single_acc, ddp_acc = single.score(X_test, y_test), ddp.score(X_test, y_test)
+    assert ddp_acc >= 0.95 and abs(ddp_acc - single_acc) <= 0.02, (single_acc, ddp_acc)

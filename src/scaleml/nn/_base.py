@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,11 @@ class TorchEstimator(BaseEstimator):
             self._optimizer = None
         elif tuple(X_net.shape[1:]) != tuple(self.input_shape_):
             raise ValueError(f"X has samples of shape {X_net.shape[1:]}, but this model takes {self.input_shape_}.")
+        from .distributed import process_group
+
+        group = process_group()
+        if group is not None and device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
         module = self.module_.to(device)
         if device.type == "cuda" and len(self.input_shape_) == 3:
             module = module.to(memory_format=torch.channels_last)
@@ -111,6 +117,11 @@ class TorchEstimator(BaseEstimator):
             self._optimizer = torch.optim.AdamW(
                 module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
             )
+        # Under torch.distributed every process trains a replica on its shard; the
+        # gradients are averaged, so the replicas stay equal.
+        trained = module if group is None else torch.nn.parallel.DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None
+        )
         self.device_ = str(device)
 
         X_t = torch.as_tensor(np.array(X_net, dtype=np.float32, copy=True))
@@ -147,7 +158,7 @@ class TorchEstimator(BaseEstimator):
                 else:
                     best["stale"] += 1
                     keep_going = best["stale"] < self.n_iter_no_change
-            if fingerprint is not None and keep_going and epoch + 1 < epochs:
+            if fingerprint is not None and keep_going and epoch + 1 < epochs and (group is None or group[0] == 0):
                 save_checkpoint(self.checkpoint_dir, {
                     "module": module.state_dict(), "optimizer": self._optimizer.state_dict(),
                     "history": self.history_, "epoch": epoch + 1, "best_score": float(best["score"]),
@@ -157,7 +168,7 @@ class TorchEstimator(BaseEstimator):
 
         remaining = epochs - (first_epoch if fingerprint is not None else 0)
         run_epochs(
-            module, self._optimizer, self._loss(), data,
+            trained, self._optimizer, self._loss(), data, shard=group,
             first_epoch=first_epoch, epochs=max(remaining, 0), batch_size=self.batch_size,
             seed=self._seed, device=device, precision=self.precision,
             validation_score=(lambda: self._score_tensors(module, *validation, device)) if validation else None,

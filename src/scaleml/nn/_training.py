@@ -38,6 +38,7 @@ def run_epochs(
     loss_fn: Callable[[Any, Any], Any],
     data: TrainingData,
     *,
+    shard: tuple[int, int] | None = None,
     first_epoch: int,
     epochs: int,
     batch_size: int,
@@ -52,8 +53,11 @@ def run_epochs(
 
     Every epoch's randomness (shuffling, dropout) comes from ``seed + epoch``, so a
     fit resumed at epoch k from a checkpoint continues exactly as the
-    uninterrupted fit would have. ``on_epoch_end(epoch, record)`` returns False to
-    stop (early stopping).
+    uninterrupted fit would have. With ``shard=(rank, world)`` this process
+    trains on every world-th sample of the epoch's order, the order cut to a
+    multiple of ``world`` so that every process takes the same number of steps,
+    in batches of ``batch_size // world``: ``batch_size`` stays the global batch.
+    ``on_epoch_end(epoch, record)`` returns False to stop (early stopping).
     """
     import torch
 
@@ -62,13 +66,18 @@ def run_epochs(
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(seed + epoch)
         order = torch.randperm(n, generator=generator).to(data.X.device)
+        step = batch_size
+        if shard is not None:
+            rank, world = shard
+            order = order[: (n // world) * world][rank::world]
+            step = max(batch_size // world, 1)  # batch_size stays the global batch
         module.train()
         total, seen = 0.0, 0
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed + epoch)
-            for begin in range(0, n, batch_size):
-                index = order[begin:begin + batch_size]
+            torch.manual_seed(seed + epoch + (shard[0] * 7919 if shard else 0))  # own dropout per rank
+            for begin in range(0, len(order), step):
+                index = order[begin:begin + step]
                 xb, yb = data.X[index].to(device, non_blocking=True), data.y[index].to(device, non_blocking=True)
                 optimizer.zero_grad(set_to_none=True)
                 with _autocast(device, precision):

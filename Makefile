@@ -14,6 +14,8 @@ TORCH_PIP_ARGS ?=
 EXTRAS ?= all
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.scaleml-installed
+# scikit-learn's Array API support (the torch backend) needs SciPy's, read at import.
+export SCIPY_ARRAY_API = 1
 
 .PHONY: setup demo test bench-overhead clean
 

@@ -1,0 +1,73 @@
+"""The torch backend: Array API steps on torch tensors, the rest on NumPy, as local within tolerance."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+pytest.importorskip("torch")
+
+import scaleml  # noqa: E402
+from scaleml import Scaled  # noqa: E402
+from scaleml.exceptions import BackendUnavailableError  # noqa: E402
+
+if not {b.name: b for b in scaleml.backends.available()}["torch"].available:
+    pytest.skip("the torch backend needs SCIPY_ARRAY_API=1 (make test sets it)", allow_module_level=True)
+
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.ensemble import RandomForestRegressor  # noqa: E402
+from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+X, y = make_regression(1500, 20, random_state=0)
+Xc, yc = make_classification(1500, 20, random_state=0)
+
+
+def test_array_api_pipeline_equals_local_and_stays_plain_sklearn():
+    pipe = make_pipeline(StandardScaler(), PCA(5), Ridge(solver="svd"))
+    torch_model = Scaled(pipe, backend="torch").fit(X, y)
+    local = Scaled(pipe, backend="local").fit(X, y)
+    assert_allclose(torch_model.predict(X), local.predict(X), rtol=1e-7, atol=1e-9)
+    assert [s.engine for s in torch_model.plan_] == ["scikit-learn Array API on PyTorch"] * 3
+    # The fitted model holds NumPy arrays: usable without torch or array dispatch.
+    assert isinstance(torch_model.estimator_[1].components_, np.ndarray)
+    assert_allclose(torch_model.estimator_.predict(X), local.predict(X), rtol=1e-7, atol=1e-9)
+
+
+def test_steps_without_array_api_run_on_numpy():
+    pipe = make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=10, random_state=0))
+    model = Scaled(pipe, backend="torch").fit(X, y)
+    first, second = model.plan_
+    assert first.engine == "scikit-learn Array API on PyTorch"
+    assert second.device == "cpu" and "does not cover it" in second.reason
+    assert_allclose(model.predict(X), Scaled(pipe).fit(X, y).predict(X), rtol=1e-7)
+
+
+def test_classifier_labels_and_probabilities():
+    pipe = make_pipeline(StandardScaler(), LogisticRegression())
+    model = Scaled(pipe, backend="torch").fit(Xc, yc)
+    local = Scaled(pipe).fit(Xc, yc)
+    assert list(model.classes_) == [0, 1]
+    assert_allclose(model.predict_proba(Xc), local.predict_proba(Xc), rtol=1e-6, atol=1e-9)
+    assert model.score(Xc, yc) == pytest.approx(local.score(Xc, yc))
+
+
+def test_explicit_absent_device_fails_loudly():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(BackendUnavailableError, match="PyTorch sees: cpu"):
+        Scaled(Ridge(), backend="torch", device="cuda").fit(X, y)
+
+
+def test_unavailable_without_scipy_array_api():
+    env = {k: v for k, v in os.environ.items() if k != "SCIPY_ARRAY_API"}
+    code = "import scaleml; print({b.name: b.reason for b in scaleml.backends.available()}['torch'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "SCIPY_ARRAY_API=1" in out.stdout

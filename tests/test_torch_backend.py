@@ -71,3 +71,15 @@ def test_unavailable_without_scipy_array_api():
     code = "import scaleml; print({b.name: b.reason for b in scaleml.backends.available()}['torch'])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert "SCIPY_ARRAY_API=1" in out.stdout
+
+
+def test_cupy_falls_back_to_numpy_with_a_warning():
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here")
+    pipe = make_pipeline(StandardScaler(), PCA(5), Ridge(solver="svd"))
+    with pytest.warns(RuntimeWarning, match="runs on NumPy here: CuPy is not installed"):
+        model = Scaled(pipe, backend="cupy").fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), Scaled(pipe).fit(X, y).predict(X))
+    assert all(step.device == "cpu" and "CuPy is not installed" in step.reason for step in model.plan_)

@@ -1,6 +1,4 @@
-"""The ``torch`` backend: pipeline steps that scikit-learn's Array API support covers
-run on PyTorch tensors on a device (CUDA, MPS or the CPU); every other step runs on
-the CPU with NumPy. Each decision is in the plan, with its reason.
+"""The ``torch`` backend: Array API steps on PyTorch tensors (CUDA, MPS or the CPU).
 
 scikit-learn's Array API dispatch needs SciPy's too, which SciPy reads from the
 ``SCIPY_ARRAY_API=1`` environment variable when it is first imported; without it
@@ -9,13 +7,13 @@ the backend reports itself unavailable and says so.
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any
 
 import numpy as np
 
-from ._base import Availability, Backend, Option, Placement, describe_estimator
+from ._array_api import ArrayAPIBackend
+from ._base import Availability, Option
 
 
 def _check_device(value: Any) -> str | None:
@@ -24,23 +22,17 @@ def _check_device(value: Any) -> str | None:
     return "expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 
 
-def _array_api(step: Any) -> bool:
-    from sklearn.utils import get_tags
-
-    try:
-        return bool(get_tags(step).array_api_support)
-    except Exception:  # noqa: BLE001 - not a scikit-learn estimator: treat as NumPy-only
-        return False
-
-
-def _steps(estimator: Any) -> list[Any]:
-    steps = getattr(estimator, "steps", None)
-    if isinstance(steps, list):
-        return [s for _, s in steps if s is not None and not (isinstance(s, str) and s == "passthrough")]
-    return [estimator]
+def scipy_array_api_problem() -> str:
+    """Why scikit-learn's Array API dispatch cannot run in this process, or ''."""
+    if os.environ.get("SCIPY_ARRAY_API") != "1":
+        return (
+            "scikit-learn's Array API support needs SciPy's: set SCIPY_ARRAY_API=1 in the "
+            "environment before Python starts"
+        )
+    return ""
 
 
-class TorchBackend(Backend):
+class TorchBackend(ArrayAPIBackend):
     """Array API steps on torch tensors on ``device``; the rest on the CPU with NumPy.
 
     Options
@@ -52,6 +44,7 @@ class TorchBackend(Backend):
 
     name = "torch"
     summary = "Array API steps on PyTorch tensors (CUDA, MPS or CPU)"
+    library = "PyTorch"
     accelerator = True
     requires = ("torch",)
     extra = "torch"
@@ -60,20 +53,15 @@ class TorchBackend(Backend):
     @classmethod
     def availability(cls) -> Availability:
         status = super().availability()
-        if status and os.environ.get("SCIPY_ARRAY_API") != "1":
-            return Availability(
-                False,
-                "scikit-learn's Array API support needs SciPy's: set SCIPY_ARRAY_API=1 in the "
-                "environment before Python starts",
-            )
-        return status
+        problem = scipy_array_api_problem()
+        return Availability(False, problem) if status and problem else status
 
     def _device(self) -> Any:
         from ..nn._device import resolve_device
 
         return resolve_device(self.options["device"])
 
-    def _to_tensor(self, X: Any, device: Any) -> Any:
+    def _to_device(self, X: Any, device: Any) -> Any:
         import torch
 
         if isinstance(X, torch.Tensor):
@@ -86,69 +74,3 @@ class TorchBackend(Backend):
     @staticmethod
     def _to_numpy(X: Any) -> Any:
         return X.detach().cpu().numpy() if hasattr(X, "detach") else X
-
-    def _run(self, step: Any, method: str, X: Any, y: Any, device: Any, **kwargs: Any) -> Any:
-        import sklearn
-
-        if not _array_api(step):
-            if method in ("fit", "fit_transform"):
-                return getattr(step, method)(self._to_numpy(X), self._to_numpy(y), **kwargs)
-            return getattr(step, method)(self._to_numpy(X), **kwargs)
-        with sklearn.config_context(array_api_dispatch=True):
-            Xt = self._to_tensor(X, device)
-            if method in ("fit", "fit_transform", "score"):
-                yt = None if y is None else self._to_tensor(np.asarray(self._to_numpy(y)), device)
-                return getattr(step, method)(Xt, yt, **kwargs)
-            return getattr(step, method)(Xt, **kwargs)
-
-    def fit(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> Any:
-        if fit_params:
-            raise TypeError(f"The torch backend does not pass fit parameters yet: {sorted(fit_params)}.")
-        device = self._device()
-        steps = _steps(estimator)
-        for step in steps[:-1]:
-            X = self._run(step, "fit_transform", X, y, device)
-        self._run(steps[-1], "fit", X, y, device)
-        for step in steps:  # the fitted estimator is plain scikit-learn on NumPy
-            _attributes_to(step, self._to_numpy)
-        return estimator
-
-    def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
-        if method == "score":
-            return getattr(estimator, method)(X, *args, **kwargs)  # NumPy, as fitted
-        device = self._device()
-        steps = _steps(estimator)
-        for step in steps[:-1]:
-            X = self._run(_on_device(step, device, self), "transform", X, None, device)
-        out = self._run(_on_device(steps[-1], device, self), method, X, None, device, **kwargs)
-        return self._to_numpy(out)
-
-    def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
-        name = describe_estimator(estimator)
-        device = str(self._device())
-        if _array_api(estimator):
-            return Placement(
-                step, name, device, "scikit-learn Array API on PyTorch", "1 process", data_form,
-                f"torch backend: scikit-learn's Array API support covers it, so it runs on torch tensors on {device}",
-            )
-        return Placement(
-            step, name, "cpu", "scikit-learn", "1 process", data_form,
-            "torch backend: scikit-learn's Array API support does not cover it, so it runs on the CPU with NumPy",
-        )
-
-
-def _attributes_to(step: Any, convert: Any) -> None:
-    for attr, value in list(vars(step).items()):
-        if attr.endswith("_") and hasattr(value, "detach"):
-            setattr(step, attr, convert(value))
-
-
-def _on_device(step: Any, device: Any, backend: TorchBackend) -> Any:
-    """A shallow copy of a fitted Array API step with its arrays as tensors on ``device``."""
-    if not _array_api(step):
-        return step
-    moved = copy.copy(step)
-    for attr, value in list(vars(step).items()):
-        if attr.endswith("_") and isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
-            setattr(moved, attr, backend._to_tensor(value, device))
-    return moved

@@ -342,6 +342,11 @@ def _default_specs() -> list:
     from .backends import available
     from .bench.runner import BARE, BackendSpec
 
+    import importlib.util
+
     specs = [BackendSpec(BARE), BackendSpec("local"), BackendSpec("local", {"n_jobs": -1})]
-    specs += [BackendSpec(b.name) for b in available() if b.available and b.name != "local"]
+    for b in available():
+        # Without CuPy the cupy backend is local under another name: not worth a row.
+        if b.available and b.name != "local" and not (b.name == "cupy" and importlib.util.find_spec("cupy") is None):
+            specs.append(BackendSpec(b.name))
     return specs

@@ -216,3 +216,24 @@ def test_two_process_gloo_training_matches_single_process_accuracy():
     assert ddp.n_epochs_ == 30
     single_acc, ddp_acc = single.score(X_test, y_test), ddp.score(X_test, y_test)
     assert ddp_acc >= 0.95 and abs(ddp_acc - single_acc) <= 0.02, (single_acc, ddp_acc)
+
+
+def test_compile_option_trains_the_same_module():
+    plain = MLPClassifier(epochs=3, random_state=0).fit(X_iris, y_iris)
+    compiled = MLPClassifier(epochs=3, random_state=0, compile="eager").fit(X_iris, y_iris)
+    assert isinstance(compiled.module_, torch.nn.Sequential)  # the plain module is kept
+    for a, b in zip(_weights(plain), _weights(compiled)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    pickle.loads(pickle.dumps(compiled)).predict(X_iris)
+
+
+@pytest.mark.parametrize("backend", ["local", "dask"])
+def test_plans_say_where_a_torch_estimator_runs(backend):
+    from scaleml import Scaled, explain
+
+    pytest.importorskip("distributed") if backend == "dask" else None
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(epochs=1, random_state=0))
+    before = explain(pipe, backend=backend)[1]
+    assert before.engine == "PyTorch (scaleml.nn)" and "device='auto' -> " in before.reason
+    model = Scaled(pipe, backend=backend).fit(X_iris, y_iris)
+    assert model.plan_[1].device == model.estimator_[-1].device_

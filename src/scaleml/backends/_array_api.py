@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._base import Backend, Placement, describe_estimator
+from ._base import Backend, Placement, describe_estimator, torch_estimator_placement
 
 
 def array_api(step: Any) -> bool:
@@ -110,6 +110,9 @@ class ArrayAPIBackend(Backend):
         return moved
 
     def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
+        torch_placement = torch_estimator_placement(self.name, step, estimator, data_form)
+        if torch_placement is not None:
+            return torch_placement
         name = describe_estimator(estimator)
         device = self._device()
         if device is None:

@@ -265,3 +265,26 @@ def describe_estimator(estimator: Any) -> str:
     if inner is not None and hasattr(inner, "fit"):
         return f"{name}({type(inner).__name__})"
     return name
+
+
+def torch_estimator_placement(backend: str, step: str, estimator: Any, data_form: str) -> Placement | None:
+    """The placement of a scaleml.nn estimator (which picks its own device), else None.
+
+    After a fit the device is the one it trained on (``device_``); before, the one
+    its ``device`` parameter resolves to here.
+    """
+    if not getattr(estimator, "_scaleml_torch_estimator", False):
+        return None
+    device = getattr(estimator, "device_", None)
+    if device is None:
+        from ..nn._device import resolve_device
+
+        try:
+            device = str(resolve_device(estimator.device))
+        except Exception as exc:  # noqa: BLE001 - an absent explicit device: say so in the plan
+            device = f"unavailable ({exc})"
+    return Placement(
+        step, describe_estimator(estimator), device, "PyTorch (scaleml.nn)", "1 process", data_form,
+        f"{backend} backend: a scaleml PyTorch estimator runs on its own device "
+        f"(device={estimator.device!r} -> {device})",
+    )

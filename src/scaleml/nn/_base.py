@@ -30,6 +30,7 @@ class TorchEstimator(BaseEstimator):
     """Base of the PyTorch estimators. Subclasses set the hooks below and ``__init__``."""
 
     _accepts_images = False  # whether X may be (n, h, w) or (n, c, h, w)
+    _scaleml_torch_estimator = True  # read by the backends' plans: it picks its own device
 
     # -- hooks -------------------------------------------------------------------------
 
@@ -122,6 +123,9 @@ class TorchEstimator(BaseEstimator):
         trained = module if group is None else torch.nn.parallel.DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None
         )
+        if self.compile:
+            options = {} if self.compile is True else {"backend": self.compile}
+            trained = torch.compile(trained, **options)  # shares module's parameters
         self.device_ = str(device)
 
         X_t = torch.as_tensor(np.array(X_net, dtype=np.float32, copy=True))

@@ -30,6 +30,10 @@ _COMMON_DOC = """
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=5
     tol : float, default=1e-4
+    compile : bool or str, default=False
+        Train through ``torch.compile`` (``True``: its default backend; a string
+        names the backend, e.g. ``"inductor"``). The fitted ``module_`` stays the
+        plain module.
     checkpoint_dir : str or None, default=None
         Save a checkpoint after every epoch; a fit of the same data and parameters
         interrupted (killed) resumes there and ends with the same weights.
@@ -104,7 +108,7 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
     def __init__(self, image_shape=None, channels=(32, 64), dropout=0.25, module=None, epochs=20,
                  batch_size=64, learning_rate=1e-3, weight_decay=0.0, device="auto", precision="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
-                 checkpoint_dir=None, random_state=None, verbose=0):
+                 compile=False, checkpoint_dir=None, random_state=None, verbose=0):
         self.image_shape = image_shape
         self.channels = channels
         self.dropout = dropout
@@ -119,6 +123,7 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.compile = compile
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -154,7 +159,7 @@ class _MLP(TorchEstimator):
     def __init__(self, hidden_layer_sizes=(100,), dropout=0.0, module=None, epochs=50, batch_size=64,
                  learning_rate=1e-3, weight_decay=0.0, device="auto", precision="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
-                 checkpoint_dir=None, random_state=None, verbose=0):
+                 compile=False, checkpoint_dir=None, random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
         self.module = module
@@ -168,6 +173,7 @@ class _MLP(TorchEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.compile = compile
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose

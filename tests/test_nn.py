@@ -237,3 +237,25 @@ def test_plans_say_where_a_torch_estimator_runs(backend):
     assert before.engine == "PyTorch (scaleml.nn)" and "device='auto' -> " in before.reason
     model = Scaled(pipe, backend=backend).fit(X_iris, y_iris)
     assert model.plan_[1].device == model.estimator_[-1].device_
+
+
+class _SmallMemory(torch.nn.Module):
+    """Behaves as a GPU with room for 32 samples: larger batches raise CUDA's OOM error."""
+
+    def __init__(self, input_shape, n_outputs):
+        super().__init__()
+        self.linear = torch.nn.Linear(int(np.prod(input_shape)), n_outputs)
+
+    def forward(self, x):
+        if x.shape[0] > 32:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.linear(x.flatten(1))
+
+
+def test_out_of_memory_names_the_batch_size_to_lower():
+    with pytest.raises(MemoryError, match=r"training with batch_size=64 .*Lower batch_size \(try batch_size=32\)"):
+        MLPClassifier(module=_SmallMemory, batch_size=64, epochs=1).fit(X_iris, y_iris)
+    model = MLPClassifier(module=_SmallMemory, batch_size=32, epochs=1).fit(X_iris, y_iris)
+    with pytest.raises(MemoryError, match=r"prediction with batch_size=32 \(4 x batch_size"):
+        model.predict(X_iris)  # prediction batches are 4x larger: the message says so
+    assert MLPClassifier(module=_SmallMemory, batch_size=8, epochs=1).fit(X_iris, y_iris).predict(X_iris).shape == (150,)

@@ -229,7 +229,7 @@ class TorchEstimator(BaseEstimator):
         device = self._inference_device()
         module = self.module_.to(device)
         X_t = torch.as_tensor(np.array(X_net, dtype=np.float32, copy=True))
-        return predict_in_batches(module, X_t, device, max(self.batch_size, 256), self.precision)
+        return predict_in_batches(module, X_t, device, self.batch_size, self.precision)
 
     # -- pickling: always to CPU tensors, so a GPU-trained model loads anywhere ---------
 

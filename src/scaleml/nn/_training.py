@@ -32,6 +32,25 @@ def _autocast(device: Any, precision: str) -> Any:
     return contextlib.nullcontext()
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+def out_of_memory_error(exc: BaseException, device: Any, batch_size: int, during: str) -> MemoryError:
+    """A MemoryError that names the batch size to lower."""
+    smaller = max(batch_size // 2, 1)
+    return MemoryError(
+        f"{device} ran out of memory during {during} with batch_size={batch_size} "
+        f"({'4 x ' if during == 'prediction' else ''}batch_size samples per batch). Lower batch_size "
+        f"(try batch_size={smaller}), use a smaller network, or train on another device. "
+        f"(The device said: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    )
+
+
 def run_epochs(
     module: Any,
     optimizer: Any,
@@ -80,10 +99,15 @@ def run_epochs(
                 index = order[begin:begin + step]
                 xb, yb = data.X[index].to(device, non_blocking=True), data.y[index].to(device, non_blocking=True)
                 optimizer.zero_grad(set_to_none=True)
-                with _autocast(device, precision):
-                    output = module(xb)
-                loss = loss_fn(output.float(), yb)
-                loss.backward()
+                try:
+                    with _autocast(device, precision):
+                        output = module(xb)
+                    loss = loss_fn(output.float(), yb)
+                    loss.backward()
+                except RuntimeError as exc:
+                    if _is_out_of_memory(exc):
+                        raise out_of_memory_error(exc, device, batch_size, "training") from exc
+                    raise
                 optimizer.step()
                 total += float(loss.detach()) * len(index)
                 seen += len(index)
@@ -98,15 +122,25 @@ def run_epochs(
 
 
 def predict_in_batches(module: Any, X: Any, device: Any, batch_size: int, precision: str) -> np.ndarray:
-    """Module outputs for ``X`` (a CPU tensor) as a float64 NumPy array, in eval mode."""
+    """Module outputs for ``X`` (a CPU tensor) as a float64 NumPy array, in eval mode.
+
+    Batches hold ``4 * batch_size`` samples (no gradients are kept), so lowering
+    the estimator's ``batch_size`` lowers them too.
+    """
     import torch
 
     module.eval()
     outputs = []
     with torch.no_grad():
-        for begin in range(0, X.shape[0], batch_size):
-            with _autocast(device, precision):
-                out = module(X[begin:begin + batch_size].to(device))
+        step = 4 * batch_size
+        for begin in range(0, X.shape[0], step):
+            try:
+                with _autocast(device, precision):
+                    out = module(X[begin:begin + step].to(device))
+            except RuntimeError as exc:
+                if _is_out_of_memory(exc):
+                    raise out_of_memory_error(exc, device, batch_size, "prediction") from exc
+                raise
             outputs.append(out.float().cpu().numpy())
     if not outputs:
         return np.empty((0,))

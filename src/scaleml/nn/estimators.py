@@ -67,7 +67,7 @@ class _ClassifierTargets:
     def _score_tensors(self, module: Any, X: Any, y: Any, device: Any) -> float:
         from ._training import predict_in_batches
 
-        logits = predict_in_batches(module, X.cpu(), device, max(self.batch_size, 256), self.precision)
+        logits = predict_in_batches(module, X.cpu(), device, self.batch_size, self.precision)
         module.train()
         return float((logits.argmax(axis=1) == y.cpu().numpy()).mean())
 
@@ -226,7 +226,7 @@ class MLPRegressor(RegressorMixin, _MLP):
     def _score_tensors(self, module: Any, X: Any, y: Any, device: Any) -> float:
         from ._training import predict_in_batches
 
-        pred = predict_in_batches(module, X.cpu(), device, max(self.batch_size, 256), self.precision)
+        pred = predict_in_batches(module, X.cpu(), device, self.batch_size, self.precision)
         module.train()
         truth = y.cpu().numpy()
         return float(1 - ((truth - pred) ** 2).sum() / max(((truth - truth.mean(axis=0)) ** 2).sum(), 1e-12))

@@ -10,6 +10,7 @@ find the device and move arrays (:mod:`.torch`, :mod:`.cupy`).
 from __future__ import annotations
 
 import copy
+import weakref
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,18 @@ def array_api(step: Any) -> bool:
         return False
 
 
+# Beyond this, squares overflow float64 and libraries disagree on the garbage
+# (NaN in NumPy, finite values in PyTorch): such input goes the NumPy way.
+_SAFE_MAGNITUDE = 1e150
+
+
+def _check_magnitude(X: Any) -> None:
+    if isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.size:
+        finite = np.abs(X[np.isfinite(X)])
+        if finite.size and finite.max() > _SAFE_MAGNITUDE:
+            raise ValueError(f"values beyond {_SAFE_MAGNITUDE:g} overflow when squared")
+
+
 def _steps(estimator: Any) -> list[Any]:
     steps = getattr(estimator, "steps", None)
     if isinstance(steps, list):
@@ -38,6 +51,12 @@ class ArrayAPIBackend(Backend):
     """Shared fit/predict logic; subclasses implement the four hooks."""
 
     library = ""  # for plans: "PyTorch", "CuPy"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # Steps that ran on NumPy after the device path refused their input, for the plan.
+        self._fell_back: weakref.WeakSet = weakref.WeakSet()
+        self._fallback_errors: dict[int, str] = {}
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -60,19 +79,32 @@ class ArrayAPIBackend(Backend):
     def _on_device(self, step: Any, device: Any) -> bool:
         return device is not None and array_api(step)
 
-    def _run(self, step: Any, method: str, X: Any, y: Any, device: Any, **kwargs: Any) -> Any:
+    def _run_numpy(self, step: Any, method: str, X: Any, y: Any, **kwargs: Any) -> Any:
+        if method in ("fit", "fit_transform"):
+            return getattr(step, method)(self._to_numpy(X), self._to_numpy(y), **kwargs)
+        return getattr(step, method)(self._to_numpy(X), **kwargs)
+
+    def _run(self, step: Any, method: str, X: Any, y: Any, device: Any, numpy_step: Any = None,
+             **kwargs: Any) -> Any:
         import sklearn
 
         if not self._on_device(step, device):
-            if method in ("fit", "fit_transform"):
-                return getattr(step, method)(self._to_numpy(X), self._to_numpy(y), **kwargs)
-            return getattr(step, method)(self._to_numpy(X), **kwargs)
-        with sklearn.config_context(array_api_dispatch=True):
-            Xd = self._to_device(X, device)
-            if method in ("fit", "fit_transform"):
-                yd = None if y is None else self._to_device(np.asarray(self._to_numpy(y)), device)
-                return getattr(step, method)(Xd, yd, **kwargs)
-            return getattr(step, method)(Xd, **kwargs)
+            return self._run_numpy(step, method, X, y, **kwargs)
+        try:
+            _check_magnitude(X)
+            with sklearn.config_context(array_api_dispatch=True):
+                Xd = self._to_device(X, device)
+                if method in ("fit", "fit_transform"):
+                    yd = None if y is None else self._to_device(np.asarray(self._to_numpy(y)), device)
+                    return getattr(step, method)(Xd, yd, **kwargs)
+                return getattr(step, method)(Xd, **kwargs)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            # Input the device path cannot take (strings, NaN, wrong shapes, ...): run the
+            # step on NumPy, so the error is scikit-learn's own, word for word as on
+            # the local backend; if NumPy copes, the step simply ran there.
+            self._fell_back.add(numpy_step if numpy_step is not None else step)
+            self._fallback_errors[id(numpy_step if numpy_step is not None else step)] = str(exc).splitlines()[0]
+            return self._run_numpy(numpy_step if numpy_step is not None else step, method, X, y, **kwargs)
 
     def fit(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> Any:
         if fit_params:
@@ -95,8 +127,8 @@ class ArrayAPIBackend(Backend):
             return getattr(estimator, method)(X, *args, **kwargs)  # NumPy, as fitted
         steps = _steps(estimator)
         for step in steps[:-1]:
-            X = self._run(self._moved(step, device), "transform", X, None, device)
-        out = self._run(self._moved(steps[-1], device), method, X, None, device, **kwargs)
+            X = self._run(self._moved(step, device), "transform", X, None, device, numpy_step=step)
+        out = self._run(self._moved(steps[-1], device), method, X, None, device, numpy_step=steps[-1], **kwargs)
         return self._to_numpy(out)
 
     def _moved(self, step: Any, device: Any) -> Any:
@@ -118,6 +150,12 @@ class ArrayAPIBackend(Backend):
         if device is None:
             return Placement(step, name, "cpu", "scikit-learn", "1 process", data_form,
                              f"{self.name} backend: {self._fallback_reason()}, so it runs on NumPy")
+        if estimator in self._fell_back:
+            return Placement(
+                step, name, "cpu", "scikit-learn", "1 process", data_form,
+                f"{self.name} backend: the {self.library} path refused the input "
+                f"({self._fallback_errors.get(id(estimator), '?')}), so it ran on NumPy",
+            )
         if array_api(estimator):
             return Placement(
                 step, name, str(device), f"scikit-learn Array API on {self.library}", "1 process", data_form,

@@ -83,3 +83,11 @@ def test_cupy_falls_back_to_numpy_with_a_warning():
         model = Scaled(pipe, backend="cupy").fit(X, y)
     np.testing.assert_array_equal(model.predict(X), Scaled(pipe).fit(X, y).predict(X))
     assert all(step.device == "cpu" and "CuPy is not installed" in step.reason for step in model.plan_)
+
+
+def test_input_the_torch_path_refuses_runs_on_numpy_and_says_so():
+    huge = X.copy()
+    huge[0, 0] = 1e200  # squares overflow: the column's variance is inf in NumPy
+    model = Scaled(StandardScaler(), backend="torch").fit(huge)
+    assert model.plan_[0].device == "cpu" and "overflow when squared" in model.plan_[0].reason
+    np.testing.assert_array_equal(model.transform(huge), StandardScaler().fit(huge).transform(huge))

@@ -54,9 +54,9 @@ class ArrayAPIBackend(Backend):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        # Steps that ran on NumPy after the device path refused their input, for the plan.
-        self._fell_back: weakref.WeakSet = weakref.WeakSet()
-        self._fallback_errors: dict[int, str] = {}
+        # Steps that ran on NumPy after the device path refused their input, with
+        # what it said, for the plan.
+        self._fell_back: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -102,9 +102,9 @@ class ArrayAPIBackend(Backend):
             # Input the device path cannot take (strings, NaN, wrong shapes, ...): run the
             # step on NumPy, so the error is scikit-learn's own, word for word as on
             # the local backend; if NumPy copes, the step simply ran there.
-            self._fell_back.add(numpy_step if numpy_step is not None else step)
-            self._fallback_errors[id(numpy_step if numpy_step is not None else step)] = str(exc).splitlines()[0]
-            return self._run_numpy(numpy_step if numpy_step is not None else step, method, X, y, **kwargs)
+            target = numpy_step if numpy_step is not None else step
+            self._fell_back[target] = (str(exc).splitlines() or [type(exc).__name__])[0]
+            return self._run_numpy(target, method, X, y, **kwargs)
 
     def fit(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> Any:
         if fit_params:
@@ -154,7 +154,7 @@ class ArrayAPIBackend(Backend):
             return Placement(
                 step, name, "cpu", "scikit-learn", "1 process", data_form,
                 f"{self.name} backend: the {self.library} path refused the input "
-                f"({self._fallback_errors.get(id(estimator), '?')}), so it ran on NumPy",
+                f"({self._fell_back[estimator]}), so it ran on NumPy",
             )
         if array_api(estimator):
             return Placement(

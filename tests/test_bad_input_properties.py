@@ -23,6 +23,14 @@ BACKENDS = [b.name for b in scaleml.backends.available() if b.available]
 # Ridge with the SVD solver: under Array API dispatch scikit-learn switches Ridge
 # to SVD, so naming it keeps the algorithm the same on every backend.
 ESTIMATORS = {"logreg": LogisticRegression(max_iter=200), "ridge": Ridge(solver="svd"), "scaler": StandardScaler()}
+try:  # scaleml's own PyTorch estimator goes through the same sweep when torch is here
+    from scaleml.nn import MLPClassifier
+
+    import torch  # noqa: F401
+
+    ESTIMATORS["mlp"] = MLPClassifier(epochs=1, hidden_layer_sizes=(8,), random_state=0)
+except ImportError:
+    pass
 
 floats = st.floats(allow_nan=True, allow_infinity=True, width=64) | st.sampled_from([1e308, -1e308, 0.0, 1.0])
 

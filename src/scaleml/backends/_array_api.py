@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._base import Backend, Placement, describe_estimator, torch_estimator_placement
+from ._base import Backend, Placement, describe_estimator, top_level_steps, torch_estimator_placement
 
 
 def array_api(step: Any) -> bool:
@@ -38,13 +38,6 @@ def _check_magnitude(X: Any) -> None:
         finite = np.abs(X[np.isfinite(X)])
         if finite.size and finite.max() > _SAFE_MAGNITUDE:
             raise ValueError(f"values beyond {_SAFE_MAGNITUDE:g} overflow when squared")
-
-
-def _steps(estimator: Any) -> list[Any]:
-    steps = getattr(estimator, "steps", None)
-    if isinstance(steps, list):
-        return [s for _, s in steps if s is not None and not (isinstance(s, str) and s == "passthrough")]
-    return [estimator]
 
 
 class ArrayAPIBackend(Backend):
@@ -110,7 +103,7 @@ class ArrayAPIBackend(Backend):
         if fit_params:
             raise TypeError(f"The {self.name} backend does not pass fit parameters yet: {sorted(fit_params)}.")
         device = self._device()
-        steps = _steps(estimator)
+        steps = [step for _, step in top_level_steps(estimator)]
         for step in steps[:-1]:
             X = self._run(step, "fit_transform", X, y, device)
         self._run(steps[-1], "fit", X, y, device)
@@ -125,7 +118,7 @@ class ArrayAPIBackend(Backend):
         device = self._device()
         if method == "score" or device is None:
             return getattr(estimator, method)(X, *args, **kwargs)  # NumPy, as fitted
-        steps = _steps(estimator)
+        steps = [step for _, step in top_level_steps(estimator)]
         for step in steps[:-1]:
             X = self._run(self._moved(step, device), "transform", X, None, device, numpy_step=step)
         out = self._run(self._moved(steps[-1], device), method, X, None, device, numpy_step=steps[-1], **kwargs)

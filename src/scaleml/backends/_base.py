@@ -253,6 +253,15 @@ class Backend(ABC):
         return f"{type(self).__name__}({args})"
 
 
+def top_level_steps(estimator: Any) -> list[tuple[str, Any]]:
+    """``(name, step)`` of a pipeline's steps, skipping None and "passthrough";
+    ``[(ClassName, estimator)]`` for anything else."""
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list):
+        return [(n, s) for n, s in steps if s is not None and not (isinstance(s, str) and s == "passthrough")]
+    return [(type(estimator).__name__, estimator)]
+
+
 def describe_estimator(estimator: Any) -> str:
     """Class name of ``estimator``; for a meta-estimator, with the one it wraps.
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._base import Option, Placement, describe_estimator
+from ._base import Option, Placement, describe_estimator, top_level_steps
 from ._dask_cluster import ENV_ADDRESS
 from .dask import DaskBackend
 
@@ -43,13 +43,6 @@ def _check_window(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return None
     return "expected a positive integer (blocks read ahead)"
-
-
-def _steps(estimator: Any) -> list[tuple[str, Any]]:
-    steps = getattr(estimator, "steps", None)
-    if isinstance(steps, list):
-        return [(n, s) for n, s in steps if s is not None and not (isinstance(s, str) and s == "passthrough")]
-    return [(type(estimator).__name__, estimator)]
 
 
 class DaskMLBackend(DaskBackend):
@@ -114,7 +107,7 @@ class DaskMLBackend(DaskBackend):
         from ._dask_data import to_lazy
 
         data = to_lazy(X, y, self.options["block_bytes"])
-        steps = _steps(estimator)
+        steps = top_level_steps(estimator)
         for index, (name, step) in enumerate(steps):
             final = index == len(steps) - 1
             before = [s for _, s in steps[:index]]

@@ -111,10 +111,36 @@ def test_step_without_partial_fit_is_loaded_when_it_fits():
     assert "loaded whole" in model.plan_[0].reason
 
 
-def test_step_without_partial_fit_is_refused_when_too_big():
+def test_linear_model_larger_than_memory_is_fitted_by_the_blocked_solver(parquet_dir):
+    """No partial_fit and over budget: scaleml.linear_model fits it where the blocks are."""
+    small = ROWS * FEATURES * 8
+    model = Scaled(make_pipeline(StandardScaler(), LogisticRegression()), backend="dask-ml",
+                   max_in_memory_bytes=small).fit(str(parquet_dir), "label")
+    fitted = model.estimator_[-1]
+    assert type(fitted) is LogisticRegression  # still scikit-learn's
+    scaled = _loop_reference()[0].transform(X)  # the streamed scaler's output
+    reference = LogisticRegression(tol=1e-10, max_iter=10_000).fit(scaled, y)
+    assert np.max(np.abs(fitted.coef_ - reference.coef_)) / np.max(np.abs(reference.coef_)) < 1e-4
+    assert_array_equal(model.predict(X), make_pipeline(_loop_reference()[0], reference).predict(X))
+    assert model.plan_[1].engine == "scaleml.linear_model"
+    assert "one pass over the blocks per step" in model.plan_[1].reason
+
+
+def test_ridge_larger_than_memory_on_the_workers():
+    from sklearn.linear_model import Ridge
+
+    target = X @ np.arange(FEATURES) + 3.0
+    Xd, yd = da.from_array(X, chunks=(ROWS, FEATURES)), da.from_array(target, chunks=ROWS)
+    model = Scaled(Ridge(alpha=2.0), backend="dask-ml", read_on="workers",
+                   max_in_memory_bytes=ROWS * FEATURES * 8).fit(Xd, yd)
+    assert_allclose(model.estimator_.coef_, Ridge(alpha=2.0).fit(X, target).coef_, rtol=1e-9, atol=1e-9)
+    assert model.plan_[0].engine == "scaleml.linear_model"
+
+
+def test_step_without_partial_fit_or_twin_is_refused_when_too_big():
     Xd, yd = da.from_array(X, chunks=(ROWS, FEATURES)), da.from_array(y, chunks=ROWS)
-    with pytest.raises(MemoryError, match=r"'logisticregression'.*no partial_fit.*SGDClassifier"):
-        Scaled(make_pipeline(StandardScaler(), LogisticRegression()), backend="dask-ml",
+    with pytest.raises(MemoryError, match=r"'randomforestclassifier'.*no partial_fit.*SGDClassifier"):
+        Scaled(make_pipeline(StandardScaler(), RandomForestClassifier()), backend="dask-ml",
                max_in_memory_bytes=ROWS * FEATURES * 8).fit(Xd, yd)
 
 

@@ -9,9 +9,11 @@
   the data. A step without ``partial_fit`` is fitted in memory when the data fits
   the budget, and refused with the alternatives otherwise.
 
-dask-ml is used only where it works and wins: PCA larger than memory. On dask
-2026.8 / scikit-learn 1.9 its ``Incremental`` ran 3.4x slower than a plain
-``partial_fit`` loop and its GLMs 100x slower than scikit-learn (DEVELOPERS.md).
+Larger than memory, LogisticRegression, LinearRegression and Ridge are fitted by
+``scaleml.linear_model`` (blocked Newton/L-BFGS and one-pass least squares), PCA
+by dask-ml's. dask-ml is used only where it works and wins: on dask 2026.8 /
+scikit-learn 1.9 its ``Incremental`` ran 3.4x slower than a plain ``partial_fit``
+loop and its GLMs 100x slower than scikit-learn (DEVELOPERS.md).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class DaskMLBackend(DaskBackend):
         super().__init__(**options)
         # Which path each lazily fitted step took, for the plan (weak: steps of
         # models that are gone must not linger, nor be confused with new ones).
-        self._fitted_natively: weakref.WeakSet = weakref.WeakSet()
+        self._fitted_natively: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._loaded_whole: weakref.WeakSet = weakref.WeakSet()
 
     # -- fitting --------------------------------------------------------------------
@@ -189,23 +191,35 @@ class DaskMLBackend(DaskBackend):
         self._loaded_whole.add(step)
 
     def _fit_native(self, step: Any, before: list[Any], data: Any) -> None:
-        """Fit ``step`` with dask-ml's implementation, then store the result in ``step``.
+        """Fit ``step`` out of core with its blocked twin, then store the result in ``step``.
 
         The fitted attributes are copied into the scikit-learn estimator, so the
-        pipeline stays plain scikit-learn and predicts without dask-ml.
+        pipeline stays plain scikit-learn and predicts without dask or dask-ml.
         """
         import dask
-        import dask.array as da
 
         native = _native(step)
-        blocks = [dask.delayed(_transformed_block)(before, part) for part in data.parts]
-        n_features = len(self._compute(blocks[0])[0])
-        X = da.concatenate([da.from_delayed(b, shape=(np.nan, n_features), dtype=float) for b in blocks])
+        parts = [dask.delayed(_transformed_part)(before, part) for part in data.parts]
+        n_features = self._compute(parts[0])[0].shape[1]
         client = self._reading_client()
-        with dask.config.set(scheduler=client if client is not None else "threads"):
-            X = X.compute_chunk_sizes()  # dask-ml's PCA needs the block lengths
-            native.fit(X)
-        self._fitted_natively.add(step)
+        if hasattr(native, "fit_blocks"):
+            from ..linear_model._passes import BlockedData
+
+            blocked = BlockedData(
+                parts, lazy=True, client=client, description=data.description,
+                y_unique=data.y_unique, n_features=n_features,
+            )
+            native.fit_blocks(blocked)
+        else:
+            import dask.array as da
+
+            X = da.concatenate([
+                da.from_delayed(dask.delayed(_first)(p), shape=(np.nan, n_features), dtype=float) for p in parts
+            ])
+            with dask.config.set(scheduler=client if client is not None else "threads"):
+                X = X.compute_chunk_sizes()  # dask-ml's PCA needs the block lengths
+                native.fit(X)
+        self._fitted_natively[step] = _native_engine(native)
         for attr, value in vars(native).items():
             if attr.endswith("_") and not attr.startswith("_"):
                 # mean_ comes back as a Dask array: make it concrete.
@@ -273,10 +287,15 @@ class DaskMLBackend(DaskBackend):
                 "so memory holds a few blocks however large the data",
             )
         if estimator in self._fitted_natively:
+            engine = self._fitted_natively[estimator]
+            how = (
+                "scaleml's blocked solver (one pass over the blocks per step, sums reduced where the blocks are)"
+                if engine == "scaleml.linear_model" else "dask-ml's blocked implementation"
+            )
             return Placement(
-                step, name, "cpu", "dask-ml", "blocked, out of core", data_form,
-                "dask-ml backend: no partial_fit and larger than max_in_memory_bytes, so fitted "
-                "by dask-ml's blocked implementation; the result stored in the scikit-learn estimator",
+                step, name, "cpu", engine, "blocked, out of core", data_form,
+                f"dask-ml backend: no partial_fit and larger than max_in_memory_bytes, so fitted "
+                f"by {how}; the result stored in the scikit-learn estimator",
             )
         if estimator in self._loaded_whole:
             return Placement(
@@ -286,7 +305,8 @@ class DaskMLBackend(DaskBackend):
             )
         if _native(estimator) is not None:
             return Placement(
-                step, name, "cpu", "scikit-learn, or dask-ml when larger than memory", "1 process",
+                step, name, "cpu", f"scikit-learn, or {_native_engine(_native(estimator))} when larger than memory",
+                "1 process",
                 data_form,
                 "dask-ml backend: no partial_fit; fitted on the data loaded whole when it fits "
                 "max_in_memory_bytes, else by dask-ml's blocked implementation out of core",
@@ -306,14 +326,21 @@ def _no_rows(data: Any) -> ValueError:
 
 
 def _native(step: Any) -> Any:
-    """dask-ml's out-of-core twin of ``step``, unfitted, or None.
+    """The out-of-core twin of ``step``, unfitted, or None.
 
-    Only where dask-ml works on current Dask and gives scikit-learn's result:
-    PCA (exact, blocked QR/SVD). Its KMeans returns a class that is not
+    scaleml's blocked linear models for scikit-learn's LogisticRegression,
+    LinearRegression and Ridge (same objective; dask-ml's GLMs were 100x slower);
+    dask-ml's PCA (exact, blocked QR/SVD), where dask-ml works on current Dask and
+    gives scikit-learn's result. dask-ml's KMeans returns a class that is not
     scikit-learn's, so KMeans is refused with MiniBatchKMeans suggested instead.
     """
     from sklearn.decomposition import PCA
 
+    from ..linear_model import from_sklearn
+
+    twin = from_sklearn(step)
+    if twin is not None:
+        return twin
     if type(step) is PCA:
         from dask_ml.decomposition import PCA as DaskPCA
 
@@ -327,11 +354,19 @@ def _native(step: Any) -> Any:
     return None
 
 
-def _transformed_block(before: list[Any], part: tuple[Any, Any]) -> Any:
+def _native_engine(native: Any) -> str:
+    return "scaleml.linear_model" if type(native).__module__.startswith("scaleml") else "dask-ml"
+
+
+def _transformed_part(before: list[Any], part: tuple[Any, Any]) -> tuple[Any, Any]:
     X_block = part[0]
     for step in before:
         X_block = step.transform(X_block)
-    return np.asarray(X_block, dtype=float)
+    return np.asarray(X_block, dtype=float), part[1]
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
 
 
 def _apply(model: Any, method: str, part: tuple[Any, Any]) -> Any:

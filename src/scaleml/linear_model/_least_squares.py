@@ -1,0 +1,141 @@
+"""Least squares over blocks of rows: one pass for the cross-products, a small solve here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._blocks import gram_sums, merge_gram
+from ._common import apply_rows, blocked_input, check_param, is_real, report_to
+from ._passes import BlockedData
+
+
+class _LeastSquares(RegressorMixin, BaseEstimator):
+    """Shared fit: ``X'X`` and ``X'y`` about the mean, merged exactly across blocks."""
+
+    _alpha = 0.0
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _check_params(self) -> None:
+        check_param(self, "fit_intercept", isinstance(self.fit_intercept, (bool, np.bool_)), "a bool")
+
+    def fit(self, X: Any, y: Any) -> _LeastSquares:
+        """Fit on NumPy/pandas data, a Dask array/DataFrame, or a Parquet/CSV path.
+
+        One pass over the data, which also validates lazy blocks. With a DataFrame
+        or a path, ``y`` is the name of the target column.
+        """
+        self._check_params()
+        return self.fit_blocks(blocked_input(self, X, y, classifier=False))
+
+    def fit_blocks(self, data: BlockedData) -> _LeastSquares:
+        """Fit on prepared blocks (what :meth:`fit` does after reading its input)."""
+        self._check_params()
+        report = report_to(self)
+        center = bool(self.fit_intercept)
+        n, mean_X, mean_y, XtX, Xty = data.reduce(gram_sums, center, data.lazy, merge=merge_gram)
+        if data.lazy:
+            if n == 0:
+                raise ValueError(f"Found array with 0 sample(s) ({data.description}) while a minimum of 1 is required.")
+            self.n_features_in_ = len(XtX)
+        if report is not None:
+            report(f"{n} rows, {data.description}: cross-products in {data.passes} pass")
+        coef = self._solve(XtX, Xty)  # (n_features, n_targets)
+        single_target = data.y_ndim == 1
+        self.coef_ = coef.T[0] if single_target else coef.T
+        intercept = mean_y - mean_X @ coef if center else np.zeros(coef.shape[1])
+        self.intercept_ = float(intercept[0]) if single_target else intercept
+        self.n_passes_ = data.passes
+        return self
+
+    def _solve(self, XtX: np.ndarray, Xty: np.ndarray) -> np.ndarray:
+        A = XtX + self._alpha * np.eye(len(XtX))
+        if self._alpha > 0:
+            try:
+                return scipy.linalg.solve(A, Xty, assume_a="pos")
+            except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+                pass
+        # Minimum-norm solution, as scikit-learn's lstsq gives for rank-deficient X.
+        return scipy.linalg.lstsq(A, Xty)[0]
+
+    def predict(self, X: Any) -> Any:
+        check_is_fitted(self)
+        coef, intercept = self.coef_, self.intercept_
+        n_outputs = None if np.ndim(coef) == 1 else coef.shape[0]
+
+        def values(block: np.ndarray) -> np.ndarray:
+            return block @ coef.T + intercept
+
+        return apply_rows(self, X, values, n_outputs, np.float64)
+
+    def to_sklearn(self) -> Any:
+        """The fitted model as the scikit-learn estimator of the same name."""
+        import sklearn.linear_model
+
+        from ._twins import copy_fitted
+
+        check_is_fitted(self)
+        model = getattr(sklearn.linear_model, type(self).__name__)(**self._sklearn_params())
+        copy_fitted(self, model)
+        return model
+
+
+class LinearRegression(_LeastSquares):
+    """Ordinary least squares on in-memory or Dask data, in one pass.
+
+    Each block's cross-products ``X'X``, ``X'y`` (about its own mean) are computed
+    where the block is and merged exactly on the workers; the small
+    ``n_features x n_features`` system is solved here (minimum-norm for
+    rank-deficient X, like scikit-learn's). Solving the normal equations squares
+    X's condition number: on nearly collinear columns prefer Ridge.
+
+    Parameters
+    ----------
+    fit_intercept : bool, default=True
+    verbose : int, default=0
+    """
+
+    def __init__(self, *, fit_intercept=True, verbose=0):
+        self.fit_intercept = fit_intercept
+        self.verbose = verbose
+
+    def _sklearn_params(self) -> dict:
+        return {"fit_intercept": self.fit_intercept}
+
+
+class Ridge(_LeastSquares):
+    """L2-penalized least squares (scikit-learn's objective) on in-memory or Dask data, in one pass.
+
+    Minimizes ``||y - Xw - b||^2 + alpha ||w||^2`` like ``sklearn.linear_model.Ridge``:
+    one pass for the centred cross-products, then a Cholesky solve here.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+    fit_intercept : bool, default=True
+    verbose : int, default=0
+    """
+
+    def __init__(self, alpha=1.0, *, fit_intercept=True, verbose=0):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.verbose = verbose
+
+    @property
+    def _alpha(self) -> float:
+        return float(self.alpha)
+
+    def _check_params(self) -> None:
+        check_param(self, "alpha", is_real(self.alpha, 0), "a float in the range [0, inf)")
+        super()._check_params()
+
+    def _sklearn_params(self) -> dict:
+        return {"alpha": self.alpha, "fit_intercept": self.fit_intercept}

@@ -204,6 +204,48 @@ def test_worker_killed_mid_fit_does_not_lose_the_fit(external_cluster):
     client.wait_for_workers(2, timeout=120)  # the nanny restarts the worker for later tests
 
 
+def test_worker_killed_mid_hyperband_does_not_change_the_search(external_cluster):
+    """Futures lost with a worker are recomputed from their inputs: the same search results."""
+    from scipy.stats import loguniform
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import SGDClassifier
+
+    from scaleml.search import HyperbandSearchCV
+
+    address, client = external_cluster
+    big_X, big_y = make_classification(n_samples=40_000, n_features=20, random_state=0)
+    space = {"alpha": loguniform(1e-6, 1e-1), "loss": ["hinge", "log_loss"]}
+
+    def search():
+        return HyperbandSearchCV(SGDClassifier(tol=None, random_state=0), space, max_iter=27, random_state=0)
+
+    expected = search().set_params(backend="local").fit(big_X, big_y)
+    victims = client.run(os.getpid)
+    outcome = {}
+
+    def fit():
+        try:
+            with scaleml.backend("dask", address=address):
+                outcome["search"] = search().fit(big_X, big_y)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=fit)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert thread.is_alive(), "the search ended before a worker could be killed"
+    os.kill(next(iter(victims.values())), signal.SIGKILL)
+    thread.join(timeout=240)
+    assert "error" not in outcome, outcome.get("error")
+    got = outcome["search"]
+    assert got.best_params_ == expected.best_params_
+    assert_array_equal(got.cv_results_["test_score"], expected.cv_results_["test_score"])
+    client.wait_for_workers(2, timeout=120)
+
+
 def test_unreachable_scheduler_fails_fast_and_clearly():
     address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
     start = time.monotonic()

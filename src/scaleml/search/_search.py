@@ -93,7 +93,7 @@ class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
         started = time.perf_counter()
         data = runner.put(data)
         models: list[dict] = []  # per model: params, bracket, calls, score, times
-        pending: dict[Any, tuple[Bracket, int, Any]] = {}  # score future -> (bracket, model, record)
+        pending: dict[Any, tuple[Bracket, int, Any, int]] = {}  # score future -> (bracket, model, previous record, calls)
         records: dict[int, Any] = {}
         self.history_ = []
 
@@ -105,9 +105,9 @@ class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                 previous, self.estimator, info["params"], target - info["partial_fit_calls"], data,
                 fit_params, self.scoring, self.error_score,
             )
+            pending[score] = (bracket, model_id, previous, target - info["partial_fit_calls"])
             info["partial_fit_calls"] = target
             records[model_id] = record
-            pending[score] = (bracket, model_id, previous)
 
         for bracket in brackets:
             sampler = ParameterSampler(self.parameters, bracket.counts[0], random_state=rng.randint(2**31 - 1))
@@ -124,7 +124,7 @@ class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
         best: tuple[float, int] | None = None  # (score, model) of the best model that trains no more
         while pending:
             for future in runner.wait_any(list(pending)):
-                bracket, model_id, previous = pending.pop(future)
+                bracket, model_id, previous, added = pending.pop(future)
                 if previous is not None:
                     runner.release(previous)
                 score, fit_time, score_time, error = runner.score(future)
@@ -134,7 +134,7 @@ class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                 info["score_time"] += score_time
                 self.history_.append({
                     "model_id": model_id, "bracket": bracket.index, "params": info["params"],
-                    "partial_fit_calls": info["partial_fit_calls"], "score": score,
+                    "partial_fit_calls": info["partial_fit_calls"], "calls_added": added, "score": score,
                     "elapsed_wall_time": time.perf_counter() - started,
                 })
                 rung_members = list(bracket.members)
@@ -276,7 +276,9 @@ _COMMON_DOC = """
         One entry per model: ``params``, ``param_*``, ``test_score``,
         ``rank_test_score``, ``partial_fit_calls``, ``bracket``, ``fit_time``.
     history_ : list of dict
-        Every evaluation in the order it finished.
+        Every evaluation in the order it finished: ``model_id``, ``bracket``,
+        ``params``, ``partial_fit_calls`` (the model's total), ``calls_added``,
+        ``score``, ``elapsed_wall_time``.
     metadata_ : dict
         Models and partial_fit calls planned and spent, wall time, where it ran.
 """

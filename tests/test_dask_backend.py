@@ -246,6 +246,64 @@ def test_worker_killed_mid_hyperband_does_not_change_the_search(external_cluster
     client.wait_for_workers(2, timeout=120)
 
 
+def test_scheduler_killed_mid_fit_fails_clearly_and_workers_stop(tmp_path):
+    """A clear ClusterConnectionError in bounded time; workers started with
+    --death-timeout (as the message advises) do not outlive their scheduler."""
+    psutil = pytest.importorskip("psutil")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    log = (tmp_path / "cluster.log").open("w")
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    workers = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2", "--nthreads", "1",
+         "--no-dashboard", "--death-timeout", "10"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        watcher = distributed.Client(address, timeout=60, set_as_default=False)
+        watcher.wait_for_workers(2, timeout=120)
+        worker_processes = [psutil.Process(workers.pid), *psutil.Process(workers.pid).children(recursive=True)]
+        digits_X, digits_y = load_digits(return_X_y=True)
+        search = GridSearchCV(RandomForestClassifier(random_state=0), {"n_estimators": [200, 300, 400], "max_depth": [6, None]}, cv=3)
+        outcome = {}
+
+        def fit():
+            try:
+                Scaled(search, backend="dask", address=address).fit(digits_X, digits_y)
+                outcome["finished"] = True
+            except BaseException as exc:  # noqa: BLE001 - checked below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=fit)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not any(watcher.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert thread.is_alive(), "the fit ended before the scheduler could be killed"
+        watcher.close()
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the fit hung after the scheduler died"
+        assert time.monotonic() - killed < 30
+        error = outcome.get("error")
+        assert isinstance(error, ClusterConnectionError), outcome
+        assert address in str(error) and "Lost the Dask scheduler" in str(error) and "--death-timeout" in str(error)
+        deadline = time.monotonic() + 60
+        while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in worker_processes) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert workers.wait(timeout=5) is not None
+    finally:
+        for proc in (scheduler, workers):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
 def test_unreachable_scheduler_fails_fast_and_clearly():
     address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
     start = time.monotonic()

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ._signals import SigtermAsExit
 from .backends import Backend, create_backend, normalize_name
 from .exceptions import ScaleMLError
 
@@ -95,12 +96,20 @@ class ResolvedBackend:
     source: str
     owned: bool
 
+    def __post_init__(self) -> None:
+        self._sigterm = SigtermAsExit()
+
     def __enter__(self) -> ResolvedBackend:
+        # A SIGTERM while the backend works unwinds like Ctrl-C, closing workers.
+        self._sigterm.__enter__()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        if self.owned:
-            self.backend.close()
+        try:
+            if self.owned:
+                self.backend.close()
+        finally:
+            self._sigterm.__exit__(*exc_info)
 
 
 def resolve_backend(name: str | None = None, options: dict[str, Any] | None = None) -> ResolvedBackend:

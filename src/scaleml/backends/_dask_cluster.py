@@ -11,6 +11,8 @@ import atexit
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..exceptions import ScaleMLError
@@ -176,6 +178,45 @@ def close_all(address: str | None = None) -> None:
                     resource.close()
                 except Exception:  # noqa: BLE001 - closing (often at exit) must not raise
                     pass
+
+
+@contextmanager
+def scheduler_loss_as_error(client: Any) -> Iterator[None]:
+    """Turn the loss of the scheduler during work into one clear ClusterConnectionError.
+
+    Dask reports it as a cancelled future or a closed comm from deep inside the
+    work; the client is then dropped, so the next use connects afresh.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if client.status == "running" and "scheduler-connection-lost" not in str(exc):
+            raise
+        address = getattr(client.scheduler, "address", None) or "(unknown)"
+        _forget(client)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClusterConnectionError(
+            f"Lost the Dask scheduler at {address} during the work ({type(exc).__name__}: {detail}). "
+            "The fit did not finish and nothing from it was kept. Check that the scheduler is running "
+            "(its log says why it stopped) and run again. Workers started with `dask worker "
+            "--death-timeout 60` stop by themselves once their scheduler is gone."
+        ) from exc
+
+
+def _forget(client: Any) -> None:
+    with _lock:
+        for key in [k for k, c in _clients.items() if c is client]:
+            _clients.pop(key)
+            cluster = _clusters.pop(key, None)
+            if cluster is not None:
+                try:
+                    cluster.close(timeout=5)
+                except Exception:  # noqa: BLE001 - best effort on a broken cluster
+                    pass
+    try:
+        client.close(timeout=2)
+    except Exception:  # noqa: BLE001 - the scheduler is gone; closing must not mask the real error
+        pass
 
 
 def total_threads(client: Any, wait: float) -> int:

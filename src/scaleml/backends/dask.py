@@ -91,19 +91,20 @@ class DaskBackend(Backend):
 
     @contextmanager
     def activate(self, preload: tuple = ()) -> Iterator[Backend]:
-        from ._dask_cluster import warm
+        from ._dask_cluster import scheduler_loss_as_error, warm
         from ._dask_joblib import BroadcastCache, DaskJoblibBackend
 
         client = self.client()
-        warm(client)
-        cache = BroadcastCache(client, self.options["broadcast_min_bytes"])
-        try:
-            cache.preload(preload)
-            backend = DaskJoblibBackend(client, cache, wait_for_workers=self.options["timeout"])
-            with joblib.parallel_config(backend=backend):
-                yield self
-        finally:
-            cache.release()
+        with scheduler_loss_as_error(client):
+            warm(client)
+            cache = BroadcastCache(client, self.options["broadcast_min_bytes"])
+            try:
+                cache.preload(preload)
+                backend = DaskJoblibBackend(client, cache, wait_for_workers=self.options["timeout"])
+                with joblib.parallel_config(backend=backend):
+                    yield self
+            finally:
+                cache.release()
 
     def fit(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> Any:
         # X and y are broadcast before the fit: every task finds them on its worker.

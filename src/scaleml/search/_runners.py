@@ -8,6 +8,7 @@ any score, and ``fetch`` a finished model.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import copy
 import math
 import time
@@ -83,6 +84,9 @@ class LocalRunner:
     def release(self, record: Any) -> None:
         pass
 
+    def guard(self) -> Any:
+        return contextlib.nullcontext()
+
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -125,6 +129,12 @@ class DaskRunner:
 
     def release(self, record: Any) -> None:
         record.release()
+
+    def guard(self) -> Any:
+        """The scheduler lost mid-search becomes one clear ClusterConnectionError."""
+        from ..backends._dask_cluster import scheduler_loss_as_error
+
+        return scheduler_loss_as_error(self.client)
 
     def close(self) -> None:
         pass

@@ -84,7 +84,8 @@ class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
         with resolve_backend(self.backend) as resolved:
             runner = make_runner(resolved.backend, self.n_jobs)
             try:
-                self._run(runner, brackets, (X_train, y_train, X_val, y_val), fit_params, rng)
+                with runner.guard():
+                    self._run(runner, brackets, (X_train, y_train, X_val, y_val), fit_params, rng)
             finally:
                 runner.close()
         return self

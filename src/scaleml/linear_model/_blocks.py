@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.linalg
+from scipy import sparse
 from scipy.special import expit, log_expit, logsumexp, softmax
 
 
@@ -22,7 +24,7 @@ def check_block(part: tuple[Any, Any], n_features: int | None, classes: Any = No
     from sklearn.utils import check_array
 
     X, y = part
-    X = check_array(X, dtype=np.float64, ensure_min_samples=0, input_name="X")
+    X = check_array(X, accept_sparse="csr", dtype=np.float64, ensure_min_samples=0, input_name="X")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features in one block but {n_features} in the first.")
     if y is None:
@@ -37,9 +39,17 @@ def check_block(part: tuple[Any, Any], n_features: int | None, classes: Any = No
     return X, y
 
 
-def _as_arrays(part: tuple[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _as_arrays(part: tuple[Any, Any]) -> tuple[Any, np.ndarray]:
     X, y = part
-    return np.asarray(X, dtype=np.float64), np.asarray(y)
+    X = X.tocsr().astype(np.float64) if sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+    return X, np.asarray(y)
+
+
+def _weighted_gram(X: Any, weight: np.ndarray) -> np.ndarray:
+    """``X' diag(weight) X`` as a dense array, for dense or sparse X."""
+    if sparse.issparse(X):
+        return np.asarray((X.T @ X.multiply(weight[:, None]).tocsr()).toarray())
+    return X.T @ (X * weight[:, None])
 
 
 # -- logistic regression ----------------------------------------------------------
@@ -83,7 +93,7 @@ def _binary_sums(X: np.ndarray, y: np.ndarray, w: np.ndarray, p: int, fit_interc
         return loss, grad, None
     weight = prob * (1.0 - prob)
     hess = np.empty((len(w), len(w)))
-    hess[:p, :p] = X.T @ (X * weight[:, None])
+    hess[:p, :p] = _weighted_gram(X, weight)
     if fit_intercept:
         hess[:p, p] = hess[p, :p] = X.T @ weight
         hess[p, p] = weight.sum()
@@ -91,7 +101,7 @@ def _binary_sums(X: np.ndarray, y: np.ndarray, w: np.ndarray, p: int, fit_interc
 
 
 def _multinomial_sums(X: np.ndarray, labels: np.ndarray, W: np.ndarray, p: int, fit_intercept: bool, order: int) -> tuple:
-    n, k = len(X), W.shape[0]
+    n, k = X.shape[0], W.shape[0]
     Z = X @ W[:, :p].T
     if fit_intercept:
         Z += W[:, p]
@@ -109,7 +119,8 @@ def _multinomial_sums(X: np.ndarray, labels: np.ndarray, W: np.ndarray, p: int, 
     if order == 1:
         return loss, grad.ravel(), None
     residual[rows, labels] += 1.0  # back to the probabilities
-    Xa = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
+    dense = X.toarray() if sparse.issparse(X) else X  # the multinomial Hessian needs rows densely
+    Xa = np.hstack([dense, np.ones((n, 1))]) if fit_intercept else dense
     m = W.shape[1]
     # H = blockdiag_k(Xa' diag(p_k) Xa) - A'A with A_i = p_i (x) xa_i.
     A = (prob[:, :, None] * Xa[:, None, :]).reshape(n, k * m)
@@ -128,40 +139,140 @@ def gram_sums(part: tuple[Any, Any], center: bool, check: bool = False) -> tuple
 
     ``check``: validate the block first (lazy data, whose blocks nobody has seen).
 
-    Returns ``(n, mean_X, mean_y, XtX, Xty)``; with ``center`` the cross-products
-    are about the block's own means, which :func:`merge_gram` combines exactly
-    (Chan et al.'s pairwise update), so large offsets cost no precision.
+    Returns ``(n, scale_X, scale_y, mean_X, mean_y, XtX, Xty)`` for the block's
+    columns divided by ``scale_X`` / ``scale_y``: powers of two at least each
+    column's largest magnitude, so the division is exact and no product
+    overflows even for values near the float64 limit. With ``center`` the
+    cross-products are about the block's own means, which :func:`merge_gram`
+    combines exactly (Chan et al.'s pairwise update).
     """
     X, y = check_block(part, None) if check else _as_arrays(part)
     y = y.astype(np.float64).reshape(len(y), -1)
-    n = len(X)
+    n = X.shape[0]
+    scale_X = _power_of_two_scale(abs(X).max(axis=0).toarray().ravel() if sparse.issparse(X) else np.abs(X).max(axis=0, initial=0.0))
+    scale_y = _power_of_two_scale(np.abs(y).max(axis=0, initial=0.0))
+    y = y / scale_y
+    if sparse.issparse(X):
+        X = X @ sparse.diags(1.0 / scale_X)
+        # Centring would densify X: take the raw products and correct them.
+        mean_X = np.asarray(X.mean(axis=0)).ravel() if center and n else np.zeros(X.shape[1])
+        mean_y = y.mean(axis=0) if center and n else np.zeros(y.shape[1])
+        XtX = np.asarray((X.T @ X).toarray()) - n * np.outer(mean_X, mean_X)
+        Xty = np.asarray(X.T @ y) - n * np.outer(mean_X, mean_y)
+        return n, scale_X, scale_y, mean_X, mean_y, XtX, Xty
+    X = X / scale_X
     if center and n:
         mean_X, mean_y = X.mean(axis=0), y.mean(axis=0)
-        Xc, yc = X - mean_X, y - mean_y
+        X, y = X - mean_X, y - mean_y
     else:
         mean_X, mean_y = np.zeros(X.shape[1]), np.zeros(y.shape[1])
-        Xc, yc = X, y
-    return n, mean_X, mean_y, Xc.T @ Xc, Xc.T @ yc
+    return n, scale_X, scale_y, mean_X, mean_y, X.T @ X, X.T @ y
+
+
+def _power_of_two_scale(largest: np.ndarray) -> np.ndarray:
+    """Per column, the power of two just at or below its largest magnitude (1 for zero
+    columns): dividing by it is exact and leaves magnitudes below 2."""
+    scale = np.ones_like(largest, dtype=np.float64)
+    positive = largest > 0
+    _, exponent = np.frexp(largest[positive])  # largest = m * 2**exponent, 0.5 <= m < 1
+    scale[positive] = np.ldexp(1.0, exponent - 1)
+    return scale
 
 
 def merge_gram(*stats: tuple) -> tuple:
-    """Combine :func:`gram_sums` results of disjoint blocks."""
-    n, mean_X, mean_y, XtX, Xty = stats[0]
-    XtX, Xty = XtX.copy(), Xty.copy()
-    for n_b, mean_X_b, mean_y_b, XtX_b, Xty_b in stats[1:]:
+    """Combine :func:`gram_sums` results of disjoint blocks (in the larger scale of each)."""
+    n, scale_X, scale_y, mean_X, mean_y, XtX, Xty = stats[0]
+    for n_b, scale_X_b, scale_y_b, mean_X_b, mean_y_b, XtX_b, Xty_b in stats[1:]:
         if XtX_b.shape != XtX.shape:
             raise ValueError(f"X's blocks have different numbers of features: {len(XtX)} and {len(XtX_b)}.")
-        total = n + n_b
         if n_b == 0:
             continue
+        if n == 0:
+            n, scale_X, scale_y, mean_X, mean_y, XtX, Xty = n_b, scale_X_b, scale_y_b, mean_X_b, mean_y_b, XtX_b, Xty_b
+            continue
+        common_X, common_y = np.maximum(scale_X, scale_X_b), np.maximum(scale_y, scale_y_b)
+        mean_X, mean_y, XtX, Xty = _rescale(mean_X, mean_y, XtX, Xty, scale_X / common_X, scale_y / common_y)
+        mean_X_b, mean_y_b, XtX_b, Xty_b = _rescale(
+            mean_X_b, mean_y_b, XtX_b, Xty_b, scale_X_b / common_X, scale_y_b / common_y
+        )
+        scale_X, scale_y = common_X, common_y
+        total = n + n_b
         dx, dy = mean_X_b - mean_X, mean_y_b - mean_y
         factor = n * n_b / total
-        XtX += XtX_b + factor * np.outer(dx, dx)
-        Xty += Xty_b + factor * np.outer(dx, dy)
+        XtX = XtX + XtX_b + factor * np.outer(dx, dx)
+        Xty = Xty + Xty_b + factor * np.outer(dx, dy)
         mean_X = mean_X + dx * (n_b / total)
         mean_y = mean_y + dy * (n_b / total)
         n = total
-    return n, mean_X, mean_y, XtX, Xty
+    return n, scale_X, scale_y, mean_X, mean_y, XtX, Xty
+
+
+def _rescale(mean_X, mean_y, XtX, Xty, ratio_X, ratio_y) -> tuple:
+    return mean_X * ratio_X, mean_y * ratio_y, XtX * np.outer(ratio_X, ratio_X), Xty * np.outer(ratio_X, ratio_y)
+
+
+def qr_sums(part: tuple[Any, Any], center: bool, check: bool = False) -> tuple:
+    """One block's least-squares summary as an R factor (TSQR), for ordinary least squares.
+
+    Returns ``(n, scale_X, scale_y, mean_X, mean_y, R)``: ``R`` is the triangular
+    factor of ``[X, y]`` (columns divided by power-of-two scales, centred about
+    the block's means when ``center``), padded to square. Solving with R keeps
+    X's condition number, where the normal equations square it. Sparse blocks
+    are densified a few thousand rows at a time.
+    """
+    X, y = check_block(part, None) if check else _as_arrays(part)
+    y = y.astype(np.float64).reshape(len(y), -1)
+    if sparse.issparse(X):
+        step = 8192
+        pieces = [qr_sums((X[i : i + step].toarray(), y[i : i + step]), center) for i in range(0, X.shape[0], step)]
+        return merge_qr(*pieces) if pieces else _qr_of(np.empty((0, X.shape[1])), y, center)
+    return _qr_of(X, y, center)
+
+
+def _qr_of(X: np.ndarray, y: np.ndarray, center: bool) -> tuple:
+    n, width = X.shape[0], X.shape[1] + y.shape[1]
+    scale_X = _power_of_two_scale(np.abs(X).max(axis=0, initial=0.0))
+    scale_y = _power_of_two_scale(np.abs(y).max(axis=0, initial=0.0))
+    A = np.hstack([X / scale_X, y / scale_y])
+    means = A.mean(axis=0) if center and n else np.zeros(width)
+    R = scipy.linalg.qr(A - means, mode="r", check_finite=False)[0] if n else np.zeros((0, width))
+    return n, scale_X, scale_y, means[: X.shape[1]], means[X.shape[1] :], _square(R, width)
+
+
+def _square(R: np.ndarray, width: int) -> np.ndarray:
+    out = np.zeros((width, width))
+    rows = min(len(R), width)
+    out[:rows] = R[:rows]
+    return out
+
+
+def merge_qr(*stats: tuple) -> tuple:
+    """Combine :func:`qr_sums` results: the R of the stacked R factors, plus the
+    row that accounts for the blocks' different means."""
+    n, scale_X, scale_y, mean_X, mean_y, R = stats[0]
+    p = len(scale_X)
+    for n_b, scale_X_b, scale_y_b, mean_X_b, mean_y_b, R_b in stats[1:]:
+        if len(scale_X_b) != p:
+            raise ValueError(f"X's blocks have different numbers of features: {p} and {len(scale_X_b)}.")
+        if n_b == 0:
+            continue
+        if n == 0:
+            n, scale_X, scale_y, mean_X, mean_y, R = n_b, scale_X_b, scale_y_b, mean_X_b, mean_y_b, R_b
+            continue
+        common = np.concatenate([np.maximum(scale_X, scale_X_b), np.maximum(scale_y, scale_y_b)])
+        ratio_a = np.concatenate([scale_X, scale_y]) / common
+        ratio_b = np.concatenate([scale_X_b, scale_y_b]) / common
+        means_a = np.concatenate([mean_X, mean_y]) * ratio_a
+        means_b = np.concatenate([mean_X_b, mean_y_b]) * ratio_b
+        total = n + n_b
+        shift = np.sqrt(n * n_b / total) * (means_b - means_a)
+        stacked = np.vstack([R * ratio_a, R_b * ratio_b, shift[None, :]])
+        R = _square(scipy.linalg.qr(stacked, mode="r", check_finite=False)[0], len(common))
+        means = means_a + (means_b - means_a) * (n_b / total)
+        scale_X, scale_y = common[:p], common[p:]
+        mean_X, mean_y = means[:p], means[p:]
+        n = total
+    return n, scale_X, scale_y, mean_X, mean_y, R
 
 
 def add_sums(*results: tuple) -> tuple:

@@ -34,8 +34,12 @@ def check_persist(estimator: Any) -> None:
     check_param(estimator, "persist", estimator.persist in (True, False, "auto"), "True, False or 'auto'")
 
 
-def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> BlockedData:
-    """``(X, y)`` as blocks: in memory after scikit-learn's validation, or lazy."""
+def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool, dtype: Any = np.float64) -> BlockedData:
+    """``(X, y)`` as blocks: in memory after scikit-learn's validation, or lazy.
+
+    ``dtype`` is what the scikit-learn twin validates with (so bad input gets its
+    very message); the blocks are float64 either way.
+    """
     if is_lazy(X):
         return BlockedData.from_input(X, y)
     if y is None:
@@ -43,9 +47,10 @@ def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> BlockedDa
             f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         )
     X, y = validate_data(
-        estimator, X, y, dtype=np.float64, y_numeric=not classifier, multi_output=not classifier
+        estimator, X, y, accept_sparse="csr", dtype=dtype, y_numeric=not classifier,
+        multi_output=not classifier,
     )
-    return BlockedData.from_input(X, y)
+    return BlockedData.from_input(X.astype(np.float64, copy=False), y)
 
 
 def apply_rows(estimator: Any, X: Any, fn: Any, n_outputs: int | None, dtype: Any) -> Any:
@@ -54,7 +59,7 @@ def apply_rows(estimator: Any, X: Any, fn: Any, n_outputs: int | None, dtype: An
     ``n_outputs``: columns of the result (None: one value per row).
     """
     if not is_lazy(X):
-        return fn(validate_data(estimator, X, dtype=np.float64, reset=False))
+        return fn(validate_data(estimator, X, accept_sparse="csr", dtype=np.float64, reset=False))
     import dask.array as da
     import dask.dataframe as dd
 

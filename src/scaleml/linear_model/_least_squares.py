@@ -1,4 +1,4 @@
-"""Least squares over blocks of rows: one pass for the cross-products, a small solve here."""
+"""Least squares over blocks of rows: one pass for a small summary, a small solve here."""
 
 from __future__ import annotations
 
@@ -9,23 +9,28 @@ import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._blocks import gram_sums, merge_gram
+from ._blocks import gram_sums, merge_gram, merge_qr, qr_sums
 from ._common import apply_rows, blocked_input, check_param, is_real, report_to
 from ._passes import BlockedData
 
 
 class _LeastSquares(RegressorMixin, BaseEstimator):
-    """Shared fit: ``X'X`` and ``X'y`` about the mean, merged exactly across blocks."""
+    """Shared fit: one pass summarizing the centred, scaled data; subclasses solve."""
 
-    _alpha = 0.0
+    _input_dtype: Any = "numeric"  # as scikit-learn's twin validates X
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.input_tags.sparse = True
         return tags
 
     def _check_params(self) -> None:
         check_param(self, "fit_intercept", isinstance(self.fit_intercept, (bool, np.bool_)), "a bool")
+
+    def _scaled_solution(self, data: BlockedData, center: bool) -> tuple:
+        """``(n, scale_X, scale_y, mean_X, mean_y, v)``: v solves the problem in X/scale_X, y/scale_y."""
+        raise NotImplementedError
 
     def fit(self, X: Any, y: Any) -> _LeastSquares:
         """Fit on NumPy/pandas data, a Dask array/DataFrame, or a Parquet/CSV path.
@@ -34,37 +39,27 @@ class _LeastSquares(RegressorMixin, BaseEstimator):
         or a path, ``y`` is the name of the target column.
         """
         self._check_params()
-        return self.fit_blocks(blocked_input(self, X, y, classifier=False))
+        return self.fit_blocks(blocked_input(self, X, y, classifier=False, dtype=self._input_dtype))
 
     def fit_blocks(self, data: BlockedData) -> _LeastSquares:
         """Fit on prepared blocks (what :meth:`fit` does after reading its input)."""
         self._check_params()
         report = report_to(self)
         center = bool(self.fit_intercept)
-        n, mean_X, mean_y, XtX, Xty = data.reduce(gram_sums, center, data.lazy, merge=merge_gram)
+        n, scale_X, scale_y, mean_X, mean_y, v = self._scaled_solution(data, center)
         if data.lazy:
             if n == 0:
                 raise ValueError(f"Found array with 0 sample(s) ({data.description}) while a minimum of 1 is required.")
-            self.n_features_in_ = len(XtX)
+            self.n_features_in_ = len(scale_X)
         if report is not None:
-            report(f"{n} rows, {data.description}: cross-products in {data.passes} pass")
-        coef = self._solve(XtX, Xty)  # (n_features, n_targets)
+            report(f"{n} rows, {data.description}: summarized in {data.passes} pass")
+        coef = v * scale_y / scale_X[:, None]  # back from the scaled columns
+        intercept = scale_y * (mean_y - mean_X @ v) if center else np.zeros(coef.shape[1])
         single_target = data.y_ndim == 1
         self.coef_ = coef.T[0] if single_target else coef.T
-        intercept = mean_y - mean_X @ coef if center else np.zeros(coef.shape[1])
         self.intercept_ = float(intercept[0]) if single_target else intercept
         self.n_passes_ = data.passes
         return self
-
-    def _solve(self, XtX: np.ndarray, Xty: np.ndarray) -> np.ndarray:
-        A = XtX + self._alpha * np.eye(len(XtX))
-        if self._alpha > 0:
-            try:
-                return scipy.linalg.solve(A, Xty, assume_a="pos")
-            except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-                pass
-        # Minimum-norm solution, as scikit-learn's lstsq gives for rank-deficient X.
-        return scipy.linalg.lstsq(A, Xty)[0]
 
     def predict(self, X: Any) -> Any:
         check_is_fitted(self)
@@ -91,11 +86,12 @@ class _LeastSquares(RegressorMixin, BaseEstimator):
 class LinearRegression(_LeastSquares):
     """Ordinary least squares on in-memory or Dask data, in one pass.
 
-    Each block's cross-products ``X'X``, ``X'y`` (about its own mean) are computed
-    where the block is and merged exactly on the workers; the small
-    ``n_features x n_features`` system is solved here (minimum-norm for
-    rank-deficient X, like scikit-learn's). Solving the normal equations squares
-    X's condition number: on nearly collinear columns prefer Ridge.
+    Each block is reduced to the triangular factor R of its centred ``[X, y]``
+    (a QR decomposition, where the block is); the factors are merged on the
+    workers (TSQR) and the small triangular system is solved here, minimum-norm
+    for rank-deficient X like scikit-learn's. Unlike the normal equations this
+    keeps X's condition number; columns are scaled by powers of two, so values
+    near the float64 limit do not overflow.
 
     Parameters
     ----------
@@ -110,12 +106,19 @@ class LinearRegression(_LeastSquares):
     def _sklearn_params(self) -> dict:
         return {"fit_intercept": self.fit_intercept}
 
+    def _scaled_solution(self, data: BlockedData, center: bool) -> tuple:
+        n, scale_X, scale_y, mean_X, mean_y, R = data.reduce(qr_sums, center, data.lazy, merge=merge_qr)
+        p = len(scale_X)
+        v = scipy.linalg.lstsq(R[:p, :p], R[:p, p:], check_finite=False)[0]
+        return n, scale_X, scale_y, mean_X, mean_y, v
+
 
 class Ridge(_LeastSquares):
     """L2-penalized least squares (scikit-learn's objective) on in-memory or Dask data, in one pass.
 
     Minimizes ``||y - Xw - b||^2 + alpha ||w||^2`` like ``sklearn.linear_model.Ridge``:
-    one pass for the centred cross-products, then a Cholesky solve here.
+    one pass for the centred cross-products ``X'X``, ``X'y`` (merged exactly
+    across blocks), then a Cholesky solve here, as scikit-learn's default solver.
 
     Parameters
     ----------
@@ -124,14 +127,12 @@ class Ridge(_LeastSquares):
     verbose : int, default=0
     """
 
+    _input_dtype = [np.float64, np.float32]
+
     def __init__(self, alpha=1.0, *, fit_intercept=True, verbose=0):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.verbose = verbose
-
-    @property
-    def _alpha(self) -> float:
-        return float(self.alpha)
 
     def _check_params(self) -> None:
         check_param(self, "alpha", is_real(self.alpha, 0), "a float in the range [0, inf)")
@@ -139,3 +140,16 @@ class Ridge(_LeastSquares):
 
     def _sklearn_params(self) -> dict:
         return {"alpha": self.alpha, "fit_intercept": self.fit_intercept}
+
+    def _scaled_solution(self, data: BlockedData, center: bool) -> tuple:
+        n, scale_X, scale_y, mean_X, mean_y, XtX, Xty = data.reduce(gram_sums, center, data.lazy, merge=merge_gram)
+        # In the scaled columns the penalty alpha ||w||^2 is alpha ||v / scale_X||^2.
+        with np.errstate(over="ignore", divide="ignore"):
+            ridge = np.minimum(self.alpha / scale_X**2, np.finfo(np.float64).max)
+        A = XtX + np.diag(ridge)
+        if self.alpha > 0:
+            try:
+                return n, scale_X, scale_y, mean_X, mean_y, scipy.linalg.solve(A, Xty, assume_a="pos")
+            except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+                pass  # singular in floating point: least squares below
+        return n, scale_X, scale_y, mean_X, mean_y, scipy.linalg.lstsq(A, Xty)[0]

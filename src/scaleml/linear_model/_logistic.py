@@ -77,6 +77,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.persist = persist
         self.verbose = verbose
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def _check_params(self) -> None:
         check_param(self, "C", is_real(self.C, 0, strict=True), "a float in the range (0, inf]")
         check_param(self, "tol", is_real(self.tol, 0), "a float in the range [0, inf)")

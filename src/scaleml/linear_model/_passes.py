@@ -76,7 +76,8 @@ class BlockedData:
     def from_input(cls, X: Any, y: Any, client: Any = None) -> BlockedData:
         """Blocks of a Dask array/DataFrame or a Parquet/CSV path, or one in-memory block."""
         if not is_lazy(X):
-            return cls([(X, y)], lazy=False, description="in-memory arrays", nbytes=X.nbytes, y_ndim=np.ndim(y))
+            nbytes = X.data.nbytes if hasattr(X, "tocsr") else X.nbytes
+            return cls([(X, y)], lazy=False, description="in-memory arrays", nbytes=nbytes, y_ndim=np.ndim(y))
         if getattr(y, "ndim", 1) != 1:
             raise ValueError(
                 f"With lazy X, y must be 1-d (one target per row); got {y.ndim} dimensions. "

@@ -37,6 +37,9 @@ def newton(
     w = np.asarray(w0, dtype=np.float64).copy()
     f, g, H = objective(w, 2)
     for iteration in range(1, max_iter + 1):
+        if not (np.isfinite(f) and np.all(np.isfinite(g))):
+            # Overflow (values near the float64 limit): no direction to follow.
+            return Solution(w, iteration - 1, False)
         step = _newton_step(H, g, singular)
         slope = float(g @ step)
         if not slope < 0:  # not a descent direction (numerical trouble): follow the gradient
@@ -45,9 +48,11 @@ def newton(
         t = 1.0
         while True:
             f_new, g_new, H_new = objective(w + t * step, 2)
-            if f_new <= f + 1e-4 * t * slope or t < 1e-8:
+            if f_new <= f + 1e-4 * t * slope:
                 break
             t *= 0.5
+            if t < 1e-10:  # no step decreases the loss (or every one overflows)
+                return Solution(w, iteration, done)
         w, f, g, H = w + t * step, f_new, g_new, H_new
         if report is not None:
             report(f"newton iteration {iteration}: loss {f:.10g}, max |gradient| {np.max(np.abs(g)):.3g}, step {t:g}")
@@ -57,6 +62,8 @@ def newton(
 
 
 def _newton_step(H: np.ndarray, g: np.ndarray, singular: bool) -> np.ndarray:
+    if not np.all(np.isfinite(H)):
+        return -g
     if not singular:
         try:
             return -scipy.linalg.cho_solve(scipy.linalg.cho_factor(H, check_finite=False), g, check_finite=False)

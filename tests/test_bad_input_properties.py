@@ -116,7 +116,7 @@ TWINS = {
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", TWINS)
-@settings(max_examples=20, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=150, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=bad_data())
 def test_scaleml_linear_models_agree_with_their_sklearn_twins(name, data):
@@ -125,13 +125,19 @@ def test_scaleml_linear_models_agree_with_their_sklearn_twins(name, data):
 
     The last covers data where scikit-learn's answer is itself off: values near
     1e308 beside ordinary ones (its centring loses the small ones or overflows;
-    scaleml scales columns by powers of two, and may give finite predictions
+    scaleml scales such columns by powers of two, and may give finite predictions
     where scikit-learn's are NaN) and sparse input (its iterative lsqr stops at
     a tolerance; scaleml factorizes exactly).
     """
     ours, theirs = TWINS[name]
     X, y = data
     got, expected = _outcome(ours, X, y), _outcome(theirs, X, y)
+    if getattr(X, "dtype", None) is not None and X.dtype.kind in "USO" and (got[0], str(got[1])) != (expected[0], str(expected[1])):
+        # Strings: scaleml always refuses them (dtype="numeric"); scikit-learn parses
+        # "1.5" or refuses, depending on the content and on SciPy's Array API mode.
+        assert got[0] == "ValueError" and ("dtype='numeric'" in got[1] or "could not convert" in got[1]
+                                            or "float() argument" in got[1]), (got, expected)
+        return
     if _overflowed(expected) and _largest(X) > 1e150 and got[0] == "ok":
         assert np.all(np.isfinite(got[1])), got
         return
@@ -139,7 +145,8 @@ def test_scaleml_linear_models_agree_with_their_sklearn_twins(name, data):
     if got[0] == "ok":
         if not np.allclose(got[1], expected[1], rtol=1e-5, atol=1e-3, equal_nan=True):
             ours_value, theirs_value = _objective(ours, X, y), _objective(theirs, X, y)
-            assert ours_value <= theirs_value * (1 + 1e-6) + 1e-9, (ours_value, theirs_value)
+            better_or_equal = ours_value <= theirs_value * (1 + 1e-6) + 1e-9
+            assert better_or_equal or (np.isnan(theirs_value) and np.isfinite(ours_value)), (ours_value, theirs_value)
     else:
         assert got[1] == expected[1]
 

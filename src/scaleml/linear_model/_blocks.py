@@ -57,22 +57,43 @@ def _weighted_gram(X: Any, weight: np.ndarray) -> np.ndarray:
 
 def logistic_sums(
     part: tuple[Any, Any], w: np.ndarray, classes: np.ndarray, fit_intercept: bool, order: int,
-    check_features: int | None = None,
+    check_features: int | None = None, column_scale: np.ndarray | None = None,
 ) -> tuple:
     """Summed log-loss of one block, with its gradient (order >= 1) and Hessian (order 2).
 
     ``w`` holds the coefficients then the intercept: one vector for two classes
     (the positive class is ``classes[1]``), one row per class for more.
-    Returns ``(loss, gradient, hessian, n_rows)`` with None for what was not asked.
-    ``check_features``: validate the block first, expecting that many features
-    (the first pass over lazy data, whose blocks nobody has seen).
+    Returns ``(loss, gradient, hessian, n_rows, largest)`` with None for what was
+    not asked; ``largest`` is each column's largest magnitude, measured with
+    ``check_features`` (validate the block first, expecting that many features:
+    the first pass over lazy data, whose blocks nobody has seen). With
+    ``column_scale`` the columns are divided by it first (see :func:`scale_for`).
     """
     X, y = check_block(part, check_features, classes) if check_features else _as_arrays(part)
+    largest = _largest(X) if check_features else None
+    if column_scale is not None:
+        X = _divide_columns(X, column_scale)
     n, p = X.shape
     if len(classes) == 2:
-        return _binary_sums(X, (y == classes[1]).astype(np.float64), w, p, fit_intercept, order) + (n,)
+        return _binary_sums(X, (y == classes[1]).astype(np.float64), w, p, fit_intercept, order) + (n, largest)
     labels = np.searchsorted(classes, y)
-    return _multinomial_sums(X, labels, w.reshape(len(classes), -1), p, fit_intercept, order) + (n,)
+    return _multinomial_sums(X, labels, w.reshape(len(classes), -1), p, fit_intercept, order) + (n, largest)
+
+
+def merge_logistic(*results: tuple) -> tuple:
+    """Add :func:`logistic_sums` results (the column magnitudes: their maximum)."""
+    largest = [r[4] for r in results if r[4] is not None]
+    return add_sums(*(r[:4] for r in results)) + (np.maximum.reduce(largest) if largest else None,)
+
+
+def _largest(X: Any) -> np.ndarray:
+    if sparse.issparse(X):
+        return abs(X).max(axis=0).toarray().ravel() if X.shape[0] else np.zeros(X.shape[1])
+    return np.abs(X).max(axis=0, initial=0.0)
+
+
+def _divide_columns(X: Any, scale: np.ndarray) -> Any:
+    return X @ sparse.diags(1.0 / scale) if sparse.issparse(X) else X / scale
 
 
 def _binary_sums(X: np.ndarray, y: np.ndarray, w: np.ndarray, p: int, fit_intercept: bool, order: int) -> tuple:
@@ -134,26 +155,26 @@ def _multinomial_sums(X: np.ndarray, labels: np.ndarray, W: np.ndarray, p: int, 
 # -- least squares ----------------------------------------------------------------
 
 
-def gram_sums(part: tuple[Any, Any], center: bool, check: bool = False) -> tuple:
+def gram_sums(part: tuple[Any, Any], center: bool, check: bool = False, scale_above: float = np.inf) -> tuple:
     """One block's row count, means and (centred) cross-products for least squares.
 
     ``check``: validate the block first (lazy data, whose blocks nobody has seen).
 
     Returns ``(n, scale_X, scale_y, mean_X, mean_y, XtX, Xty)`` for the block's
-    columns divided by ``scale_X`` / ``scale_y``: powers of two at least each
-    column's largest magnitude, so the division is exact and no product
-    overflows even for values near the float64 limit. With ``center`` the
+    columns divided by ``scale_X`` / ``scale_y``: 1, or for columns with values
+    above ``scale_above`` a power of two near their largest magnitude (see
+    :func:`scale_for`). With ``center`` the
     cross-products are about the block's own means, which :func:`merge_gram`
     combines exactly (Chan et al.'s pairwise update).
     """
     X, y = check_block(part, None) if check else _as_arrays(part)
     y = y.astype(np.float64).reshape(len(y), -1)
     n = X.shape[0]
-    scale_X = _power_of_two_scale(abs(X).max(axis=0).toarray().ravel() if sparse.issparse(X) else np.abs(X).max(axis=0, initial=0.0))
-    scale_y = _power_of_two_scale(np.abs(y).max(axis=0, initial=0.0))
+    scale_X = scale_for(_largest(X), scale_above)
+    scale_y = scale_for(_largest(y), scale_above)
     y = y / scale_y
     if sparse.issparse(X):
-        X = X @ sparse.diags(1.0 / scale_X)
+        X = _divide_columns(X, scale_X)
         # Centring would densify X: take the raw products and correct them.
         mean_X = np.asarray(X.mean(axis=0)).ravel() if center and n else np.zeros(X.shape[1])
         mean_y = y.mean(axis=0) if center and n else np.zeros(y.shape[1])
@@ -169,13 +190,25 @@ def gram_sums(part: tuple[Any, Any], center: bool, check: bool = False) -> tuple
     return n, scale_X, scale_y, mean_X, mean_y, X.T @ X, X.T @ y
 
 
-def _power_of_two_scale(largest: np.ndarray) -> np.ndarray:
-    """Per column, the power of two just at or below its largest magnitude (1 for zero
-    columns): dividing by it is exact and leaves magnitudes below 2."""
+# When a first attempt overflows, every column larger than 1 is scaled into
+# [1, 2): the huge ones no longer overflow, and they keep their balance with the
+# ordinary large ones (scaling only the huge ones would make them look
+# negligible next to the rest). Columns below 1 are left as they are.
+SCALE_ABOVE = 1.0
+
+
+def scale_for(largest: np.ndarray, above: float) -> np.ndarray:
+    """Per column, 1, or for a column whose largest magnitude exceeds ``above`` the
+    power of two at or below it: dividing by it is exact and leaves magnitudes below 2.
+
+    Fits first try ``above=inf`` (no scaling, so ordinary data is computed exactly
+    as scikit-learn computes it, rank decisions and minimum-norm answers
+    included) and scale only when that overflowed.
+    """
     scale = np.ones_like(largest, dtype=np.float64)
-    positive = largest > 0
-    _, exponent = np.frexp(largest[positive])  # largest = m * 2**exponent, 0.5 <= m < 1
-    scale[positive] = np.ldexp(1.0, exponent - 1)
+    huge = largest > above
+    _, exponent = np.frexp(largest[huge])  # largest = m * 2**exponent, 0.5 <= m < 1
+    scale[huge] = np.ldexp(1.0, exponent - 1)
     return scale
 
 
@@ -211,11 +244,11 @@ def _rescale(mean_X, mean_y, XtX, Xty, ratio_X, ratio_y) -> tuple:
     return mean_X * ratio_X, mean_y * ratio_y, XtX * np.outer(ratio_X, ratio_X), Xty * np.outer(ratio_X, ratio_y)
 
 
-def qr_sums(part: tuple[Any, Any], center: bool, check: bool = False) -> tuple:
+def qr_sums(part: tuple[Any, Any], center: bool, check: bool = False, scale_above: float = np.inf) -> tuple:
     """One block's least-squares summary as an R factor (TSQR), for ordinary least squares.
 
     Returns ``(n, scale_X, scale_y, mean_X, mean_y, R)``: ``R`` is the triangular
-    factor of ``[X, y]`` (columns divided by power-of-two scales, centred about
+    factor of ``[X, y]`` (columns divided by :func:`scale_for`'s scales, centred about
     the block's means when ``center``), padded to square. Solving with R keeps
     X's condition number, where the normal equations square it. Sparse blocks
     are densified a few thousand rows at a time.
@@ -224,15 +257,18 @@ def qr_sums(part: tuple[Any, Any], center: bool, check: bool = False) -> tuple:
     y = y.astype(np.float64).reshape(len(y), -1)
     if sparse.issparse(X):
         step = 8192
-        pieces = [qr_sums((X[i : i + step].toarray(), y[i : i + step]), center) for i in range(0, X.shape[0], step)]
-        return merge_qr(*pieces) if pieces else _qr_of(np.empty((0, X.shape[1])), y, center)
-    return _qr_of(X, y, center)
+        pieces = [
+            qr_sums((X[i : i + step].toarray(), y[i : i + step]), center, False, scale_above)
+            for i in range(0, X.shape[0], step)
+        ]
+        return merge_qr(*pieces) if pieces else _qr_of(np.empty((0, X.shape[1])), y, center, scale_above)
+    return _qr_of(X, y, center, scale_above)
 
 
-def _qr_of(X: np.ndarray, y: np.ndarray, center: bool) -> tuple:
+def _qr_of(X: np.ndarray, y: np.ndarray, center: bool, scale_above: float) -> tuple:
     n, width = X.shape[0], X.shape[1] + y.shape[1]
-    scale_X = _power_of_two_scale(np.abs(X).max(axis=0, initial=0.0))
-    scale_y = _power_of_two_scale(np.abs(y).max(axis=0, initial=0.0))
+    scale_X = scale_for(_largest(X), scale_above)
+    scale_y = scale_for(_largest(y), scale_above)
     A = np.hstack([X / scale_X, y / scale_y])
     means = A.mean(axis=0) if center and n else np.zeros(width)
     R = scipy.linalg.qr(A - means, mode="r", check_finite=False)[0] if n else np.zeros((0, width))

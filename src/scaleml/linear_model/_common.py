@@ -34,11 +34,11 @@ def check_persist(estimator: Any) -> None:
     check_param(estimator, "persist", estimator.persist in (True, False, "auto"), "True, False or 'auto'")
 
 
-def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool, dtype: Any = np.float64) -> BlockedData:
+def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> BlockedData:
     """``(X, y)`` as blocks: in memory after scikit-learn's validation, or lazy.
 
-    ``dtype`` is what the scikit-learn twin validates with (so bad input gets its
-    very message); the blocks are float64 either way.
+    Numeric input only (``dtype="numeric"``: strings are refused, as scikit-learn
+    refuses them in its Array API mode, rather than parsed); float64 blocks.
     """
     if is_lazy(X):
         return BlockedData.from_input(X, y)
@@ -47,7 +47,7 @@ def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool, dtype: Any =
             f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         )
     X, y = validate_data(
-        estimator, X, y, accept_sparse="csr", dtype=dtype, y_numeric=not classifier,
+        estimator, X, y, accept_sparse="csr", dtype="numeric", y_numeric=not classifier,
         multi_output=not classifier,
     )
     return BlockedData.from_input(X.astype(np.float64, copy=False), y)

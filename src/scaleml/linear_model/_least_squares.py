@@ -9,15 +9,13 @@ import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._blocks import gram_sums, merge_gram, merge_qr, qr_sums
+from ._blocks import SCALE_ABOVE, gram_sums, merge_gram, merge_qr, qr_sums
 from ._common import apply_rows, blocked_input, check_param, is_real, report_to
 from ._passes import BlockedData
 
 
 class _LeastSquares(RegressorMixin, BaseEstimator):
     """Shared fit: one pass summarizing the centred, scaled data; subclasses solve."""
-
-    _input_dtype: Any = "numeric"  # as scikit-learn's twin validates X
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -39,7 +37,7 @@ class _LeastSquares(RegressorMixin, BaseEstimator):
         or a path, ``y`` is the name of the target column.
         """
         self._check_params()
-        return self.fit_blocks(blocked_input(self, X, y, classifier=False, dtype=self._input_dtype))
+        return self.fit_blocks(blocked_input(self, X, y, classifier=False))
 
     def fit_blocks(self, data: BlockedData) -> _LeastSquares:
         """Fit on prepared blocks (what :meth:`fit` does after reading its input)."""
@@ -83,6 +81,14 @@ class _LeastSquares(RegressorMixin, BaseEstimator):
         return model
 
 
+def _summary(data: BlockedData, sums: Any, merge: Any, center: bool) -> tuple:
+    """One pass of ``sums``; one more with huge columns scaled if the first overflowed."""
+    summary = data.reduce(sums, center, data.lazy, np.inf, merge=merge)
+    if all(np.all(np.isfinite(part)) for part in summary[3:]):
+        return summary
+    return data.reduce(sums, center, False, SCALE_ABOVE, merge=merge)
+
+
 class LinearRegression(_LeastSquares):
     """Ordinary least squares on in-memory or Dask data, in one pass.
 
@@ -90,8 +96,8 @@ class LinearRegression(_LeastSquares):
     (a QR decomposition, where the block is); the factors are merged on the
     workers (TSQR) and the small triangular system is solved here, minimum-norm
     for rank-deficient X like scikit-learn's. Unlike the normal equations this
-    keeps X's condition number; columns are scaled by powers of two, so values
-    near the float64 limit do not overflow.
+    keeps X's condition number. Where values near the float64 limit overflow,
+    the pass is redone with those columns scaled by powers of two.
 
     Parameters
     ----------
@@ -107,7 +113,7 @@ class LinearRegression(_LeastSquares):
         return {"fit_intercept": self.fit_intercept}
 
     def _scaled_solution(self, data: BlockedData, center: bool) -> tuple:
-        n, scale_X, scale_y, mean_X, mean_y, R = data.reduce(qr_sums, center, data.lazy, merge=merge_qr)
+        n, scale_X, scale_y, mean_X, mean_y, R = _summary(data, qr_sums, merge_qr, center)
         p = len(scale_X)
         v = scipy.linalg.lstsq(R[:p, :p], R[:p, p:], check_finite=False)[0]
         return n, scale_X, scale_y, mean_X, mean_y, v
@@ -127,8 +133,6 @@ class Ridge(_LeastSquares):
     verbose : int, default=0
     """
 
-    _input_dtype = [np.float64, np.float32]
-
     def __init__(self, alpha=1.0, *, fit_intercept=True, verbose=0):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
@@ -142,7 +146,7 @@ class Ridge(_LeastSquares):
         return {"alpha": self.alpha, "fit_intercept": self.fit_intercept}
 
     def _scaled_solution(self, data: BlockedData, center: bool) -> tuple:
-        n, scale_X, scale_y, mean_X, mean_y, XtX, Xty = data.reduce(gram_sums, center, data.lazy, merge=merge_gram)
+        n, scale_X, scale_y, mean_X, mean_y, XtX, Xty = _summary(data, gram_sums, merge_gram, center)
         # In the scaled columns the penalty alpha ||w||^2 is alpha ||v / scale_X||^2.
         with np.errstate(over="ignore", divide="ignore"):
             ridge = np.minimum(self.alpha / scale_X**2, np.finfo(np.float64).max)

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._blocks import logistic_sums
+from ._blocks import SCALE_ABOVE, _largest, logistic_sums, merge_logistic, scale_for
 from ._common import apply_rows, blocked_input, check_param, check_persist, is_positive_int, is_real, report_to
 from ._passes import BlockedData
 from ._solvers import lbfgs, newton
@@ -121,19 +121,30 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         solver = self.solver
         if solver == "auto":
             solver = "newton" if len(w0) <= NEWTON_MAX_PARAMS else "lbfgs"
-        # The first pass also validates lazy blocks and counts the rows.
+        # The first pass also validates lazy blocks, counts the rows and measures the columns.
+        order = 2 if solver == "newton" else 1
         first = data.reduce(
-            logistic_sums, w0, self.classes_, bool(self.fit_intercept), 2 if solver == "newton" else 1,
-            self.n_features_in_ if data.lazy else None,
+            logistic_sums, w0, self.classes_, bool(self.fit_intercept), order,
+            self.n_features_in_ if data.lazy else None, merge=merge_logistic,
         )
         n_rows = first[3]
         if n_rows == 0:
             raise ValueError(f"Found array with 0 sample(s) ({data.description}) while a minimum of 1 is required.")
+        column_scale = None
+        if not all(part is None or np.all(np.isfinite(part)) for part in first[:3]):
+            # Overflow (values near the float64 limit): solve in columns scaled by
+            # powers of two instead, at the cost of one more pass.
+            largest = first[4] if first[4] is not None else _largest(data.parts[0][0])
+            column_scale = scale_for(largest, SCALE_ABOVE)
+            first = data.reduce(
+                logistic_sums, w0, self.classes_, bool(self.fit_intercept), order, None, column_scale,
+                merge=merge_logistic,
+            )
         if data.lazy and not data.persisted and data.nbytes is None:
             where = data.persist(self.persist, n_rows * self.n_features_in_ * 8)
         if report is not None:
             report(f"{n_rows} rows, {data.description}, blocks {where}; solver {solver}")
-        objective = self._objective(data, n_rows, n_classes, width, first)
+        objective = self._objective(data, n_rows, n_classes, width, first, column_scale)
         if solver == "newton":
             singular = n_classes > 1 and bool(self.fit_intercept)
             solution = newton(objective, w0, self.tol, self.max_iter, singular=singular, report=report)
@@ -148,6 +159,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
         W = solution.w.reshape(n_classes, width)
         self.coef_ = W[:, : self.n_features_in_].copy()
+        if column_scale is not None:
+            self.coef_ /= column_scale  # back from the scaled columns
         self.intercept_ = W[:, -1].copy() if self.fit_intercept else np.zeros(n_classes)
         if n_classes > 1:
             # Softmax ignores a shift shared by all intercepts; report the one
@@ -157,23 +170,30 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.n_passes_ = data.passes
         return self
 
-    def _objective(self, data: Any, n_rows: int, n_classes: int, width: int, first: tuple):
+    def _objective(self, data: Any, n_rows: int, n_classes: int, width: int, first: tuple, column_scale: Any):
         """Mean log-loss plus ``||coef||^2 / (2 C n)``: scikit-learn's objective over n.
 
-        ``first``: the sums at zero coefficients, already computed.
+        ``first``: the sums at zero coefficients, already computed. With
+        ``column_scale`` the coefficients are those of the scaled columns, whose
+        penalty is ``(coef / scale)**2``.
         """
         classes, fit_intercept = self.classes_, bool(self.fit_intercept)
         alpha = 0.0 if np.isinf(self.C) else 1.0 / (self.C * n_rows)
         penalized = np.ones((n_classes, width))
+        if column_scale is not None:
+            with np.errstate(under="ignore"):
+                penalized[:, : len(column_scale)] = 1.0 / column_scale**2
         if fit_intercept:
             penalized[:, -1] = 0.0
         penalized = penalized.ravel()
 
         def objective(w: np.ndarray, order: int) -> tuple:
             if not w.any() and (order < 2 or first[2] is not None):
-                loss, grad, hess, _ = first
+                loss, grad, hess = first[:3]
             else:
-                loss, grad, hess, _ = data.reduce(logistic_sums, w, classes, fit_intercept, order)
+                loss, grad, hess = data.reduce(
+                    logistic_sums, w, classes, fit_intercept, order, None, column_scale, merge=merge_logistic
+                )[:3]
             f = loss / n_rows + 0.5 * alpha * float(np.sum(penalized * w * w))
             g = None if grad is None else grad / n_rows + alpha * penalized * w
             H = None if hess is None else hess / n_rows + np.diag(alpha * penalized)

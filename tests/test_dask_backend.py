@@ -54,6 +54,31 @@ def _worker_pids(client):
     return set(client.run(os.getpid).values())
 
 
+def _kill_a_worker_during(client, work, settle=0.5):
+    """Run ``work()`` in a thread, SIGKILL one worker once tasks run, return its outcome."""
+    victims = client.run(os.getpid)
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = work()
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller's assert
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(settle)
+    assert thread.is_alive(), "the work ended before a worker could be killed"
+    os.kill(next(iter(victims.values())), signal.SIGKILL)
+    thread.join(timeout=240)
+    assert "error" not in outcome, outcome.get("error")
+    client.wait_for_workers(2, timeout=120)  # the nanny restarts the worker for later tests
+    return outcome["result"]
+
+
 # A lambda, so that cloudpickle sends it by value: workers started elsewhere cannot
 # import this test module.
 _pid_scorer = lambda estimator, X, y: os.getpid()  # noqa: E731
@@ -177,38 +202,17 @@ def test_address_from_environment(external_cluster, monkeypatch):
 def test_worker_killed_mid_fit_does_not_lose_the_fit(external_cluster):
     address, client = external_cluster
     digits_X, digits_y = load_digits(return_X_y=True)
-    search = GridSearchCV(RandomForestClassifier(random_state=0), {"n_estimators": [60, 80, 100], "max_depth": [6, None]}, cv=3)
-    expected = GridSearchCV(RandomForestClassifier(random_state=0), {"n_estimators": [60, 80, 100], "max_depth": [6, None]}, cv=3).fit(digits_X, digits_y)
-    victims = client.run(os.getpid)
-    outcome = {}
-
-    def fit():
-        try:
-            outcome["model"] = Scaled(search, backend="dask", address=address).fit(digits_X, digits_y)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=fit)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not any(client.processing().values()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # let tasks run on both workers
-    assert thread.is_alive(), "the fit ended before a worker could be killed"
-    os.kill(next(iter(victims.values())), signal.SIGKILL)
-    thread.join(timeout=240)
-    assert "error" not in outcome, outcome.get("error")
-    got = outcome["model"].estimator_
+    grid = {"n_estimators": [60, 80, 100], "max_depth": [6, None]}
+    expected = GridSearchCV(RandomForestClassifier(random_state=0), grid, cv=3).fit(digits_X, digits_y)
+    search = GridSearchCV(RandomForestClassifier(random_state=0), grid, cv=3)
+    got = _kill_a_worker_during(client, lambda: Scaled(search, backend="dask", address=address).fit(digits_X, digits_y)).estimator_
     assert got.best_params_ == expected.best_params_
     assert_array_equal(got.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"])
-    client.wait_for_workers(2, timeout=120)  # the nanny restarts the worker for later tests
 
 
 def test_worker_killed_mid_hyperband_does_not_change_the_search(external_cluster):
     """Futures lost with a worker are recomputed from their inputs: the same search results."""
     from scipy.stats import loguniform
-    from sklearn.datasets import make_classification
-    from sklearn.linear_model import SGDClassifier
 
     from scaleml.search import HyperbandSearchCV
 
@@ -216,34 +220,65 @@ def test_worker_killed_mid_hyperband_does_not_change_the_search(external_cluster
     big_X, big_y = make_classification(n_samples=40_000, n_features=20, random_state=0)
     space = {"alpha": loguniform(1e-6, 1e-1), "loss": ["hinge", "log_loss"]}
 
-    def search():
-        return HyperbandSearchCV(SGDClassifier(tol=None, random_state=0), space, max_iter=27, random_state=0)
+    def search(backend):
+        from sklearn.linear_model import SGDClassifier
 
-    expected = search().set_params(backend="local").fit(big_X, big_y)
-    victims = client.run(os.getpid)
-    outcome = {}
+        return HyperbandSearchCV(SGDClassifier(tol=None, random_state=0), space, max_iter=27, random_state=0,
+                                 backend=backend)
 
-    def fit():
-        try:
-            with scaleml.backend("dask", address=address):
-                outcome["search"] = search().fit(big_X, big_y)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            outcome["error"] = exc
+    expected = search("local").fit(big_X, big_y)
 
-    thread = threading.Thread(target=fit)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not any(client.processing().values()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    assert thread.is_alive(), "the search ended before a worker could be killed"
-    os.kill(next(iter(victims.values())), signal.SIGKILL)
-    thread.join(timeout=240)
-    assert "error" not in outcome, outcome.get("error")
-    got = outcome["search"]
+    def on_the_cluster():
+        with scaleml.backend("dask", address=address):
+            return search(None).fit(big_X, big_y)
+
+    got = _kill_a_worker_during(client, on_the_cluster)
     assert got.best_params_ == expected.best_params_
     assert_array_equal(got.cv_results_["test_score"], expected.cv_results_["test_score"])
-    client.wait_for_workers(2, timeout=120)
+
+
+def test_worker_killed_mid_out_of_core_fit_gives_the_same_model(external_cluster, tmp_path):
+    """Blocks streamed from Parquet by the workers (read_on="workers"): a lost block is read again."""
+    import pandas as pd
+    from sklearn.linear_model import SGDClassifier
+
+    address, client = external_cluster
+    data_X, data_y = make_classification(n_samples=600_000, n_features=20, random_state=0)
+    for i in range(30):
+        rows = slice(i * 20_000, (i + 1) * 20_000)
+        frame = pd.DataFrame(data_X[rows], columns=[f"f{j}" for j in range(20)])
+        frame["label"] = data_y[rows]
+        frame.to_parquet(tmp_path / f"part-{i:02d}.parquet")
+    path = str(tmp_path / "*.parquet")
+
+    def fit():
+        model = Scaled(make_pipeline(StandardScaler(), SGDClassifier(random_state=0)), backend="dask-ml",
+                       address=address, read_on="workers", epochs=3)
+        return model.fit(path, "label").estimator_
+
+    expected = fit()
+    got = _kill_a_worker_during(client, fit, settle=1.0)
+    assert_array_equal(got[-1].coef_, expected[-1].coef_)
+
+
+def test_worker_killed_mid_blocked_logistic_regression_gives_the_same_model(external_cluster):
+    """Blocks kept on the workers (persist) and lost with one are recomputed from their source."""
+    import dask.array as da
+
+    from scaleml.linear_model import LogisticRegression as BlockedLogisticRegression
+
+    address, client = external_cluster
+    state = da.random.RandomState(0)
+    data_X = state.standard_normal((2_000_000, 20), chunks=(100_000, 20))
+    data_y = (data_X[:, 0] + data_X[:, 1] + state.standard_normal(2_000_000, chunks=100_000) > 0).astype(int)
+
+    def fit():
+        with client.as_current():
+            return BlockedLogisticRegression(persist=True).fit(data_X, data_y)
+
+    expected = fit()
+    got = _kill_a_worker_during(client, fit, settle=1.0)
+    assert_array_equal(got.coef_, expected.coef_)
 
 
 def test_scheduler_killed_mid_fit_fails_clearly_and_workers_stop(tmp_path):

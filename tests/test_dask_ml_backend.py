@@ -220,3 +220,14 @@ def test_pca_larger_than_memory_uses_dask_ml_and_stays_sklearn():
     small = Scaled(PCA(n_components=3), backend="dask-ml").fit(Xd)
     assert small.plan_[0].engine == "scikit-learn" and "loaded whole" in small.plan_[0].reason
     assert "when larger than memory" in explain(PCA(), backend="dask-ml", X=Xd)[0].engine
+
+
+def test_scaleml_linear_model_is_fitted_on_the_blocks_not_loaded(parquet_dir):
+    """scaleml's own blocked estimators take lazy data as it is, whatever the budget."""
+    from scaleml.linear_model import LogisticRegression as BlockedLogisticRegression
+
+    model = Scaled(BlockedLogisticRegression(), backend="dask-ml", max_in_memory_bytes=1).fit(str(parquet_dir), "label")
+    reference = LogisticRegression(tol=1e-10, max_iter=10_000).fit(X, y)
+    assert np.max(np.abs(model.estimator_.coef_ - reference.coef_)) / np.max(np.abs(reference.coef_)) < 1e-4
+    assert model.plan_[0].engine == "scaleml.linear_model"
+    assert model.plan_[0].parallelism == "threads in this process"

@@ -259,3 +259,16 @@ def test_unpenalized_sklearn_model_has_an_unpenalized_twin():
 @parametrize_with_checks([LogisticRegression(), LinearRegression(), Ridge()])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_runs_on_the_active_backends_cluster_and_the_plan_says_so(capsys):
+    from scaleml import Scaled
+
+    Xd, yd = _lazy(X_BIN, Y_BIN, 1_500)
+    model = Scaled(LogisticRegression(verbose=1), backend="dask").fit(Xd, yd)
+    assert "kept on the Dask workers" in capsys.readouterr().out
+    step = model.plan_[0]
+    assert step.engine == "scaleml.linear_model" and step.parallelism == "Dask (blocks on the workers)"
+    in_memory = Scaled(LogisticRegression(), backend="local").fit(X_BIN, Y_BIN)
+    assert in_memory.plan_[0].parallelism == "1 process"
+    assert_allclose(model.estimator_.coef_, in_memory.estimator_.coef_, rtol=1e-9)

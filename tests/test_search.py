@@ -161,3 +161,15 @@ def test_cnn_with_epochs_as_the_budget():
     assert search.best_estimator_.n_epochs_ == search.cv_results_["partial_fit_calls"][best]
     assert search.cv_results_["partial_fit_calls"].max() == 3
     assert search.best_score_ > 0.5
+
+
+def test_inside_scaled_it_runs_where_the_plan_says():
+    """Scaled(search, backend="dask") trains the candidates on that cluster, and says so."""
+    space = {"alpha": [1e-4, 1e-3, 1e-2]}
+    model = scaleml.Scaled(HyperbandSearchCV(_sgd(), space, max_iter=3, random_state=0), backend="dask").fit(X, y)
+    assert model.estimator_.metadata_["where"].startswith("Dask cluster")
+    step = model.plan_[0]
+    assert step.engine == "scaleml.search (partial_fit)" and step.parallelism.startswith("Dask cluster")
+    assert "Dask futures" in step.reason
+    local = scaleml.explain(HyperbandSearchCV(_sgd(), space, n_jobs=2), backend="local")[0]
+    assert local.parallelism == "threads here (n_jobs=2)"

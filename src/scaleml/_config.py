@@ -98,14 +98,23 @@ class ResolvedBackend:
 
     def __post_init__(self) -> None:
         self._sigterm = SigtermAsExit()
+        self._pushed = False
 
     def __enter__(self) -> ResolvedBackend:
         # A SIGTERM while the backend works unwinds like Ctrl-C, closing workers.
         self._sigterm.__enter__()
+        # While it works it is the active backend, so scaleml code inside the fit
+        # (a scaleml.search estimator, a nested Scaled) runs on it too.
+        if active_backend() is not self.backend:
+            _stack().append(self.backend)
+            self._pushed = True
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         try:
+            if self._pushed:
+                _stack().pop()
+                self._pushed = False
             if self.owned:
                 self.backend.close()
         finally:

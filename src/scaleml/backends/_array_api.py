@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._base import Backend, Placement, describe_estimator, top_level_steps, torch_estimator_placement
+from ._base import Backend, Placement, describe_estimator, top_level_steps, self_placement
 
 
 def array_api(step: Any) -> bool:
@@ -135,9 +135,9 @@ class ArrayAPIBackend(Backend):
         return moved
 
     def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
-        torch_placement = torch_estimator_placement(self.name, step, estimator, data_form)
-        if torch_placement is not None:
-            return torch_placement
+        own_placement = self_placement(self, step, estimator, data_form, data)
+        if own_placement is not None:
+            return own_placement
         name = describe_estimator(estimator)
         device = self._device()
         if device is None:

@@ -276,12 +276,44 @@ def describe_estimator(estimator: Any) -> str:
     return name
 
 
-def torch_estimator_placement(backend: str, step: str, estimator: Any, data_form: str) -> Placement | None:
-    """The placement of a scaleml.nn estimator (which picks its own device), else None.
+def self_placement(backend: Any, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement | None:
+    """The placement of a scaleml estimator that decides where it runs, else None.
 
-    After a fit the device is the one it trained on (``device_``); before, the one
-    its ``device`` parameter resolves to here.
+    scaleml.linear_model estimators run in this process on in-memory data, and
+    on lazy data pass by pass over the blocks: on a distributed backend's
+    cluster, else on threads here.
+    scaleml.nn estimators train on their own device: after a fit the one they
+    trained on (``device_``), before it the one ``device`` resolves to here.
+    scaleml.search estimators train their candidates as Dask futures on a
+    distributed backend's cluster, else on threads here (after a fit: where
+    they did, from ``metadata_``).
     """
+    distributed = bool(getattr(backend, "distributed", False))
+    if getattr(estimator, "_scaleml_blocked", False):
+        from ._dask_data import is_lazy
+
+        name = describe_estimator(estimator)
+        if data is None or not is_lazy(data):
+            return Placement(step, name, "cpu", "scaleml.linear_model", "1 process", data_form,
+                             f"{backend.name} backend: in-memory data, fitted as one block in this process")
+        where = "Dask (blocks on the workers)" if distributed else "threads in this process"
+        return Placement(
+            step, name, "cpu", "scaleml.linear_model", where, data_form,
+            f"{backend.name} backend: one pass over the blocks per solver step, each block's sums computed "
+            + ("where it is and reduced on the workers" if distributed else "on threads here (no cluster)"),
+        )
+    if getattr(estimator, "_scaleml_search", False):
+        where = getattr(estimator, "metadata_", {}).get("where") or (
+            "Dask futures on the backend's cluster" if distributed else f"threads here (n_jobs={estimator.n_jobs!r})"
+        )
+        how = (
+            "as Dask futures, each model kept on the worker that trains it, only scores sent back"
+            if distributed else "on threads in this process"
+        )
+        return Placement(
+            step, describe_estimator(estimator), "cpu", "scaleml.search (partial_fit)", where, data_form,
+            f"{backend.name} backend: candidates trained with partial_fit {how}",
+        )
     if not getattr(estimator, "_scaleml_torch_estimator", False):
         return None
     device = getattr(estimator, "device_", None)
@@ -294,6 +326,6 @@ def torch_estimator_placement(backend: str, step: str, estimator: Any, data_form
             device = f"unavailable ({exc})"
     return Placement(
         step, describe_estimator(estimator), device, "PyTorch (scaleml.nn)", "1 process", data_form,
-        f"{backend} backend: a scaleml PyTorch estimator runs on its own device "
+        f"{backend.name} backend: a scaleml PyTorch estimator runs on its own device "
         f"(device={estimator.device!r} -> {device})",
     )

@@ -115,6 +115,9 @@ class DaskMLBackend(DaskBackend):
             before = [s for _, s in steps[:index]]
             if hasattr(step, "partial_fit"):
                 self._stream_fit(step, before, data, final)
+            elif hasattr(step, "fit_blocks"):  # scaleml.linear_model: made for blocks
+                self._fit_blocks(step, before, data)
+                self._fitted_natively[step] = _native_engine(step)
             else:
                 self._fit_in_memory(name, step, before, data)
         return estimator
@@ -199,23 +202,17 @@ class DaskMLBackend(DaskBackend):
         import dask
 
         native = _native(step)
-        parts = [dask.delayed(_transformed_part)(before, part) for part in data.parts]
-        n_features = self._compute(parts[0])[0].shape[1]
-        client = self._reading_client()
         if hasattr(native, "fit_blocks"):
-            from ..linear_model._passes import BlockedData
-
-            blocked = BlockedData(
-                parts, lazy=True, client=client, description=data.description,
-                y_unique=data.y_unique, n_features=n_features,
-            )
-            native.fit_blocks(blocked)
+            self._fit_blocks(native, before, data)
         else:
             import dask.array as da
 
+            parts = [dask.delayed(_transformed_part)(before, part) for part in data.parts]
+            n_features = self._compute(parts[0])[0].shape[1]
             X = da.concatenate([
                 da.from_delayed(dask.delayed(_first)(p), shape=(np.nan, n_features), dtype=float) for p in parts
             ])
+            client = self._reading_client()
             with dask.config.set(scheduler=client if client is not None else "threads"):
                 X = X.compute_chunk_sizes()  # dask-ml's PCA needs the block lengths
                 native.fit(X)
@@ -224,6 +221,21 @@ class DaskMLBackend(DaskBackend):
             if attr.endswith("_") and not attr.startswith("_"):
                 # mean_ comes back as a Dask array: make it concrete.
                 setattr(step, attr, value.compute() if hasattr(value, "compute") else value)
+
+    def _fit_blocks(self, model: Any, before: list[Any], data: Any) -> None:
+        """Fit a scaleml.linear_model estimator on the (transformed) lazy blocks, where they are read."""
+        import dask
+
+        from ..linear_model._passes import BlockedData
+
+        parts = [dask.delayed(_transformed_part)(before, part) for part in data.parts]
+        n_features = data.n_features
+        if before or n_features is None:
+            n_features = self._compute(parts[0])[0].shape[1]
+        model.fit_blocks(BlockedData(
+            parts, lazy=True, client=self._reading_client(), description=data.description,
+            y_unique=data.y_unique, n_features=n_features,
+        ))
 
     # -- prediction -----------------------------------------------------------------
 
@@ -272,6 +284,12 @@ class DaskMLBackend(DaskBackend):
             return Placement(
                 step, name, "cpu", placement.engine, placement.parallelism, data_form,
                 placement.reason.replace("dask backend", "dask-ml backend (in-memory input, fitted as scikit-learn does)"),
+            )
+        if getattr(estimator, "_scaleml_blocked", False):
+            where = "threads in this process" if self._reading_client() is None else "Dask (blocks on the workers)"
+            return Placement(
+                step, name, "cpu", "scaleml.linear_model", where, data_form,
+                f"dask-ml backend: scaleml's blocked solver, one pass over the blocks per step on {where}",
             )
         if hasattr(estimator, "partial_fit"):
             window = self.options["window"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import joblib
 
-from ._base import Backend, Option, Placement, describe_estimator, torch_estimator_placement
+from ._base import Backend, Option, Placement, describe_estimator, self_placement
 
 
 def _check_n_jobs(value: Any) -> str | None:
@@ -56,9 +56,9 @@ class LocalBackend(Backend):
             return estimator.fit(X, y, **fit_params)
 
     def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
-        torch_placement = torch_estimator_placement(self.name, step, estimator, data_form)
-        if torch_placement is not None:
-            return torch_placement
+        own_placement = self_placement(self, step, estimator, data_form, data)
+        if own_placement is not None:
+            return own_placement
         where = "in this process on the CPU"
         params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
         if "n_jobs" not in params:

@@ -17,6 +17,8 @@ from ._passes import BlockedData
 class _LeastSquares(RegressorMixin, BaseEstimator):
     """Shared fit: one pass summarizing the centred, scaled data; subclasses solve."""
 
+    _scaleml_blocked = True  # backends let it place itself (backends._base.self_placement)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True

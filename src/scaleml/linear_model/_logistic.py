@@ -68,6 +68,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     (1, 30)
     """
 
+    _scaleml_blocked = True  # backends let it place itself (backends._base.self_placement)
+
     def __init__(self, *, C=1.0, fit_intercept=True, tol=1e-4, max_iter=100, solver="auto", persist="auto", verbose=0):
         self.C = C
         self.fit_intercept = fit_intercept

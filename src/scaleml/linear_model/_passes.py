@@ -20,7 +20,14 @@ _FAN_IN = 8
 
 
 def current_client() -> Any:
-    """The default ``distributed.Client`` if one is active, else None."""
+    """Where lazy passes run: the cluster of the active scaleml backend (a
+    ``scaleml.backend("dask")`` block, or ``Scaled(..., backend="dask")``), else
+    the default ``distributed.Client``, else None (threads in this process)."""
+    from .._config import active_backend
+
+    active = active_backend()
+    if active is not None and getattr(active, "distributed", False) and hasattr(active, "client"):
+        return active.client()
     try:
         from distributed import default_client
     except ImportError:

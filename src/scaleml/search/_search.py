@@ -30,6 +30,8 @@ def _best_has(method: str):
 class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
     """The loop both searches share: brackets of models advanced as their scores arrive."""
 
+    _scaleml_search = True  # backends let it place itself (backends._base.self_placement)
+
     def _brackets(self) -> list[Bracket]:
         raise NotImplementedError
 

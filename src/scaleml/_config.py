@@ -41,7 +41,9 @@ def backend(name: str, **options: Any) -> Iterator[Backend]:
 
     Inside the block, ``scaleml.Scaled(..., backend=None)`` fits on this backend,
     and so does unchanged scikit-learn code that uses ``n_jobs`` (the backend
-    configures joblib for the block). The block is thread-local; blocks nest.
+    configures joblib for the block), ``scaleml.search`` and ``scaleml.linear_model``
+    on Dask data. The block is thread-local; blocks nest. (``Scaled`` makes its
+    backend active the same way while it fits.)
 
     Parameters
     ----------

@@ -170,18 +170,15 @@ def gram_sums(part: tuple[Any, Any], center: bool, check: bool = False, scale_ab
     X, y = check_block(part, None) if check else _as_arrays(part)
     y = y.astype(np.float64).reshape(len(y), -1)
     n = X.shape[0]
-    scale_X = scale_for(_largest(X), scale_above)
-    scale_y = scale_for(_largest(y), scale_above)
-    y = y / scale_y
+    X, scale_X = _scaled_columns(X, scale_above)
+    y, scale_y = _scaled_columns(y, scale_above)
     if sparse.issparse(X):
-        X = _divide_columns(X, scale_X)
         # Centring would densify X: take the raw products and correct them.
         mean_X = np.asarray(X.mean(axis=0)).ravel() if center and n else np.zeros(X.shape[1])
         mean_y = y.mean(axis=0) if center and n else np.zeros(y.shape[1])
         XtX = np.asarray((X.T @ X).toarray()) - n * np.outer(mean_X, mean_X)
         Xty = np.asarray(X.T @ y) - n * np.outer(mean_X, mean_y)
         return n, scale_X, scale_y, mean_X, mean_y, XtX, Xty
-    X = X / scale_X
     if center and n:
         mean_X, mean_y = X.mean(axis=0), y.mean(axis=0)
         X, y = X - mean_X, y - mean_y
@@ -195,6 +192,14 @@ def gram_sums(part: tuple[Any, Any], center: bool, check: bool = False, scale_ab
 # ordinary large ones (scaling only the huge ones would make them look
 # negligible next to the rest). Columns below 1 are left as they are.
 SCALE_ABOVE = 1.0
+
+
+def _scaled_columns(X: Any, above: float) -> tuple[Any, np.ndarray]:
+    """``X`` with :func:`scale_for`'s scales applied, and the scales (no work when ``above`` is inf)."""
+    if np.isinf(above):
+        return X, np.ones(X.shape[1])
+    scale = scale_for(_largest(X), above)
+    return _divide_columns(X, scale), scale
 
 
 def scale_for(largest: np.ndarray, above: float) -> np.ndarray:
@@ -267,9 +272,9 @@ def qr_sums(part: tuple[Any, Any], center: bool, check: bool = False, scale_abov
 
 def _qr_of(X: np.ndarray, y: np.ndarray, center: bool, scale_above: float) -> tuple:
     n, width = X.shape[0], X.shape[1] + y.shape[1]
-    scale_X = scale_for(_largest(X), scale_above)
-    scale_y = scale_for(_largest(y), scale_above)
-    A = np.hstack([X / scale_X, y / scale_y])
+    X, scale_X = _scaled_columns(X, scale_above)
+    y, scale_y = _scaled_columns(y, scale_above)
+    A = np.hstack([X, y])
     means = A.mean(axis=0) if center and n else np.zeros(width)
     R = scipy.linalg.qr(A - means, mode="r", check_finite=False)[0] if n else np.zeros((0, width))
     return n, scale_X, scale_y, means[: X.shape[1]], means[X.shape[1] :], _square(R, width)

@@ -54,9 +54,11 @@ def _worker_pids(client):
     return set(client.run(os.getpid).values())
 
 
-def _kill_a_worker_during(client, work, settle=0.5):
-    """Run ``work()`` in a thread, SIGKILL one worker once tasks run, return its outcome."""
-    victims = client.run(os.getpid)
+def _run_until_busy(client, work, settle=0.5):
+    """Start ``work()`` in a thread; return once the cluster runs its tasks.
+
+    Returns the thread and the dict that will hold ``result`` or ``error``.
+    """
     outcome = {}
 
     def run():
@@ -71,7 +73,14 @@ def _kill_a_worker_during(client, work, settle=0.5):
     while not any(client.processing().values()) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(settle)
-    assert thread.is_alive(), "the work ended before a worker could be killed"
+    assert thread.is_alive(), "the work ended before the fault could be injected"
+    return thread, outcome
+
+
+def _kill_a_worker_during(client, work, settle=0.5):
+    """Run ``work()`` in a thread, SIGKILL one worker once tasks run, return its outcome."""
+    victims = client.run(os.getpid)
+    thread, outcome = _run_until_busy(client, work, settle)
     os.kill(next(iter(victims.values())), signal.SIGKILL)
     thread.join(timeout=240)
     assert "error" not in outcome, outcome.get("error")
@@ -303,22 +312,9 @@ def test_scheduler_killed_mid_fit_fails_clearly_and_workers_stop(tmp_path):
         worker_processes = [psutil.Process(workers.pid), *psutil.Process(workers.pid).children(recursive=True)]
         digits_X, digits_y = load_digits(return_X_y=True)
         search = GridSearchCV(RandomForestClassifier(random_state=0), {"n_estimators": [200, 300, 400], "max_depth": [6, None]}, cv=3)
-        outcome = {}
-
-        def fit():
-            try:
-                Scaled(search, backend="dask", address=address).fit(digits_X, digits_y)
-                outcome["finished"] = True
-            except BaseException as exc:  # noqa: BLE001 - checked below
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=fit)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not any(watcher.processing().values()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)
-        assert thread.is_alive(), "the fit ended before the scheduler could be killed"
+        thread, outcome = _run_until_busy(
+            watcher, lambda: Scaled(search, backend="dask", address=address).fit(digits_X, digits_y)
+        )
         watcher.close()
         os.killpg(scheduler.pid, signal.SIGKILL)
         killed = time.monotonic()

@@ -10,7 +10,6 @@ variants' repeats are interleaved; medians are reported with images/s.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import statistics
 import time
@@ -124,11 +123,9 @@ def main() -> None:
               f"{s['accuracy_median']:>9.4f}")
     record = {
         "what": "digits CNN, same network/epochs/batch/optimizer; wall time of fit (+ a test-set predict)",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": f"python bench/cnn.py --repeat {args.repeat} --device {args.device}",
-        "git_commit": machine.git_commit(), "device": args.device,
+        **machine.provenance("bench/cnn.py", probe_torch=True), "device": args.device,
         "torch": torch.__version__, "epochs": EPOCHS, "batch_size": BATCH,
-        "machine": machine.machine_info(probe_torch=True), "summary": summary, "runs": runs,
+        "summary": summary, "runs": runs,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")

@@ -19,7 +19,6 @@ Writes bench/results/glm.json and prints tables.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import statistics
 import subprocess
@@ -228,10 +227,7 @@ def main() -> None:
             r.pop("coef", None)
     record = {
         "what": "blocked LogisticRegression/Ridge vs scikit-learn and dask-ml; out of core",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "bench/glm.py", *sys.argv[1:]]),
-        "git_commit": machine.git_commit(),
-        "machine": machine.machine_info(),
+        **machine.provenance("bench/glm.py"),
         "in_memory": memory, "out_of_core": ooc,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,6 @@ Writes bench/results/out-of-core.json and prints a table.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -161,12 +160,9 @@ def main() -> None:
         print(f"{s['files']:>5}  {s['variant']:<20} {rate:>9} {s['peak_rss_mb_max']:>12.0f} {acc:>9}")
     record = {
         "what": "out-of-core SGDClassifier partial_fit on Parquet; peak RSS of the whole process tree",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "bench/out_of_core.py", *sys.argv[1:]]),
-        "git_commit": machine.git_commit(),
+        **machine.provenance("bench/out_of_core.py"),
         "worker_memory_limit": args.worker_memory,
         "rows_per_file": ROWS, "features": FEATURES,
-        "machine": machine.machine_info(),
         "summary": summary, "runs": runs,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

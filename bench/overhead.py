@@ -13,7 +13,6 @@ Usage: python bench/overhead.py [--out bench/results/overhead-absolute.json]
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import statistics
 import timeit
@@ -71,11 +70,9 @@ def main() -> None:
         )
     record = {
         "what": "Scaled(backend='local').fit minus the bare fit, per call (median)",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": machine.git_commit(),
+        **machine.provenance("bench/overhead.py"),
         "number": args.number,
         "repeat": args.repeat,
-        "machine": machine.machine_info(),
         "results": results,
     }
     out = Path(args.out)

@@ -22,10 +22,8 @@ Writes bench/results/search.json (and search.png with matplotlib).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -168,10 +166,7 @@ def main() -> None:
         print(f"dask-ml HyperbandSearchCV: {peer}")
     record = {
         "what": "Hyperband vs exhaustive grid vs random search; passes = partial_fit calls / epochs",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "bench/search.py", *sys.argv[1:]]),
-        "git_commit": machine.git_commit(),
-        "machine": machine.machine_info(),
+        **machine.provenance("bench/search.py"),
         "grid_size": GRID_SIZE, "max_iter": args.max_iter, "space": SPACE,
         "summary": summary, "dask_ml_hyperband": peer,
         "runs": runs,

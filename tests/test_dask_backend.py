@@ -1,7 +1,6 @@
 """The dask backend on real clusters: a managed LocalCluster, and a `dask scheduler`
 plus `dask worker` processes reached by address."""
 
-import json
 import os
 import signal
 import socket
@@ -9,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest

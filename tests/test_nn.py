@@ -1,6 +1,5 @@
 """scaleml.nn estimators: accuracy, reproducibility, devices, inputs, checkpoints."""
 
-import os
 import pickle
 import subprocess
 import sys

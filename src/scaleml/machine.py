@@ -128,3 +128,21 @@ def machine_info(probe_torch: bool = False) -> dict[str, Any]:
     if probe_torch:
         info["torch_devices"] = torch_devices()
     return info
+
+
+def provenance(script: str, argv: list[str] | None = None, probe_torch: bool = False) -> dict[str, Any]:
+    """What every recorded benchmark carries: when, the command, the commit, the machine.
+
+    ``script`` is the benchmark's path as typed (``bench/glm.py``); ``argv``
+    its arguments (default: this process's).
+    """
+    import datetime as dt
+    import sys
+
+    arguments = sys.argv[1:] if argv is None else argv
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python", script, *arguments]),
+        "git_commit": git_commit(),
+        "machine": machine_info(probe_torch=probe_torch),
+    }

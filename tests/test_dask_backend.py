@@ -285,7 +285,9 @@ def test_worker_killed_mid_blocked_logistic_regression_gives_the_same_model(exte
 
     expected = fit()
     got = _kill_a_worker_during(client, fit, settle=1.0)
-    assert_array_equal(got.coef_, expected.coef_)
+    # Recomputed blocks hold the same numbers; BLAS may round their sums in the
+    # last bit differently (memory alignment), hence not bit-for-bit.
+    np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-10)
 
 
 def test_scheduler_killed_mid_fit_fails_clearly_and_workers_stop(tmp_path):

@@ -173,3 +173,13 @@ def test_inside_scaled_it_runs_where_the_plan_says():
     assert "Dask futures" in step.reason
     local = scaleml.explain(HyperbandSearchCV(_sgd(), space, n_jobs=2), backend="local")[0]
     assert local.parallelism == "threads here (n_jobs=2)"
+
+
+def test_estimators_without_targets():
+    """MiniBatchKMeans learns with partial_fit(X); candidates are compared by its score."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    search = SuccessiveHalvingSearchCV(MiniBatchKMeans(n_init=1, random_state=0), {"n_clusters": [2, 4, 8, 16]},
+                                       n_initial_parameters=4, random_state=0).fit(X)
+    assert search.best_params_["n_clusters"] == 16  # the score (negative inertia) favours more clusters
+    assert search.transform(X).shape == (len(X), 16)

@@ -69,8 +69,9 @@ def logistic_sums(
     the first pass over lazy data, whose blocks nobody has seen). With
     ``column_scale`` the columns are divided by it first (see :func:`scale_for`).
     """
-    X, y = check_block(part, check_features, classes) if check_features else _as_arrays(part)
-    largest = _largest(X) if check_features else None
+    checking = check_features is not None
+    X, y = check_block(part, check_features, classes) if checking else _as_arrays(part)
+    largest = _largest(X) if checking else None
     if column_scale is not None:
         X = _divide_columns(X, column_scale)
     n, p = X.shape
@@ -163,9 +164,9 @@ def gram_sums(part: tuple[Any, Any], center: bool, check: bool = False, scale_ab
     Returns ``(n, scale_X, scale_y, mean_X, mean_y, XtX, Xty)`` for the block's
     columns divided by ``scale_X`` / ``scale_y``: 1, or for columns with values
     above ``scale_above`` a power of two near their largest magnitude (see
-    :func:`scale_for`). With ``center`` the
-    cross-products are about the block's own means, which :func:`merge_gram`
-    combines exactly (Chan et al.'s pairwise update).
+    :func:`scale_for`). With ``center`` the cross-products are about the block's
+    own means, which :func:`merge_gram` combines exactly (Chan et al.'s pairwise
+    update).
     """
     X, y = check_block(part, None) if check else _as_arrays(part)
     y = y.astype(np.float64).reshape(len(y), -1)

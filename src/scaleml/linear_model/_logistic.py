@@ -183,7 +183,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         alpha = 0.0 if np.isinf(self.C) else 1.0 / (self.C * n_rows)
         penalized = np.ones((n_classes, width))
         if column_scale is not None:
-            with np.errstate(under="ignore"):
+            with np.errstate(over="ignore", under="ignore"):  # huge scales: a penalty of ~0
                 penalized[:, : len(column_scale)] = 1.0 / column_scale**2
         if fit_intercept:
             penalized[:, -1] = 0.0

@@ -71,15 +71,7 @@ class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                 "the chosen parameters with Scaled(..., backend='dask-ml')."
             )
         rng = check_random_state(self.random_state)
-        stratify = y if is_classifier(self.estimator) else None
-        try:
-            X_train, X_val, y_train, y_val = train_test_split(
-                X, y, test_size=self.test_size, random_state=rng.randint(2**31 - 1), stratify=stratify
-            )
-        except ValueError:  # a class too small to stratify: split at random
-            X_train, X_val, y_train, y_val = train_test_split(
-                X, y, test_size=self.test_size, random_state=rng.randint(2**31 - 1)
-            )
+        data = self._split(X, y, rng)
         if is_classifier(self.estimator) and "classes" not in fit_params:
             fit_params["classes"] = np.unique(y)
         brackets = self._brackets()
@@ -87,10 +79,27 @@ class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
             runner = make_runner(resolved.backend, self.n_jobs)
             try:
                 with runner.guard():
-                    self._run(runner, brackets, (X_train, y_train, X_val, y_val), fit_params, rng)
+                    self._run(runner, brackets, data, fit_params, rng)
             finally:
                 runner.close()
         return self
+
+    def _split(self, X: Any, y: Any, rng: Any) -> tuple:
+        """``(X_train, y_train, X_val, y_val)``, stratified for classifiers when possible
+        (y None for estimators that learn without targets)."""
+        arrays = (X,) if y is None else (X, y)
+        seed = rng.randint(2**31 - 1)
+        stratify = y if is_classifier(self.estimator) else None
+        try:
+            parts = train_test_split(*arrays, test_size=self.test_size, random_state=seed, stratify=stratify)
+        except ValueError:
+            if stratify is None:
+                raise
+            # a class too small to stratify: split at random
+            parts = train_test_split(*arrays, test_size=self.test_size, random_state=seed)
+        if y is None:
+            return parts[0], None, parts[1], None
+        return parts[0], parts[2], parts[1], parts[3]
 
     def _run(self, runner: Any, brackets: list[Bracket], data: tuple, fit_params: dict, rng: Any) -> None:
         started = time.perf_counter()
@@ -174,6 +183,11 @@ class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
         failed = [m for m in models if m["error"] is not None]
         if failed and len(failed) == len(models):
             raise ValueError(f"All {len(models)} candidates failed; the first: {failed[0]['error']}")
+        if best is None:
+            raise ValueError(
+                f"No candidate got a finite score on the held-out data (scoring={self.scoring!r}); "
+                "check the scorer and the data."
+            )
         if failed:
             warnings.warn(
                 f"{len(failed)} of {len(models)} candidates failed and scored error_score={self.error_score!r}; "

@@ -179,7 +179,8 @@ def test_estimators_without_targets():
     """MiniBatchKMeans learns with partial_fit(X); candidates are compared by its score."""
     from sklearn.cluster import MiniBatchKMeans
 
-    search = SuccessiveHalvingSearchCV(MiniBatchKMeans(n_init=1, random_state=0), {"n_clusters": [2, 4, 8, 16]},
-                                       n_initial_parameters=4, random_state=0).fit(X)
-    assert search.best_params_["n_clusters"] == 16  # the score (negative inertia) favours more clusters
-    assert search.transform(X).shape == (len(X), 16)
+    for backend in ("local", "dask"):
+        search = SuccessiveHalvingSearchCV(MiniBatchKMeans(n_init=1, random_state=0), {"n_clusters": [2, 4, 8, 16]},
+                                           n_initial_parameters=4, random_state=0, backend=backend).fit(X)
+        assert search.best_params_["n_clusters"] == 16  # the score (negative inertia) favours more clusters
+        assert search.transform(X).shape == (len(X), 16)

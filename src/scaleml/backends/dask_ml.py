@@ -7,7 +7,9 @@
   ``partial_fit`` is trained block by block, the blocks read ahead on the workers
   while this process fits, so memory stays bounded by a few blocks however large
   the data. A step without ``partial_fit`` is fitted in memory when the data fits
-  the budget, and refused with the alternatives otherwise.
+  the budget; beyond it by its blocked twin when it has one (below), and refused
+  with the alternatives otherwise. scaleml.linear_model estimators are always
+  fitted on the blocks.
 
 Larger than memory, LogisticRegression, LinearRegression and Ridge are fitted by
 ``scaleml.linear_model`` (blocked Newton/L-BFGS and one-pass least squares), PCA
@@ -117,7 +119,6 @@ class DaskMLBackend(DaskBackend):
                 self._stream_fit(step, before, data, final)
             elif hasattr(step, "fit_blocks"):  # scaleml.linear_model: made for blocks
                 self._fit_blocks(step, before, data)
-                self._fitted_natively[step] = _native_engine(step)
             else:
                 self._fit_in_memory(name, step, before, data)
         return estimator
@@ -322,12 +323,11 @@ class DaskMLBackend(DaskBackend):
                 "so it was loaded whole and fitted as scikit-learn does",
             )
         if _native(estimator) is not None:
+            engine = _native_engine(_native(estimator))
             return Placement(
-                step, name, "cpu", f"scikit-learn, or {_native_engine(_native(estimator))} when larger than memory",
-                "1 process",
-                data_form,
+                step, name, "cpu", f"scikit-learn, or {engine} when larger than memory", "1 process", data_form,
                 "dask-ml backend: no partial_fit; fitted on the data loaded whole when it fits "
-                "max_in_memory_bytes, else by dask-ml's blocked implementation out of core",
+                f"max_in_memory_bytes, else by {engine}'s blocked implementation out of core",
             )
         return Placement(
             step, name, "cpu", "scikit-learn", "1 process", data_form,

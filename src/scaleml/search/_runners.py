@@ -106,7 +106,7 @@ class DaskRunner:
         self.where = f"Dask cluster at {client.scheduler.address} ({workers} workers)"
 
     def put(self, data: tuple) -> tuple:
-        return tuple(self.client.scatter(part, broadcast=True) for part in data)
+        return tuple(None if part is None else self.client.scatter(part, broadcast=True) for part in data)
 
     def submit(self, previous: Any, *args: Any) -> tuple[Any, Any]:
         record = self.client.submit(advance, previous, *args, pure=False)

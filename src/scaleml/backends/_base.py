@@ -55,6 +55,25 @@ class Option:
     check: Callable[[Any], str | None] | None = None
 
 
+def positive_int(meaning: str = "", allow_none: bool = False) -> Callable[[Any], str | None]:
+    """An :class:`Option` check accepting positive integers (and None if ``allow_none``).
+
+    ``meaning`` is added to the message, e.g. "blocks read ahead".
+    """
+    expected = ("None or a positive integer" if allow_none else "a positive integer") + (
+        f" ({meaning})" if meaning else ""
+    )
+
+    def check(value: Any) -> str | None:
+        if value is None and allow_none:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return None
+        return f"expected {expected}"
+
+    return check
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where one estimator runs, on which data form, and why.

@@ -14,13 +14,7 @@ from typing import Any
 
 import joblib
 
-from ._base import Backend, Option, Placement, describe_estimator, self_placement
-
-
-def _check_positive_int(value: Any) -> str | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-        return None
-    return "expected None or a positive integer"
+from ._base import Backend, Option, Placement, describe_estimator, positive_int, self_placement
 
 
 def _check_address(value: Any) -> str | None:
@@ -67,10 +61,10 @@ class DaskBackend(Backend):
         "address": Option(None, "scheduler address (None: SCALEML_DASK_ADDRESS, else a LocalCluster)", _check_address),
         "security": Option(None, "TLS settings: distributed.Security or a dict of its arguments"),
         "timeout": Option(10.0, "seconds to wait for the scheduler and a first worker", _check_seconds),
-        "n_workers": Option(None, "LocalCluster worker processes (default: one per core)", _check_positive_int),
-        "threads_per_worker": Option(None, "LocalCluster threads per worker (default 1)", _check_positive_int),
+        "n_workers": Option(None, "LocalCluster worker processes (default: one per core)", positive_int(allow_none=True)),
+        "threads_per_worker": Option(None, "LocalCluster threads per worker (default 1)", positive_int(allow_none=True)),
         "memory_limit": Option(None, "LocalCluster memory per worker, e.g. '2GiB' (default: shared evenly)"),
-        "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once", _check_positive_int),
+        "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once", positive_int(allow_none=True)),
         "verbose": Option(False, "print the dashboard link"),
     }
 

@@ -26,27 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from ._base import Option, Placement, describe_estimator, top_level_steps
+from ._base import Option, Placement, describe_estimator, positive_int, top_level_steps
 from ._dask_cluster import ENV_ADDRESS
 from .dask import DaskBackend
-
-
-def _check_epochs(value: Any) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return None
-    return "expected a positive integer (passes over the data for partial_fit steps)"
 
 
 def _check_read_on(value: Any) -> str | None:
     if value in ("auto", "client", "workers"):
         return None
     return "expected 'auto', 'client' or 'workers'"
-
-
-def _check_window(value: Any) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return None
-    return "expected a positive integer (blocks read ahead)"
 
 
 class DaskMLBackend(DaskBackend):
@@ -77,8 +65,8 @@ class DaskMLBackend(DaskBackend):
     out_of_core = True
     options = {
         **DaskBackend.options,
-        "epochs": Option(1, "passes over lazy data for the final partial_fit step", _check_epochs),
-        "window": Option(2, "blocks read ahead while this process fits", _check_window),
+        "epochs": Option(1, "passes over lazy data for the final partial_fit step", positive_int("passes over the data for partial_fit steps")),
+        "window": Option(2, "blocks read ahead while this process fits", positive_int("blocks read ahead")),
         "max_in_memory_bytes": Option(None, "largest lazy input a step without partial_fit may load whole"),
         "block_bytes": Option("32MiB", "size of the blocks files are read in (Parquet row groups, CSV bytes)"),
         "read_on": Option(

@@ -135,3 +135,12 @@ def test_synthetic_parquet_recipe_runs_out_of_core(tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache").rglob("part-*.parquet"))) == 8
     refused = CliRunner().invoke(main, ["run", str(recipe), "-b", "local"])
     assert refused.exit_code != 0 and "--backend dask-ml" in refused.output
+
+
+def test_blocked_logistic_regression_recipe_runs_on_parquet(tmp_path, monkeypatch):
+    pytest.importorskip("dask_ml")
+    monkeypatch.setenv("SCALEML_CACHE", str(tmp_path / "cache"))
+    text = (RECIPES / "logreg_out_of_core.yaml").read_text().replace("rows_per_file: 250000", "rows_per_file: 2000")
+    result = CliRunner().invoke(main, ["run", str(_write(tmp_path, text))])
+    assert result.exit_code == 0, result.output
+    assert "scaleml.linear_model" in result.output and "score 0.9" in result.output

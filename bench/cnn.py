@@ -10,10 +10,8 @@ variants' repeats are interleaved; medians are reported with images/s.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +19,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from scaleml import machine
+from scaleml.bench.results import write_json
 from scaleml.nn import CNNClassifier
 from scaleml.nn._modules import build_cnn
 
@@ -127,9 +126,7 @@ def main() -> None:
         "torch": torch.__version__, "epochs": EPOCHS, "batch_size": BATCH,
         "summary": summary, "runs": runs,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    print(f"wrote {write_json(args.out, record)}")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -168,22 +166,17 @@ def ooc_child(variant: str, rows: int, features: int, worker_memory: str) -> dic
 
 
 def out_of_core(args) -> list[dict]:
-    from scaleml.bench.memory import PeakTreeRSS
+    from scaleml.bench.memory import run_measured
 
     results = []
     for variant in ("scaleml-dask-out-of-core", "sklearn-in-memory"):
         command = [sys.executable, __file__, "--child", variant, str(args.ooc_rows), str(args.features), args.ooc_worker_memory]
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        with PeakTreeRSS(interval=0.05, pid=proc.pid) as sampler:
-            out, err = proc.communicate(timeout=args.ooc_timeout)
-        if proc.returncode != 0:
-            results.append({"variant": variant, "error": err.strip().splitlines()[-1], "peak_rss_mb": sampler.peak / 2**20})
-            continue
-        record = json.loads(out.strip().splitlines()[-1])
-        record.update(variant=variant, peak_rss_mb=sampler.peak / 2**20,
+        record, out = run_measured(command, args.ooc_timeout)
+        record.update(variant=variant,
                       report=[line for line in out.splitlines() if line.startswith("[LogisticRegression]")][:1])
         results.append(record)
-        print(f"  {variant:<26} {record['seconds']:8.1f} s  peak {record['peak_rss_mb']:7.0f} MB", flush=True)
+        shown = f"{record['seconds']:8.1f} s" if "seconds" in record else f"FAILED: {record['error']}"
+        print(f"  {variant:<26} {shown}  peak {record['peak_rss_mb']:7.0f} MB", flush=True)
     if all("coef" in r for r in results):
         results[0]["coef_rel_diff_vs_sklearn"] = _relative(results[0]["coef"], results[1]["coef"])
     return results
@@ -208,6 +201,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from scaleml import machine
+    from scaleml.bench.results import write_json
 
     print(f"in memory: {args.rows} x {args.features}, {args.repeat} interleaved repeats", flush=True)
     memory = in_memory(args)
@@ -230,9 +224,7 @@ def main() -> None:
         **machine.provenance("bench/glm.py"),
         "in_memory": memory, "out_of_core": ooc,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=2, default=str) + "\n")
-    print(f"wrote {args.out}")
+    print(f"wrote {write_json(args.out, record)}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -94,22 +93,11 @@ def run_variant(variant: str, train: Path, holdout: Path, worker_memory: str) ->
 
 def measure(variant: str, train: Path, holdout: Path, worker_memory: str, timeout: float) -> dict:
     """Run one variant in a subprocess, sampling its process tree's peak RSS."""
-    from scaleml.bench.memory import PeakTreeRSS
+    from scaleml.bench.memory import run_measured
 
     command = [sys.executable, __file__, "--child", variant, str(train), str(holdout), worker_memory]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with PeakTreeRSS(interval=0.05, pid=proc.pid) as sampler:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-    result = {"variant": variant, "peak_rss_mb": sampler.peak / 2**20, "exit_code": proc.returncode}
-    if proc.returncode == 0:
-        result.update(json.loads(out.strip().splitlines()[-1]))
-    else:
-        result["error"] = err.strip().splitlines()[-1] if err.strip() else "no output"
-    return result
+    result, _ = run_measured(command, timeout)
+    return {"variant": variant, **result}
 
 
 def main() -> None:
@@ -128,6 +116,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from scaleml import machine
+    from scaleml.bench.results import write_json
 
     root = Path(args.data)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -165,9 +154,7 @@ def main() -> None:
         "rows_per_file": ROWS, "features": FEATURES,
         "summary": summary, "runs": runs,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    print(f"wrote {write_json(args.out, record)}")
 
 
 if __name__ == "__main__":

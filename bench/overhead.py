@@ -13,10 +13,8 @@ Usage: python bench/overhead.py [--out bench/results/overhead-absolute.json]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import timeit
-from pathlib import Path
 
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
@@ -25,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from scaleml import Scaled, machine
+from scaleml.bench.results import write_json
 
 X, y = load_iris(return_X_y=True)
 
@@ -75,10 +74,7 @@ def main() -> None:
         "repeat": args.repeat,
         "results": results,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {write_json(args.out, record)}")
 
 
 if __name__ == "__main__":

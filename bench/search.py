@@ -22,7 +22,6 @@ Writes bench/results/search.json (and search.png with matplotlib).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -122,6 +121,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from scaleml import machine
+    from scaleml.bench.results import write_json
 
     X, X_test, y, y_test = _data()
     methods = ["grid (GridSearchCV, loky n_jobs=2)", "hyperband (local, 1 thread)", "hyperband (dask, 2 workers)",
@@ -171,10 +171,9 @@ def main() -> None:
         "summary": summary, "dask_ml_hyperband": peer,
         "runs": runs,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
-    _chart(runs, grid_calls, Path(args.out).with_suffix(".png"))
-    print(f"wrote {args.out}")
+    out = write_json(args.out, record)
+    _chart(runs, grid_calls, out.with_suffix(".png"))
+    print(f"wrote {out}")
 
 
 def _chart(runs: list[dict], grid_calls: int, path: Path) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import threading
 from types import TracebackType
+from typing import Any
 
 import psutil
 
@@ -67,3 +70,26 @@ class PeakTreeRSS:
         if self._thread is not None:
             self._thread.join()
         self._sample()
+
+
+def run_measured(command: list[str], timeout: float, interval: float = 0.05) -> tuple[dict[str, Any], str]:
+    """Run a benchmark's child process, sampling its process tree's peak RSS.
+
+    The child prints its result as a JSON object on its last line of output.
+    Returns ``(result, stdout)``: ``result`` holds ``peak_rss_mb`` and
+    ``exit_code``, then the child's JSON fields, or ``error`` (the last line it
+    wrote to stderr) if it failed or ran past ``timeout`` seconds (then killed).
+    """
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with PeakTreeRSS(interval=interval, pid=proc.pid) as sampler:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+    result: dict[str, Any] = {"peak_rss_mb": sampler.peak / 2**20, "exit_code": proc.returncode}
+    if proc.returncode == 0:
+        result.update(json.loads(out.strip().splitlines()[-1]))
+    else:
+        result["error"] = err.strip().splitlines()[-1] if err.strip() else "no output"
+    return result, out

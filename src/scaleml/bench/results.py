@@ -13,6 +13,14 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON (creating folders); values JSON lacks become strings."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
 @dataclass(frozen=True)
 class Measurement:
     """One timed repeat of one backend."""
@@ -123,10 +131,7 @@ class BenchRun:
         )
 
     def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
+        return write_json(path, self.to_dict())
 
     @classmethod
     def read_json(cls, path: str | Path) -> BenchRun:

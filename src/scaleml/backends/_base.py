@@ -272,6 +272,13 @@ class Backend(ABC):
         return f"{type(self).__name__}({args})"
 
 
+def cluster_client(backend: Any) -> Any:
+    """The ``distributed.Client`` of a distributed backend (dask, dask-ml), else None."""
+    if getattr(backend, "distributed", False) and hasattr(backend, "client"):
+        return backend.client()
+    return None
+
+
 def top_level_steps(estimator: Any) -> list[tuple[str, Any]]:
     """``(name, step)`` of a pipeline's steps, skipping None and "passthrough";
     ``[(ClassName, estimator)]`` for anything else."""

@@ -158,6 +158,15 @@ def _align(X: Any, y: Any) -> tuple[Any, Any]:
     return X, y.rechunk((X.chunks[0],))
 
 
+def compute(collection: Any, client: Any = None) -> Any:
+    """Compute a Dask collection on ``client``'s cluster, or on threads here without one."""
+    if client is not None:
+        return client.compute(collection).result()
+    import dask
+
+    return dask.compute(collection, scheduler="threads")[0]
+
+
 def stream(parts: list[Any], window: int = 2, client: Any = None) -> Iterator[tuple[Any, Any]]:
     """Yield each part's ``(X_block, y_block)`` in order, at most ``window`` ahead.
 

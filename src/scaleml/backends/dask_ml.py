@@ -119,12 +119,9 @@ class DaskMLBackend(DaskBackend):
         return self.client() if read_on == "workers" else None
 
     def _compute(self, collection: Any) -> Any:
-        client = self._reading_client()
-        if client is None:
-            import dask
+        from ._dask_data import compute
 
-            return dask.compute(collection, scheduler="threads")[0]
-        return client.compute(collection).result()
+        return compute(collection, self._reading_client())
 
     def _blocks(self, data: Any, before: list[Any]):
         from ._dask_data import stream

@@ -24,10 +24,11 @@ def current_client() -> Any:
     ``scaleml.backend("dask")`` block, or ``Scaled(..., backend="dask")``), else
     the default ``distributed.Client``, else None (threads in this process)."""
     from .._config import active_backend
+    from ..backends._base import cluster_client
 
-    active = active_backend()
-    if active is not None and getattr(active, "distributed", False) and hasattr(active, "client"):
-        return active.client()
+    client = cluster_client(active_backend())
+    if client is not None:
+        return client
     try:
         from distributed import default_client
     except ImportError:
@@ -114,11 +115,9 @@ class BlockedData:
         return self.compute(level[0])
 
     def compute(self, collection: Any) -> Any:
-        if self.client is not None:
-            return self.client.compute(collection).result()
-        import dask
+        from ..backends._dask_data import compute
 
-        return dask.compute(collection, scheduler="threads")[0]
+        return compute(collection, self.client)
 
     def classes(self) -> np.ndarray:
         if not self.lazy:

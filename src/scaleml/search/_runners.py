@@ -142,8 +142,11 @@ class DaskRunner:
 
 def make_runner(backend: Any, n_jobs: int | None) -> Any:
     """A Dask runner for backends with a client (dask, dask-ml), threads otherwise."""
-    if hasattr(backend, "client") and getattr(backend, "distributed", False):
-        return DaskRunner(backend.client())
+    from ..backends._base import cluster_client
+
+    client = cluster_client(backend)
+    if client is not None:
+        return DaskRunner(client)
     import os
 
     workers = 1 if n_jobs is None else (os.cpu_count() or 1) if n_jobs < 0 else n_jobs

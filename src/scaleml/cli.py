@@ -80,22 +80,18 @@ def info(as_json: bool, no_torch: bool) -> None:
 
 def _resolve_estimator_class(name: str) -> type:
     """An estimator class from a scikit-learn class name or an allowed dotted path."""
-    import importlib
-
     if "." in name:
-        module_name, _, attr = name.rpartition(".")
-        if module_name.split(".")[0] not in ALLOWED_MODULES:
+        from .recipes import import_estimator_class
+
+        try:
+            return import_estimator_class(name, ALLOWED_MODULES)
+        except PermissionError:
             raise click.BadParameter(
                 f"{name!r}: only classes from {', '.join(ALLOWED_MODULES)} may be named "
                 "(importing other modules would run their code)."
-            )
-        try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError):
-            cls = None
-        if not (isinstance(cls, type) and hasattr(cls, "fit")):
-            raise click.BadParameter(f"{name!r} is not an importable estimator class.")
-        return cls
+            ) from None
+        except (ImportError, TypeError):
+            raise click.BadParameter(f"{name!r} is not an importable estimator class.") from None
     classes = _sklearn_estimator_classes()
     if name in classes:
         return classes[name]

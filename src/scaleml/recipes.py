@@ -90,25 +90,41 @@ def _fail(path: Path, key: str, problem: str) -> RecipeError:
     return RecipeError(f"{path}: {key}: {problem}")
 
 
+def import_estimator_class(dotted: str, allowed: tuple[str, ...] | None) -> type:
+    """The estimator class at ``module.Class``, imported only from ``allowed`` packages.
+
+    ``allowed`` None allows any module. Raises PermissionError (outside the
+    allowed packages: nothing imported), ImportError (the module or name is not
+    there) or TypeError (not a class with ``fit``); callers word the message.
+    """
+    module_name, _, attr = dotted.rpartition(".")
+    if allowed is not None and not any(module_name == p or module_name.startswith(p + ".") for p in allowed):
+        raise PermissionError(dotted)
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except AttributeError as exc:
+        raise ImportError(str(exc)) from None
+    if not (isinstance(cls, type) and hasattr(cls, "fit")):
+        raise TypeError(dotted)
+    return cls
+
+
 def _resolve_class(path: Path, key: str, dotted: Any, allow_any_import: bool) -> type:
     if not isinstance(dotted, str) or "." not in dotted:
         raise _fail(path, key, f"expected a dotted class path such as sklearn.svm.SVC, got {dotted!r}")
-    module_name, _, attr = dotted.rpartition(".")
-    allowed = any(module_name == p or module_name.startswith(p + ".") for p in ALLOWED_PACKAGES)
-    if not (allowed or allow_any_import):
+    try:
+        return import_estimator_class(dotted, None if allow_any_import else ALLOWED_PACKAGES)
+    except PermissionError:
         raise _fail(
             path, key,
             f"{dotted!r} is outside the allowed packages ({', '.join(ALLOWED_PACKAGES)}); "
             "importing it would run its code. Pass --allow-any-import (allow_any_import=True) "
             "if you trust this recipe.",
-        )
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+        ) from None
+    except ImportError as exc:
         raise _fail(path, key, f"cannot import {dotted!r}: {exc}") from None
-    if not (isinstance(cls, type) and hasattr(cls, "fit")):
-        raise _fail(path, key, f"{dotted!r} is not an estimator class (no fit method)")
-    return cls
+    except TypeError:
+        raise _fail(path, key, f"{dotted!r} is not an estimator class (no fit method)") from None
 
 
 def _check_mapping(path: Path, key: str, value: Any, allowed: set[str]) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def main() -> None:
               f"{s['accuracy_median']:>9.4f}")
     record = {
         "what": "digits CNN, same network/epochs/batch/optimizer; wall time of fit (+ a test-set predict)",
-        **machine.provenance("bench/cnn.py", probe_torch=True), "device": args.device,
+        **machine.provenance(machine.script_command("bench/cnn.py"), probe_torch=True), "device": args.device,
         "torch": torch.__version__, "epochs": EPOCHS, "batch_size": BATCH,
         "summary": summary, "runs": runs,
     }

@@ -221,7 +221,7 @@ def main() -> None:
             r.pop("coef", None)
     record = {
         "what": "blocked LogisticRegression/Ridge vs scikit-learn and dask-ml; out of core",
-        **machine.provenance("bench/glm.py"),
+        **machine.provenance(machine.script_command("bench/glm.py")),
         "in_memory": memory, "out_of_core": ooc,
     }
     print(f"wrote {write_json(args.out, record)}")

@@ -149,7 +149,7 @@ def main() -> None:
         print(f"{s['files']:>5}  {s['variant']:<20} {rate:>9} {s['peak_rss_mb_max']:>12.0f} {acc:>9}")
     record = {
         "what": "out-of-core SGDClassifier partial_fit on Parquet; peak RSS of the whole process tree",
-        **machine.provenance("bench/out_of_core.py"),
+        **machine.provenance(machine.script_command("bench/out_of_core.py")),
         "worker_memory_limit": args.worker_memory,
         "rows_per_file": ROWS, "features": FEATURES,
         "summary": summary, "runs": runs,

@@ -69,7 +69,7 @@ def main() -> None:
         )
     record = {
         "what": "Scaled(backend='local').fit minus the bare fit, per call (median)",
-        **machine.provenance("bench/overhead.py"),
+        **machine.provenance(machine.script_command("bench/overhead.py")),
         "number": args.number,
         "repeat": args.repeat,
         "results": results,

@@ -166,7 +166,7 @@ def main() -> None:
         print(f"dask-ml HyperbandSearchCV: {peer}")
     record = {
         "what": "Hyperband vs exhaustive grid vs random search; passes = partial_fit calls / epochs",
-        **machine.provenance("bench/search.py"),
+        **machine.provenance(machine.script_command("bench/search.py")),
         "grid_size": GRID_SIZE, "max_iter": args.max_iter, "space": SPACE,
         "summary": summary, "dask_ml_hyperband": peer,
         "runs": runs,

@@ -130,19 +130,20 @@ def machine_info(probe_torch: bool = False) -> dict[str, Any]:
     return info
 
 
-def provenance(script: str, argv: list[str] | None = None, probe_torch: bool = False) -> dict[str, Any]:
-    """What every recorded benchmark carries: when, the command, the commit, the machine.
-
-    ``script`` is the benchmark's path as typed (``bench/glm.py``); ``argv``
-    its arguments (default: this process's).
-    """
+def provenance(command: str | None, probe_torch: bool = False) -> dict[str, Any]:
+    """What every recorded benchmark carries: when, the command, the commit, the machine."""
     import datetime as dt
-    import sys
 
-    arguments = sys.argv[1:] if argv is None else argv
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", script, *arguments]),
+        "command": command,
         "git_commit": git_commit(),
         "machine": machine_info(probe_torch=probe_torch),
     }
+
+
+def script_command(script: str) -> str:
+    """``python <script> <this process's arguments>``: how a bench script was run."""
+    import sys
+
+    return " ".join(["python", script, *sys.argv[1:]])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import importlib.util
 import re
 import sys
@@ -188,15 +187,12 @@ def run_bench(
         else:
             runnable.append(spec)
     run.provenance = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "git_commit": machine.git_commit(),
+        **machine.provenance(command),
         "repeat": repeat,
         "warmup": warmup,
         "scale": scale,
         "memory_sampled": memory,
         "peers": {s.label: PEERS[s.name][0] for s in specs if s.name in PEERS},
-        "machine": machine.machine_info(),
     }
     data = case.load(scale)
     total = len(runnable) * (warmup + repeat)

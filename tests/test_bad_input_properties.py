@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import sparse
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 
 import scaleml
@@ -79,12 +79,16 @@ def _outcome(make_model, X, y):
             return (type(exc).__name__, str(exc))
 
 
+def fixed_examples(n):
+    """Hypothesis settings for ``n`` derandomized examples: the same ones on every run,
+    so CI is repeatable; shrinking is skipped because each example fits many times."""
+    return settings(max_examples=n, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", ESTIMATORS)
-# derandomize: the same examples on every run, so CI is repeatable; shrinking is
-# skipped because each example fits on every backend.
-@settings(max_examples=20, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@fixed_examples(20)
 @given(data=bad_data())
 def test_every_backend_agrees_with_bare_sklearn(name, data):
     X, y = data
@@ -110,14 +114,13 @@ def test_every_backend_agrees_with_bare_sklearn(name, data):
 TWINS = {
     "logreg": (scaleml.linear_model.LogisticRegression, LogisticRegression),
     "ridge": (scaleml.linear_model.Ridge, Ridge),
-    "ols": (scaleml.linear_model.LinearRegression, __import__("sklearn.linear_model").linear_model.LinearRegression),
+    "ols": (scaleml.linear_model.LinearRegression, LinearRegression),
 }
 
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", TWINS)
-@settings(max_examples=150, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@fixed_examples(150)
 @given(data=bad_data())
 def test_scaleml_linear_models_agree_with_their_sklearn_twins(name, data):
     """Same error word for word, or the same predictions (another solver: within 1e-3),

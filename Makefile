@@ -33,7 +33,9 @@ demo: setup
 	$(BIN)/scaleml info --no-torch
 	$(BIN)/scaleml bench --case digits-forest-search --repeat 5
 
+# lint-imports checks the layer contracts in pyproject.toml (DESIGN.md's layers).
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # The local backend's overhead over the bare estimator (bench/BENCHMARKS.md).

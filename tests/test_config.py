@@ -13,7 +13,7 @@ from sklearn.tree import DecisionTreeClassifier
 import scaleml
 from scaleml import Scaled
 from scaleml._config import active_backend, resolve_backend
-from scaleml.backends import Backend
+from scaleml.backends.local import LocalBackend
 from scaleml.exceptions import BackendOptionError, BackendUnavailableError, UnknownBackendError
 
 X, y = load_iris(return_X_y=True)
@@ -114,16 +114,11 @@ def test_context_drives_unchanged_sklearn_n_jobs_code():
     assert os.getpid() not in set(pids)
 
 
-def test_context_closes_what_it_opened(monkeypatch):
+def test_context_stops_what_it_started(monkeypatch):
     closed = []
 
-    class Closing(Backend):
-        name = "local"
-
-        def fit(self, estimator, X, y=None, **fit_params):
-            return estimator.fit(X, y)
-
-        def close(self):
+    class Closing(LocalBackend):
+        def stop(self):
             closed.append(self)
 
     from scaleml import _config

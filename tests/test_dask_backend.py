@@ -24,7 +24,8 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import scaleml  # noqa: E402
 from scaleml import Scaled  # noqa: E402
-from scaleml.backends._dask_cluster import ClusterConnectionError, close_all  # noqa: E402
+from scaleml.data.cluster import close_all  # noqa: E402
+from scaleml.exceptions import ClusterConnectionError  # noqa: E402
 from scaleml.exceptions import BackendOptionError  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
@@ -98,7 +99,8 @@ def test_grid_search_equals_local(local_result):
     model = Scaled(_search(), backend="dask").fit(X, y)
     _same_search(model.estimator_, local_result)
     step = model.plan_[0]
-    assert step.engine == "scikit-learn + joblib-on-dask" and step.parallelism == "Dask (local cluster)"
+    assert step.engine == "scikit-learn + joblib-on-dask" and step.parallelism.startswith("Dask (a LocalCluster of")
+    assert step.observed["dask_tasks"] >= 1 and model.plan_.observed["joblib_calls"] >= 6
 
 
 def test_forest_alone_spreads_trees_and_equals_local():
@@ -119,13 +121,13 @@ def test_pipeline_mixed_steps_plan():
 def test_context_runs_unchanged_code_on_the_workers():
     with scaleml.backend("dask") as backend:
         pids = set(cross_val_score(LogisticRegression(max_iter=300), X, y, cv=4, scoring=_pid_scorer))
-        workers = _worker_pids(backend.client())
+        workers = _worker_pids(backend.cluster())
     assert pids and pids <= workers and os.getpid() not in pids
 
 
 def test_cluster_is_shared_within_the_process():
-    a = scaleml.backends.create_backend("dask").client()
-    b = scaleml.backends.create_backend("dask").client()
+    a = scaleml.backends.create_backend("dask").cluster()
+    b = scaleml.backends.create_backend("dask").cluster()
     assert a is b and a.status == "running"
 
 
@@ -365,7 +367,7 @@ def test_dask_ml_by_address_reads_on_the_workers(external_cluster):
 
 
 def test_verbose_prints_the_dashboard_link(capsys):
-    Scaled(LogisticRegression(max_iter=300), backend="dask", verbose=True).fit(X, y)
+    Scaled(RandomForestClassifier(n_estimators=5), backend="dask", verbose=True).fit(X, y)
     assert "Dask dashboard at http" in capsys.readouterr().err
 
 
@@ -382,7 +384,7 @@ def test_managed_cluster_closes_cleanly_at_exit(tmp_path):
         "if __name__ == '__main__':\n"
         "    X, y = load_iris(return_X_y=True)\n"
         "    Scaled(RandomForestClassifier(n_estimators=10), backend='dask').fit(X, y)\n"
-        "    client = backends.create_backend('dask').client()  # the same, shared cluster\n"
+        "    client = backends.create_backend('dask').cluster()  # the same, shared cluster\n"
         "    print(' '.join(str(p) for p in client.run(os.getpid).values()), flush=True)\n"
     )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)

@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from scaleml import Scaled, explain  # noqa: E402
-from scaleml.backends._dask_data import DataError  # noqa: E402
+from scaleml.exceptions import DataError  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -123,7 +123,9 @@ def test_linear_model_larger_than_memory_is_fitted_by_the_blocked_solver(parquet
     assert np.max(np.abs(fitted.coef_ - reference.coef_)) / np.max(np.abs(reference.coef_)) < 1e-4
     assert_array_equal(model.predict(X), make_pipeline(_loop_reference()[0], reference).predict(X))
     assert model.plan_[1].engine == "scaleml.linear_model"
-    assert "one pass over the blocks per step" in model.plan_[1].reason
+    # Parquet's size is learned while loading: the fallback is written where it happened.
+    assert "grew past max_in_memory_bytes" in model.plan_[1].reason and "out of core" in model.plan_[1].reason
+    assert model.plan_[1].observed["passes"] >= 2
 
 
 def test_ridge_larger_than_memory_on_the_workers():
@@ -219,7 +221,10 @@ def test_pca_larger_than_memory_uses_dask_ml_and_stays_sklearn():
     assert model.plan_[1].engine == "dask-ml" and "out of core" in model.plan_[1].parallelism
     small = Scaled(PCA(n_components=3), backend="dask-ml").fit(Xd)
     assert small.plan_[0].engine == "scikit-learn" and "loaded whole" in small.plan_[0].reason
-    assert "when larger than memory" in explain(PCA(), backend="dask-ml", X=Xd)[0].engine
+    assert "else by dask-ml's blocked implementation" in explain(PCA(), backend="dask-ml", X=Xd)[0].reason
+    # A Dask array's size is known before reading: the plan decides up front, and the fit follows it.
+    over = Scaled(PCA(n_components=3), backend="dask-ml", max_in_memory_bytes=ROWS * FEATURES * 8)
+    assert explain(over, X=Xd) == over.fit(Xd).plan_ and over.plan_[0].engine == "dask-ml"
 
 
 def test_scaleml_linear_model_is_fitted_on_the_blocks_not_loaded(parquet_dir):

@@ -16,7 +16,8 @@ from sklearn.ensemble import RandomForestClassifier  # noqa: E402
 from numpy.testing import assert_array_equal  # noqa: E402
 
 from scaleml import Scaled  # noqa: E402
-from scaleml.backends._dask_cluster import ClusterConnectionError, close_all  # noqa: E402
+from scaleml.data.cluster import close_all  # noqa: E402
+from scaleml.exceptions import ClusterConnectionError  # noqa: E402
 
 pytestmark = [
     pytest.mark.timeout(300),

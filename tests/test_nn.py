@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from scaleml.exceptions import BackendUnavailableError  # noqa: E402
 from scaleml.nn import CNNClassifier, MLPClassifier, MLPRegressor  # noqa: E402
-from scaleml.nn._checkpoint import CheckpointError  # noqa: E402
+from scaleml.exceptions import CheckpointError  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 import scaleml
 from scaleml import Scaled, explain
-from scaleml.planning import iter_steps
+from scaleml.planning import walk
 
 X, y = load_iris(return_X_y=True)
 
@@ -23,14 +23,14 @@ X, y = load_iris(return_X_y=True)
 def test_nested_pipeline_paths_and_passthrough():
     inner = Pipeline([("scale", StandardScaler()), ("skip", "passthrough"), ("pca", PCA(2))])
     outer = Pipeline([("prep", inner), ("none", None), ("clf", LogisticRegression())])
-    assert [path for path, _ in iter_steps(outer)] == ["prep/scale", "prep/pca", "clf"]
-    assert [path for path, _ in iter_steps(LogisticRegression())] == ["LogisticRegression"]
+    assert [path for path, _ in walk(outer)] == ["prep/scale", "prep/pca", "clf"]
+    assert [path for path, _ in walk(LogisticRegression())] == ["LogisticRegression"]
 
 
 def test_column_transformer_and_search_are_single_steps():
     ct = ColumnTransformer([("s", StandardScaler(), [0, 1])])
     search = GridSearchCV(RandomForestClassifier(), {"max_depth": [2]})
-    steps = list(iter_steps(make_pipeline(ct, search)))
+    steps = list(walk(make_pipeline(ct, search)))
     assert [type(e).__name__ for _, e in steps] == ["ColumnTransformer", "GridSearchCV"]
     plan = explain(make_pipeline(ct, search))
     assert plan[1].estimator == "GridSearchCV(RandomForestClassifier)"
@@ -74,10 +74,11 @@ def test_plan_is_data_and_text():
     data = json.loads(json.dumps(plan.to_dict()))
     assert [s["step"] for s in data["steps"]] == ["standardscaler", "logisticregression"]
     assert set(data["steps"][0]) == {
-        "step", "estimator", "device", "engine", "parallelism", "data_form", "reason",
+        "step", "estimator", "device", "engine", "parallelism", "data_form", "reason", "observed",
     }
+    assert data["dry_run"] is True and data["steps"][0]["observed"] == {}
     text = str(plan)
-    assert text.startswith("Plan: backend 'local' (the default)")
+    assert text.startswith("Plan (dry run, nothing ran): backend 'local' (the default)")
     for step in plan:
         assert step.step in text and step.reason in text
 

@@ -6,7 +6,8 @@ from sklearn.ensemble import RandomForestClassifier
 
 from scaleml import Scaled
 from scaleml.backends import create_backend
-from scaleml.backends._profiles import ProfileError, all_profiles
+from scaleml.backends._profiles import all_profiles
+from scaleml.exceptions import ProfileError
 from scaleml.exceptions import BackendOptionError, UnknownBackendError
 
 X, y = load_iris(return_X_y=True)

@@ -75,8 +75,10 @@ def test_missing_engine_reason_names_the_extra():
         requires = ("an_engine_that_is_not_installed",)
         extra = "someextra"
 
-        def fit(self, estimator, X, y=None, **fit_params):
+        def fit(self, estimator, X, y, record, **fit_params):
             raise AssertionError("never called")
+
+        call = fit
 
     status = NeedsEngine.availability()
     assert not status
@@ -90,16 +92,23 @@ def plugin_dist(tmp_path, monkeypatch):
     (tmp_path / "scaleml_test_plugin.py").write_text(
         textwrap.dedent(
             """
-            from scaleml.backends import Backend
+            from scaleml.backends import Backend, Placement
 
             class EchoBackend(Backend):
                 name = "echo"
                 summary = "fits in process and counts fits"
                 fits = 0
 
-                def fit(self, estimator, X, y=None, **fit_params):
+                def fit(self, estimator, X, y, record, **fit_params):
+                    self.place_steps(estimator, X, record, lambda path, step, form: Placement(
+                        path, type(step).__name__, "cpu", "scikit-learn", "1 process", form, "echo: here"))
+                    if record.dry_run:
+                        return estimator
                     type(self).fits += 1
                     return estimator.fit(X, y, **fit_params)
+
+                def call(self, estimator, method, X, *args, **kwargs):
+                    return getattr(estimator, method)(X, *args, **kwargs)
 
             class NotABackend:
                 pass

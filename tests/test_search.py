@@ -10,6 +10,7 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 import scaleml
+from scaleml.exceptions import InvalidParameterError
 from scaleml.search import HyperbandSearchCV, SuccessiveHalvingSearchCV
 from scaleml.search._schedule import halving_bracket, hyperband_brackets
 
@@ -124,11 +125,16 @@ def test_failing_candidates_score_error_score_and_are_not_promoted():
 @pytest.mark.parametrize(
     "search, error, match",
     [
-        (HyperbandSearchCV(LogisticRegression(), SPACE), ValueError, "does not have.*SGDClassifier"),
-        (HyperbandSearchCV(_sgd(), SPACE, aggressiveness=1), ValueError, "aggressiveness must be an integer >= 2"),
-        (HyperbandSearchCV(_sgd(), SPACE, max_iter=0), ValueError, "max_iter must be a positive integer"),
-        (HyperbandSearchCV(_sgd(), SPACE, test_size=1.5), ValueError, r"test_size must be a fraction in \(0, 1\)"),
-        (SuccessiveHalvingSearchCV(_sgd(), SPACE, n_initial_iter=0), ValueError, "n_initial_iter must be a positive"),
+        (HyperbandSearchCV(LogisticRegression(), SPACE), InvalidParameterError, "does not have.*SGDClassifier"),
+        (HyperbandSearchCV(_sgd(), SPACE, aggressiveness=1), InvalidParameterError,
+         r"'aggressiveness' parameter of HyperbandSearchCV must be an int in the range \[2, inf\). Got 1"),
+        (HyperbandSearchCV(_sgd(), SPACE, max_iter=-1), InvalidParameterError,
+         r"'max_iter' parameter of HyperbandSearchCV must be an int in the range \[1, inf\). Got -1"),
+        (HyperbandSearchCV(_sgd(), SPACE, test_size=1.5), InvalidParameterError,
+         r"'test_size' parameter of HyperbandSearchCV must be a float in the range \(0, 1\)"),
+        (SuccessiveHalvingSearchCV(_sgd(), SPACE, n_initial_iter=0), InvalidParameterError, "'n_initial_iter' parameter"),
+        (SuccessiveHalvingSearchCV(_sgd(), SPACE, n_initial_iter=3, max_iter=2), InvalidParameterError,
+         "'max_iter' parameter of SuccessiveHalvingSearchCV must be None or at least n_initial_iter=3"),
     ],
 )
 def test_bad_settings_are_named(search, error, match):
@@ -169,7 +175,7 @@ def test_inside_scaled_it_runs_where_the_plan_says():
     model = scaleml.Scaled(HyperbandSearchCV(_sgd(), space, max_iter=3, random_state=0), backend="dask").fit(X, y)
     assert model.estimator_.metadata_["where"].startswith("Dask cluster")
     step = model.plan_[0]
-    assert step.engine == "scaleml.search (partial_fit)" and step.parallelism.startswith("Dask cluster")
+    assert step.engine == "scaleml.search (partial_fit)" and step.parallelism.startswith("Dask futures on a LocalCluster")
     assert "Dask futures" in step.reason
     local = scaleml.explain(HyperbandSearchCV(_sgd(), space, n_jobs=2), backend="local")[0]
     assert local.parallelism == "threads here (n_jobs=2)"

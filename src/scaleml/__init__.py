@@ -19,15 +19,21 @@ from ._version import __version__
 from .exceptions import (
     BackendOptionError,
     BackendUnavailableError,
+    InvalidParameterError,
     ScaleMLError,
     UnknownBackendError,
 )
 from .persistence import load, save
-from .planning import Plan, explain
+from .planning import Plan
+
+# The dask-ml backend fits scikit-learn's linear models beyond memory with
+# scaleml's blocked ones; registered by path, so no backend imports them.
+backends.register_twin_provider("scaleml.linear_model:from_sklearn")
 
 __all__ = [
     "BackendOptionError",
     "BackendUnavailableError",
+    "InvalidParameterError",
     "Plan",
     "ScaleMLError",
     "Scaled",
@@ -42,10 +48,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # Scaled pulls in scikit-learn (about a second); load it on first use so that
-    # `scaleml --help` and `scaleml info` start fast.
-    if name == "Scaled":
-        from .scaled import Scaled
+    # Scaled and explain pull in scikit-learn (about a second); load them on first
+    # use so that `scaleml --help` and `scaleml info` start fast.
+    if name in ("Scaled", "explain"):
+        from . import scaled
 
-        return Scaled
+        return getattr(scaled, name)
     raise AttributeError(f"module 'scaleml' has no attribute {name!r}")

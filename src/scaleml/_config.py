@@ -36,7 +36,7 @@ def active_backend() -> Backend | None:
 
 
 @contextmanager
-def backend(name: str, **options: Any) -> Iterator[Backend]:
+def backend(name: str | Backend, **options: Any) -> Iterator[Backend]:
     """Make ``name`` the active backend inside a ``with`` block.
 
     Inside the block, ``scaleml.Scaled(..., backend=None)`` fits on this backend,
@@ -47,8 +47,10 @@ def backend(name: str, **options: Any) -> Iterator[Backend]:
 
     Parameters
     ----------
-    name : str
-        A backend name, see ``scaleml.backends.available()``.
+    name : str or Backend
+        A backend name (see ``scaleml.backends.available()``) or profile, or a
+        backend instance (a plug-in class not registered under a name, say),
+        which the caller then owns: the block does not stop it.
     **options
         Options of that backend (``n_jobs`` for ``local``, ...).
 
@@ -69,7 +71,9 @@ def backend(name: str, **options: Any) -> Iterator[Backend]:
     >>> with scaleml.backend("local", n_jobs=-1):  # doctest: +SKIP
     ...     GridSearchCV(RandomForestClassifier(), {"max_depth": [3, 5]}).fit(X, y)
     """
-    instance = create_backend(name, **options)
+    owned = not isinstance(name, Backend)
+    instance = create_backend(name, **options) if owned else name.with_options(**options)
+    owned = owned or instance is not name
     stack = _stack()
     stack.append(instance)
     try:
@@ -77,7 +81,8 @@ def backend(name: str, **options: Any) -> Iterator[Backend]:
             yield instance
     finally:
         stack.pop()
-        instance.close()
+        if owned:
+            instance.stop()
 
 
 @dataclass
@@ -91,7 +96,7 @@ class ResolvedBackend:
     source : str
         ``"argument"``, ``"context"``, ``"environment"`` or ``"default"``.
     owned : bool
-        Whether the caller created it and so must close it.
+        Whether it was created for this call, and so is stopped after it.
     """
 
     backend: Backend
@@ -118,7 +123,7 @@ class ResolvedBackend:
                 _stack().pop()
                 self._pushed = False
             if self.owned:
-                self.backend.close()
+                self.backend.stop()
         finally:
             self._sigterm.__exit__(*exc_info)
 
@@ -133,12 +138,11 @@ def resolve_backend(name: str | None = None, options: dict[str, Any] | None = No
     """
     options = dict(options or {})
     active = active_backend()
+    if active is not None and (name is None or normalize_name(name) == active.name):
+        derived = active.with_options(**options)
+        return ResolvedBackend(derived, "context" if name is None else "argument", owned=derived is not active)
     if name is not None:
-        if active is not None and normalize_name(name) == active.name:
-            return ResolvedBackend(active.with_options(**options), "argument", owned=False)
         return ResolvedBackend(create_backend(name, **options), "argument", owned=True)
-    if active is not None:
-        return ResolvedBackend(active.with_options(**options), "context", owned=False)
     env_name = os.environ.get(ENV_BACKEND, "").strip()
     if env_name:
         try:

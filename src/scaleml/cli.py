@@ -161,7 +161,7 @@ def explain(steps: tuple[str, ...], backend: str | None, options: tuple[str, ...
     from sklearn.pipeline import make_pipeline
 
     from .exceptions import ScaleMLError
-    from .planning import explain as make_explanation
+    from .scaled import explain as make_explanation
 
     estimators = [_resolve_estimator_class(step)() for step in steps]
     estimator = estimators[0] if len(estimators) == 1 else make_pipeline(*estimators)

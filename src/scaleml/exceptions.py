@@ -1,8 +1,9 @@
-"""Exceptions raised by scaleml.
+"""Every exception scaleml raises itself.
 
-Every error says what was wrong, what the valid choices are, and what to do next.
-They subclass the built-in exception a caller would naturally catch (``ValueError``,
-``ImportError``) so code written against scikit-learn keeps working.
+Each error says what was wrong, what the valid choices are, and what to do next.
+Each also subclasses the built-in exception a caller would naturally catch
+(``ValueError``, ``ImportError``, ``ConnectionError``, ``MemoryError``), so code
+written against scikit-learn keeps working.
 """
 
 
@@ -10,17 +11,66 @@ class ScaleMLError(Exception):
     """Base class of every error scaleml raises itself."""
 
 
+class InvalidParameterError(ScaleMLError, ValueError, TypeError):
+    """A parameter of a scaleml estimator, or an option of a backend, that is not allowed.
+
+    The message names the parameter, the value and what is allowed. Both a
+    ``ValueError`` and a ``TypeError``, like scikit-learn's own parameter errors,
+    so either ``except`` clause catches it.
+    """
+
+
+class BackendOptionError(InvalidParameterError):
+    """An option a backend does not accept, or a value it cannot use."""
+
+
 class UnknownBackendError(ScaleMLError, ValueError):
-    """A backend name that no registry entry or plug-in provides."""
+    """A backend name that no registry entry, plug-in or profile provides."""
 
 
 class BackendUnavailableError(ScaleMLError, ImportError):
-    """A known backend that cannot run here (engine not installed, no device, ...)."""
+    """A known backend or device that cannot run here (engine not installed, no GPU, ...)."""
 
 
-class BackendOptionError(ScaleMLError, ValueError, TypeError):
-    """An option a backend does not accept, or a value it cannot use.
+class ProfileError(ScaleMLError, ValueError):
+    """A backend profile file that cannot be used, with the file and key named."""
 
-    Both a ``ValueError`` and a ``TypeError``, like scikit-learn's own parameter
-    errors, so either ``except`` clause catches it.
-    """
+
+class ClusterConnectionError(ScaleMLError, ConnectionError):
+    """The Dask scheduler could not be reached, was lost, or has no workers."""
+
+
+class DataError(ScaleMLError, ValueError):
+    """An input that cannot be read as data, with what would work instead."""
+
+
+class OutOfMemoryBudgetError(ScaleMLError, MemoryError):
+    """Work that would load more into memory than its budget allows, with the alternatives."""
+
+
+class RecipeError(ScaleMLError, ValueError):
+    """A recipe that cannot be used; the message names the file, the key and the fix."""
+
+
+class UntrustedModelError(ScaleMLError, ValueError):
+    """A model file that would need trust the caller has not given."""
+
+
+class CheckpointError(ScaleMLError, ValueError):
+    """A checkpoint file that is damaged or belongs to another fit."""
+
+
+__all__ = [
+    "BackendOptionError",
+    "BackendUnavailableError",
+    "CheckpointError",
+    "ClusterConnectionError",
+    "DataError",
+    "InvalidParameterError",
+    "OutOfMemoryBudgetError",
+    "ProfileError",
+    "RecipeError",
+    "ScaleMLError",
+    "UnknownBackendError",
+    "UntrustedModelError",
+]

@@ -12,11 +12,8 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from .exceptions import ScaleMLError
+from .exceptions import ScaleMLError, UntrustedModelError
 
-
-class UntrustedModelError(ScaleMLError, ValueError):
-    """A model file that would need trust the caller has not given."""
 
 
 def save(model: Any, path: str | os.PathLike[str]) -> Path:

@@ -1,26 +1,101 @@
-"""Plans: for each pipeline step, where it runs, on which data form, and why.
+"""Plans: for each step, where it ran, on which data form, and why — written as it ran.
 
-A :class:`Plan` is data (a tuple of :class:`~scaleml.backends.Placement`) with a
-readable ``str``; ``Scaled.plan_`` holds the plan of the last fit and
-:func:`explain` makes one without fitting anything.
+A backend's ``fit`` walks the estimator's steps with :func:`walk` and writes one
+:class:`Placement` per step into a :class:`Record` as it runs it: the decision
+before the step runs, a fallback where it happens (with its reason), and what it
+observed (``partial_fit`` calls, blocks, the array type the step received).
+``Scaled.plan_`` is that record; ``scaleml.explain`` runs the same walk with
+``Record(dry_run=True)``, which decides and writes but runs nothing.
+
+Estimators that decide their own placement (scaleml's PyTorch estimators, its
+searches, its blocked linear models) say so through a small protocol, as
+scikit-learn's ``__sklearn_tags__`` does: a method
+``__scaleml_placement__(request: PlacementRequest) -> Placement``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ._config import ResolvedBackend, resolve_backend
-from .backends import Placement
-from .data import describe_data
+from .data.forms import describe_data
 
 _COLUMNS = ("step", "estimator", "device", "engine", "parallelism", "data_form")
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where one step runs, on which data form, and why.
+
+    Parameters
+    ----------
+    step : str
+        The step's path (``"prep/standardscaler"``) or, for a lone estimator,
+        its class name.
+    estimator : str
+        The estimator's class name; meta-estimators name what they wrap.
+    device : str
+        ``"cpu"``, ``"cuda:0"``, ...
+    engine : str
+        The library that does the work (``"scikit-learn"``, ``"scikit-learn partial_fit"``, ...).
+    parallelism : str
+        How the work is spread (``"1 process"``, ``"joblib, up to 2 workers"``).
+    data_form : str
+        The form the step receives its data in.
+    reason : str
+        Why it runs there.
+    observed : dict
+        What the code that ran the step saw (``partial_fit_calls``, ``blocks``,
+        ``input``); empty in a dry run. Not part of equality: a plan from
+        ``explain`` equals the plan of the fit it describes.
+    """
+
+    step: str
+    estimator: str
+    device: str
+    engine: str
+    parallelism: str
+    data_form: str
+    reason: str
+    observed: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class PlacementRequest:
+    """What a backend tells an estimator that places itself.
+
+    Attributes
+    ----------
+    step : str
+        The step's path.
+    backend : str
+        The backend's name.
+    data_form : str
+        The form the step receives.
+    lazy : bool
+        Whether that input is lazy (a Dask collection or files).
+    cluster : str or None
+        Where cluster work would run (``"a LocalCluster of 2 worker processes x 1 thread"``),
+        or None when the backend has no cluster (work stays in this process).
+    """
+
+    step: str
+    backend: str
+    data_form: str
+    lazy: bool
+    cluster: str | None
+
+
+def self_placement(estimator: Any, request: PlacementRequest) -> Placement | None:
+    """The estimator's own placement, if it declares one (``__scaleml_placement__``)."""
+    method = getattr(estimator, "__scaleml_placement__", None)
+    return method(request) if callable(method) else None
+
+
+@dataclass(frozen=True)
 class Plan:
-    """Where each step of an estimator runs under one backend.
+    """Where each step of an estimator ran (or would run) under one backend.
 
     Attributes
     ----------
@@ -32,10 +107,14 @@ class Plan:
     backend_options : dict
         The backend's options that differ from their defaults.
     data : str
-        The form of the input data (``"NumPy float64 (1797, 64)"``), or
-        ``"not given"``.
+        The form of the input data (``"NumPy float64 (1797, 64)"``), or ``"not given"``.
     steps : tuple of Placement
-        One entry per leaf estimator, in execution order.
+        One entry per step, in execution order.
+    observed : dict
+        What the backend saw as a whole (cluster started or not, tasks run);
+        empty for a dry run, and not part of equality.
+    dry_run : bool
+        True for a plan from ``explain``: decided, nothing ran.
     """
 
     backend: str
@@ -43,6 +122,8 @@ class Plan:
     backend_options: dict[str, Any]
     data: str
     steps: tuple[Placement, ...]
+    observed: dict[str, Any] = field(default_factory=dict, compare=False)
+    dry_run: bool = field(default=False, compare=False)
 
     def __iter__(self) -> Iterator[Placement]:
         return iter(self.steps)
@@ -65,13 +146,16 @@ class Plan:
             "backend_source": self.backend_source,
             "backend_options": dict(self.backend_options),
             "data": self.data,
+            "dry_run": self.dry_run,
+            "observed": dict(self.observed),
             "steps": [asdict(step) for step in self.steps],
         }
 
     def __str__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.backend_options.items())
         lines = [
-            f"Plan: backend {self.backend!r} ({_SOURCE_TEXT[self.backend_source]})"
+            ("Plan (dry run, nothing ran)" if self.dry_run else "Plan")
+            + f": backend {self.backend!r} ({_SOURCE_TEXT[self.backend_source]})"
             + (f", options {options}" if options else ""),
             f"Input: {self.data}",
         ]
@@ -83,6 +167,10 @@ class Plan:
         for row, step in zip(rows, self.steps):
             lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
             lines.append(f"    why: {step.reason}")
+            if step.observed:
+                lines.append(f"    ran: {_facts(step.observed)}")
+        if self.observed:
+            lines.append(f"Backend: {_facts(self.observed)}")
         return "\n".join(lines)
 
 
@@ -94,64 +182,106 @@ _SOURCE_TEXT = {
 }
 
 
-def iter_steps(estimator: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Yield ``(path, estimator)`` for each step in execution order.
-
-    Pipelines (anything with a ``steps`` list of ``(name, estimator)`` pairs) are
-    descended into, nested ones too, skipping ``"passthrough"`` and ``None`` steps.
-    Every other estimator is one step: ``FeatureUnion``, ``ColumnTransformer`` and
-    searches such as ``GridSearchCV`` included, since their parts run side by side
-    on the same input rather than one after another.
-    """
-    steps = getattr(estimator, "steps", None)
-    if not (isinstance(steps, list) and all(isinstance(s, tuple) and len(s) == 2 for s in steps)):
-        yield (prefix.rstrip("/") or type(estimator).__name__), estimator
-        return
-    for name, step in steps:
-        if step is None or (isinstance(step, str) and step == "passthrough"):
-            continue
-        yield from iter_steps(step, f"{prefix}{name}/")
+def _facts(facts: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in facts.items())
 
 
-def make_plan(estimator: Any, resolved: ResolvedBackend, X: Any = None) -> Plan:
-    """Ask ``resolved.backend`` to place every step of ``estimator``."""
-    backend = resolved.backend
-    data = describe_data(X) if X is not None else "not given"
-    placements = []
-    previous = None
-    for path, step in iter_steps(estimator):
-        data_form = data if previous is None else f"output of {previous}"
-        placements.append(backend.place(path, step, data_form, X))
-        previous = path
-    return Plan(backend.name, resolved.source, backend.changed_options(), data, tuple(placements))
-
-
-def explain(estimator: Any, backend: str | None = None, X: Any = None, **backend_options: Any) -> Plan:
-    """Say where each step of ``estimator`` would run, without fitting it.
+class Record:
+    """The plan being written by the code that runs the work.
 
     Parameters
     ----------
-    estimator : estimator
-        A scikit-learn estimator or pipeline, or a :class:`scaleml.Scaled`
-        (whose own backend and options are then used unless overridden here).
-    backend : str, optional
-        Backend name; by default the same precedence as ``Scaled``: the active
-        ``scaleml.backend(...)`` block, then ``SCALEML_BACKEND``, then ``"local"``.
-    X : array-like, optional
-        The data it would be fitted on; only its form is read.
-    **backend_options
-        Options of the backend.
-
-    Returns
-    -------
-    Plan
-        Printable; also iterable over its steps.
+    dry_run : bool
+        When True the backend decides and writes each placement but runs
+        nothing (what ``scaleml.explain`` does).
     """
-    from .scaled import Scaled
 
-    if isinstance(estimator, Scaled):
-        backend = estimator.backend if backend is None else backend
-        backend_options = {**estimator.get_backend_options(), **backend_options}
-        estimator = estimator.estimator
-    with resolve_backend(backend, backend_options) as resolved:
-        return make_plan(estimator, resolved, X)
+    def __init__(self, dry_run: bool = False) -> None:
+        self.dry_run = dry_run
+        self._steps: dict[str, Placement] = {}
+        self._observed: dict[str, Any] = {}
+
+    def place(self, placement: Placement) -> Placement:
+        """Write a step's placement, before it runs."""
+        self._steps[placement.step] = placement
+        return placement
+
+    def fallback(self, step: str, reason: str, **changes: Any) -> None:
+        """Rewrite ``step``'s placement where the work fell back, saying why."""
+        self._steps[step] = replace(self._steps[step], reason=reason, **changes)
+
+    def observe(self, step: str | None, **facts: Any) -> None:
+        """Write what the work saw: for ``step``, or for the backend as a whole (None).
+
+        Integer facts add up (``observe(s, partial_fit_calls=1)`` per call).
+        """
+        target = self._observed if step is None else self._steps[step].observed
+        for key, value in facts.items():
+            if isinstance(value, int) and not isinstance(value, bool) and isinstance(target.get(key), int):
+                target[key] += value
+            else:
+                target[key] = value
+
+    @property
+    def steps(self) -> tuple[Placement, ...]:
+        return tuple(self._steps.values())
+
+    def plan(self, backend: Any, source: str, X: Any = None) -> Plan:
+        """The finished plan of ``backend`` (a backend instance) for input ``X``."""
+        return Plan(
+            backend.name, source, backend.changed_options(),
+            describe_data(X) if X is not None else "not given",
+            self.steps, dict(self._observed), self.dry_run,
+        )
+
+
+# -- walking the steps --------------------------------------------------------------
+
+
+def is_plain_pipeline(estimator: Any) -> bool:
+    """Whether ``estimator`` is scikit-learn's own ``Pipeline`` (not a subclass with its own fit)."""
+    cls = type(estimator)
+    return cls.__name__ == "Pipeline" and cls.__module__ == "sklearn.pipeline"
+
+
+def walk(estimator: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield ``(path, estimator)`` for each step in execution order.
+
+    scikit-learn ``Pipeline`` s are descended into, nested ones too, skipping
+    ``"passthrough"`` and ``None`` steps: fitting the leaves in order, each on the
+    output of the one before, is what the pipeline's own ``fit`` does. Every
+    other estimator is one step: ``FeatureUnion``, ``ColumnTransformer``,
+    searches such as ``GridSearchCV`` and pipeline subclasses included, since
+    they run as a whole.
+    """
+    if not is_plain_pipeline(estimator):
+        yield (prefix.rstrip("/") or type(estimator).__name__), estimator
+        return
+    for name, step in estimator.steps:
+        if step is None or (isinstance(step, str) and step == "passthrough"):
+            continue
+        yield from walk(step, f"{prefix}{name}/")
+
+
+def data_forms(estimator: Any, X: Any) -> Iterator[tuple[str, Any, str]]:
+    """``(path, step, data_form)`` for each step of :func:`walk`: the first step
+    receives ``X``, each later one the output of the step before."""
+    data = describe_data(X) if X is not None else "not given"
+    previous = None
+    for path, step in walk(estimator):
+        yield path, step, data if previous is None else f"output of {previous}"
+        previous = path
+
+
+def describe_estimator(estimator: Any) -> str:
+    """Class name of ``estimator``; for a meta-estimator, with the one it wraps.
+
+    Only an ``estimator`` *parameter* counts (``GridSearchCV(RandomForestClassifier)``),
+    not the internal template some ensembles keep in an attribute of that name.
+    """
+    name = type(estimator).__name__
+    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+    inner = params.get("estimator")
+    if inner is not None and hasattr(inner, "fit"):
+        return f"{name}({type(inner).__name__})"
+    return name

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .bench.cases import Case
-from .exceptions import ScaleMLError
+from .exceptions import RecipeError
 
 # Packages whose classes a recipe may name; importing a module runs its code.
 ALLOWED_PACKAGES = ("sklearn", "dask_ml", "scaleml", "torch.nn")
@@ -41,9 +41,6 @@ _DATA_KEYS = {
 _SEARCH_KEYS = {"kind", "params", "cv", "n_iter", "scoring", "random_state"}
 SKLEARN_DATASETS = ("iris", "digits", "wine", "breast_cancer", "diabetes")
 
-
-class RecipeError(ScaleMLError, ValueError):
-    """A recipe that cannot be used; the message names the file, the key and the fix."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._config import resolve_backend
-from .planning import make_plan
+from .planning import Plan, Record
 
 
 def _inner_has(method: str):
@@ -131,24 +131,21 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         -------
         self : Scaled
         """
+        record = Record()
         with resolve_backend(self.backend, self._backend_options) as resolved:
-            estimator = clone(self.estimator)
-            fitted = resolved.backend.fit(estimator, X, y, **fit_params)
-            # After the fit, so the plan can say which path each step took.
-            plan = make_plan(fitted, resolved, X)
+            fitted = resolved.backend.fit(clone(self.estimator), X, y, record, **fit_params)
         self.estimator_ = fitted
-        self.plan_ = plan
+        self.plan_ = record.plan(resolved.backend, resolved.source, X)
         return self
 
     @available_if(_inner_has("fit_transform"))
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         """Fit on the backend and return the transformed ``X``."""
+        record = Record()
         with resolve_backend(self.backend, self._backend_options) as resolved:
-            estimator = clone(self.estimator)
-            fitted, transformed = resolved.backend.fit_transform(estimator, X, y, **fit_params)
-            plan = make_plan(fitted, resolved, X)
+            fitted, transformed = resolved.backend.fit_transform(clone(self.estimator), X, y, record, **fit_params)
         self.estimator_ = fitted
-        self.plan_ = plan
+        self.plan_ = record.plan(resolved.backend, resolved.source, X)
         return transformed
 
     @available_if(_inner_has("fit_predict"))
@@ -235,3 +232,39 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
     def feature_names_in_(self) -> Any:
         """Feature names seen during ``fit``."""
         return self.estimator_.feature_names_in_
+
+
+def explain(estimator: Any, backend: str | None = None, X: Any = None, **backend_options: Any) -> Plan:
+    """Say where each step of ``estimator`` would run, without fitting it.
+
+    A dry run of the backend's own ``fit``: the same code decides and writes each
+    step's placement, and stops before running anything, so the plan equals the
+    ``plan_`` the fit writes (except where a fit falls back at run time, which
+    its plan then says, with the reason).
+
+    Parameters
+    ----------
+    estimator : estimator
+        A scikit-learn estimator or pipeline, or a :class:`scaleml.Scaled`
+        (whose own backend and options are then used unless overridden here).
+    backend : str, optional
+        Backend name; by default the same precedence as ``Scaled``: the active
+        ``scaleml.backend(...)`` block, then ``SCALEML_BACKEND``, then ``"local"``.
+    X : array-like, optional
+        The data it would be fitted on; only its form is read.
+    **backend_options
+        Options of the backend.
+
+    Returns
+    -------
+    Plan
+        Printable; also iterable over its steps.
+    """
+    if isinstance(estimator, Scaled):
+        backend = estimator.backend if backend is None else backend
+        backend_options = {**estimator.get_backend_options(), **backend_options}
+        estimator = estimator.estimator
+    record = Record(dry_run=True)
+    with resolve_backend(backend, backend_options) as resolved:
+        resolved.backend.fit(clone(estimator, safe=False), X, None, record)
+    return record.plan(resolved.backend, resolved.source, X)

@@ -21,7 +21,9 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from ..exceptions import BackendUnavailableError, UnknownBackendError
-from ._base import Availability, Backend, Option, Placement
+from ..planning import Placement, PlacementRequest, Record
+from ._base import Availability, Backend, Option
+from ._twins import register_twin_provider
 
 __all__ = [
     "Availability",
@@ -29,11 +31,14 @@ __all__ = [
     "BackendInfo",
     "Option",
     "Placement",
+    "PlacementRequest",
+    "Record",
     "available",
     "create_backend",
     "get_backend_class",
     "names",
     "normalize_name",
+    "register_twin_provider",
 ]
 
 ENTRY_POINT_GROUP = "scaleml.backends"
@@ -141,7 +146,7 @@ def _load_class(name: str) -> tuple[type[Backend] | None, str, str]:
         target = BUILTIN_BACKENDS[name][0]
         module_name, _, class_name = target.partition(":")
         if importlib.util.find_spec(module_name) is None:
-            from .. import __version__
+            from .._version import __version__
 
             return (
                 None,

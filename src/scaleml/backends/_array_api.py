@@ -10,12 +10,15 @@ find the device and move arrays (:mod:`.torch`, :mod:`.cupy`).
 from __future__ import annotations
 
 import copy
-import weakref
+import functools
 from typing import Any
 
 import numpy as np
 
-from ._base import Backend, Placement, describe_estimator, top_level_steps, self_placement
+from ..data.forms import array_kind
+from ..exceptions import InvalidParameterError
+from ..planning import Placement, Record, describe_estimator, walk
+from ._base import Backend
 
 
 def array_api(step: Any) -> bool:
@@ -41,15 +44,9 @@ def _check_magnitude(X: Any) -> None:
 
 
 class ArrayAPIBackend(Backend):
-    """Shared fit/predict logic; subclasses implement the four hooks."""
+    """Shared fit/predict logic; subclasses implement the device hooks."""
 
     library = ""  # for plans: "PyTorch", "CuPy"
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        # Steps that ran on NumPy after the device path refused their input, with
-        # what it said, for the plan.
-        self._fell_back: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -72,21 +69,29 @@ class ArrayAPIBackend(Backend):
     def _on_device(self, step: Any, device: Any) -> bool:
         return device is not None and array_api(step)
 
-    def _run_numpy(self, step: Any, method: str, X: Any, y: Any, **kwargs: Any) -> Any:
+    def _run_numpy(self, step: Any, method: str, X: Any, y: Any, observe: Any = None, **kwargs: Any) -> Any:
+        X = self._to_numpy(X)
+        if observe is not None:
+            observe("input", array_kind(X))
         if method in ("fit", "fit_transform"):
-            return getattr(step, method)(self._to_numpy(X), self._to_numpy(y), **kwargs)
-        return getattr(step, method)(self._to_numpy(X), **kwargs)
+            return getattr(step, method)(X, self._to_numpy(y), **kwargs)
+        return getattr(step, method)(X, **kwargs)
 
     def _run(self, step: Any, method: str, X: Any, y: Any, device: Any, numpy_step: Any = None,
-             **kwargs: Any) -> Any:
+             observe: Any = None, **kwargs: Any) -> Any:
+        """``step.<method>`` on ``device`` when the step is covered, else (or if the device
+        path refuses the input) on NumPy. ``observe(fact, value)`` hears the array type
+        the step received (``"input"``) and a refusal (``"fallback"``)."""
         import sklearn
 
         if not self._on_device(step, device):
-            return self._run_numpy(step, method, X, y, **kwargs)
+            return self._run_numpy(step, method, X, y, observe, **kwargs)
         try:
             _check_magnitude(X)
             with sklearn.config_context(array_api_dispatch=True):
                 Xd = self._to_device(X, device)
+                if observe is not None:
+                    observe("input", array_kind(Xd))
                 if method in ("fit", "fit_transform"):
                     yd = None if y is None else self._to_device(np.asarray(self._to_numpy(y)), device)
                     return getattr(step, method)(Xd, yd, **kwargs)
@@ -95,33 +100,56 @@ class ArrayAPIBackend(Backend):
             # Input the device path cannot take (strings, NaN, wrong shapes, ...): run the
             # step on NumPy, so the error is scikit-learn's own, word for word as on
             # the local backend; if NumPy copes, the step simply ran there.
-            target = numpy_step if numpy_step is not None else step
-            self._fell_back[target] = (str(exc).splitlines() or [type(exc).__name__])[0]
-            return self._run_numpy(target, method, X, y, **kwargs)
+            if observe is not None:
+                observe("fallback", (str(exc).splitlines() or [type(exc).__name__])[0])
+            return self._run_numpy(numpy_step if numpy_step is not None else step, method, X, y, observe, **kwargs)
 
-    def fit(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> Any:
+    def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
+        return self._fit_steps(estimator, X, y, record, fit_params, transform_last=False)[0]
+
+    def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
+        return self._fit_steps(estimator, X, y, record, fit_params, transform_last=True)
+
+    def _fit_steps(self, estimator: Any, X: Any, y: Any, record: Record, fit_params: dict,
+                   transform_last: bool) -> tuple[Any, Any]:
+        """Fit each step where its placement says, each on the output of the one before."""
         if fit_params:
-            raise TypeError(f"The {self.name} backend does not pass fit parameters yet: {sorted(fit_params)}.")
+            raise InvalidParameterError(f"The {self.name} backend does not pass fit parameters yet: {sorted(fit_params)}.")
+        self.refuse_lazy(X, "fit")
+        placements = self.place_steps(estimator, X, record, self._placement)
+        if record.dry_run:
+            return estimator, None
         device = self._device()
-        steps = [step for _, step in top_level_steps(estimator)]
-        for step in steps[:-1]:
-            X = self._run(step, "fit_transform", X, y, device)
-        self._run(steps[-1], "fit", X, y, device)
-        for step in steps:  # the fitted estimator is plain scikit-learn on NumPy
+        leaves = [step for _, step in walk(estimator)]
+        for index, (step, placement) in enumerate(zip(leaves, placements)):
+            on_device = placement.engine.startswith("scikit-learn Array API")
+            method = "fit" if index == len(leaves) - 1 and not transform_last else "fit_transform"
+            observe = functools.partial(self._observe, record, placement.step)
+            result = self._run(step, method, X, y, device if on_device else None, observe=observe)
+            X = result if method == "fit_transform" else X
+        for step in leaves:  # the fitted estimator is plain scikit-learn on NumPy
             for attr, value in list(vars(step).items()):
                 converted = self._to_numpy(value) if attr.endswith("_") else value
                 if converted is not value:
                     setattr(step, attr, converted)
-        return estimator
+        return estimator, self._to_numpy(X) if transform_last else None
+
+    def _observe(self, record: Record, path: str, fact: str, value: Any) -> None:
+        if fact == "fallback":
+            record.fallback(path, f"{self.name} backend: the {self.library} path refused the input ({value}), "
+                                  "so it ran on NumPy", device="cpu", engine="scikit-learn")
+        else:
+            record.observe(path, **{fact: value})
 
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
+        self.refuse_lazy(X, method)
         device = self._device()
         if method == "score" or device is None:
             return getattr(estimator, method)(X, *args, **kwargs)  # NumPy, as fitted
-        steps = [step for _, step in top_level_steps(estimator)]
-        for step in steps[:-1]:
+        leaves = [step for _, step in walk(estimator)]
+        for step in leaves[:-1]:
             X = self._run(self._moved(step, device), "transform", X, None, device, numpy_step=step)
-        out = self._run(self._moved(steps[-1], device), method, X, None, device, numpy_step=steps[-1], **kwargs)
+        out = self._run(self._moved(leaves[-1], device), method, X, None, device, numpy_step=leaves[-1], **kwargs)
         return self._to_numpy(out)
 
     def _moved(self, step: Any, device: Any) -> Any:
@@ -134,29 +162,20 @@ class ArrayAPIBackend(Backend):
                 setattr(moved, attr, self._to_device(value, device))
         return moved
 
-    def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
-        own_placement = self_placement(self, step, estimator, data_form, data)
-        if own_placement is not None:
-            return own_placement
-        name = describe_estimator(estimator)
+    def _placement(self, path: str, step: Any, data_form: str) -> Placement:
+        name = describe_estimator(step)
         device = self._device()
         if device is None:
-            return Placement(step, name, "cpu", "scikit-learn", "1 process", data_form,
+            return Placement(path, name, "cpu", "scikit-learn", "1 process", data_form,
                              f"{self.name} backend: {self._fallback_reason()}, so it runs on NumPy")
-        if estimator in self._fell_back:
+        if array_api(step):
             return Placement(
-                step, name, "cpu", "scikit-learn", "1 process", data_form,
-                f"{self.name} backend: the {self.library} path refused the input "
-                f"({self._fell_back[estimator]}), so it ran on NumPy",
-            )
-        if array_api(estimator):
-            return Placement(
-                step, name, str(device), f"scikit-learn Array API on {self.library}", "1 process", data_form,
+                path, name, str(device), f"scikit-learn Array API on {self.library}", "1 process", data_form,
                 f"{self.name} backend: scikit-learn's Array API support covers it, so it runs on "
                 f"{self.library} arrays on {device}",
             )
         return Placement(
-            step, name, "cpu", "scikit-learn", "1 process", data_form,
+            path, name, "cpu", "scikit-learn", "1 process", data_form,
             f"{self.name} backend: scikit-learn's Array API support does not cover it, so it runs "
             "on the CPU with NumPy",
         )

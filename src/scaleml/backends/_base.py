@@ -1,9 +1,12 @@
 """The one small abstract class every backend implements.
 
-Modelled on joblib's ``ParallelBackendBase``: a backend declares what it can do
-(capabilities, the engines it needs, the options it takes) and implements the one
-thing every backend must do, :meth:`Backend.fit`. Everything else has a default that
-runs in this process, so a new backend overrides only what it does differently.
+Modelled on joblib's ``ParallelBackendBase`` and Lightning's accelerators: a
+backend declares what it can do (capabilities, the engines it needs, the options
+it takes), owns what it opens (``start`` → ``stop``), and implements the two
+things every backend must do: :meth:`Backend.fit`, writing where each step ran
+into the plan record as it runs it, and :meth:`Backend.call` for predictions.
+The defaults it gives for the rest never run work anywhere else than the
+backend says.
 
 Backend modules must not import their engine (dask, torch, cupy) at module level:
 the registry imports the module to read these declarations.
@@ -14,11 +17,15 @@ from __future__ import annotations
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
-from ..exceptions import BackendOptionError
+from .._validation import validate_params
+from ..data.cluster import cluster_provider
+from ..data.forms import is_lazy
+from ..exceptions import BackendOptionError, DataError
+from ..planning import Placement, PlacementRequest, Record, data_forms, self_placement
 
 
 @dataclass(frozen=True)
@@ -45,73 +52,26 @@ class Option:
         Value used when the option is not given.
     doc : str
         One line describing the option; shown in errors and ``scaleml info``.
-    check : callable, optional
-        ``check(value)`` returns ``None`` for a valid value, or a sentence saying
-        what is wrong with it.
+    constraints : list or "no_validation"
+        What a valid value is, in the constraint language of scaleml's
+        estimators (``scaleml._validation``): ``[Interval(Integral, 1, None), None]``.
     """
 
     default: Any
     doc: str
-    check: Callable[[Any], str | None] | None = None
-
-
-def positive_int(meaning: str = "", allow_none: bool = False) -> Callable[[Any], str | None]:
-    """An :class:`Option` check accepting positive integers (and None if ``allow_none``).
-
-    ``meaning`` is added to the message, e.g. "blocks read ahead".
-    """
-    expected = ("None or a positive integer" if allow_none else "a positive integer") + (
-        f" ({meaning})" if meaning else ""
-    )
-
-    def check(value: Any) -> str | None:
-        if value is None and allow_none:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return None
-        return f"expected {expected}"
-
-    return check
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where one estimator runs, on which data form, and why.
-
-    Parameters
-    ----------
-    step : str
-        The step's path in the pipeline (``"pipeline/logisticregression"``) or its
-        class name for a lone estimator.
-    estimator : str
-        The estimator's class name; meta-estimators name what they wrap.
-    device : str
-        ``"cpu"``, ``"cuda:0"``, ...
-    engine : str
-        The library that does the work (``"scikit-learn"``, ``"dask-ml"``, ...).
-    parallelism : str
-        How the work is spread (``"1 process"``, ``"joblib/loky, 2 workers"``).
-    data_form : str
-        The form the step receives its data in.
-    reason : str
-        Why the backend placed the step this way.
-    """
-
-    step: str
-    estimator: str
-    device: str
-    engine: str
-    parallelism: str
-    data_form: str
-    reason: str
+    constraints: list[Any] | str = "no_validation"
 
 
 class Backend(ABC):
     """Base class of scaleml backends.
 
-    Subclasses set the class attributes below and implement :meth:`fit`. The
-    constructor validates options against :attr:`options`, so a backend instance
-    always holds a complete, valid set of options in ``self.options``.
+    Subclasses set the class attributes below and implement :meth:`fit` and
+    :meth:`call`. The constructor validates options against :attr:`options`, so
+    a backend instance always holds a complete, valid set in ``self.options``.
+
+    Lifecycle: ``Backend(**options)`` configures; :meth:`start` opens what the
+    backend needs (a cluster connection, a device), also called on first need;
+    :meth:`stop` closes what it opened. ``with backend:`` does both.
 
     Attributes
     ----------
@@ -141,6 +101,8 @@ class Backend(ABC):
     def __init__(self, **options: Any) -> None:
         self.options = self.validate_options(options)
 
+    # -- configuration -----------------------------------------------------------------
+
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
         """Return ``options`` completed with defaults, or raise naming the problem.
@@ -148,7 +110,8 @@ class Backend(ABC):
         Raises
         ------
         BackendOptionError
-            For an option the backend does not take, or a value it cannot use.
+            For an option the backend does not take, or a value it cannot use
+            (an :class:`~scaleml.exceptions.InvalidParameterError`).
         """
         unknown = sorted(set(options) - set(cls.options))
         if unknown:
@@ -157,24 +120,18 @@ class Backend(ABC):
                 f"{cls.describe_options()} Options reach a backend as extra keyword "
                 "arguments of scaleml.Scaled(...) or scaleml.backend(...)."
             )
-        resolved = {key: spec.default for key, spec in cls.options.items()}
-        for key, value in options.items():
-            problem = cls.options[key].check(value) if cls.options[key].check else None
-            if problem:
-                raise BackendOptionError(
-                    f"Backend {cls.name!r}: option {key}={value!r} is invalid: {problem}"
-                )
-            resolved[key] = value
-        return resolved
+        validate_params(
+            {key: spec.constraints for key, spec in cls.options.items()}, options,
+            f"backend {cls.name!r}", kind="option", error=BackendOptionError,
+        )
+        return {key: options.get(key, spec.default) for key, spec in cls.options.items()}
 
     @classmethod
     def describe_options(cls) -> str:
         """One sentence listing the options this backend accepts."""
         if not cls.options:
             return f"Backend {cls.name!r} takes no options."
-        listed = "; ".join(
-            f"{key} (default {spec.default!r}): {spec.doc}" for key, spec in cls.options.items()
-        )
+        listed = "; ".join(f"{key} (default {spec.default!r}): {spec.doc}" for key, spec in cls.options.items())
         return f"Backend {cls.name!r} takes: {listed}."
 
     @classmethod
@@ -182,8 +139,8 @@ class Backend(ABC):
         """Whether this backend can run here, without importing its engines.
 
         The default checks that every module in :attr:`requires` is installed.
-        Override to add checks (a device present, a service reachable), keeping
-        them cheap: ``scaleml info`` and the registry call this for every backend.
+        Override to add checks (a device present), keeping them cheap: ``scaleml
+        info`` and the registry call this for every backend.
         """
         missing = [module for module in cls.requires if importlib.util.find_spec(module) is None]
         if not missing:
@@ -192,166 +149,114 @@ class Backend(ABC):
         return Availability(False, f"{', '.join(missing)} not installed: {fix}")
 
     def with_options(self, **options: Any) -> Backend:
-        """A backend of the same kind with some options replaced.
-
-        Backends that hold a connection (a Dask client) override this to share it.
-        """
-        if not options:
+        """This backend if ``options`` change nothing, else a new one of the same kind."""
+        if all(key in self.options and self.options[key] == value for key, value in options.items()):
             return self
         return type(self)(**{**self.options, **options})
 
-    @contextmanager
-    def activate(self) -> Iterator[Backend]:
-        """Make this backend's engine the active one for the code inside.
-
-        Used by :func:`scaleml.backend` so that unchanged scikit-learn code (its
-        ``n_jobs`` paths) runs on this backend. The default changes nothing.
-        """
-        yield self
-
-    @abstractmethod
-    def fit(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> Any:
-        """Fit ``estimator`` (already a fresh clone) on ``X, y`` and return it fitted.
-
-        The returned object must be a plain fitted scikit-learn estimator, usable
-        without scaleml.
-        """
-
-    def fit_transform(
-        self, estimator: Any, X: Any, y: Any = None, **fit_params: Any
-    ) -> tuple[Any, Any]:
-        """Fit ``estimator`` and return ``(fitted_estimator, transformed_X)``.
-
-        The default calls the estimator's own ``fit_transform`` inside
-        :meth:`activate`, which some estimators compute differently from
-        ``fit(X).transform(X)``.
-        """
-        with self.activate():
-            transformed = estimator.fit_transform(X, y, **fit_params)
-        return estimator, transformed
-
-    def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a fitted estimator's ``method`` (``predict``, ``transform``, ...) on ``X``.
-
-        The default runs it in this process inside :meth:`activate`.
-        """
-        with self.activate():
-            return getattr(estimator, method)(X, *args, **kwargs)
-
-    def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
-        """Decide where one (non-pipeline) estimator runs; see :class:`Placement`.
-
-        ``data_form`` is the form this step receives; ``data`` the input of the
-        whole fit (None when not given), for backends whose choice depends on it.
-        The default runs it in this process on the CPU with scikit-learn.
-        """
-        return Placement(
-            step=step,
-            estimator=describe_estimator(estimator),
-            device="cpu",
-            engine="scikit-learn",
-            parallelism="1 process",
-            data_form=data_form,
-            reason=f"the {self.name} backend runs it in this process",
-        )
-
-    def close(self) -> None:
-        """Release what this backend instance holds (connections, clusters)."""
-
     def changed_options(self) -> dict[str, Any]:
         """The options whose values differ from their defaults."""
+        defaults = type(self).options
         return {
-            key: value
-            for key, value in self.options.items()
-            if value is not type(self).options[key].default
-            and value != type(self).options[key].default
+            key: value for key, value in self.options.items()
+            if value is not defaults[key].default and value != defaults[key].default
         }
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open what this backend needs (idempotent). The default opens nothing."""
+
+    def stop(self) -> None:
+        """Close what :meth:`start` opened (idempotent). The default has nothing to close."""
+
+    def __enter__(self) -> Backend:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def cluster(self) -> Any:
+        """The ``distributed.Client`` cluster work runs on, started on first call;
+        None (the default) for a backend without a cluster."""
+        return None
+
+    def cluster_description(self) -> str | None:
+        """Where cluster work would run, without starting anything; None without a cluster."""
+        return None
+
+    @contextmanager
+    def activate(self) -> Iterator[Backend]:
+        """Make this backend the engine of the code inside the block.
+
+        Unchanged scikit-learn code (its ``n_jobs`` paths) runs on the engine
+        :meth:`engine_config` configures, and scaleml's own estimators find the
+        backend's cluster (started only if they ask for it).
+        """
+        provider = self.cluster if self.cluster_description() is not None else None
+        with cluster_provider(provider), self.engine_config():
+            yield self
+
+    def engine_config(self) -> ContextManager[Any]:
+        """The engine configuration of :meth:`activate` (joblib's, say). Default: none."""
+        return nullcontext()
+
+    # -- work -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
+        """Fit ``estimator`` (a fresh clone) on ``X, y``, writing each step's placement to ``record``.
+
+        Write every step's :class:`~scaleml.planning.Placement` before running it
+        (:meth:`place_steps` does this for whole estimators), a fallback where it
+        happens (``record.fallback``) and what was observed (``record.observe``).
+        With ``record.dry_run`` write the placements and return without running
+        anything: that is what ``scaleml.explain`` shows.
+
+        Returns the fitted estimator: a plain scikit-learn estimator, usable without scaleml.
+        """
+
+    def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
+        """Fit, then transform ``X``: ``(fitted_estimator, transformed_X)`` (None in a dry run).
+
+        The default is this backend's :meth:`fit` followed by its :meth:`call` of
+        ``transform``, so nothing runs elsewhere than the backend says.
+        """
+        fitted = self.fit(estimator, X, y, record, **fit_params)
+        if record.dry_run:
+            return fitted, None
+        return fitted, self.call(fitted, "transform", X)
+
+    @abstractmethod
+    def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a fitted estimator's ``method`` (``predict``, ``transform``, ``score``, ...) on ``X``."""
+
+    # -- helpers for subclasses -------------------------------------------------------------
+
+    def request(self, path: str, data_form: str, X: Any) -> PlacementRequest:
+        """What this backend tells a step that places itself."""
+        return PlacementRequest(path, self.name, data_form, X is not None and is_lazy(X), self.cluster_description())
+
+    def place_steps(
+        self, estimator: Any, X: Any, record: Record, decide: Callable[[str, Any, str], Placement]
+    ) -> list[Placement]:
+        """Write a placement for each step of ``estimator``: its own when it declares one,
+        else ``decide(path, step, data_form)``."""
+        return [
+            record.place(self_placement(step, self.request(path, form, X)) or decide(path, step, form))
+            for path, step, form in data_forms(estimator, X)
+        ]
+
+    def refuse_lazy(self, X: Any, method: str) -> None:
+        """Raise for lazy ``X`` on a backend that only handles in-memory data."""
+        if X is not None and is_lazy(X):
+            raise DataError(
+                f"The {self.name} backend runs {method} on in-memory data (NumPy, pandas, SciPy); "
+                f"got {type(X).__name__}. Use backend='dask-ml' for Dask collections and Parquet/CSV "
+                "paths: it streams them block by block."
+            )
 
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.changed_options().items())
         return f"{type(self).__name__}({args})"
-
-
-def cluster_client(backend: Any) -> Any:
-    """The ``distributed.Client`` of a distributed backend (dask, dask-ml), else None."""
-    if getattr(backend, "distributed", False) and hasattr(backend, "client"):
-        return backend.client()
-    return None
-
-
-def top_level_steps(estimator: Any) -> list[tuple[str, Any]]:
-    """``(name, step)`` of a pipeline's steps, skipping None and "passthrough";
-    ``[(ClassName, estimator)]`` for anything else."""
-    steps = getattr(estimator, "steps", None)
-    if isinstance(steps, list):
-        return [(n, s) for n, s in steps if s is not None and not (isinstance(s, str) and s == "passthrough")]
-    return [(type(estimator).__name__, estimator)]
-
-
-def describe_estimator(estimator: Any) -> str:
-    """Class name of ``estimator``; for a meta-estimator, with the one it wraps.
-
-    Only an ``estimator`` *parameter* counts (``GridSearchCV(RandomForestClassifier)``),
-    not the internal template some ensembles keep in an attribute of that name.
-    """
-    name = type(estimator).__name__
-    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
-    inner = params.get("estimator")
-    if inner is not None and hasattr(inner, "fit"):
-        return f"{name}({type(inner).__name__})"
-    return name
-
-
-def self_placement(backend: Any, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement | None:
-    """The placement of a scaleml estimator that decides where it runs, else None.
-
-    scaleml.linear_model estimators run in this process on in-memory data, and
-    on lazy data pass by pass over the blocks: on a distributed backend's
-    cluster, else on threads here.
-    scaleml.nn estimators train on their own device: after a fit the one they
-    trained on (``device_``), before it the one ``device`` resolves to here.
-    scaleml.search estimators train their candidates as Dask futures on a
-    distributed backend's cluster, else on threads here (after a fit: where
-    they did, from ``metadata_``).
-    """
-    distributed = bool(getattr(backend, "distributed", False))
-    if getattr(estimator, "_scaleml_blocked", False):
-        from ._dask_data import is_lazy
-
-        name = describe_estimator(estimator)
-        if data is None or not is_lazy(data):
-            return Placement(step, name, "cpu", "scaleml.linear_model", "1 process", data_form,
-                             f"{backend.name} backend: in-memory data, fitted as one block in this process")
-        where = "Dask (blocks on the workers)" if distributed else "threads in this process"
-        return Placement(
-            step, name, "cpu", "scaleml.linear_model", where, data_form,
-            f"{backend.name} backend: one pass over the blocks per solver step, each block's sums computed "
-            + ("where it is and reduced on the workers" if distributed else "on threads here (no cluster)"),
-        )
-    if getattr(estimator, "_scaleml_search", False):
-        where = getattr(estimator, "metadata_", {}).get("where") or (
-            "Dask futures on the backend's cluster" if distributed else f"threads here (n_jobs={estimator.n_jobs!r})"
-        )
-        how = (
-            "as Dask futures, each model kept on the worker that trains it, only scores sent back"
-            if distributed else "on threads in this process"
-        )
-        return Placement(
-            step, describe_estimator(estimator), "cpu", "scaleml.search (partial_fit)", where, data_form,
-            f"{backend.name} backend: candidates trained with partial_fit {how}",
-        )
-    if not getattr(estimator, "_scaleml_torch_estimator", False):
-        return None
-    device = getattr(estimator, "device_", None)
-    if device is None:
-        from ..nn._device import resolve_device
-
-        try:
-            device = str(resolve_device(estimator.device))
-        except Exception as exc:  # noqa: BLE001 - an absent explicit device: say so in the plan
-            device = f"unavailable ({exc})"
-    return Placement(
-        step, describe_estimator(estimator), device, "PyTorch (scaleml.nn)", "1 process", data_form,
-        f"{backend.name} backend: a scaleml PyTorch estimator runs on its own device "
-        f"(device={estimator.device!r} -> {device})",
-    )

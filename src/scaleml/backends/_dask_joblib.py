@@ -18,7 +18,7 @@ from typing import Any
 import joblib
 from joblib.parallel import ParallelBackendBase
 
-from ._dask_cluster import total_threads
+from ..data.cluster import total_threads
 
 
 def _run_calls(calls: list[tuple[Any, tuple, dict]]) -> list[Any]:
@@ -76,16 +76,26 @@ class BroadcastCache:
 
 
 class DaskJoblibBackend(ParallelBackendBase):
-    """joblib ``ParallelBackendBase`` on a ``distributed.Client``.
+    """joblib ``ParallelBackendBase`` on a ``distributed.Client``, connected on first use.
 
     Parameters
     ----------
-    client : distributed.Client
-    cache : BroadcastCache
-        Where large arguments are broadcast; shared by every ``Parallel`` call made
-        under this backend, so data is sent once per fit, not once per call.
+    get_client : callable
+        Returns the ``distributed.Client``, starting the cluster if needed; called
+        only when joblib first sends work, so a block without parallel work starts
+        nothing.
+    broadcast_min_bytes : int or None
+        Arguments at least this large are sent to every worker once (shared by
+        every ``Parallel`` call made under this backend), not with each task.
     wait_for_workers : float
         Seconds to wait for a first worker before failing.
+    preload : tuple
+        Objects to broadcast before the first task (a fit's X and y).
+
+    Attributes
+    ----------
+    tasks, calls : int
+        Tasks submitted and the calls they held, for the plan.
     """
 
     supports_retrieve_callback = True
@@ -97,9 +107,10 @@ class DaskJoblibBackend(ParallelBackendBase):
 
     def __init__(
         self,
-        client: Any = None,
-        cache: BroadcastCache | None = None,
+        get_client: Any = None,
+        broadcast_min_bytes: int | None = 100_000,
         wait_for_workers: float = 10.0,
+        preload: tuple = (),
         nesting_level: int | None = None,
         inner_max_num_threads: int | None = None,
         **backend_kwargs: Any,
@@ -107,11 +118,32 @@ class DaskJoblibBackend(ParallelBackendBase):
         super().__init__(
             nesting_level=nesting_level, inner_max_num_threads=inner_max_num_threads, **backend_kwargs
         )
-        self.client = client
-        self.cache = cache
+        self.get_client = get_client
+        self.broadcast_min_bytes = broadcast_min_bytes
         self.wait_for_workers = wait_for_workers
+        self.preload = preload
+        self.tasks = 0
+        self.calls = 0
+        self._cache: BroadcastCache | None = None
         self._futures: set[Any] = set()
         self._batch_size = 1
+
+    @property
+    def client(self) -> Any:
+        return self.get_client()
+
+    @property
+    def cache(self) -> BroadcastCache:
+        if self._cache is None:
+            self._cache = BroadcastCache(self.client, self.broadcast_min_bytes or float("inf"))
+            self._cache.preload(self.preload)
+        return self._cache
+
+    def release(self) -> None:
+        """Free the broadcast data (the end of a fit or block)."""
+        if self._cache is not None:
+            self._cache.release()
+            self._cache = None
 
     def effective_n_jobs(self, n_jobs: int | None) -> int:
         threads = total_threads(self.client, self.wait_for_workers)
@@ -141,6 +173,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         items = getattr(func, "items", None)
         if items is None:
             future = self.client.submit(_run_one, func, pure=False)
+            self.calls += 1
         else:
             future_for = self.cache.future_for
             calls = [
@@ -148,6 +181,8 @@ class DaskJoblibBackend(ParallelBackendBase):
                 for f, args, kwargs in items
             ]
             future = self.client.submit(_run_calls, calls, pure=False)
+            self.calls += len(calls)
+        self.tasks += 1
         self._futures.add(future)
         if callback is not None:
             future.add_done_callback(callback)

@@ -23,15 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import ScaleMLError
+from ..exceptions import ProfileError
 
 ENV_PROFILES = "SCALEML_PROFILES"
 _KEYS = {"backend", "options", "description"}
 _PATH_OPTIONS = ("tls_ca_file", "tls_client_cert", "tls_client_key")
-
-
-class ProfileError(ScaleMLError, ValueError):
-    """A profile file that cannot be used, with the file and key named."""
 
 
 @dataclass(frozen=True)

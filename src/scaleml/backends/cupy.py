@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._array_api import ArrayAPIBackend
+from ..planning import Record
 from ._base import Availability
 
 
@@ -48,11 +49,12 @@ class CuPyBackend(ArrayAPIBackend):
         except Exception:  # noqa: BLE001 - no driver, no device: the NumPy fallback
             return None
 
-    def fit(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> Any:
-        if self._device() is None:
+    def _fit_steps(self, estimator: Any, X: Any, y: Any, record: Record, fit_params: dict,
+                   transform_last: bool) -> tuple[Any, Any]:
+        if not record.dry_run and self._device() is None:
             warnings.warn(f"The cupy backend runs on NumPy here: {self._fallback_reason()}.",
-                          RuntimeWarning, stacklevel=3)
-        return super().fit(estimator, X, y, **fit_params)
+                          RuntimeWarning, stacklevel=4)
+        return super()._fit_steps(estimator, X, y, record, fit_params, transform_last)
 
     def _to_device(self, X: Any, device: Any) -> Any:
         import cupy

@@ -2,31 +2,29 @@
 
 Every ``joblib`` call scikit-learn makes (GridSearchCV, cross_validate,
 RandomForest, ...) runs on the cluster through :class:`DaskJoblibBackend`; the
-rest of the fit runs in this process. Without an address the backend starts a
-``LocalCluster`` sized to this machine, once per process.
+rest of the fit runs in this process. The cluster is opened on first need:
+a fit whose steps send no work to joblib, and predictions on in-memory data,
+start nothing. Without an address the cluster is a managed ``LocalCluster``
+shared by every backend in the process (``scaleml.data.cluster``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ContextManager
 
 import joblib
 
-from ._base import Backend, Option, Placement, describe_estimator, positive_int, self_placement
+from .._validation import Interval, Predicate
+from ..data.cluster import CONNECTIONS, ClusterSpec, Connection, cluster_provider, scheduler_loss_as_error
+from ..data.forms import is_lazy
+from ..planning import Placement, Record, describe_estimator, walk
+from ._base import Backend, Option
 
-
-def _check_address(value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and value.strip()):
-        return None
-    return "expected a scheduler address such as 'tcp://scheduler:8786', or None for a local cluster"
-
-
-def _check_seconds(value: Any) -> str | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return None
-    return "expected a positive number of seconds"
+POSITIVE_INT = Interval(Integral, 1, None)
+ADDRESS = Predicate(lambda v: isinstance(v, str) and bool(v.strip()), "a scheduler address such as 'tcp://scheduler:8786'")
 
 
 class DaskBackend(Backend):
@@ -45,11 +43,11 @@ class DaskBackend(Backend):
     n_workers, threads_per_worker, memory_limit
         Size of the managed LocalCluster (default: one single-threaded worker
         process per core, memory shared evenly).
-    broadcast_min_bytes : int
+    broadcast_min_bytes : int or None
         Arguments at least this large are sent to every worker once per fit
-        rather than with each task.
+        rather than with each task (None: never).
     verbose : bool
-        Print the dashboard link.
+        Print the dashboard link when the cluster is opened.
     """
 
     name = "dask"
@@ -58,79 +56,142 @@ class DaskBackend(Backend):
     requires = ("dask", "distributed")
     extra = "dask"
     options = {
-        "address": Option(None, "scheduler address (None: SCALEML_DASK_ADDRESS, else a LocalCluster)", _check_address),
+        "address": Option(None, "scheduler address (None: SCALEML_DASK_ADDRESS, else a LocalCluster)", [ADDRESS, None]),
         "security": Option(None, "TLS settings: distributed.Security or a dict of its arguments"),
-        "timeout": Option(10.0, "seconds to wait for the scheduler and a first worker", _check_seconds),
-        "n_workers": Option(None, "LocalCluster worker processes (default: one per core)", positive_int(allow_none=True)),
-        "threads_per_worker": Option(None, "LocalCluster threads per worker (default 1)", positive_int(allow_none=True)),
-        "memory_limit": Option(None, "LocalCluster memory per worker, e.g. '2GiB' (default: shared evenly)"),
-        "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once", positive_int(allow_none=True)),
-        "verbose": Option(False, "print the dashboard link"),
+        "timeout": Option(10.0, "seconds to wait for the scheduler and a first worker", [Interval(Real, 0, None, closed="neither")]),
+        "n_workers": Option(None, "LocalCluster worker processes (default: one per core)", [POSITIVE_INT, None]),
+        "threads_per_worker": Option(None, "LocalCluster threads per worker (default 1)", [POSITIVE_INT, None]),
+        "memory_limit": Option(None, "LocalCluster memory per worker, e.g. '2GiB' (default: shared evenly)", [str, Interval(Real, 0, None, closed="neither"), None]),
+        "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once (None: never)", [POSITIVE_INT, None]),
+        "verbose": Option(False, "print the dashboard link", ["boolean"]),
     }
 
-    def client(self) -> Any:
-        """The ``distributed.Client`` this backend runs on (connecting on first use)."""
-        from ._dask_cluster import get_client
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._connection: Connection | None = None
 
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def cluster_spec(self) -> ClusterSpec:
         o = self.options
-        return get_client(
-            o["address"],
-            security=o["security"],
-            timeout=o["timeout"],
-            n_workers=o["n_workers"],
-            threads_per_worker=o["threads_per_worker"],
-            memory_limit=o["memory_limit"],
-            verbose=o["verbose"],
-        )
+        return ClusterSpec(o["address"], o["security"], o["timeout"], o["n_workers"], o["threads_per_worker"], o["memory_limit"])
+
+    def start(self) -> None:
+        if self._connection is None:
+            self._connection = CONNECTIONS.acquire(self.cluster_spec())
+            if self.options["verbose"]:
+                import sys
+
+                print(f"scaleml: Dask dashboard at {self._connection.client.dashboard_link}", file=sys.stderr)
+
+    def stop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            CONNECTIONS.release(connection)
+
+    @property
+    def started(self) -> bool:
+        return self._connection is not None
+
+    def cluster(self) -> Any:
+        self.start()
+        return self._connection.client
+
+    def cluster_description(self) -> str:
+        return self.cluster_spec().describe()
+
+    def _started_client(self) -> Any:
+        return self._connection.client if self._connection is not None else None
+
+    def _warm_client(self) -> Any:
+        """The client, with scikit-learn imported on every worker (for joblib work)."""
+        self.start()
+        self._connection.warm()
+        return self._connection.client
+
+    # -- joblib on the cluster ------------------------------------------------------------------
+
+    def engine_config(self) -> ContextManager[Any]:
+        return self._joblib_block()
 
     @contextmanager
-    def activate(self, preload: tuple = ()) -> Iterator[Backend]:
-        from ._dask_cluster import scheduler_loss_as_error, warm
-        from ._dask_joblib import BroadcastCache, DaskJoblibBackend
+    def _joblib_block(self, preload: tuple = ()) -> Iterator[Any]:
+        from ._dask_joblib import DaskJoblibBackend
 
-        client = self.client()
-        with scheduler_loss_as_error(client):
-            warm(client)
-            cache = BroadcastCache(client, self.options["broadcast_min_bytes"])
+        backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
+                                    self.options["timeout"], preload)
+        with scheduler_loss_as_error(self._started_client):
             try:
-                cache.preload(preload)
-                backend = DaskJoblibBackend(client, cache, wait_for_workers=self.options["timeout"])
                 with joblib.parallel_config(backend=backend):
-                    yield self
+                    yield backend
             finally:
-                cache.release()
+                if self._connection is not None and self._connection.client.status == "running":
+                    backend.release()
 
-    def fit(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> Any:
-        # X and y are broadcast before the fit: every task finds them on its worker.
-        with self.activate(preload=(X, y)):
-            return estimator.fit(X, y, **fit_params)
+    # -- work -------------------------------------------------------------------------------------
 
-    def fit_transform(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> tuple[Any, Any]:
-        with self.activate(preload=(X, y)):
-            return estimator, estimator.fit_transform(X, y, **fit_params)
+    def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
+        return self._run_whole(estimator, "fit", X, y, record, fit_params)
 
-    def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
-        own_placement = self_placement(self, step, estimator, data_form, data)
-        if own_placement is not None:
-            return own_placement
-        params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
-        where = self.options["address"] or "local cluster"
+    def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
+        transformed = self._run_whole(estimator, "fit_transform", X, y, record, fit_params)
+        return estimator, transformed
+
+    def _run_whole(self, estimator: Any, method: str, X: Any, y: Any, record: Record, fit_params: dict) -> Any:
+        """Run ``estimator.<method>`` as a whole, its joblib work on the cluster."""
+        self._check_form(estimator, X, method)
+        placements = self.place_steps(estimator, X, record, self._placement)
+        if record.dry_run:
+            return estimator if method == "fit" else None
+        if self.cluster_spec().resolved_address:
+            self.start()  # an explicit address fails loudly now, not at the first parallel call
+        # In-memory X and y are broadcast before the first task: every task finds them on its worker.
+        preload = () if is_lazy(X) else (X, y)
+        with cluster_provider(self.cluster), self._joblib_block(preload) as joblib_backend:
+            result = getattr(estimator, method)(X, y, **fit_params)
+        on_cluster = [p.step for p in placements if p.engine == "scikit-learn + joblib-on-dask"]
+        if joblib_backend.tasks == 0:
+            for step in on_cluster:
+                record.fallback(step, f"{self.name} backend: it has n_jobs, but sent no work to joblib in this "
+                                      "fit, so it ran entirely in this process", engine="scikit-learn",
+                                parallelism="1 process")
+        elif len(on_cluster) == 1:
+            record.observe(on_cluster[0], dask_tasks=joblib_backend.tasks, joblib_calls=joblib_backend.calls)
+        record.observe(
+            None,
+            cluster=self.cluster_spec().describe() if self.started else "not started (no step sent work to it)",
+            dask_tasks=joblib_backend.tasks, joblib_calls=joblib_backend.calls,
+        )
+        return result
+
+    def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
+        # Predictions on in-memory data run here: sending them out costs more than
+        # it saves, and a loaded model must predict without contacting anything.
+        self._check_form(estimator, X, method)
+        if not is_lazy(X):
+            return getattr(estimator, method)(X, *args, **kwargs)
+        with self.activate():
+            return getattr(estimator, method)(X, *args, **kwargs)
+
+    def _check_form(self, estimator: Any, X: Any, method: str) -> None:
+        # Lazy data only reaches estimators made for it (scaleml's blocked models),
+        # never scikit-learn's, which would load it whole into this process.
+        if is_lazy(X) and not all(hasattr(step, "__scaleml_placement__") for _, step in walk(estimator)):
+            self.refuse_lazy(X, method)
+
+    def _placement(self, path: str, step: Any, data_form: str) -> Placement:
+        params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
+        where = self.cluster_spec().describe()
+        name = describe_estimator(step)
         if "n_jobs" in params and params["n_jobs"] != 1:
             return Placement(
-                step=step,
-                estimator=describe_estimator(estimator),
-                device="cpu",
-                engine="scikit-learn + joblib-on-dask",
-                parallelism=f"Dask ({where})",
-                data_form=data_form,
-                reason=(
-                    f"dask backend: its joblib work (n_jobs={params['n_jobs']!r}) runs as tasks on the "
-                    f"{where}, the input sent once to every worker"
-                ),
+                path, name, "cpu", "scikit-learn + joblib-on-dask", f"Dask ({where})", data_form,
+                f"{self.name} backend: its joblib work (n_jobs={params['n_jobs']!r}) runs as tasks on "
+                f"{where}, the input sent once to every worker",
             )
         reason = (
-            "dask backend: n_jobs=1 keeps it in this process"
+            f"{self.name} backend: n_jobs=1 keeps it in this process"
             if "n_jobs" in params
-            else "dask backend: the estimator has no n_jobs, so nothing to spread; it runs in this process"
+            else f"{self.name} backend: the estimator has no n_jobs, so nothing to spread; it runs in this process"
         )
-        return Placement(step, describe_estimator(estimator), "cpu", "scikit-learn", "1 process", data_form, reason)
+        return Placement(path, name, "cpu", "scikit-learn", "1 process", data_form, reason)

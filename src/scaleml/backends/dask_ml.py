@@ -1,19 +1,18 @@
-"""The ``dask-ml`` backend: parallel and out-of-core fits on Dask collections.
+"""The ``dask-ml`` backend: fits and predictions on data larger than memory.
 
-- In-memory input (NumPy, pandas): the fit runs as scikit-learn runs it (so the
-  results equal the ``local`` backend's); prediction and transformation of large
-  inputs run block-wise on the cluster.
-- Lazy input (Dask arrays/DataFrames, Parquet/CSV paths): each pipeline step with
-  ``partial_fit`` is trained block by block, the blocks read ahead on the workers
-  while this process fits, so memory stays bounded by a few blocks however large
-  the data. A step without ``partial_fit`` is fitted in memory when the data fits
-  the budget; beyond it by its blocked twin when it has one (below), and refused
-  with the alternatives otherwise. scaleml.linear_model estimators are always
-  fitted on the blocks.
+- In-memory input (NumPy, pandas): fitted as the ``dask`` backend fits it (so the
+  results equal the ``local`` backend's); predictions run in this process.
+- Lazy input (Dask arrays/DataFrames, Parquet/CSV paths): every step of the
+  pipeline, nested pipelines flattened, is fitted on the blocks: with
+  ``partial_fit`` block by block (a few blocks in memory however large the data);
+  scaleml's blocked estimators pass by pass where the blocks are; a step without
+  ``partial_fit`` on the data loaded whole when it fits ``max_in_memory_bytes``,
+  beyond that by its out-of-core twin (scaleml.linear_model for
+  LogisticRegression, LinearRegression and Ridge; dask-ml's PCA), else refused
+  with the alternatives named. ``predict``, ``transform``, ... return lazy Dask
+  arrays computed block by block; ``score`` one number.
 
-Larger than memory, LogisticRegression, LinearRegression and Ridge are fitted by
-``scaleml.linear_model`` (blocked Newton/L-BFGS and one-pass least squares), PCA
-by dask-ml's. dask-ml is used only where it works and wins: on dask 2026.8 /
+dask-ml itself is used only where it works and wins: on dask 2026.8 /
 scikit-learn 1.9 its ``Incremental`` ran 3.4x slower than a plain ``partial_fit``
 loop and its GLMs 100x slower than scikit-learn (DEVELOPERS.md).
 """
@@ -21,24 +20,26 @@ loop and its GLMs 100x slower than scikit-learn (DEVELOPERS.md).
 from __future__ import annotations
 
 import os
-import weakref
+from dataclasses import replace
+from numbers import Integral
 from typing import Any
 
-import numpy as np
+from .._validation import Interval, StrOptions
+from ..data.blocks import Blocks
+from ..data.cluster import ENV_ADDRESS
+from ..data.forms import is_lazy
+from ..exceptions import InvalidParameterError
+from ..planning import Placement, Record, data_forms, describe_estimator, self_placement
+from . import _lazy_steps as steps
+from ._base import Backend, Option
+from ._twins import engine_of, register_twin_provider, twin_of
+from .dask import POSITIVE_INT, DaskBackend
 
-from ._base import Option, Placement, describe_estimator, positive_int, top_level_steps
-from ._dask_cluster import ENV_ADDRESS
-from .dask import DaskBackend
-
-
-def _check_read_on(value: Any) -> str | None:
-    if value in ("auto", "client", "workers"):
-        return None
-    return "expected 'auto', 'client' or 'workers'"
+register_twin_provider("scaleml.backends._lazy_steps:dask_ml_pca")
 
 
 class DaskMLBackend(DaskBackend):
-    """Out-of-core ``partial_fit`` training and block-wise prediction on Dask.
+    """Out-of-core training and block-wise prediction on Dask collections and files.
 
     Options (besides the ``dask`` backend's)
     -------
@@ -65,316 +66,132 @@ class DaskMLBackend(DaskBackend):
     out_of_core = True
     options = {
         **DaskBackend.options,
-        "epochs": Option(1, "passes over lazy data for the final partial_fit step", positive_int("passes over the data for partial_fit steps")),
-        "window": Option(2, "blocks read ahead while this process fits", positive_int("blocks read ahead")),
-        "max_in_memory_bytes": Option(None, "largest lazy input a step without partial_fit may load whole"),
-        "block_bytes": Option("32MiB", "size of the blocks files are read in (Parquet row groups, CSV bytes)"),
+        "epochs": Option(1, "passes over lazy data for the final partial_fit step", [POSITIVE_INT]),
+        "window": Option(2, "blocks read ahead while this process fits", [POSITIVE_INT]),
+        "max_in_memory_bytes": Option(None, "largest lazy input a step without partial_fit may load whole",
+                                      [Interval(Integral, 0, None), None]),
+        "block_bytes": Option("32MiB", "size of the blocks files are read in (Parquet row groups, CSV bytes)",
+                              [str, POSITIVE_INT]),
         "read_on": Option(
             "auto",
             "where lazy blocks are read: 'client' (threads in this process), 'workers' "
             "(the cluster), 'auto' (workers when an address is given)",
-            _check_read_on,
+            [StrOptions({"auto", "client", "workers"})],
         ),
     }
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        # Which path each lazily fitted step took, for the plan (weak: steps of
-        # models that are gone must not linger, nor be confused with new ones).
-        self._fitted_natively: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._loaded_whole: weakref.WeakSet = weakref.WeakSet()
+    # -- where blocks are read -----------------------------------------------------------
 
-    # -- fitting --------------------------------------------------------------------
+    def reads_on_workers(self) -> bool:
+        read_on = self.options["read_on"]
+        if read_on == "auto":
+            return bool(self.options["address"] or os.environ.get(ENV_ADDRESS))
+        return read_on == "workers"
 
-    def fit(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> Any:
-        from ._dask_data import is_lazy
+    def reading_client(self) -> Any:
+        """The client that reads lazy blocks (starting the cluster), or None for threads here."""
+        return self.cluster() if self.reads_on_workers() else None
 
+    def request(self, path: str, data_form: str, X: Any) -> Any:
+        request = super().request(path, data_form, X)
+        if request.lazy and not self.reads_on_workers():
+            # Lazy blocks are read and reduced on threads here, not on the cluster.
+            return replace(request, cluster=None)
+        return request
+
+    def blocks(self, X: Any, y: Any = None, *, start: bool = True) -> Blocks:
+        """``X, y`` as blocks, read where this backend reads them (``start=False``: describe only)."""
+        return Blocks.from_input(X, y, block_bytes=self.options["block_bytes"],
+                                 client=self.reading_client() if start else None)
+
+    # -- fitting ------------------------------------------------------------------------------
+
+    def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
         if not is_lazy(X):
-            return super().fit(estimator, X, y, **fit_params)
+            return super().fit(estimator, X, y, record, **fit_params)
         if fit_params:
-            raise TypeError(
+            raise InvalidParameterError(
                 f"Fit parameters {sorted(fit_params)} cannot be streamed with lazy data; "
                 "pass in-memory data to use them."
             )
-        from ._dask_data import to_lazy
-
-        data = to_lazy(X, y, self.options["block_bytes"])
-        steps = top_level_steps(estimator)
-        for index, (name, step) in enumerate(steps):
-            final = index == len(steps) - 1
-            before = [s for _, s in steps[:index]]
-            if hasattr(step, "partial_fit"):
-                self._stream_fit(step, before, data, final)
-            elif hasattr(step, "fit_blocks"):  # scaleml.linear_model: made for blocks
-                self._fit_blocks(step, before, data)
-            else:
-                self._fit_in_memory(name, step, before, data)
+        data = self.blocks(X, y, start=not record.dry_run)
+        done: list[Any] = []
+        planned = list(data_forms(estimator, X))
+        for index, (path, step, form) in enumerate(planned):
+            final = index == len(planned) - 1
+            placement = self_placement(step, self.request(path, form, X))
+            how = "blocks" if placement is not None else self._how(step, data if index == 0 else None)
+            record.place(placement or self._lazy_placement(path, step, form, how, final))
+            if not record.dry_run:
+                steps.fit_step(self, path, step, how, done, data, final, record)
+                done.append(step)
         return estimator
 
-    def _reading_client(self) -> Any:
-        """The client that reads lazy blocks, or None to read them in this process."""
-        read_on = self.options["read_on"]
-        if read_on == "auto":
-            read_on = "workers" if self.options["address"] or os.environ.get(ENV_ADDRESS) else "client"
-        return self.client() if read_on == "workers" else None
+    def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
+        if not is_lazy(X):
+            return super().fit_transform(estimator, X, y, record, **fit_params)
+        # Streamed fit, then a lazy transform block by block: memory holds a few blocks.
+        return Backend.fit_transform(self, estimator, X, y, record, **fit_params)
 
-    def _compute(self, collection: Any) -> Any:
-        from ._dask_data import compute
+    def _how(self, step: Any, first_input: Blocks | None) -> str:
+        """How a step without its own placement is fitted on lazy data.
 
-        return compute(collection, self._reading_client())
+        ``stream`` (partial_fit), ``memory`` (loaded whole, within the budget), or
+        ``twin`` / ``refuse`` when the size is known before reading to exceed it.
+        """
+        if hasattr(step, "partial_fit"):
+            return "stream"
+        nbytes = first_input.nbytes if first_input is not None else None
+        if nbytes is not None and nbytes > self.memory_budget():
+            return "twin" if twin_of(step) is not None else "refuse"
+        return "memory"
 
-    def _blocks(self, data: Any, before: list[Any]):
-        from ._dask_data import stream
-
-        for X_block, y_block in stream(data.parts, self.options["window"], self._reading_client()):
-            for step in before:
-                X_block = step.transform(X_block)
-            yield X_block, y_block
-
-    def _stream_fit(self, step: Any, before: list[Any], data: Any, final: bool) -> None:
-        from sklearn.base import is_classifier
-
-        kwargs = {}
-        if final and is_classifier(step):
-            kwargs["classes"] = self._classes(data)
-        rows = 0
-        for _ in range(self.options["epochs"] if final else 1):
-            for X_block, y_block in self._blocks(data, before):
-                if len(X_block) == 0:
-                    continue  # an empty partition (a filtered file, say)
-                step.partial_fit(X_block, y_block, **kwargs)
-                rows += len(X_block)
-        if rows == 0:
-            raise _no_rows(data)
-
-    def _classes(self, data: Any) -> Any:
-        if data.y_unique is None:
-            raise ValueError("A classifier needs y: pass the target column name or a Dask array.")
-        return np.sort(np.asarray(self._compute(data.y_unique)))
-
-    def _fit_in_memory(self, name: str, step: Any, before: list[Any], data: Any) -> None:
+    def memory_budget(self) -> int:
         budget = self.options["max_in_memory_bytes"]
         if budget is None:
             import psutil
 
             budget = psutil.virtual_memory().available // 4
-        X_parts, y_parts, size = [], [], 0
-        for X_block, y_block in self._blocks(data, before):
-            size += X_block.nbytes
-            if size > budget:
-                if _native(step) is not None:
-                    return self._fit_native(step, before, data)
-                raise MemoryError(
-                    f"Step {name!r} ({type(step).__name__}) has no partial_fit, and the data "
-                    f"exceeds the in-memory budget of {budget / 2**20:.0f} MiB (max_in_memory_bytes). "
-                    "Use an estimator that learns incrementally (SGDClassifier/SGDRegressor, "
-                    "IncrementalPCA, MiniBatchKMeans, MultinomialNB, ...), fit on a sample, "
-                    "or raise max_in_memory_bytes."
-                )
-            X_parts.append(X_block)
-            y_parts.append(y_block)
-        if not X_parts or sum(len(p) for p in X_parts) == 0:
-            raise _no_rows(data)
-        y_all = None if y_parts[0] is None else np.concatenate(y_parts)
-        step.fit(np.concatenate(X_parts), y_all)
-        self._loaded_whole.add(step)
+        return budget
 
-    def _fit_native(self, step: Any, before: list[Any], data: Any) -> None:
-        """Fit ``step`` out of core with its blocked twin, then store the result in ``step``.
+    def _lazy_placement(self, path: str, step: Any, form: str, how: str, final: bool) -> Placement:
+        name = describe_estimator(step)
+        budget = f"max_in_memory_bytes ({self.memory_budget() / 2**20:.0f} MiB)"
+        if how == "stream":
+            window = self.options["window"]
+            epochs = self.options["epochs"] if final else 1
+            if self.reads_on_workers():
+                parallelism, where = "blocks read on the Dask workers", f"the Dask workers read {window} blocks ahead and send them here"
+            else:
+                parallelism, where = f"this process, {window} reader threads", f"{window} threads in this process read blocks ahead"
+            return Placement(
+                path, name, "cpu", "scikit-learn partial_fit", parallelism, form,
+                f"dask-ml backend: streamed block by block with partial_fit, {epochs} pass{'es' if epochs > 1 else ''} "
+                f"over the blocks; {where}, so memory holds a few blocks however large the data",
+            )
+        twin = twin_of(step)
+        if how == "twin":
+            return Placement(
+                path, name, "cpu", engine_of(twin), "blocked, out of core", form,
+                f"dask-ml backend: no partial_fit and larger than {budget}, so fitted by {engine_of(twin)}'s "
+                "blocked implementation, pass by pass over the blocks; the result stored in the scikit-learn estimator",
+            )
+        if how == "refuse":
+            return Placement(path, name, "cpu", "none (refused)", "-", form,
+                             f"dask-ml backend: no partial_fit, no out-of-core twin, and larger than {budget}")
+        beyond = f"else by {engine_of(twin)}'s blocked implementation out of core" if twin is not None else "else refused"
+        return Placement(
+            path, name, "cpu", "scikit-learn", "1 process", form,
+            f"dask-ml backend: no partial_fit, so fitted on its input loaded whole when that fits {budget}, {beyond}",
+        )
 
-        The fitted attributes are copied into the scikit-learn estimator, so the
-        pipeline stays plain scikit-learn and predicts without dask or dask-ml.
-        """
-        import dask
-
-        native = _native(step)
-        if hasattr(native, "fit_blocks"):
-            self._fit_blocks(native, before, data)
-        else:
-            import dask.array as da
-
-            parts = [dask.delayed(_transformed_part)(before, part) for part in data.parts]
-            n_features = self._compute(parts[0])[0].shape[1]
-            X = da.concatenate([
-                da.from_delayed(dask.delayed(_first)(p), shape=(np.nan, n_features), dtype=float) for p in parts
-            ])
-            client = self._reading_client()
-            with dask.config.set(scheduler=client if client is not None else "threads"):
-                X = X.compute_chunk_sizes()  # dask-ml's PCA needs the block lengths
-                native.fit(X)
-        self._fitted_natively[step] = _native_engine(native)
-        for attr, value in vars(native).items():
-            if attr.endswith("_") and not attr.startswith("_"):
-                # mean_ comes back as a Dask array: make it concrete.
-                setattr(step, attr, value.compute() if hasattr(value, "compute") else value)
-
-    def _fit_blocks(self, model: Any, before: list[Any], data: Any) -> None:
-        """Fit a scaleml.linear_model estimator on the (transformed) lazy blocks, where they are read."""
-        import dask
-
-        from ..linear_model._passes import BlockedData
-
-        parts = [dask.delayed(_transformed_part)(before, part) for part in data.parts]
-        n_features = data.n_features
-        if before or n_features is None:
-            n_features = self._compute(parts[0])[0].shape[1]
-        model.fit_blocks(BlockedData(
-            parts, lazy=True, client=self._reading_client(), description=data.description,
-            y_unique=data.y_unique, n_features=n_features,
-        ))
-
-    # -- prediction -----------------------------------------------------------------
+    # -- predicting ---------------------------------------------------------------------------------
 
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
-        from ._dask_data import is_lazy
-
         if not is_lazy(X):
             return getattr(estimator, method)(X, *args, **kwargs)
         if method == "score":
-            return self._score(estimator, X, *args, **kwargs)
+            return steps.lazy_score(self, estimator, X, *args, **kwargs)
         if args or kwargs:
-            raise TypeError(f"{method} takes no extra arguments with lazy data.")
-        import dask
-
-        from ._dask_data import to_lazy
-
-        parts = to_lazy(X, None, self.options["block_bytes"]).parts
-        blocks = [dask.delayed(_apply)(estimator, method, part) for part in parts]
-        # One output row per input row, gathered in order into this process.
-        return np.concatenate(self._compute(blocks))
-
-    def _score(self, estimator: Any, X: Any, y: Any = None, sample_weight: Any = None) -> float:
-        from sklearn.base import is_classifier, is_regressor
-        from sklearn.metrics import accuracy_score, r2_score
-
-        from ._dask_data import to_lazy
-
-        if not (is_classifier(estimator) or is_regressor(estimator)):
-            raise TypeError(f"score on lazy data supports classifiers and regressors, not {type(estimator).__name__}.")
-        if sample_weight is not None:
-            raise TypeError("sample_weight is not supported with lazy data.")
-        import dask
-
-        data = to_lazy(X, y, self.options["block_bytes"])
-        pairs = self._compute([dask.delayed(_predict_with_truth)(estimator, part) for part in data.parts])
-        truth = np.concatenate([t for t, _ in pairs])
-        pred = np.concatenate([p for _, p in pairs])
-        return float(accuracy_score(truth, pred) if is_classifier(estimator) else r2_score(truth, pred))
-
-    def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
-        from ._dask_data import is_lazy
-
-        name = describe_estimator(estimator)
-        if data is None or not is_lazy(data):
-            placement = super().place(step, estimator, data_form, data)
-            return Placement(
-                step, name, "cpu", placement.engine, placement.parallelism, data_form,
-                placement.reason.replace("dask backend", "dask-ml backend (in-memory input, fitted as scikit-learn does)"),
-            )
-        if getattr(estimator, "_scaleml_blocked", False):
-            where = "threads in this process" if self._reading_client() is None else "Dask (blocks on the workers)"
-            return Placement(
-                step, name, "cpu", "scaleml.linear_model", where, data_form,
-                f"dask-ml backend: scaleml's blocked solver, one pass over the blocks per step on {where}",
-            )
-        if hasattr(estimator, "partial_fit"):
-            window = self.options["window"]
-            if self._reading_client() is None:
-                parallelism = f"this process, {window} reader threads"
-                where = f"{window} threads in this process read blocks ahead"
-            else:
-                parallelism = "blocks read on the Dask workers"
-                where = f"the Dask workers read {window} blocks ahead and send them here"
-            return Placement(
-                step, name, "cpu", "scikit-learn partial_fit", parallelism, data_form,
-                f"dask-ml backend: streamed block by block with partial_fit; {where}, "
-                "so memory holds a few blocks however large the data",
-            )
-        if estimator in self._fitted_natively:
-            engine = self._fitted_natively[estimator]
-            how = (
-                "scaleml's blocked solver (one pass over the blocks per step, sums reduced where the blocks are)"
-                if engine == "scaleml.linear_model" else "dask-ml's blocked implementation"
-            )
-            return Placement(
-                step, name, "cpu", engine, "blocked, out of core", data_form,
-                f"dask-ml backend: no partial_fit and larger than max_in_memory_bytes, so fitted "
-                f"by {how}; the result stored in the scikit-learn estimator",
-            )
-        if estimator in self._loaded_whole:
-            return Placement(
-                step, name, "cpu", "scikit-learn", "1 process", data_form,
-                "dask-ml backend: no partial_fit; the data fitted within max_in_memory_bytes, "
-                "so it was loaded whole and fitted as scikit-learn does",
-            )
-        if _native(estimator) is not None:
-            engine = _native_engine(_native(estimator))
-            return Placement(
-                step, name, "cpu", f"scikit-learn, or {engine} when larger than memory", "1 process", data_form,
-                "dask-ml backend: no partial_fit; fitted on the data loaded whole when it fits "
-                f"max_in_memory_bytes, else by {engine}'s blocked implementation out of core",
-            )
-        return Placement(
-            step, name, "cpu", "scikit-learn", "1 process", data_form,
-            "dask-ml backend: no partial_fit, so it is fitted on the data loaded whole "
-            "(refused if larger than max_in_memory_bytes)",
-        )
-
-
-def _no_rows(data: Any) -> ValueError:
-    return ValueError(
-        f"Found array with 0 sample(s) in the lazy input ({data.description}) while a "
-        "minimum of 1 is required."
-    )
-
-
-def _native(step: Any) -> Any:
-    """The out-of-core twin of ``step``, unfitted, or None.
-
-    scaleml's blocked linear models for scikit-learn's LogisticRegression,
-    LinearRegression and Ridge (same objective; dask-ml's GLMs were 100x slower);
-    dask-ml's PCA (exact, blocked QR/SVD), where dask-ml works on current Dask and
-    gives scikit-learn's result. dask-ml's KMeans returns a class that is not
-    scikit-learn's, so KMeans is refused with MiniBatchKMeans suggested instead.
-    """
-    from sklearn.decomposition import PCA
-
-    from ..linear_model import from_sklearn
-
-    twin = from_sklearn(step)
-    if twin is not None:
-        return twin
-    if type(step) is PCA:
-        from dask_ml.decomposition import PCA as DaskPCA
-
-        params = step.get_params()
-        solver = params["svd_solver"] if params["svd_solver"] in ("auto", "full", "tsqr", "randomized") else "auto"
-        return DaskPCA(
-            n_components=params["n_components"], whiten=params["whiten"], svd_solver=solver,
-            tol=params["tol"], iterated_power=params["iterated_power"] if isinstance(params["iterated_power"], int) else 0,
-            random_state=params["random_state"],
-        )
-    return None
-
-
-def _native_engine(native: Any) -> str:
-    return "scaleml.linear_model" if type(native).__module__.startswith("scaleml") else "dask-ml"
-
-
-def _transformed_part(before: list[Any], part: tuple[Any, Any]) -> tuple[Any, Any]:
-    X_block = part[0]
-    for step in before:
-        X_block = step.transform(X_block)
-    return np.asarray(X_block, dtype=float), part[1]
-
-
-def _first(pair: tuple[Any, Any]) -> Any:
-    return pair[0]
-
-
-def _apply(model: Any, method: str, part: tuple[Any, Any]) -> Any:
-    return getattr(model, method)(part[0])
-
-
-def _predict_with_truth(model: Any, part: tuple[Any, Any]) -> tuple[Any, Any]:
-    return part[1], model.predict(part[0])
+            raise InvalidParameterError(f"{method} takes no extra arguments with lazy data; got {args or ''}{kwargs or ''}.")
+        return steps.lazy_apply(self, estimator, method, X)

@@ -6,19 +6,20 @@ scikit-learn does on its own: with no options it changes no setting at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import nullcontext
+from numbers import Integral
+from typing import Any, ContextManager
 
 import joblib
 
-from ._base import Backend, Option, Placement, describe_estimator, self_placement
+from .._validation import Predicate
+from ..planning import Placement, Record, describe_estimator
+from ._base import Backend, Option
 
-
-def _check_n_jobs(value: Any) -> str | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value != 0):
-        return None
-    return "expected None or a non-zero integer (-1 means every core), as in scikit-learn's n_jobs"
+NON_ZERO_INT = Predicate(
+    lambda v: isinstance(v, Integral) and not isinstance(v, bool) and v != 0,
+    "a non-zero int (-1 means every core), as scikit-learn's n_jobs",
+)
 
 
 class LocalBackend(Backend):
@@ -35,43 +36,45 @@ class LocalBackend(Backend):
     name = "local"
     summary = "scikit-learn in this process; joblib (loky) for n_jobs"
     options = {
-        "n_jobs": Option(
-            None,
-            "joblib workers for steps whose n_jobs is None (-1: every core)",
-            _check_n_jobs,
-        )
+        "n_jobs": Option(None, "joblib workers for steps whose n_jobs is None (-1: every core)", [NON_ZERO_INT, None]),
     }
 
-    @contextmanager
-    def activate(self) -> Iterator[Backend]:
+    def engine_config(self) -> ContextManager[Any]:
         n_jobs = self.options["n_jobs"]
-        if n_jobs is None:
-            yield self
-            return
-        with joblib.parallel_config(n_jobs=n_jobs):
-            yield self
+        return nullcontext() if n_jobs is None else joblib.parallel_config(n_jobs=n_jobs)
 
-    def fit(self, estimator: Any, X: Any, y: Any = None, **fit_params: Any) -> Any:
+    def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
+        self.place_steps(estimator, X, record, self._placement)
+        if record.dry_run:
+            return estimator
         with self.activate():
             return estimator.fit(X, y, **fit_params)
 
-    def place(self, step: str, estimator: Any, data_form: str, data: Any = None) -> Placement:
-        own_placement = self_placement(self, step, estimator, data_form, data)
-        if own_placement is not None:
-            return own_placement
+    def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
+        # The estimator's own fit_transform, which some compute differently from fit + transform.
+        self.place_steps(estimator, X, record, self._placement)
+        if record.dry_run:
+            return estimator, None
+        with self.activate():
+            return estimator, estimator.fit_transform(X, y, **fit_params)
+
+    def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.activate():
+            return getattr(estimator, method)(X, *args, **kwargs)
+
+    def _placement(self, path: str, step: Any, data_form: str) -> Placement:
         where = "in this process on the CPU"
-        params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+        params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
         if "n_jobs" not in params:
             parallelism = "1 process"
             reason = f"local backend: scikit-learn {where}; the estimator has no n_jobs"
         else:
             requested = params["n_jobs"]
-            with self.activate():
+            with self.engine_config():
                 workers = joblib.effective_n_jobs(requested)
+            option = self.options["n_jobs"]
             source = f"n_jobs={requested!r}" if requested is not None else (
-                f"n_jobs=None, backend option n_jobs={self.options['n_jobs']!r}"
-                if self.options["n_jobs"] is not None
-                else "n_jobs=None"
+                f"n_jobs=None, backend option n_jobs={option!r}" if option is not None else "n_jobs=None"
             )
             if workers > 1:
                 parallelism = f"joblib, up to {workers} workers"
@@ -81,17 +84,5 @@ class LocalBackend(Backend):
                 )
             else:
                 parallelism = "1 process"
-                reason = (
-                    f"local backend: scikit-learn {where}; {source} means one worker "
-                    "(pass n_jobs=-1 to use every core)"
-                )
-        return Placement(
-            step=step,
-            estimator=describe_estimator(estimator),
-            device="cpu",
-            engine="scikit-learn",
-            parallelism=parallelism,
-            data_form=data_form,
-            reason=reason,
-        )
-
+                reason = f"local backend: scikit-learn {where}; {source} means one worker (pass n_jobs=-1 to use every core)"
+        return Placement(path, describe_estimator(step), "cpu", "scikit-learn", parallelism, data_form, reason)

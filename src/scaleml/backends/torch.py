@@ -12,14 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import Predicate
 from ._array_api import ArrayAPIBackend
 from ._base import Availability, Option
 
 
-def _check_device(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return None
-    return "expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+DEVICE_NAME = Predicate(lambda v: isinstance(v, str) and bool(v), "a device name: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
 
 
 def scipy_array_api_problem() -> str:
@@ -48,7 +46,7 @@ class TorchBackend(ArrayAPIBackend):
     accelerator = True
     requires = ("torch",)
     extra = "torch"
-    options = {"device": Option("auto", "torch device for Array API steps ('auto': CUDA, MPS, CPU)", _check_device)}
+    options = {"device": Option("auto", "torch device for Array API steps ('auto': CUDA, MPS, CPU)", [DEVICE_NAME])}
 
     @classmethod
     def availability(cls) -> Availability:
@@ -57,7 +55,7 @@ class TorchBackend(ArrayAPIBackend):
         return Availability(False, problem) if status and problem else status
 
     def _device(self) -> Any:
-        from ..nn._device import resolve_device
+        from ..data.device import resolve_device
 
         return resolve_device(self.options["device"])
 

@@ -6,8 +6,8 @@ import importlib.util
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,14 +29,14 @@ def _loky_peer() -> Any:
     return joblib.parallel_config(backend="loky", n_jobs=-1)
 
 
-def _joblib_dask_peer() -> Any:
+@contextmanager
+def _joblib_dask_peer() -> Iterator[None]:
     import joblib
-
-    from ..backends._dask_cluster import get_client
 
     # The same managed LocalCluster scaleml's dask backend uses: only the way the
     # work is sent to it differs.
-    return joblib.parallel_config(backend="dask", client=get_client())
+    with create_backend("dask") as dask_backend, joblib.parallel_config(backend="dask", client=dask_backend.cluster()):
+        yield
 
 
 # Peers: the bare estimator run under what a user would otherwise use, without

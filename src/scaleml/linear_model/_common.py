@@ -1,47 +1,48 @@
-"""What the linear models share: parameter checks, input routing, block-wise prediction."""
+"""What the linear models share: parameters, placement, input routing, block-wise prediction."""
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from ._passes import BlockedData, is_lazy
+from .._validation import Interval, StrOptions, ValidatedParams
+from ..data.blocks import Blocks
+from ..data.cluster import current_client
+from ..data.forms import is_lazy
+from ..planning import Placement, PlacementRequest
+
+NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+PERSIST = ["boolean", StrOptions({"auto"})]
 
 
-def check_param(estimator: Any, name: str, valid: bool, expected: str) -> None:
-    """Raise scikit-learn's kind of error for a bad constructor parameter."""
-    if not valid:
-        value = getattr(estimator, name)
-        raise ValueError(
-            f"The {name!r} parameter of {type(estimator).__name__} must be {expected}. Got {value!r} instead."
+class BlockedModel(ValidatedParams):
+    """Mixin of the blocked linear models: they say where they run (``__scaleml_placement__``)."""
+
+    def __scaleml_placement__(self, request: PlacementRequest) -> Placement:
+        name = type(self).__name__
+        if not request.lazy:
+            return Placement(request.step, name, "cpu", "scaleml.linear_model", "1 process", request.data_form,
+                             f"{request.backend} backend: in-memory data, fitted as one block in this process")
+        where = f"Dask ({request.cluster})" if request.cluster else "threads in this process"
+        return Placement(
+            request.step, name, "cpu", "scaleml.linear_model", where, request.data_form,
+            f"{request.backend} backend: one pass over the blocks per solver step, each block's sums computed "
+            + ("where it is and reduced on the workers" if request.cluster else "on threads here (no cluster)"),
         )
 
 
-def is_real(value: Any, low: float = -np.inf, *, strict: bool = False) -> bool:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or np.isnan(value):
-        return False
-    return value > low if strict else value >= low
-
-
-def is_positive_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
-
-
-def check_persist(estimator: Any) -> None:
-    check_param(estimator, "persist", estimator.persist in (True, False, "auto"), "True, False or 'auto'")
-
-
-def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> BlockedData:
+def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> Blocks:
     """``(X, y)`` as blocks: in memory after scikit-learn's validation, or lazy.
 
     Numeric input only (``dtype="numeric"``: strings are refused, as scikit-learn
     refuses them in its Array API mode, rather than parsed); float64 blocks.
     """
     if is_lazy(X):
-        return BlockedData.from_input(X, y)
+        return Blocks.from_input(X, y, client=current_client())
     if y is None:
         raise ValueError(
             f"{type(estimator).__name__} requires y to be passed, but the target y is None."
@@ -50,7 +51,7 @@ def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> BlockedDa
         estimator, X, y, accept_sparse="csr", dtype="numeric", y_numeric=not classifier,
         multi_output=not classifier,
     )
-    return BlockedData.from_input(X.astype(np.float64, copy=False), y)
+    return Blocks.from_input(X.astype(np.float64, copy=False), y)
 
 
 def apply_rows(estimator: Any, X: Any, fn: Any, n_outputs: int | None, dtype: Any) -> Any:

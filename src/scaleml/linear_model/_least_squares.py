@@ -10,14 +10,14 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._blocks import SCALE_ABOVE, gram_sums, merge_gram, merge_qr, qr_sums
-from ._common import apply_rows, blocked_input, check_param, is_real, report_to
-from ._passes import BlockedData
+from ..data.blocks import Blocks
+from ._common import NON_NEGATIVE, BlockedModel, apply_rows, blocked_input, report_to
 
 
-class _LeastSquares(RegressorMixin, BaseEstimator):
+class _LeastSquares(BlockedModel, RegressorMixin, BaseEstimator):
     """Shared fit: one pass summarizing the centred, scaled data; subclasses solve."""
 
-    _scaleml_blocked = True  # backends let it place itself (backends._base.self_placement)
+    _parameter_constraints = {"fit_intercept": ["boolean"], "verbose": ["verbose"]}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -25,10 +25,7 @@ class _LeastSquares(RegressorMixin, BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
-    def _check_params(self) -> None:
-        check_param(self, "fit_intercept", isinstance(self.fit_intercept, (bool, np.bool_)), "a bool")
-
-    def _scaled_solution(self, data: BlockedData, center: bool) -> tuple:
+    def _scaled_solution(self, data: Blocks, center: bool) -> tuple:
         """``(n, scale_X, scale_y, mean_X, mean_y, v)``: v solves the problem in X/scale_X, y/scale_y."""
         raise NotImplementedError
 
@@ -38,12 +35,12 @@ class _LeastSquares(RegressorMixin, BaseEstimator):
         One pass over the data, which also validates lazy blocks. With a DataFrame
         or a path, ``y`` is the name of the target column.
         """
-        self._check_params()
+        self._validate_params()
         return self.fit_blocks(blocked_input(self, X, y, classifier=False))
 
-    def fit_blocks(self, data: BlockedData) -> _LeastSquares:
+    def fit_blocks(self, data: Blocks) -> _LeastSquares:
         """Fit on prepared blocks (what :meth:`fit` does after reading its input)."""
-        self._check_params()
+        self._validate_params()
         report = report_to(self)
         center = bool(self.fit_intercept)
         n, scale_X, scale_y, mean_X, mean_y, v = self._scaled_solution(data, center)
@@ -83,7 +80,7 @@ class _LeastSquares(RegressorMixin, BaseEstimator):
         return model
 
 
-def _summary(data: BlockedData, sums: Any, merge: Any, center: bool) -> tuple:
+def _summary(data: Blocks, sums: Any, merge: Any, center: bool) -> tuple:
     """One pass of ``sums``; one more with huge columns scaled if the first overflowed."""
     summary = data.reduce(sums, center, data.lazy, np.inf, merge=merge)
     if all(np.all(np.isfinite(part)) for part in summary[3:]):
@@ -114,7 +111,7 @@ class LinearRegression(_LeastSquares):
     def _sklearn_params(self) -> dict:
         return {"fit_intercept": self.fit_intercept}
 
-    def _scaled_solution(self, data: BlockedData, center: bool) -> tuple:
+    def _scaled_solution(self, data: Blocks, center: bool) -> tuple:
         n, scale_X, scale_y, mean_X, mean_y, R = _summary(data, qr_sums, merge_qr, center)
         p = len(scale_X)
         v = scipy.linalg.lstsq(R[:p, :p], R[:p, p:], check_finite=False)[0]
@@ -140,14 +137,12 @@ class Ridge(_LeastSquares):
         self.fit_intercept = fit_intercept
         self.verbose = verbose
 
-    def _check_params(self) -> None:
-        check_param(self, "alpha", is_real(self.alpha, 0), "a float in the range [0, inf)")
-        super()._check_params()
+    _parameter_constraints = {**_LeastSquares._parameter_constraints, "alpha": [NON_NEGATIVE]}
 
     def _sklearn_params(self) -> dict:
         return {"alpha": self.alpha, "fit_intercept": self.fit_intercept}
 
-    def _scaled_solution(self, data: BlockedData, center: bool) -> tuple:
+    def _scaled_solution(self, data: Blocks, center: bool) -> tuple:
         n, scale_X, scale_y, mean_X, mean_y, XtX, Xty = _summary(data, gram_sums, merge_gram, center)
         # In the scaled columns the penalty alpha ||w||^2 is alpha ||v / scale_X||^2.
         with np.errstate(over="ignore", divide="ignore"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._blocks import SCALE_ABOVE, _largest, logistic_sums, merge_logistic, scale_for
-from ._common import apply_rows, blocked_input, check_param, check_persist, is_positive_int, is_real, report_to
-from ._passes import BlockedData
+from .._validation import Interval, StrOptions
+from ..data.blocks import Blocks
+from ._common import NON_NEGATIVE, PERSIST, POSITIVE_INT, BlockedModel, apply_rows, blocked_input, report_to
 from ._solvers import lbfgs, newton
 
 # Above this many coefficients "auto" prefers L-BFGS: a Newton pass costs
@@ -22,7 +24,7 @@ from ._solvers import lbfgs, newton
 NEWTON_MAX_PARAMS = 256
 
 
-class LogisticRegression(ClassifierMixin, BaseEstimator):
+class LogisticRegression(BlockedModel, ClassifierMixin, BaseEstimator):
     """L2-penalized logistic regression on in-memory or Dask data, one pass per step.
 
     Minimizes scikit-learn's objective, ``C * sum(log_loss) + ||coef||^2 / 2`` (the
@@ -68,7 +70,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     (1, 30)
     """
 
-    _scaleml_blocked = True  # backends let it place itself (backends._base.self_placement)
+    _parameter_constraints = {
+        "C": [Interval(Real, 0, float("inf"), closed="right")],
+        "fit_intercept": ["boolean"],
+        "tol": [NON_NEGATIVE],
+        "max_iter": [POSITIVE_INT],
+        "solver": [StrOptions({"auto", "newton", "lbfgs"})],
+        "persist": PERSIST,
+        "verbose": ["verbose"],
+    }
 
     def __init__(self, *, C=1.0, fit_intercept=True, tol=1e-4, max_iter=100, solver="auto", persist="auto", verbose=0):
         self.C = C
@@ -84,25 +94,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
-    def _check_params(self) -> None:
-        check_param(self, "C", is_real(self.C, 0, strict=True), "a float in the range (0, inf]")
-        check_param(self, "tol", is_real(self.tol, 0), "a float in the range [0, inf)")
-        check_param(self, "max_iter", is_positive_int(self.max_iter), "an int in the range [1, inf)")
-        check_param(self, "solver", self.solver in ("auto", "newton", "lbfgs"), "'auto', 'newton' or 'lbfgs'")
-        check_param(self, "fit_intercept", isinstance(self.fit_intercept, (bool, np.bool_)), "a bool")
-        check_persist(self)
-
     def fit(self, X: Any, y: Any) -> LogisticRegression:
         """Fit on NumPy/pandas data, a Dask array/DataFrame, or a Parquet/CSV path.
 
         With a DataFrame or a path, ``y`` is the name of the target column.
         """
-        self._check_params()
+        self._validate_params()
         return self.fit_blocks(blocked_input(self, X, y, classifier=True))
 
-    def fit_blocks(self, data: BlockedData) -> LogisticRegression:
+    def fit_blocks(self, data: Blocks) -> LogisticRegression:
         """Fit on prepared blocks (what :meth:`fit` does after reading its input)."""
-        self._check_params()
+        self._validate_params()
         report = report_to(self)
         if data.lazy:
             self.classes_ = data.classes()

@@ -6,13 +6,16 @@ import copy
 import hashlib
 import json
 import os
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._validation import Interval, Predicate, RealNotInt, StrOptions, ValidatedParams
 from ..exceptions import BackendUnavailableError
+from ..planning import Placement, PlacementRequest
 
 
 def _import_torch() -> Any:
@@ -26,11 +29,50 @@ def _import_torch() -> Any:
     return torch
 
 
-class TorchEstimator(BaseEstimator):
+POSITIVE_INT = Interval(Integral, 1, None)
+POSITIVE_INTS = Predicate(
+    lambda v: isinstance(v, (tuple, list)) and all(isinstance(n, Integral) and not isinstance(n, bool) and n > 0 for n in v),
+    "a tuple of positive ints",
+)
+
+COMMON_CONSTRAINTS = {
+    "module": [callable, None],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "epochs": [POSITIVE_INT],
+    "batch_size": [POSITIVE_INT],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "device": [Predicate(lambda v: isinstance(v, str) and bool(v), "a device name: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")],
+    "precision": [StrOptions({"auto", "bf16", "fp32"})],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither")],
+    "n_iter_no_change": [POSITIVE_INT],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "compile": ["boolean", str],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+class TorchEstimator(ValidatedParams, BaseEstimator):
     """Base of the PyTorch estimators. Subclasses set the hooks below and ``__init__``."""
 
     _accepts_images = False  # whether X may be (n, h, w) or (n, c, h, w)
-    _scaleml_torch_estimator = True  # read by the backends' plans: it picks its own device
+
+    def __scaleml_placement__(self, request: PlacementRequest) -> Placement:
+        """It trains on its own device, whatever the backend: the one ``device`` resolves to here."""
+        from ..data.device import resolve_device
+
+        try:
+            device = str(resolve_device(self.device))
+        except Exception as exc:  # noqa: BLE001 - an absent explicit device: say so in the plan
+            device = f"unavailable ({exc})"
+        return Placement(
+            request.step, type(self).__name__, device, "PyTorch (scaleml.nn)", "1 process", request.data_form,
+            f"{request.backend} backend: a scaleml PyTorch estimator runs on its own device "
+            f"(device={self.device!r} -> {device})",
+        )
 
     # -- hooks -------------------------------------------------------------------------
 
@@ -86,9 +128,10 @@ class TorchEstimator(BaseEstimator):
     def _fit(self, X: Any, y: Any, *, reset: bool, epochs: int, classes: Any, incremental: bool = False) -> TorchEstimator:
         torch = _import_torch()
         from ._checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-        from ._device import resolve_device
+        from ..data.device import resolve_device
         from ._training import TrainingData, run_epochs
 
+        self._validate_params()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X, y = self._validate(X, y, reset=reset)
@@ -210,7 +253,7 @@ class TorchEstimator(BaseEstimator):
     # -- predicting --------------------------------------------------------------------
 
     def _inference_device(self) -> Any:
-        from ._device import resolve_device
+        from ..data.device import resolve_device
 
         try:
             return resolve_device(self.device_)

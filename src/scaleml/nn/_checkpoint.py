@@ -15,13 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import ScaleMLError
+from ..exceptions import CheckpointError
 
 PAYLOAD, MANIFEST = "checkpoint.pt", "checkpoint.json"
-
-
-class CheckpointError(ScaleMLError, ValueError):
-    """A checkpoint that cannot be trusted or does not belong to this fit."""
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

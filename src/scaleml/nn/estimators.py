@@ -10,7 +10,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._base import TorchEstimator, _import_torch
+from ._base import COMMON_CONSTRAINTS, POSITIVE_INTS, TorchEstimator, _import_torch
 
 _COMMON_DOC = """
     epochs : int, default={epochs}
@@ -104,6 +104,7 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
     """ + _COMMON_DOC.format(epochs=20)
 
     _accepts_images = True
+    _parameter_constraints = {**COMMON_CONSTRAINTS, "image_shape": [tuple, list, None], "channels": [POSITIVE_INTS]}
 
     def __init__(self, image_shape=None, channels=(32, 64), dropout=0.25, module=None, epochs=20,
                  batch_size=64, learning_rate=1e-3, weight_decay=0.0, device="auto", precision="auto",
@@ -156,6 +157,8 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
 
 
 class _MLP(TorchEstimator):
+    _parameter_constraints = {**COMMON_CONSTRAINTS, "hidden_layer_sizes": [POSITIVE_INTS]}
+
     def __init__(self, hidden_layer_sizes=(100,), dropout=0.0, module=None, epochs=50, batch_size=64,
                  learning_rate=1e-3, weight_decay=0.0, device="auto", precision="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,

@@ -132,7 +132,7 @@ class DaskRunner:
 
     def guard(self) -> Any:
         """The scheduler lost mid-search becomes one clear ClusterConnectionError."""
-        from ..backends._dask_cluster import scheduler_loss_as_error
+        from ..data.cluster import scheduler_loss_as_error
 
         return scheduler_loss_as_error(self.client)
 
@@ -140,11 +140,8 @@ class DaskRunner:
         pass
 
 
-def make_runner(backend: Any, n_jobs: int | None) -> Any:
-    """A Dask runner for backends with a client (dask, dask-ml), threads otherwise."""
-    from ..backends._base import cluster_client
-
-    client = cluster_client(backend)
+def make_runner(client: Any, n_jobs: int | None) -> Any:
+    """A Dask runner on ``client`` (a backend's cluster), threads here when it is None."""
     if client is not None:
         return DaskRunner(client)
     import os

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
 import time
 import warnings
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import Interval, RealNotInt, StrOptions, ValidatedParams
+from ..exceptions import InvalidParameterError
+from ..planning import Placement, PlacementRequest, describe_estimator
 from ._runners import make_runner
 from ._schedule import Bracket, halving_bracket, hyperband_brackets
 
@@ -27,26 +30,48 @@ def _best_has(method: str):
     return check
 
 
-class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
-    """The loop both searches share: brackets of models advanced as their scores arrive."""
+_COMMON_CONSTRAINTS = {
+    "estimator": "no_validation",  # checked with its own message: it needs partial_fit
+    "parameters": [dict],
+    "aggressiveness": [Interval(Integral, 2, None)],
+    "scoring": [str, callable, None],
+    "test_size": [Interval(RealNotInt, 0, 1, closed="neither")],
+    "random_state": ["random_state"],
+    "error_score": [StrOptions({"raise"}), Real],
+    "backend": [str, None],
+    "n_jobs": [Integral, None],
+    "verbose": ["verbose"],
+}
 
-    _scaleml_search = True  # backends let it place itself (backends._base.self_placement)
+
+class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
+    """The loop both searches share: brackets of models advanced as their scores arrive."""
 
     def _brackets(self) -> list[Bracket]:
         raise NotImplementedError
 
     def _check_params(self) -> None:
         if not hasattr(self.estimator, "partial_fit"):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"{type(self).__name__} trains with partial_fit, which {type(self.estimator).__name__} "
                 "does not have. Use an estimator that learns incrementally (SGDClassifier, "
                 "SGDRegressor, MLPClassifier, scaleml.nn.CNNClassifier, ...), or GridSearchCV/"
                 "HalvingRandomSearchCV for the others."
             )
-        if not (isinstance(self.aggressiveness, numbers.Integral) and self.aggressiveness >= 2):
-            raise ValueError(f"aggressiveness must be an integer >= 2 (models kept: 1 in aggressiveness); got {self.aggressiveness!r}.")
-        if not (isinstance(self.test_size, numbers.Real) and 0 < self.test_size < 1):
-            raise ValueError(f"test_size must be a fraction in (0, 1) held out for scoring; got {self.test_size!r}.")
+        self._validate_params()
+
+    def __scaleml_placement__(self, request: PlacementRequest) -> Placement:
+        if self.backend is not None:
+            where, how = f"its own backend {self.backend!r}", f"on its own backend {self.backend!r} (backend= is set)"
+        elif request.cluster:
+            where = f"Dask futures on {request.cluster}"
+            how = "as Dask futures, each model kept on the worker that trains it, only scores sent back"
+        else:
+            where, how = f"threads here (n_jobs={self.n_jobs!r})", "on threads in this process"
+        return Placement(
+            request.step, describe_estimator(self), "cpu", "scaleml.search (partial_fit)", where, request.data_form,
+            f"{request.backend} backend: candidates trained with partial_fit {how}",
+        )
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -76,7 +101,7 @@ class _AdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
             fit_params["classes"] = np.unique(y)
         brackets = self._brackets()
         with resolve_backend(self.backend) as resolved:
-            runner = make_runner(resolved.backend, self.n_jobs)
+            runner = make_runner(resolved.backend.cluster(), self.n_jobs)
             try:
                 with runner.guard():
                     self._run(runner, brackets, data, fit_params, rng)
@@ -340,13 +365,19 @@ class SuccessiveHalvingSearchCV(_AdaptiveSearch):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
+    _parameter_constraints = {
+        **_COMMON_CONSTRAINTS,
+        "n_initial_parameters": [Interval(Integral, 1, None)],
+        "n_initial_iter": [Interval(Integral, 1, None)],
+        "max_iter": [Interval(Integral, 1, None), None],
+    }
+
     def _brackets(self) -> list[Bracket]:
-        for name in ("n_initial_parameters", "n_initial_iter"):
-            value = getattr(self, name)
-            if not (isinstance(value, numbers.Integral) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        if self.max_iter is not None and not (isinstance(self.max_iter, numbers.Integral) and self.max_iter >= self.n_initial_iter):
-            raise ValueError(f"max_iter must be None or an integer >= n_initial_iter; got {self.max_iter!r}.")
+        if self.max_iter is not None and self.max_iter < self.n_initial_iter:
+            raise InvalidParameterError(
+                f"The 'max_iter' parameter of {type(self).__name__} must be None or at least "
+                f"n_initial_iter={self.n_initial_iter!r}. Got {self.max_iter!r} instead."
+            )
         return [halving_bracket(self.n_initial_parameters, self.n_initial_iter, self.aggressiveness, self.max_iter)]
 
 
@@ -384,7 +415,7 @@ class HyperbandSearchCV(_AdaptiveSearch):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
+    _parameter_constraints = {**_COMMON_CONSTRAINTS, "max_iter": [Interval(Integral, 1, None)]}
+
     def _brackets(self) -> list[Bracket]:
-        if not (isinstance(self.max_iter, numbers.Integral) and self.max_iter >= 1):
-            raise ValueError(f"max_iter must be a positive integer (most partial_fit calls per model); got {self.max_iter!r}.")
         return hyperband_brackets(self.max_iter, self.aggressiveness)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..exceptions import BackendUnavailableError
+from ..exceptions import BackendUnavailableError, InvalidParameterError
 
 
 def available_devices() -> list[str]:
@@ -34,7 +34,7 @@ def resolve_device(device: Any) -> Any:
     try:
         chosen = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(
+        raise InvalidParameterError(
             f"device={device!r} is not a device name; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
         ) from None
     present = available_devices()

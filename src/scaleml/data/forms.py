@@ -1,19 +1,32 @@
-"""Describing and (in later backends) converting the inputs users pass.
+"""Recognising and describing the forms data comes in, without importing any engine.
 
-Only the description lives here for now; it must not import dask, torch or cupy, so
-it recognises their types by module name.
+Dask, torch and CuPy types are recognised by their module name, so nothing here
+imports them and nothing reads data: lazy collections stay lazy.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
-def describe_data(X: Any) -> str:
-    """A short human description of ``X``'s form, e.g. ``"NumPy float64 (1797, 64)"``.
+def is_path(X: Any) -> bool:
+    """Whether ``X`` names files (a ``str`` or ``os.PathLike``)."""
+    return isinstance(X, (str, os.PathLike))
 
-    Never imports an engine and never reads data: lazy collections stay lazy.
-    """
+
+def is_dask(X: Any) -> bool:
+    """Whether ``X`` is a Dask collection (array, DataFrame, Series)."""
+    return type(X).__module__.split(".", 1)[0] in ("dask", "dask_expr")
+
+
+def is_lazy(X: Any) -> bool:
+    """Whether ``X`` is read lazily, block by block: a Dask collection or a file path."""
+    return is_path(X) or is_dask(X)
+
+
+def describe_data(X: Any) -> str:
+    """A short human description of ``X``'s form, e.g. ``"NumPy float64 (1797, 64)"``."""
     if X is None:
         return "none"
     module = type(X).__module__.split(".", 1)[0]
@@ -34,17 +47,24 @@ def describe_data(X: Any) -> str:
     if module == "scipy":
         fmt = getattr(X, "format", "sparse")
         return f"SciPy sparse {fmt}{dtype_text}{shape_text}"
-    if module in ("dask", "dask_expr"):
+    if is_dask(X):
         return f"Dask {cls}{shape_text}"
     if module == "torch":
         return f"torch tensor{dtype_text}{shape_text} on {getattr(X, 'device', '?')}"
     if module == "cupy":
         return f"CuPy{dtype_text}{shape_text}"
     if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
-        return f"path {X}"
+        return f"path {os.fsdecode(X)}"
     if isinstance(X, (list, tuple)):
         return f"Python {cls} of {len(X)} items"
     return cls
+
+
+def array_kind(X: Any) -> str:
+    """The array type a step received, for plans: ``"numpy.ndarray"``, ``"torch.Tensor on cpu"``."""
+    module = type(X).__module__.split(".", 1)[0]
+    kind = f"{module}.{type(X).__name__}"
+    return f"{kind} on {X.device}" if module in ("torch", "cupy") else kind
 
 
 def _unknown(size: Any) -> bool:

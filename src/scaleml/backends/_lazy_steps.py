@@ -1,0 +1,215 @@
+"""The dask-ml backend's work on lazy data: fitting each step on blocks, lazy predictions.
+
+Each function writes what it did into the plan record as it does it: blocks and
+``partial_fit`` calls, bytes loaded, and a fallback to the out-of-core twin
+with its reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..data.blocks import Blocks
+from ..exceptions import DataError, OutOfMemoryBudgetError
+from ..planning import Record
+from ._twins import engine_of, twin_of
+
+
+def fit_step(backend: Any, path: str, step: Any, how: str, before: list[Any], data: Blocks, final: bool,
+             record: Record) -> None:
+    """Fit one (non-pipeline) ``step`` on ``data`` passed through the fitted steps ``before``."""
+    if how == "blocks":
+        fit_blocks(step, before, data, record, path)
+    elif how == "stream":
+        stream_fit(backend, step, before, data, final, record, path)
+    elif how == "twin":
+        fit_twin(step, before, data, record, path)
+    elif how == "refuse":
+        raise _too_large(backend, path, step)
+    else:
+        fit_in_memory(backend, path, step, before, data, record)
+
+
+def stream_fit(backend: Any, step: Any, before: list[Any], data: Blocks, final: bool, record: Record, path: str) -> None:
+    from sklearn.base import is_classifier
+
+    kwargs = {}
+    if final and is_classifier(step):
+        kwargs["classes"] = data.classes()
+    passes = backend.options["epochs"] if final else 1
+    rows = 0
+    for _ in range(passes):
+        for X_block, y_block in _transformed_stream(backend, before, data):
+            if len(X_block) == 0:
+                continue  # an empty partition (a filtered file, say)
+            step.partial_fit(X_block, y_block, **kwargs)
+            rows += len(X_block)
+            record.observe(path, partial_fit_calls=1)
+    if rows == 0:
+        raise _no_rows(data)
+    record.observe(path, passes=passes, rows_per_pass=rows // passes)
+
+
+def fit_in_memory(backend: Any, path: str, step: Any, before: list[Any], data: Blocks, record: Record) -> None:
+    budget = backend.memory_budget()
+    X_parts, y_parts, size = [], [], 0
+    for X_block, y_block in _transformed_stream(backend, before, data):
+        size += X_block.nbytes
+        if size > budget:
+            twin = twin_of(step)
+            if twin is None:
+                raise _too_large(backend, path, step)
+            record.fallback(
+                path,
+                f"dask-ml backend: no partial_fit, and its input grew past max_in_memory_bytes "
+                f"({budget / 2**20:.0f} MiB) while loading, so fitted by {engine_of(twin)}'s blocked "
+                "implementation out of core; the result stored in the scikit-learn estimator",
+                engine=engine_of(twin), parallelism="blocked, out of core",
+            )
+            return fit_twin(step, before, data, record, path)
+        X_parts.append(X_block)
+        y_parts.append(y_block)
+    if not X_parts or sum(len(p) for p in X_parts) == 0:
+        raise _no_rows(data)
+    y_all = None if y_parts[0] is None else np.concatenate(y_parts)
+    step.fit(np.concatenate(X_parts), y_all)
+    record.observe(path, loaded_mib=round(size / 2**20, 1), blocks=len(X_parts))
+
+
+def fit_blocks(model: Any, before: list[Any], data: Blocks, record: Record, path: str) -> None:
+    """Fit a model made for blocks (``fit_blocks``) on the transformed blocks, where they are read."""
+    blocks = data.map(_transformed_part, before, n_features=None if before else data.n_features)
+    if blocks.n_features is None:
+        blocks.n_features = data.compute(blocks.parts[0])[0].shape[1]
+    model.fit_blocks(blocks)
+    record.observe(path, passes=blocks.passes)
+
+
+def fit_twin(step: Any, before: list[Any], data: Blocks, record: Record, path: str) -> None:
+    """Fit ``step`` out of core with its twin, then store the result in ``step``.
+
+    The fitted attributes are copied into the scikit-learn estimator, so the
+    pipeline stays plain scikit-learn and predicts without dask or dask-ml.
+    """
+    twin = twin_of(step)
+    if hasattr(twin, "fit_blocks"):
+        fit_blocks(twin, before, data, record, path)
+    else:
+        import dask
+
+        blocks = data.map(_transformed_part, before)
+        n_features = data.compute(blocks.parts[0])[0].shape[1]
+        X = blocks.map_to_array(_first, n_columns=n_features, dtype=float)
+        with dask.config.set(scheduler=data.client if data.client is not None else "threads"):
+            twin.fit(X.compute_chunk_sizes())  # dask-ml's PCA needs the block lengths
+    for attr, value in vars(twin).items():
+        if attr.endswith("_") and not attr.startswith("_"):
+            setattr(step, attr, value.compute() if hasattr(value, "compute") else value)
+
+
+def dask_ml_pca(step: Any) -> Any:
+    """dask-ml's PCA (exact, blocked QR/SVD) for scikit-learn's PCA, unfitted; else None.
+
+    dask-ml's KMeans returns a class that is not scikit-learn's, so KMeans has no
+    twin here (MiniBatchKMeans streams instead).
+    """
+    from sklearn.decomposition import PCA
+
+    if type(step) is not PCA:
+        return None
+    from dask_ml.decomposition import PCA as DaskPCA
+
+    params = step.get_params()
+    solver = params["svd_solver"] if params["svd_solver"] in ("auto", "full", "tsqr", "randomized") else "auto"
+    return DaskPCA(
+        n_components=params["n_components"], whiten=params["whiten"], svd_solver=solver,
+        tol=params["tol"], iterated_power=params["iterated_power"] if isinstance(params["iterated_power"], int) else 0,
+        random_state=params["random_state"],
+    )
+
+
+# -- predictions on lazy data -------------------------------------------------------------
+
+
+def lazy_apply(backend: Any, estimator: Any, method: str, X: Any) -> Any:
+    """``estimator.<method>`` block by block: a lazy Dask array, one output row per input row."""
+    import dask
+
+    data = backend.blocks(X)
+    n_columns, dtype = _output_shape(estimator, method, data)
+    return data.map_to_array(_apply, dask.delayed(estimator), method, n_columns=n_columns, dtype=dtype)
+
+
+def lazy_score(backend: Any, estimator: Any, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+    from sklearn.base import is_classifier, is_regressor
+    from sklearn.metrics import accuracy_score, r2_score
+
+    if not (is_classifier(estimator) or is_regressor(estimator)):
+        raise DataError(f"score on lazy data supports classifiers and regressors, not {type(estimator).__name__}.")
+    if sample_weight is not None:
+        raise DataError("sample_weight is not supported with lazy data; score in-memory data to use it.")
+    import dask
+
+    data = backend.blocks(X, y)
+    model = dask.delayed(estimator)
+    pairs = data.compute([dask.delayed(_predict_with_truth)(model, part) for part in data.parts])
+    truth = np.concatenate([t for t, _ in pairs])
+    pred = np.concatenate([p for _, p in pairs])
+    return float(accuracy_score(truth, pred) if is_classifier(estimator) else r2_score(truth, pred))
+
+
+def _output_shape(estimator: Any, method: str, data: Blocks) -> tuple[int | None, Any]:
+    """Columns (None: 1-d) and dtype of ``method``'s output, from one row of the first non-empty block."""
+    for part in data.parts:
+        X_block = data.compute(part)[0] if data.lazy else part[0]
+        if len(X_block):
+            out = np.asarray(getattr(estimator, method)(X_block[:1]))
+            return (None if out.ndim == 1 else out.shape[1]), out.dtype
+    raise _no_rows(data)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _transformed_stream(backend: Any, before: list[Any], data: Blocks):
+    for X_block, y_block in data.stream(backend.options["window"]):
+        for step in before:
+            X_block = step.transform(X_block)
+        yield X_block, y_block
+
+
+def _transformed_part(part: tuple[Any, Any], before: list[Any]) -> tuple[Any, Any]:
+    X_block = part[0]
+    for step in before:
+        X_block = step.transform(X_block)
+    return np.asarray(X_block, dtype=float), part[1]
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+def _apply(part: tuple[Any, Any], model: Any, method: str) -> Any:
+    return getattr(model, method)(part[0])
+
+
+def _predict_with_truth(model: Any, part: tuple[Any, Any]) -> tuple[Any, Any]:
+    return part[1], model.predict(part[0])
+
+
+def _no_rows(data: Blocks) -> ValueError:
+    return ValueError(
+        f"Found array with 0 sample(s) in the lazy input ({data.description}) while a minimum of 1 is required."
+    )
+
+
+def _too_large(backend: Any, path: str, step: Any) -> OutOfMemoryBudgetError:
+    budget = backend.memory_budget()
+    return OutOfMemoryBudgetError(
+        f"Step {path!r} ({type(step).__name__}) has no partial_fit, and its input exceeds the in-memory "
+        f"budget of {budget / 2**20:.0f} MiB (max_in_memory_bytes). Use an estimator that learns "
+        "incrementally (SGDClassifier/SGDRegressor, IncrementalPCA, MiniBatchKMeans, MultinomialNB, ...), "
+        "fit on a sample, or raise max_in_memory_bytes."
+    )

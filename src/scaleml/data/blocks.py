@@ -1,0 +1,342 @@
+"""Data as ordered blocks of rows: one container for in-memory and lazy data.
+
+Every engine scaleml drives reads data the same way: a list of *parts*, each an
+``(X_block, y_block)`` pair of NumPy arrays (a ``dask.delayed`` one for lazy
+data), in row order. :class:`Blocks` makes them from NumPy/pandas (one block),
+Dask arrays and DataFrames, and Parquet/CSV paths, and offers the three ways
+work uses them:
+
+- :meth:`Blocks.stream` brings the blocks here in order, a few ahead (``partial_fit``);
+- :meth:`Blocks.reduce` computes a summary per block where the block is and merges
+  the summaries (one pass of a blocked solver);
+- :meth:`Blocks.map_to_array` applies a function per block lazily (predictions).
+
+Lazy work runs on ``client``'s Dask cluster, or on threads here without one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import DataError
+from .forms import is_lazy, is_path
+
+_FAN_IN = 8  # summaries merged per task in a reduction tree
+
+
+class Blocks:
+    """An ``(X, y)`` data set as ordered blocks of rows.
+
+    Parameters
+    ----------
+    parts : list
+        ``(X_block, y_block)`` pairs (in memory) or delayed ones (lazy), in order.
+    lazy : bool
+        Whether ``parts`` are ``dask.delayed`` objects.
+    description : str
+        For plans and messages (``"Dask DataFrame, 12 partitions"``).
+    n_features : int or None
+        Columns of X, when known without reading data.
+    nbytes : int or None
+        Size of X, when known without reading data.
+    rows : list of int or None
+        Rows per block, when known without reading data.
+    y_column : str or None
+        The target column taken from a DataFrame or files.
+    y_unique : Dask collection or None
+        Computes the distinct targets of lazy data (reading only that column
+        where the format allows).
+    y_ndim : int
+        1 for one target per row, 2 for several.
+    client : distributed.Client or None
+        Where lazy work runs; None runs it on threads in this process.
+    """
+
+    def __init__(self, parts: list[Any], *, lazy: bool, description: str = "", n_features: int | None = None,
+                 nbytes: int | None = None, rows: list[int] | None = None, y_column: str | None = None,
+                 y_unique: Any = None, y_ndim: int = 1, client: Any = None) -> None:
+        self.parts = parts
+        self.lazy = lazy
+        self.description = description
+        self.n_features = n_features
+        self.nbytes = nbytes
+        self.rows = rows
+        self.y_column = y_column
+        self.y_unique = y_unique
+        self.y_ndim = y_ndim
+        self.client = client
+        self.persisted = False
+        self.passes = 0
+
+    @classmethod
+    def from_input(cls, X: Any, y: Any = None, *, block_bytes: int | str = "32MiB", client: Any = None) -> Blocks:
+        """Blocks of a Dask array/DataFrame or a Parquet/CSV path, or one block of in-memory data.
+
+        ``y`` may be the name of a target column (DataFrames and files), a Dask
+        array or Series aligned with a Dask ``X``, in-memory targets for
+        in-memory ``X``, or None.
+        """
+        if not is_lazy(X):
+            nbytes = X.data.nbytes if hasattr(X, "tocsr") else getattr(X, "nbytes", None)
+            return cls([(X, y)], lazy=False, description="in-memory arrays", nbytes=nbytes,
+                       rows=[X.shape[0]], n_features=X.shape[1] if len(X.shape) == 2 else None, y_ndim=np.ndim(y))
+        import dask.array as da
+        import dask.dataframe as dd
+
+        if is_path(X):
+            from .files import read_path
+
+            X = read_path(X, block_bytes)
+        if isinstance(X, dd.DataFrame):
+            return cls._from_frame(X, y, client)
+        if isinstance(X, da.Array):
+            return cls._from_array(X, y, client)
+        raise DataError(f"Not a lazy input: {type(X).__name__}.")
+
+    @classmethod
+    def _from_frame(cls, X: Any, y: Any, client: Any) -> Blocks:
+        import dask
+
+        y_column = None
+        if isinstance(y, str):
+            if y not in X.columns:
+                raise DataError(f"Target column {y!r} is not in the data; its columns are {list(X.columns)}.")
+            y_column = y
+        elif y is not None:
+            raise DataError(
+                "With a DataFrame or a path, pass y as the name of the target column "
+                "(e.g. fit('data/*.parquet', y='label'))."
+            )
+        parts = [dask.delayed(_frame_part_to_xy)(p, y_column) for p in X.to_delayed()]
+        return cls(
+            parts, lazy=True, description=f"Dask DataFrame, {X.npartitions} partitions",
+            n_features=len(X.columns) - (1 if y_column else 0), y_column=y_column,
+            y_unique=X[y_column].unique() if y_column else None, client=client,
+        )
+
+    @classmethod
+    def _from_array(cls, X: Any, y: Any, client: Any) -> Blocks:
+        import dask
+        import dask.array as da
+        import dask.dataframe as dd
+
+        if X.ndim != 2:
+            raise DataError(f"Expected a 2-d Dask array for X, got {X.ndim} dimensions.")
+        X = X.rechunk({1: -1})
+        if y is not None:
+            if isinstance(y, dd.Series):
+                y = y.to_dask_array()
+            if not isinstance(y, da.Array):
+                raise DataError(f"With a Dask array X, y must be a Dask array or Series, not {type(y).__name__}.")
+            if y.ndim != 1:
+                raise DataError(
+                    f"With lazy X, y must be 1-d (one target per row); got {y.ndim} dimensions. "
+                    "Fit one model per target, or load the data in memory."
+                )
+            if y.chunks[0] != X.chunks[0]:
+                X, y = _align(X, y)
+        x_parts = list(X.to_delayed().ravel())
+        y_parts = [None] * len(x_parts) if y is None else list(y.to_delayed().ravel())
+        parts = [dask.delayed(_pair)(xp, yp) for xp, yp in zip(x_parts, y_parts)]
+        known = not any(math.isnan(c) for c in X.chunks[0])
+        return cls(
+            parts, lazy=True, description=f"Dask array, {len(parts)} blocks", n_features=X.shape[1],
+            nbytes=int(X.nbytes) if known else None, rows=list(X.chunks[0]) if known else None,
+            y_unique=da.unique(y) if y is not None else None, client=client,
+        )
+
+    # -- derived data ----------------------------------------------------------------
+
+    def map(self, fn: Callable, *args: Any, n_features: int | None = None) -> Blocks:
+        """The same blocks passed through ``fn(part, *args) -> part`` (lazily for lazy data)."""
+        if self.lazy:
+            import dask
+
+            parts = [dask.delayed(fn)(part, *args) for part in self.parts]
+        else:
+            parts = [fn(part, *args) for part in self.parts]
+        return Blocks(parts, lazy=self.lazy, description=self.description, n_features=n_features,
+                      rows=self.rows, y_column=self.y_column, y_unique=self.y_unique, y_ndim=self.y_ndim,
+                      client=self.client)
+
+    def map_to_array(self, fn: Callable, *args: Any, n_columns: int | None, dtype: Any) -> Any:
+        """A lazy Dask array of ``fn(part, *args)`` per block, stacked in row order.
+
+        ``n_columns`` is None for one value per row (a 1-d result).
+        """
+        import dask
+        import dask.array as da
+
+        blocks = []
+        for index, part in enumerate(self.parts):
+            rows = self.rows[index] if self.rows is not None else np.nan
+            shape = (rows,) if n_columns is None else (rows, n_columns)
+            blocks.append(da.from_delayed(dask.delayed(fn)(part, *args), shape=shape, dtype=dtype))
+        return da.concatenate(blocks) if blocks else da.empty((0,) if n_columns is None else (0, n_columns), dtype=dtype)
+
+    # -- the three ways of using the blocks ------------------------------------------------
+
+    def stream(self, window: int = 2) -> Iterator[tuple[Any, Any]]:
+        """Yield each block's ``(X, y)`` here, in order, at most ``window`` read ahead."""
+        if not self.lazy:
+            yield from self.parts
+            return
+        yield from stream(self.parts, window, self.client)
+
+    def reduce(self, fn: Callable, *args: Any, merge: Callable) -> Any:
+        """``merge`` of ``fn(part, *args)`` over every block: one pass over the data.
+
+        On lazy data each ``fn`` runs where its block is, and the results are
+        merged in a tree of tasks, so only the summaries travel.
+        """
+        self.passes += 1
+        if not self.lazy:
+            return merge(*(fn(part, *args) for part in self.parts))
+        import dask
+
+        level = [dask.delayed(fn, pure=True)(part, *args) for part in self.parts]
+        while len(level) > 1:
+            level = [dask.delayed(merge, pure=True)(*level[i: i + _FAN_IN]) for i in range(0, len(level), _FAN_IN)]
+        return self.compute(level[0])
+
+    def compute(self, collection: Any) -> Any:
+        """Compute a Dask collection where this data's lazy work runs."""
+        return compute(collection, self.client)
+
+    def classes(self) -> np.ndarray:
+        """The distinct targets, sorted."""
+        if not self.lazy:
+            return np.unique(self.parts[0][1])
+        if self.y_unique is None:
+            raise DataError("y is required: pass the targets (a Dask array or the target column's name).")
+        return np.unique(np.asarray(self.compute(self.y_unique)))
+
+    # -- keeping blocks in memory ------------------------------------------------------------
+
+    def memory_budget(self) -> int:
+        """Bytes the blocks may take when kept: half the workers' memory limits,
+        or a quarter of this machine's available memory without a cluster."""
+        import psutil
+
+        if self.client is None:
+            return psutil.virtual_memory().available // 4
+        limits = [w.get("memory_limit") or 0 for w in self.client.scheduler_info()["workers"].values()]
+        if not limits or 0 in limits:
+            return psutil.virtual_memory().available // 2
+        return sum(limits) // 2
+
+    def persist(self, mode: bool | str, nbytes: int | None) -> str:
+        """Keep the blocks in memory between passes when ``mode`` (or ``"auto"``) allows.
+
+        Returns a sentence saying where the blocks live, and why.
+        """
+        if not self.lazy:
+            return "in memory"
+        if mode is False:
+            return "read from the source on every pass (persist=False)"
+        if mode == "auto":
+            budget = self.memory_budget()
+            if nbytes is None or math.isnan(nbytes) or nbytes > budget:
+                return (
+                    f"read from the source on every pass: {_mib(nbytes)} exceeds the "
+                    f"{_mib(budget)} budget for keeping blocks (persist='auto')"
+                )
+        if self.client is not None:
+            self.parts = self.client.persist(self.parts)
+            where = "kept on the Dask workers"
+        else:
+            import dask
+
+            self.parts = list(dask.persist(*self.parts, scheduler="threads"))
+            where = "kept in this process"
+        self.persisted = True
+        return f"{where} ({_mib(nbytes)})"
+
+
+def compute(collection: Any, client: Any = None) -> Any:
+    """Compute a Dask collection on ``client``'s cluster, or on threads here without one."""
+    if client is not None:
+        return client.compute(collection).result()
+    import dask
+
+    return dask.compute(collection, scheduler="threads")[0]
+
+
+def stream(parts: list[Any], window: int = 2, client: Any = None) -> Iterator[tuple[Any, Any]]:
+    """Yield each delayed part's result in order, at most ``window`` ahead.
+
+    With a ``client`` the parts are computed on the cluster's workers and sent
+    here; without one, by a pool of ``window`` threads in this process (file
+    decoding releases the GIL, so reading overlaps the fit and nothing is copied
+    between processes).
+    """
+    if client is not None:
+        submit = client.compute
+    else:
+        import dask
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="scaleml-read")
+
+        def submit(part: Any) -> Any:
+            return pool.submit(lambda: dask.compute(part, scheduler="sync")[0])
+
+    pending: deque = deque()
+    remaining = iter(parts)
+
+    def submit_next() -> None:
+        part = next(remaining, None)
+        if part is not None:
+            pending.append(submit(part))
+
+    try:
+        for _ in range(window):
+            submit_next()
+        while pending:
+            future = pending.popleft()
+            block = future.result()
+            if client is not None:
+                future.release()
+            submit_next()
+            yield block
+    finally:
+        for future in pending:
+            future.cancel()
+        if client is None:
+            pool.shutdown(wait=True)
+
+
+def _frame_part_to_xy(part: Any, y_column: str | None) -> tuple[Any, Any]:
+    """On a worker: one pandas partition to NumPy ``(X, y)``."""
+    y = part[y_column].to_numpy() if y_column is not None else None
+    X = part.drop(columns=[y_column]) if y_column is not None else part
+    return X.to_numpy(), y
+
+
+def _pair(x: Any, y: Any) -> tuple[Any, Any]:
+    return x, y
+
+
+def _align(X: Any, y: Any) -> tuple[Any, Any]:
+    """Rechunk ``y`` to ``X``'s row blocks, learning unknown block sizes if needed.
+
+    Unknown sizes (arrays made from DataFrames) cost one pass over the data to
+    learn; the alternative is refusing an input users make every day.
+    """
+    if any(math.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    if any(math.isnan(c) for c in y.chunks[0]):
+        y = y.compute_chunk_sizes()
+    if X.shape[0] != y.shape[0]:
+        raise DataError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
+    return X, y.rechunk((X.chunks[0],))
+
+
+def _mib(nbytes: float | None) -> str:
+    return "unknown size" if nbytes is None or math.isnan(nbytes) else f"{nbytes / 2**20:.0f} MiB"
+

@@ -1,0 +1,308 @@
+"""Dask cluster connections, owned in one place, and the cluster the active work may use.
+
+A backend asks :data:`CONNECTIONS` for a connection matching its options when it
+starts and gives it back when it stops. The owner is the one place that opens
+clients and starts managed ``LocalCluster`` s: a LocalCluster takes seconds to
+start, so it is kept for the next backend that asks for the same one and closed
+at exit (or by :func:`close_all`). Imports dask only when a connection is made.
+
+The backend doing the work also says which cluster scaleml's own estimators
+(the blocked linear models, the searches) should run on, through
+:func:`cluster_provider`; they ask :func:`current_client`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import ClusterConnectionError, InvalidParameterError
+
+ENV_ADDRESS = "SCALEML_DASK_ADDRESS"
+_TLS_FILES = ("tls_ca_file", "tls_client_cert", "tls_client_key")
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Which cluster to use: a scheduler address, or the size of a managed LocalCluster.
+
+    ``address`` None means ``SCALEML_DASK_ADDRESS``, else a LocalCluster of one
+    single-threaded worker process per usable core, memory shared evenly.
+    """
+
+    address: str | None = None
+    security: Any = None
+    timeout: float = 10.0
+    n_workers: int | None = None
+    threads_per_worker: int | None = None
+    memory_limit: Any = None
+
+    @property
+    def resolved_address(self) -> str | None:
+        return self.address or os.environ.get(ENV_ADDRESS) or None
+
+    def key(self) -> tuple:
+        address = self.resolved_address
+        if address:
+            # Different credentials for one address are different connections.
+            return ("address", address, repr(getattr(self.security, "__dict__", self.security)))
+        from ..machine import usable_cores
+
+        return ("local", self.n_workers or usable_cores(), self.threads_per_worker or 1, self.memory_limit)
+
+    def describe(self) -> str:
+        """For plans: where work on this cluster runs, without connecting."""
+        key = self.key()
+        if key[0] == "address":
+            return f"the Dask scheduler at {key[1]}"
+        _, workers, threads, _ = key
+        return f"a LocalCluster of {workers} worker process{'es' if workers != 1 else ''} x {threads} thread{'s' if threads != 1 else ''}"
+
+
+class Connection:
+    """One client, and the LocalCluster behind it when scaleml started one."""
+
+    def __init__(self, spec: ClusterSpec, client: Any, cluster: Any = None) -> None:
+        self.spec = spec
+        self.client = client
+        self.cluster = cluster
+        self.users = 0
+        self._warmed = False
+
+    def warm(self) -> None:
+        """Import scikit-learn on every worker once, not inside the first fit's tasks.
+
+        Only for work that runs scikit-learn on the workers: it adds about 130 MB
+        to each worker, which matters under tight memory limits.
+        """
+        if not self._warmed:
+            self.client.run(_import_sklearn)
+            self._warmed = True
+
+    def close(self) -> None:
+        for resource in (self.client, self.cluster):
+            if resource is None:
+                continue
+            try:
+                resource.close()
+            except Exception:  # noqa: BLE001 - closing (often at exit, or after a loss) must not raise
+                pass
+
+
+class ConnectionOwner:
+    """Opens, shares and closes this process's Dask connections and managed clusters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[tuple, Connection] = {}
+        self._atexit = False
+
+    def acquire(self, spec: ClusterSpec) -> Connection:
+        """A running connection for ``spec``, connecting or starting a cluster if needed.
+
+        Raises
+        ------
+        ClusterConnectionError
+            If the scheduler does not answer within ``spec.timeout``.
+        """
+        key = spec.key()
+        with self._lock:
+            connection = self._open.get(key)
+            if connection is None or connection.client.status != "running":
+                if connection is not None:
+                    connection.close()
+                connection = _connect(spec) if key[0] == "address" else _start_local(spec, key)
+                self._open[key] = connection
+                if not self._atexit:
+                    atexit.register(self.close)
+                    self._atexit = True
+            connection.users += 1
+            return connection
+
+    def release(self, connection: Connection) -> None:
+        """Give a connection back; it stays open for the next user until :meth:`close`."""
+        with self._lock:
+            connection.users = max(0, connection.users - 1)
+
+    def discard(self, client: Any) -> None:
+        """Drop and close the connection of ``client`` (its scheduler is gone)."""
+        with self._lock:
+            lost = [key for key, c in self._open.items() if c.client is client]
+            connections = [self._open.pop(key) for key in lost]
+        for connection in connections:
+            connection.close()
+        if not connections:
+            Connection(ClusterSpec(), client).close()
+
+    def close(self, address: str | None = None) -> None:
+        """Close every connection and managed cluster, or only the connection to ``address``."""
+        with self._lock:
+            keys = [k for k in self._open if address is None or k[:2] == ("address", address)]
+            connections = [self._open.pop(key) for key in keys]
+        for connection in connections:
+            connection.close()
+
+    def running(self) -> list[Connection]:
+        """The connections open now."""
+        with self._lock:
+            return list(self._open.values())
+
+
+CONNECTIONS = ConnectionOwner()
+
+
+def close_all(address: str | None = None) -> None:
+    """Close the clients and managed clusters this process opened (see :class:`ConnectionOwner`)."""
+    CONNECTIONS.close(address)
+
+
+def _security(security: Any, address: str) -> Any:
+    """A ``distributed.Security`` from an object, a dict of TLS file paths, or None."""
+    from distributed import Security
+
+    if security is None and address.startswith("tls://"):
+        raise ClusterConnectionError(
+            f"The scheduler address {address!r} uses TLS but no certificates were given. "
+            "Pass security={'tls_ca_file': ..., 'tls_client_cert': ..., 'tls_client_key': ...} "
+            "(or a distributed.Security)."
+        )
+    if security is None or isinstance(security, Security):
+        return security
+    if isinstance(security, dict):
+        for key in _TLS_FILES:
+            path = security.get(key)
+            if isinstance(path, str) and not os.path.isfile(path):
+                raise ClusterConnectionError(
+                    f"The TLS file for security[{key!r}] does not exist: {path!r}. Fix the path in the "
+                    "backend's security option (or in the profile it came from); relative paths in a "
+                    "profile are read from the profile's folder."
+                )
+        return Security(require_encryption=True, **security)
+    raise InvalidParameterError(
+        f"The 'security' option must be a distributed.Security or a dict of TLS file paths. "
+        f"Got {type(security).__name__} instead."
+    )
+
+
+def _connect(spec: ClusterSpec) -> Connection:
+    from distributed import Client
+
+    address = spec.resolved_address
+    security = _security(spec.security, address)
+    try:
+        client = Client(address, timeout=spec.timeout, security=security, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterConnectionError(
+            f"Could not reach the Dask scheduler at {address!r} within {spec.timeout:g} s ({exc}). "
+            "Check the address and that `dask scheduler` is running and reachable from here; "
+            "leave address unset to use a local cluster, or raise timeout=."
+        ) from None
+    return Connection(spec, client)
+
+
+def _start_local(spec: ClusterSpec, key: tuple) -> Connection:
+    from distributed import Client, LocalCluster
+
+    _, n_workers, threads_per_worker, memory_limit = key
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        memory_limit=memory_limit if memory_limit is not None else "auto",
+        dashboard_address=":0",
+        silence_logs=40,
+    )
+    return Connection(spec, Client(cluster, set_as_default=False), cluster)
+
+
+def _import_sklearn() -> None:
+    import sklearn.base  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
+
+
+@contextmanager
+def scheduler_loss_as_error(client: Any) -> Iterator[None]:
+    """Turn the loss of the scheduler during work into one clear ClusterConnectionError.
+
+    Dask reports it as a cancelled future or a closed comm from deep inside the
+    work; the connection is then discarded, so the next use connects afresh.
+    ``client`` may also be a function returning the client, or None when no
+    connection was made (then nothing is translated).
+    """
+    try:
+        yield
+    except Exception as exc:
+        current = client() if callable(client) else client
+        if current is None or (current.status == "running" and "scheduler-connection-lost" not in str(exc)):
+            raise
+        address = getattr(current.scheduler, "address", None) or "(unknown)"
+        CONNECTIONS.discard(current)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClusterConnectionError(
+            f"Lost the Dask scheduler at {address} during the work ({type(exc).__name__}: {detail}). "
+            "The fit did not finish and nothing from it was kept. Check that the scheduler is running "
+            "(its log says why it stopped) and run again. Workers started with `dask worker "
+            "--death-timeout 60` stop by themselves once their scheduler is gone."
+        ) from exc
+
+
+def total_threads(client: Any, wait: float) -> int:
+    """Worker threads in the cluster, waiting up to ``wait`` seconds for a first worker."""
+    threads = sum(client.nthreads().values())
+    if threads:
+        return threads
+    try:
+        client.wait_for_workers(1, timeout=wait)
+    except (TimeoutError, OSError):
+        raise ClusterConnectionError(
+            f"The Dask scheduler at {client.scheduler.address} has no workers after {wait:g} s. "
+            "Start some with `dask worker <scheduler-address>`."
+        ) from None
+    return sum(client.nthreads().values())
+
+
+# -- the cluster the active work may use ------------------------------------------------
+
+_UNSET = object()
+_provider: ContextVar[Any] = ContextVar("scaleml_cluster_provider", default=_UNSET)
+
+
+@contextmanager
+def cluster_provider(provider: Callable[[], Any] | None) -> Iterator[None]:
+    """Inside the block, :func:`current_client` calls ``provider`` (None: no cluster).
+
+    Backends set this while they work, so the cluster starts only when some work
+    asks for it.
+    """
+    token = _provider.set(provider)
+    try:
+        yield
+    finally:
+        _provider.reset(token)
+
+
+def current_client() -> Any:
+    """The ``distributed.Client`` the current work should use, or None for threads here.
+
+    The active scaleml backend's cluster (a ``scaleml.backend("dask")`` block, or a
+    ``Scaled(..., backend="dask")`` fit); outside any backend, the user's default
+    ``distributed.Client`` if one exists; else None.
+    """
+    provider = _provider.get()
+    if provider is not _UNSET:
+        return None if provider is None else provider()
+    if "distributed" not in sys.modules:
+        return None  # no client can exist without distributed imported
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        return None

@@ -1,0 +1,92 @@
+"""scaleml.testing: the backend contract kit, run on every built-in backend and on plug-ins.
+
+The kit must pass for each backend that runs here, and must fail for backends
+that break the contract (a plan that lies, predictions from elsewhere, a dry run
+that fits), naming the check.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import scaleml
+from scaleml.backends import Backend, Placement
+from scaleml.testing import backend_checks, check_backend
+
+# Tolerance against local: torch runs float64 on the CPU (PyTorch's linear algebra
+# rounds differently from NumPy's); a GPU computes in float32.
+RTOL = {"torch": 1e-7}
+AVAILABLE = [b.name for b in scaleml.backends.available() if b.available]
+CHECKS = [check for name in AVAILABLE for check in backend_checks(name, rtol=RTOL.get(name, 0.0))]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=str)
+def test_builtin_backends_keep_the_contract(check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # cupy's "runs on NumPy here"
+        check()
+
+
+class InProcess(Backend):
+    """The smallest honest plug-in: everything in this process, and the plan says so."""
+
+    name = "in-process"
+
+    def fit(self, estimator, X, y, record, **fit_params):
+        self.place_steps(estimator, X, record, lambda path, step, form: Placement(
+            path, type(step).__name__, "cpu", "scikit-learn", "1 process", form, "in-process backend: here"))
+        if record.dry_run:
+            return estimator
+        return estimator.fit(X, y, **fit_params)
+
+    def call(self, estimator, method, X, *args, **kwargs):
+        return getattr(estimator, method)(X, *args, **kwargs)
+
+
+def test_an_unregistered_plugin_class_passes():
+    check_backend(InProcess)
+
+
+class SkipsSteps(InProcess):
+    """Writes one placement for the whole pipeline instead of one per step."""
+
+    def fit(self, estimator, X, y, record, **fit_params):
+        record.place(Placement("all", type(estimator).__name__, "cpu", "scikit-learn", "1 process", "?", "whole"))
+        return estimator if record.dry_run else estimator.fit(X, y, **fit_params)
+
+
+class FitsWhenDry(InProcess):
+    def fit(self, estimator, X, y, record, **fit_params):
+        super().fit(estimator, X, y, record, **fit_params)
+        return estimator.fit(X, y, **fit_params)  # even in a dry run
+
+
+class PlanDiffersFromExplain(InProcess):
+    def fit(self, estimator, X, y, record, **fit_params):
+        self.place_steps(estimator, X, record, lambda path, step, form: Placement(
+            path, type(step).__name__, "cpu", "scikit-learn", "dry" if record.dry_run else "wet", form, "varies"))
+        return estimator if record.dry_run else estimator.fit(X, y, **fit_params)
+
+
+class PredictsElsewhere(InProcess):
+    def call(self, estimator, method, X, *args, **kwargs):
+        out = getattr(estimator, method)(X, *args, **kwargs)
+        return out + 1e-3 if np.issubdtype(np.asarray(out).dtype, np.floating) else out
+
+
+@pytest.mark.parametrize(
+    "broken, failing",
+    [
+        (SkipsSteps, "fit_matches_local"),
+        (FitsWhenDry, "plan_is_a_record"),
+        (PlanDiffersFromExplain, "plan_is_a_record"),
+        (PredictsElsewhere, "predict_like_methods"),
+    ],
+)
+def test_the_kit_catches_broken_backends(broken, failing):
+    checks = {check.name: check for check in backend_checks(broken)}
+    with pytest.raises(AssertionError):
+        checks[failing]()
+    with pytest.raises(AssertionError, match="backend check '"):
+        check_backend(broken)

@@ -1,0 +1,162 @@
+"""The plan is a record: written by the code that runs each step, equal to explain's dry run.
+
+Each configuration is fitted for real and explained without fitting; the two
+plans must be equal. Spy estimators then check the plan against what happened:
+the partial_fit calls a step received, the array type it was given, the
+process it ran in.
+"""
+
+import os
+
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import scaleml
+from scaleml import Scaled, explain
+
+da = pytest.importorskip("dask.array")
+
+pytestmark = pytest.mark.timeout(300)
+
+X, y = make_classification(n_samples=1_200, n_features=8, random_state=0)
+CHUNK = 300
+
+
+def _lazy():
+    return da.from_array(X, chunks=(CHUNK, 8)), da.from_array(y, chunks=CHUNK)
+
+
+def _forest():
+    return RandomForestClassifier(n_estimators=8, random_state=0)
+
+
+def _sgd():
+    return SGDClassifier(random_state=0)
+
+
+def _scaleml_logreg():
+    from scaleml.linear_model import LogisticRegression
+
+    return LogisticRegression()
+
+
+CONFIGS = {
+    # name: (backend, estimator factory, lazy input)
+    "local-lone": ("local", _forest, False),
+    "local-nested": ("local", lambda: Pipeline([("prep", make_pipeline(StandardScaler())), ("clf", _forest())]), False),
+    "dask-pipeline": ("dask", lambda: make_pipeline(StandardScaler(), _forest()), False),
+    "dask-search": ("dask", lambda: GridSearchCV(_forest(), {"max_depth": [2, 4]}, cv=3), False),
+    "dask-blocked-lazy": ("dask", _scaleml_logreg, True),
+    "dask-ml-lone-lazy": ("dask-ml", _sgd, True),
+    "dask-ml-pipeline-lazy": ("dask-ml", lambda: make_pipeline(StandardScaler(), _sgd()), True),
+    "dask-ml-nested-lazy": ("dask-ml", lambda: Pipeline([("prep", make_pipeline(StandardScaler())), ("clf", _sgd())]), True),
+    "dask-ml-search": ("dask-ml", lambda: GridSearchCV(_forest(), {"max_depth": [2, 4]}, cv=3), False),
+    "torch-nested": ("torch", lambda: Pipeline([("prep", make_pipeline(StandardScaler())), ("clf", _forest())]), False),
+}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_explain_equals_the_plan_of_the_fit(name):
+    backend, make, lazy = CONFIGS[name]
+    if not any(b.name == backend and b.available for b in scaleml.backends.available()):
+        pytest.skip(f"{backend} cannot run here")
+    data = _lazy() if lazy else (X, y)
+    planned = explain(make(), backend=backend, X=data[0])
+    model = Scaled(make(), backend=backend).fit(*data)
+    assert planned == model.plan_, f"\n{planned}\n---\n{model.plan_}"
+    assert planned.dry_run and not model.plan_.dry_run
+    assert len(model.plan_) >= 1 and all(not step.observed for step in planned)
+
+
+# -- spies: estimators that remember what they received ---------------------------------
+
+
+class CountingSGD(SGDClassifier):
+    """Counts its partial_fit calls and rows (kept on the instance, which the fit fills in place)."""
+
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None):
+        self.calls_seen_ = getattr(self, "calls_seen_", 0) + 1
+        self.rows_seen_ = getattr(self, "rows_seen_", 0) + len(X)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+class TypeRecordingScaler(StandardScaler):
+    """Remembers the array type its fit received."""
+
+    def fit(self, X, y=None, sample_weight=None):
+        self.received_ = f"{type(X).__module__.split('.')[0]}.{type(X).__name__}"
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+class PidForest(RandomForestClassifier):
+    """Remembers the processes its trees were fitted in."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.fit_pid_ = os.getpid()
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_streamed_steps_record_the_partial_fit_calls_they_received():
+    """The nested pipeline dask-ml used to refuse (MemoryError) streams; the counts in the plan are the real ones."""
+    Xd, yd = _lazy()
+    pipe = Pipeline([("prep", make_pipeline(StandardScaler())), ("clf", CountingSGD(random_state=0))])
+    model = Scaled(pipe, backend="dask-ml", epochs=3).fit(Xd, yd)
+    clf = model.estimator_.named_steps["clf"]
+    scaler_step, clf_step = model.plan_
+    assert scaler_step.step == "prep/standardscaler" and clf_step.step == "clf"
+    assert clf_step.engine == "scikit-learn partial_fit" and "3 passes" in clf_step.reason
+    assert clf_step.observed["partial_fit_calls"] == clf.calls_seen_ == 3 * len(X) // CHUNK
+    assert clf_step.observed["rows_per_pass"] * 3 == clf.rows_seen_ == 3 * len(X)
+    assert scaler_step.observed["partial_fit_calls"] == len(X) // CHUNK
+    # The same model as the loop a user would write by hand.
+    scaler, reference = StandardScaler(), SGDClassifier(random_state=0)
+    for start in range(0, len(X), CHUNK):
+        scaler.partial_fit(X[start:start + CHUNK])
+    for _ in range(3):
+        for start in range(0, len(X), CHUNK):
+            reference.partial_fit(scaler.transform(X[start:start + CHUNK]), y[start:start + CHUNK], classes=[0, 1])
+    assert_allclose(clf.coef_, reference.coef_, rtol=1e-12)
+
+
+def test_array_api_steps_record_the_array_type_they_received():
+    if not any(b.name == "torch" and b.available for b in scaleml.backends.available()):
+        pytest.skip("torch cannot run here")
+    model = Scaled(make_pipeline(TypeRecordingScaler(), _forest()), backend="torch", device="cpu").fit(X, y)
+    scaler_step, forest_step = model.plan_
+    assert model.estimator_[0].received_ == "torch.Tensor"
+    assert scaler_step.engine == "scikit-learn Array API on PyTorch"
+    assert scaler_step.observed["input"] == "torch.Tensor on cpu"
+    assert forest_step.engine == "scikit-learn" and forest_step.observed["input"] == "numpy.ndarray"
+
+
+def test_dask_steps_ran_where_the_plan_says():
+    search = GridSearchCV(PidForest(n_estimators=4, random_state=0), {"max_depth": [2, 3]}, cv=2, refit=False)
+    model = Scaled(search, backend="dask").fit(X, y)
+    step = model.plan_[0]
+    assert step.parallelism.startswith("Dask (a LocalCluster")
+    assert step.observed["dask_tasks"] >= 1 and step.observed["joblib_calls"] >= 4
+    # A model with nothing for joblib to do ran here, and the record says so.
+    alone = Scaled(make_pipeline(StandardScaler(), SGDClassifier()), backend="dask").fit(X, y)
+    assert alone.plan_[1].parallelism == "1 process" and "sent no work to joblib" in alone.plan_[1].reason
+    assert alone.plan_.observed["dask_tasks"] == 0
+
+
+def test_fit_transform_on_a_dask_array_is_lazy_and_streamed():
+    Xd, yd = _lazy()
+    model = Scaled(StandardScaler(), backend="dask-ml")
+    out = model.fit_transform(Xd)
+    assert isinstance(out, da.Array) and out.chunks[0] == Xd.chunks[0]
+    assert_allclose(out.compute(), StandardScaler().fit_transform(X), rtol=1e-10, atol=1e-12)
+    assert model.plan_[0].observed["partial_fit_calls"] == len(X) // CHUNK
+    predicted = Scaled(make_pipeline(StandardScaler(), _sgd()), backend="dask-ml").fit(Xd, yd)
+    lazy = predicted.predict(Xd)
+    assert isinstance(lazy, da.Array)
+    assert_array_equal(lazy.compute(), predicted.estimator_.predict(X))
+    proba = predicted.decision_function(Xd)
+    assert proba.shape[0] == len(X) and isinstance(proba, da.Array)

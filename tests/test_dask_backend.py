@@ -25,8 +25,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 import scaleml  # noqa: E402
 from scaleml import Scaled  # noqa: E402
 from scaleml.data.cluster import close_all  # noqa: E402
-from scaleml.exceptions import ClusterConnectionError  # noqa: E402
-from scaleml.exceptions import BackendOptionError  # noqa: E402
+from scaleml.exceptions import BackendOptionError, ClusterConnectionError  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -394,3 +393,38 @@ def test_managed_cluster_closes_cleanly_at_exit(tmp_path):
     time.sleep(1)
     assert not [p for p in worker_pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert "Traceback" not in done.stderr
+
+
+_LOAD_AND_PREDICT = """
+import json, pickle, sys, time
+import numpy as np, psutil
+model = pickle.loads(open(sys.argv[1], "rb").read())
+rows = np.load(sys.argv[2])
+start = time.perf_counter()
+predicted = model.predict(rows)
+seconds = time.perf_counter() - start
+print(json.dumps({"predicted": predicted.tolist(), "seconds": seconds,
+                  "children": len(psutil.Process().children(recursive=True)),
+                  "distributed_imported": "distributed" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("make", [lambda: LogisticRegression(max_iter=500),
+                                  lambda: RandomForestClassifier(n_estimators=20, random_state=0)],
+                         ids=["logreg", "forest"])
+def test_a_loaded_dask_model_predicts_without_starting_or_contacting_anything(make, tmp_path):
+    """Fitted on dask, pickled, loaded in a fresh process: 3 rows predicted in process, no cluster."""
+    import json
+    import pickle
+
+    model = Scaled(make(), backend="dask").fit(X, y)
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
+    np.save(tmp_path / "rows.npy", X[:3])
+    script = tmp_path / "predict.py"
+    script.write_text(_LOAD_AND_PREDICT)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "model.pkl"), str(tmp_path / "rows.npy")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["predicted"] == model.estimator_.predict(X[:3]).tolist()
+    assert result["children"] == 0 and not result["distributed_imported"]

@@ -428,3 +428,19 @@ def test_a_loaded_dask_model_predicts_without_starting_or_contacting_anything(ma
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["predicted"] == model.estimator_.predict(X[:3]).tolist()
     assert result["children"] == 0 and not result["distributed_imported"]
+
+
+def test_lazy_data_on_the_dask_backend_is_refused_with_the_way_forward():
+    """scikit-learn would load a Dask array whole into this process: refused, naming dask-ml."""
+    import dask.array as da
+
+    from scaleml.exceptions import DataError
+
+    Xd, yd = da.from_array(X, chunks=(500, 20)), da.from_array(y, chunks=500)
+    for backend in ("dask", "torch"):
+        with pytest.raises(DataError, match="backend='dask-ml'"):
+            Scaled(LogisticRegression(), backend=backend).fit(Xd, yd)
+    from scaleml.linear_model import LogisticRegression as BlockedLogisticRegression
+
+    blocked = Scaled(BlockedLogisticRegression(), backend="dask").fit(Xd, yd)  # made for blocks: runs
+    assert blocked.plan_[0].engine == "scaleml.linear_model"

@@ -9,6 +9,6 @@ threads in this process (``backend="local"``), give scikit-learn's
 budget in partial_fit calls (epochs for ``scaleml.nn`` estimators).
 """
 
-from ._search import HyperbandSearchCV, SuccessiveHalvingSearchCV
+from ._estimators import HyperbandSearchCV, SuccessiveHalvingSearchCV
 
 __all__ = ["HyperbandSearchCV", "SuccessiveHalvingSearchCV"]

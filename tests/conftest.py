@@ -1,3 +1,9 @@
+import os
+import signal
+import socket
+import subprocess
+import sys
+
 import pytest
 
 
@@ -22,3 +28,55 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs a CUDA GPU; none is visible to PyTorch here")
     for item in gpu_items:
         item.add_marker(skip)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+
+@pytest.fixture
+def free_port():
+    return _free_port()
+
+
+@pytest.fixture(scope="module")
+def external_cluster(tmp_path_factory):
+    """`dask scheduler` and `dask worker` (2 processes, 1 thread each) as real processes."""
+    folder = tmp_path_factory.mktemp("cluster")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=(folder / "scheduler.log").open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    ]
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
+             "--memory-limit", "2GiB"],
+            stdout=(folder / "worker.log").open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    )
+    import distributed
+
+    from scaleml.data.cluster import close_all
+
+    client = distributed.Client(address, timeout=60, set_as_default=False)
+    client.wait_for_workers(2, timeout=120)
+    yield address, client
+    close_all(address)  # scaleml's shared connection, before the scheduler goes
+    client.close()
+    for proc in reversed(procs):
+        os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+

@@ -3,7 +3,6 @@ plus `dask worker` processes reached by address."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +23,6 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import scaleml  # noqa: E402
 from scaleml import Scaled  # noqa: E402
-from scaleml.data.cluster import close_all  # noqa: E402
 from scaleml.exceptions import BackendOptionError, ClusterConnectionError  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
@@ -152,46 +150,6 @@ def test_bad_options(options, match):
 # -- a scheduler and workers started as separate processes --------------------------
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def external_cluster(tmp_path_factory):
-    """`dask scheduler` and `dask worker` (2 processes, 1 thread each) as real processes."""
-    folder = tmp_path_factory.mktemp("cluster")
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stdout=(folder / "scheduler.log").open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-    ]
-    procs.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
-             "--memory-limit", "2GiB"],
-            stdout=(folder / "worker.log").open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-    )
-    client = distributed.Client(address, timeout=60, set_as_default=False)
-    client.wait_for_workers(2, timeout=120)
-    yield address, client
-    close_all(address)  # scaleml's shared connection, before the scheduler goes
-    client.close()
-    for proc in reversed(procs):
-        os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
 def test_by_address_equals_local(external_cluster, local_result):
     address, client = external_cluster
     model = Scaled(_search(), backend="dask", address=address).fit(X, y)
@@ -291,11 +249,11 @@ def test_worker_killed_mid_blocked_logistic_regression_gives_the_same_model(exte
     np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-10)
 
 
-def test_scheduler_killed_mid_fit_fails_clearly_and_workers_stop(tmp_path):
+def test_scheduler_killed_mid_fit_fails_clearly_and_workers_stop(tmp_path, free_port):
     """A clear ClusterConnectionError in bounded time; workers started with
     --death-timeout (as the message advises) do not outlive their scheduler."""
     psutil = pytest.importorskip("psutil")
-    port = _free_port()
+    port = free_port
     address = f"tcp://127.0.0.1:{port}"
     log = (tmp_path / "cluster.log").open("w")
     scheduler = subprocess.Popen(
@@ -336,8 +294,8 @@ def test_scheduler_killed_mid_fit_fails_clearly_and_workers_stop(tmp_path):
         log.close()
 
 
-def test_unreachable_scheduler_fails_fast_and_clearly():
-    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+def test_unreachable_scheduler_fails_fast_and_clearly(free_port):
+    address = f"tcp://127.0.0.1:{free_port}"  # nothing listens there
     start = time.monotonic()
     with pytest.raises(ClusterConnectionError) as err:
         Scaled(LogisticRegression(), backend="dask", address=address, timeout=2).fit(X, y)

@@ -47,6 +47,19 @@ __all__ = [
 ]
 
 
+def load_ipython_extension(ipython):  # noqa: ANN001 - IPython's hook: `%load_ext scaleml`
+    """Register the ``%scaleml`` / ``%%scaleml`` magics (see :mod:`scaleml.magic`)."""
+    from .magic import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):  # noqa: ANN001
+    from .magic import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def __getattr__(name: str):
     # Scaled and explain pull in scikit-learn (about a second); load them on first
     # use so that `scaleml --help` and `scaleml info` start fast.

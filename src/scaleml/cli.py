@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -135,15 +136,13 @@ def _sklearn_estimator_classes() -> dict[str, type]:
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    from .bench.runner import _parse_value
+    from .backends import parse_options
+    from .exceptions import BackendOptionError
 
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not key=value (e.g. -o n_jobs=-1).")
-        options[key] = _parse_value(value)
-    return options
+    try:
+        return parse_options(pairs)
+    except BackendOptionError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @main.command()
@@ -170,6 +169,37 @@ def explain(steps: tuple[str, ...], backend: str | None, options: tuple[str, ...
     except (ScaleMLError, ImportError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(plan.to_dict(), indent=2, default=repr) if as_json else str(plan))
+
+
+@main.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--backend", "-b", default=None, help="Backend name or profile (default: SCALEML_BACKEND, else local).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="A backend option; repeatable.")
+@click.option("--verbose", "-v", is_flag=True, help="Progress and dashboard link while it runs; at the end, every fit: where it ran and why.")
+@click.option("-m", "module", default=None, metavar="MODULE", help="Run a module as `python -m MODULE` does.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: str | None, args: tuple[str, ...]) -> None:
+    """Run an unchanged script (or -m module) with a backend active for all of it.
+
+    \b
+      scaleml exec --backend dask train.py --epochs 3
+      scaleml exec -b local -o n_jobs=-1 -v -m mypackage.train
+
+    The script runs as __main__ with its own arguments and exit status. Inside it,
+    n_jobs work (GridSearchCV, cross_validate, forests, ...) runs on the backend,
+    Dask collections compute on its cluster, and distributed.get_client() returns it.
+    """
+    from .exceptions import ScaleMLError
+    from .runner import run as run_target
+
+    if module is None and not args:
+        raise click.UsageError("Name a script to run (scaleml exec [OPTIONS] script.py [ARGS]) or -m MODULE.")
+    target, rest = (module, list(args)) if module is not None else (args[0], list(args[1:]))
+    try:
+        status = run_target(target, rest, module=module is not None, backend_name=backend,
+                            options=_parse_options(options), verbose=verbose)
+    except (ScaleMLError, ImportError) as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(status)
 
 
 @main.command()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from ..exceptions import BackendUnavailableError, UnknownBackendError
+from ..exceptions import BackendOptionError, BackendUnavailableError, UnknownBackendError
 from ..planning import Placement, PlacementRequest, Record
 from ._base import Availability, Backend, Option
 from ._twins import register_twin_provider
@@ -38,6 +38,8 @@ __all__ = [
     "get_backend_class",
     "names",
     "normalize_name",
+    "parse_options",
+    "parse_value",
     "register_twin_provider",
 ]
 
@@ -221,3 +223,29 @@ def available() -> list[BackendInfo]:
             status = cls.availability()
         infos.append(BackendInfo(name, status.available, status.reason, summary, origin))
     return infos
+
+
+def parse_value(text: str) -> Any:
+    """An option value from the command line: int, float, true/false, none, else the string."""
+    lowered = text.lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_options(pairs: Any) -> dict[str, Any]:
+    """Backend options from ``key=value`` strings (``-o n_jobs=-1`` on the command line)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BackendOptionError(f"{pair!r} is not key=value (e.g. -o n_jobs=-1).")
+        options[key.strip()] = parse_value(value.strip())
+    return options

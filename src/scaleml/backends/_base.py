@@ -186,6 +186,14 @@ class Backend(ABC):
         """Where cluster work would run, without starting anything; None without a cluster."""
         return None
 
+    def activity(self) -> dict[str, int]:
+        """Counts of the work this instance's engine has done so far (``dask_tasks``, ...).
+
+        Read before and after a piece of work to see what it sent to the engine;
+        the default has nothing to count.
+        """
+        return {}
+
     @contextmanager
     def activate(self) -> Iterator[Backend]:
         """Make this backend the engine of the code inside the block.

@@ -11,6 +11,7 @@ cluster.
 from __future__ import annotations
 
 import threading
+import uuid
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import joblib
 from joblib.parallel import ParallelBackendBase
 
+from .._progress import Progress
 from ..data.cluster import total_threads
 
 
@@ -31,6 +33,15 @@ def _run_one(func: Any) -> Any:
     """Run on a worker: a callable that is not a joblib batch."""
     with joblib.parallel_config(backend="sequential"):
         return func()
+
+
+def _task_key(func: Any, calls: int) -> str:
+    """A task name the dashboard can tell apart, as joblib's own dask backend does:
+    ``fit_and_score-batch-of-12-<id>``."""
+    func = getattr(func, "function", func)  # scikit-learn's delayed() wraps the function
+    name = getattr(func, "__name__", None) or type(func).__name__
+    name = name.lstrip("_").replace("_", "-") or "call"
+    return f"{name}-batch-of-{calls}-{uuid.uuid4().hex}"
 
 
 class BroadcastCache:
@@ -111,6 +122,8 @@ class DaskJoblibBackend(ParallelBackendBase):
         broadcast_min_bytes: int | None = 100_000,
         wait_for_workers: float = 10.0,
         preload: tuple = (),
+        activity: dict[str, int] | None = None,
+        progress: bool = False,
         nesting_level: int | None = None,
         inner_max_num_threads: int | None = None,
         **backend_kwargs: Any,
@@ -122,6 +135,8 @@ class DaskJoblibBackend(ParallelBackendBase):
         self.broadcast_min_bytes = broadcast_min_bytes
         self.wait_for_workers = wait_for_workers
         self.preload = preload
+        self.activity = activity if activity is not None else {"dask_tasks": 0, "joblib_calls": 0}
+        self.progress = Progress("tasks", verbose=progress)
         self.tasks = 0
         self.calls = 0
         self._cache: BroadcastCache | None = None
@@ -141,6 +156,7 @@ class DaskJoblibBackend(ParallelBackendBase):
 
     def release(self) -> None:
         """Free the broadcast data (the end of a fit or block)."""
+        self.progress.close()
         if self._cache is not None:
             self._cache.release()
             self._cache = None
@@ -172,17 +188,21 @@ class DaskJoblibBackend(ParallelBackendBase):
         # it too); large arguments are replaced by futures of broadcast data.
         items = getattr(func, "items", None)
         if items is None:
-            future = self.client.submit(_run_one, func, pure=False)
-            self.calls += 1
+            future = self.client.submit(_run_one, func, key=_task_key(func, 1), pure=False)
+            calls = 1
         else:
             future_for = self.cache.future_for
             calls = [
                 (f, tuple(map(future_for, args)), {k: future_for(v) for k, v in kwargs.items()})
                 for f, args, kwargs in items
             ]
-            future = self.client.submit(_run_calls, calls, pure=False)
-            self.calls += len(calls)
+            future = self.client.submit(_run_calls, calls, key=_task_key(items[0][0], len(calls)), pure=False)
+            calls = len(calls)
         self.tasks += 1
+        self.calls += calls
+        self.activity["dask_tasks"] += 1
+        self.activity["joblib_calls"] += calls
+        self.progress.add_sent()
         self._futures.add(future)
         if callback is not None:
             future.add_done_callback(callback)
@@ -190,6 +210,7 @@ class DaskJoblibBackend(ParallelBackendBase):
 
     def retrieve_result_callback(self, future: Any) -> Any:
         self._futures.discard(future)
+        self.progress.add_done()
         return future.result()
 
     def abort_everything(self, ensure_ready: bool = True) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
-from typing import Any, ContextManager
+from typing import Any
 
 import joblib
 
@@ -69,6 +69,10 @@ class DaskBackend(Backend):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._connection: Connection | None = None
+        self._activity = {"dask_tasks": 0, "joblib_calls": 0}
+
+    def activity(self) -> dict[str, int]:
+        return dict(self._activity)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -111,15 +115,20 @@ class DaskBackend(Backend):
 
     # -- joblib on the cluster ------------------------------------------------------------------
 
-    def engine_config(self) -> ContextManager[Any]:
-        return self._joblib_block()
+    @contextmanager
+    def engine_config(self) -> Iterator[None]:
+        # Inside a block the cluster is the block's: distributed.get_client() returns
+        # it, Dask collections compute on it, and n_jobs work runs on it.
+        with self.cluster().as_current(), self._joblib_block():
+            yield
 
     @contextmanager
     def _joblib_block(self, preload: tuple = ()) -> Iterator[Any]:
         from ._dask_joblib import DaskJoblibBackend
 
         backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
-                                    self.options["timeout"], preload)
+                                    self.options["timeout"], preload, activity=self._activity,
+                                    progress=self.options["verbose"])
         with scheduler_loss_as_error(self._started_client):
             try:
                 with joblib.parallel_config(backend=backend):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import machine
-from ..backends import create_backend, normalize_name
+from ..backends import create_backend, normalize_name, parse_value
 from ..exceptions import ScaleMLError
 from .cases import Case
 from .memory import PeakTreeRSS
@@ -83,23 +83,8 @@ class BackendSpec:
                     f"Bad backend spec {text!r}: {pair!r} is not key=value. "
                     "Write name or name:key=value[:key=value], e.g. local:n_jobs=-1."
                 )
-            options[key.strip()] = _parse_value(value.strip())
+            options[key.strip()] = parse_value(value.strip())
         return cls(name if name in PEERS else normalize_name(name), options)
-
-
-def _parse_value(text: str) -> Any:
-    """A literal from the command line: int, float, true/false, none, else the string."""
-    lowered = text.lower()
-    if lowered in ("none", "null"):
-        return None
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
 
 
 def _check(spec: BackendSpec) -> str | None:

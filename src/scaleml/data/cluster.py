@@ -19,7 +19,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,18 +207,21 @@ def _connect(spec: ClusterSpec) -> Connection:
 
 
 def _start_local(spec: ClusterSpec, key: tuple) -> Connection:
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from ._cluster_host import ClusterHost
 
     _, n_workers, threads_per_worker, memory_limit = key
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=threads_per_worker,
-        processes=True,
-        memory_limit=memory_limit if memory_limit is not None else "auto",
-        dashboard_address=":0",
-        silence_logs=40,
-    )
-    return Connection(spec, Client(cluster, set_as_default=False), cluster)
+    host = ClusterHost({
+        "n_workers": n_workers, "threads_per_worker": threads_per_worker,
+        "memory_limit": memory_limit if memory_limit is not None else "auto",
+    }, spec.timeout)
+    try:
+        client = Client(host.address, timeout=spec.timeout, set_as_default=False)
+    except BaseException:
+        host.close()
+        raise
+    return Connection(spec, client, host)
 
 
 def _import_sklearn() -> None:
@@ -270,8 +272,9 @@ def total_threads(client: Any, wait: float) -> int:
 
 # -- the cluster the active work may use ------------------------------------------------
 
-_UNSET = object()
-_provider: ContextVar[Any] = ContextVar("scaleml_cluster_provider", default=_UNSET)
+# Thread-local, like the backend blocks themselves (and joblib's own configuration):
+# it persists from one notebook cell to the next, which a ContextVar would not.
+_active = threading.local()
 
 
 @contextmanager
@@ -281,11 +284,18 @@ def cluster_provider(provider: Callable[[], Any] | None) -> Iterator[None]:
     Backends set this while they work, so the cluster starts only when some work
     asks for it.
     """
-    token = _provider.set(provider)
+    stack = _providers()
+    stack.append(provider)
     try:
         yield
     finally:
-        _provider.reset(token)
+        stack.pop()
+
+
+def _providers() -> list[Any]:
+    if not hasattr(_active, "providers"):
+        _active.providers = []
+    return _active.providers
 
 
 def current_client() -> Any:
@@ -295,9 +305,9 @@ def current_client() -> Any:
     ``Scaled(..., backend="dask")`` fit); outside any backend, the user's default
     ``distributed.Client`` if one exists; else None.
     """
-    provider = _provider.get()
-    if provider is not _UNSET:
-        return None if provider is None else provider()
+    stack = _providers()
+    if stack:
+        return None if stack[-1] is None else stack[-1]()
     if "distributed" not in sys.modules:
         return None  # no client can exist without distributed imported
     from distributed import default_client

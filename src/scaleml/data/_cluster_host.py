@@ -1,0 +1,105 @@
+"""A managed LocalCluster in a process of its own.
+
+Worker processes are started with multiprocessing's spawn, which imports the
+main module of the process that starts them. Started from a user's script, that
+is the script itself: a script without an ``if __name__ == "__main__":`` guard
+would run again in every worker (and fail as "Nanny failed to start"). Started
+from here, the main module is this one, so the user's script runs exactly once.
+
+Run by :mod:`scaleml.data.cluster` as ``python -m scaleml.data._cluster_host
+'<LocalCluster options as JSON>'``: it prints one JSON line (scheduler address,
+dashboard link) and closes the cluster when its standard input closes, which
+happens when the process that started it closes the pipe, exits or dies.
+
+:class:`ClusterHost` is the starting side; :func:`main` the host's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+
+class ClusterHost:
+    """A LocalCluster run by ``python -m scaleml.data._cluster_host`` (see there why).
+
+    The host exits, closing its cluster, when its standard input closes: on
+    :meth:`close`, and also when this process ends in any way, SIGKILL included.
+    """
+
+    START_SECONDS = 120.0  # a cold LocalCluster on a loaded 2-core machine takes ~10 s
+
+    def __init__(self, options: dict[str, Any], timeout: float) -> None:
+        import subprocess
+        import tempfile
+
+        self._log = tempfile.TemporaryFile(mode="w+")
+        # Workers import what tasks name by reference (a user's own module, say)
+        # from the same paths as this process.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "scaleml.data._cluster_host", json.dumps(options)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
+        )
+        line = self._first_line(max(timeout, self.START_SECONDS))
+        try:
+            started = json.loads(line)
+        except ValueError:
+            self.close()
+            self._log.seek(0)
+            detail = self._log.read().strip().splitlines()[-1:] or ["it printed nothing"]
+            from ..exceptions import ClusterConnectionError
+
+            raise ClusterConnectionError(f"Could not start a local Dask cluster: {detail[0]}") from None
+        self.address, self.dashboard_link = started["address"], started["dashboard"]
+
+    def _first_line(self, seconds: float) -> str:
+        result: list[str] = []
+        reader = threading.Thread(target=lambda: result.append(self._process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(seconds)
+        return result[0] if result else ""
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Ask the host to close its cluster and wait for it to exit (killed after ``timeout``)."""
+        import subprocess
+
+        if self._process.poll() is None:
+            try:
+                self._process.stdin.close()
+                self._process.wait(timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                self._process.kill()
+                self._process.wait()
+        self._log.close()
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:
+    options = json.loads(sys.argv[1])
+    signal.signal(signal.SIGTERM, _exit)  # close the workers on SIGTERM too
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(processes=True, dashboard_address=":0", silence_logs=40, **options)
+    try:
+        print(json.dumps({"address": cluster.scheduler_address, "dashboard": cluster.dashboard_link}), flush=True)
+        sys.stdin.read()  # until the starting process closes the pipe or dies
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.close(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

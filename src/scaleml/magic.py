@@ -1,0 +1,86 @@
+"""IPython and Jupyter: run unchanged notebook cells on a backend.
+
+    %load_ext scaleml
+    %%scaleml dask -o n_workers=2     # this cell runs with the dask backend active
+    %scaleml dask                     # every following cell, until %scaleml off
+    %scaleml                          # which backend is active
+
+Inside, as in a ``with scaleml.backend(...)`` block: ``n_jobs`` work runs on the
+backend, Dask collections compute on its cluster, scaleml's estimators use it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from contextlib import ExitStack
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from ._config import active_backend, backend
+from .backends import parse_options
+
+USAGE = "usage: %scaleml [BACKEND [-o KEY=VALUE ...] | off]   or   %%scaleml BACKEND [-o KEY=VALUE ...] on a cell"
+
+
+def _parse(line: str) -> tuple[str | None, dict[str, Any]]:
+    words = shlex.split(line)
+    name = words.pop(0) if words and not words[0].startswith("-") else None
+    pairs = []
+    while words:
+        flag = words.pop(0)
+        if flag not in ("-o", "--option") or not words:
+            raise ValueError(f"{USAGE} (could not read {flag!r})")
+        pairs.append(words.pop(0))
+    return name, parse_options(pairs)
+
+
+@magics_class
+class ScalemlMagics(Magics):
+    """``%scaleml`` (line: the session's backend) and ``%%scaleml`` (cell: one cell's)."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self._session: ExitStack | None = None
+
+    @line_cell_magic
+    def scaleml(self, line: str, cell: str | None = None) -> Any:
+        name, options = _parse(line)
+        if cell is not None:
+            if name is None:
+                raise ValueError(USAGE)
+            with backend(name, **options):
+                return self.shell.run_cell(cell).result
+        if name is None:
+            active = active_backend()
+            print(f"scaleml: backend {active.name!r} is active" if active else "scaleml: no backend is active (local)")
+            return None
+        self.stop_session()
+        if name.lower() in ("off", "none"):
+            print("scaleml: back to plain scikit-learn for the next cells")
+            return None
+        stack = ExitStack()
+        instance = stack.enter_context(backend(name, **options))
+        if instance.cluster_description() is not None:
+            import dask
+
+            # A cell is run as its own task: keep the cluster the scheduler of later cells too.
+            stack.enter_context(dask.config.set(scheduler=instance.cluster()))
+        self._session = stack
+        print(f"scaleml: backend {instance.name!r} is active for the next cells (%scaleml off to stop)")
+        return None
+
+    def stop_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    ipython.register_magics(ScalemlMagics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    magics = ipython.magics_manager.registry.get("ScalemlMagics")
+    if magics is not None:
+        magics.stop_session()

@@ -1,0 +1,116 @@
+"""Run existing code unchanged with a backend active: what ``scaleml exec`` does.
+
+The script (or module) runs as ``__main__`` in this process, with its own
+``sys.argv``, inside ``scaleml.backend(...)``: its ``n_jobs`` work goes to the
+backend's engine, Dask collections compute on its cluster, and scaleml's own
+estimators run there too. Its exit status and exceptions are its own.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import traceback
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any, TextIO
+
+from ._config import ENV_BACKEND, backend
+from .exceptions import ScaleMLError
+
+
+def run(target: str, args: Sequence[str] = (), *, module: bool = False, backend_name: str | None = None,
+        options: dict[str, Any] | None = None, verbose: bool = False, report: TextIO | None = None) -> int:
+    """Run ``target`` (a script path, or a module name with ``module=True``) as ``__main__``.
+
+    Parameters
+    ----------
+    target : str
+        ``script.py``, or ``package.module`` with ``module=True`` (as ``python -m``).
+    args : sequence of str
+        The script's arguments: ``sys.argv[1:]`` as it sees them.
+    backend_name : str, optional
+        Backend or profile; default ``SCALEML_BACKEND``, else ``"local"``.
+    options : dict, optional
+        Backend options.
+    verbose : bool
+        Progress and the dashboard link while it runs (backends that have them),
+        and a report of every fit at the end, on ``report`` (stderr).
+
+    Returns
+    -------
+    int
+        The exit status the script would have under ``python``: 0, its
+        ``sys.exit`` code, or 1 after an uncaught exception (whose traceback,
+        from the script's own frames, is printed to stderr).
+    """
+    report = report if report is not None else sys.stderr
+    name = backend_name or os.environ.get(ENV_BACKEND, "").strip() or "local"
+    source = "--backend" if backend_name else (ENV_BACKEND if os.environ.get(ENV_BACKEND, "").strip() else "default")
+    options = dict(options or {})
+    if module:
+        path, entry = None, os.getcwd()
+    else:
+        path = os.path.abspath(target)
+        if not os.path.isfile(path):
+            raise ScaleMLError(f"No script at {target!r}. Give a Python file, or -m package.module for a module.")
+        entry = os.path.dirname(path)
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    sys.argv = [target, *args]
+    sys.path[0:1] = [entry]  # as `python script.py` / `python -m` put the script's folder (or cwd) first
+    status, summary = 0, ""
+    try:
+        with backend(name, **_with_verbose(name, options, verbose)) as instance:
+            log = _fit_log(instance) if verbose else nullcontext()
+            with log:
+                try:
+                    if module:
+                        runpy.run_module(target, run_name="__main__", alter_sys=True)
+                    else:
+                        runpy.run_path(path, run_name="__main__")
+                except SystemExit as exc:
+                    status = _exit_status(exc)
+                except Exception as exc:  # noqa: BLE001 - the script's own error, shown as python shows it
+                    _print_script_traceback(exc, report)
+                    status = 1
+            if verbose:
+                summary = log.format(instance, source)
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+    report.write(summary)
+    return status
+
+
+def _with_verbose(name: str, options: dict[str, Any], verbose: bool) -> dict[str, Any]:
+    """Turn on the backend's own ``verbose`` option (dashboard link, progress) under ``-v``."""
+    if not verbose or "verbose" in options:
+        return options
+    from .backends import create_backend
+
+    probe = create_backend(name)
+    return {**options, "verbose": True} if "verbose" in type(probe).options else options
+
+
+def _fit_log(instance: Any) -> Any:
+    from ._fit_log import FitLog
+
+    return FitLog(instance)
+
+
+def _exit_status(exc: SystemExit) -> int:
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # sys.exit("message"): printed, status 1, as python does
+    return 1
+
+
+def _print_script_traceback(exc: BaseException, stream: TextIO) -> None:
+    """The traceback from the script's first frame on, without the runner's frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_globals.get("__name__") != "__main__":
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__, file=stream)

@@ -1,0 +1,199 @@
+"""Existing code, unchanged: plain scripts without a main guard, `scaleml exec`, notebooks,
+and the cluster behind `with scaleml.backend("dask")`."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.timeout(300)
+
+UNGUARDED = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import GridSearchCV
+    import scaleml
+
+    with open(sys.argv[1], "a") as log:          # a module-level side effect
+        log.write(f"{os.getpid()}\\n")
+    X, y = load_iris(return_X_y=True)
+    search = GridSearchCV(RandomForestClassifier(n_estimators=10, random_state=0), {"max_depth": [2, 4]}, cv=3)
+    backend, options = sys.argv[2], {"n_jobs": -1} if sys.argv[2] == "local" else {}
+    model = scaleml.Scaled(search, backend=backend, **options).fit(X, y)
+    print(model.estimator_.best_params_, np.round(model.estimator_.best_score_, 6), model.score(X, y))
+    """
+)
+
+
+def _python(*args, cwd=None, env=None):
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=240,
+                          cwd=cwd, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("backend", ["dask", "dask-ml", "local"])
+def test_unguarded_script_runs_once_with_the_guarded_results(backend, tmp_path):
+    plain = tmp_path / "plain.py"
+    plain.write_text(UNGUARDED)
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text("if __name__ == '__main__':\n" + textwrap.indent(UNGUARDED, "    "))
+    results = []
+    for script in (plain, guarded):
+        log = tmp_path / f"{script.stem}.log"
+        done = _python(script, log, backend)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert len(log.read_text().split()) == 1, "the module-level side effect ran more than once"
+        results.append(done.stdout)
+    assert results[0] == results[1] and "max_depth" in results[0]
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    def pid_scorer(estimator, X, y):
+        return os.getpid()
+
+    if __name__ == "__main__":
+        X, y = load_iris(return_X_y=True)
+        pids = cross_val_score(RandomForestClassifier(n_estimators=5), X, y, cv=3, scoring=pid_scorer)
+        LogisticRegression(max_iter=300).fit(X, y)
+        print(json.dumps({"argv": sys.argv[1:], "fit_pids": sorted(set(int(p) for p in pids)), "me": os.getpid()}))
+        if "--fail" in sys.argv:
+            raise RuntimeError("the script's own error")
+        sys.exit(int(sys.argv[1]))
+    """
+)
+
+
+def _exec(*args, cwd=None, env=None):
+    return _python("-m", "scaleml", "exec", *args, cwd=cwd, env=env)
+
+
+def test_exec_runs_the_script_on_the_backend_with_its_argv_and_exit_status(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    done = _exec("--backend", "dask", "-v", script, "7", "--epochs", "3", cwd=tmp_path)
+    assert done.returncode == 7, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["argv"] == ["7", "--epochs", "3"]
+    assert result["me"] not in result["fit_pids"], "the cross-validation fits ran in the script's process"
+    report = done.stderr
+    assert "scaleml exec: backend 'dask' (--backend), 2 fits" in report
+    assert "cross_val_score(RandomForestClassifier)" in report and "Dask: 3 tasks" in report
+    assert "LogisticRegression" in report and "this process: it sent no work to the cluster" in report
+
+
+def test_exec_plain_run_and_environment_variable(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    local = _exec(script, "0", cwd=tmp_path)  # default: local, no n_jobs: everything in this process
+    assert local.returncode == 0, local.stderr[-3000:]
+    result = json.loads(local.stdout.strip().splitlines()[-1])
+    assert result["fit_pids"] == [result["me"]]
+    spread = _exec(script, "0", cwd=tmp_path, env={"SCALEML_BACKEND": "local"})
+    assert spread.returncode == 0
+    on_env = _exec("-o", "n_jobs=2", script, "0", cwd=tmp_path, env={"SCALEML_BACKEND": "local"})
+    result = json.loads(on_env.stdout.strip().splitlines()[-1])
+    assert result["me"] not in result["fit_pids"], "SCALEML_BACKEND with -o n_jobs=2 runs the folds in workers"
+
+
+def test_exec_shows_the_scripts_own_exception(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    done = _exec(script, "0", "--fail", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "RuntimeError: the script's own error" in done.stderr
+    assert 'File "' + str(script) in done.stderr and "runpy" not in done.stderr and "runner.py" not in done.stderr
+
+
+def test_exec_a_module(tmp_path):
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "train.py").write_text(SCRIPT)
+    done = _exec("-b", "local", "-o", "n_jobs=2", "-m", "mypkg.train", "5", cwd=tmp_path)
+    assert done.returncode == 5, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["argv"] == ["5"] and result["me"] not in result["fit_pids"]
+
+
+def test_exec_refuses_what_it_cannot_run(tmp_path):
+    missing = _exec(tmp_path / "nope.py", cwd=tmp_path)
+    assert missing.returncode != 0 and "No script at" in missing.stderr
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    unknown = _exec("-b", "dsk", script, "0", cwd=tmp_path)
+    assert unknown.returncode != 0 and "Did you mean 'dask'" in unknown.stderr and "fit_pids" not in unknown.stdout
+
+
+def test_the_block_is_the_cluster():
+    import dask.array as da
+    import distributed
+
+    import scaleml
+
+    with scaleml.backend("dask") as instance:
+        client = distributed.get_client()
+        assert client is instance.cluster()
+        with distributed.get_task_stream(client=client) as stream:
+            total = da.ones((1_000, 10), chunks=(100, 10)).sum().compute()
+        assert total == 10_000 and len(stream.data) >= 10, "the Dask collection computed on the block's cluster"
+    with pytest.raises(ValueError):
+        distributed.get_client()  # outside the block: no client was made the default
+
+
+NOTEBOOK_CELLS = [
+    "%load_ext scaleml",
+    textwrap.dedent("""
+        import json, os
+        from sklearn.datasets import load_iris
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.model_selection import cross_val_score
+        X, y = load_iris(return_X_y=True)
+        def pid_scorer(estimator, X, y):
+            return os.getpid()
+    """),
+    textwrap.dedent("""
+        %%scaleml dask
+        import distributed
+        pids = cross_val_score(RandomForestClassifier(n_estimators=5), X, y, cv=3, scoring=pid_scorer)
+        workers = distributed.get_client().run(os.getpid)
+        print(json.dumps({"fit_pids": sorted(set(int(p) for p in pids)), "workers": sorted(workers.values()),
+                          "kernel": os.getpid()}))
+    """).strip(),
+    "%scaleml dask",
+    textwrap.dedent("""
+        import dask.array as da
+        pids = cross_val_score(RandomForestClassifier(n_estimators=5), X, y, cv=3, scoring=pid_scorer)
+        print(json.dumps({"session_fit_pids": sorted(set(int(p) for p in pids)),
+                          "sum": float(da.ones((100, 10), chunks=(10, 10)).sum().compute())}))
+    """),
+    "%scaleml off",
+]
+
+
+def test_notebook_magics_run_cells_on_dask(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    nbclient.NotebookClient(notebook, timeout=240, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = ["".join(o.get("text", "") for o in cell.outputs) for cell in notebook.cells]
+    cell = json.loads(outputs[2].strip().splitlines()[-1])
+    assert cell["fit_pids"] and set(cell["fit_pids"]) <= set(cell["workers"]) and cell["kernel"] not in cell["fit_pids"]
+    assert "active for the next cells" in outputs[3]
+    session = json.loads(outputs[4].strip().splitlines()[-1])
+    assert set(session["session_fit_pids"]) <= set(cell["workers"]) and session["sum"] == 1000.0
+    assert "back to plain scikit-learn" in outputs[5]

@@ -160,3 +160,82 @@ def test_fit_transform_on_a_dask_array_is_lazy_and_streamed():
     assert_array_equal(lazy.compute(), predicted.estimator_.predict(X))
     proba = predicted.decision_function(Xd)
     assert proba.shape[0] == len(X) and isinstance(proba, da.Array)
+
+
+# -- found in review: each a path a user takes ------------------------------------------------
+
+
+def test_scaleml_nn_on_lazy_data(tmp_path):
+    """scaleml.nn on lazy data: streamed with partial_fit on dask-ml (on its own device), refused on dask."""
+    pytest.importorskip("torch")
+    from scaleml.exceptions import DataError
+    from scaleml.nn import MLPClassifier
+
+    Xd, yd = _lazy()
+    model = Scaled(MLPClassifier(epochs=2, random_state=0), backend="dask-ml").fit(Xd, yd)
+    step = model.plan_[0]
+    assert step.engine == "PyTorch (scaleml.nn)" and "streamed block by block" in step.reason
+    assert step.observed["partial_fit_calls"] == len(X) // CHUNK == model.estimator_.n_epochs_
+    with pytest.raises(DataError, match="backend='dask-ml'"):
+        Scaled(MLPClassifier(epochs=1), backend="dask").fit(Xd, yd)
+
+
+def test_parquet_with_a_target_column_fit_transform_predict_and_score(tmp_path):
+    import pandas as pd
+
+    from scaleml.exceptions import DataError
+
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)])
+    frame["label"] = y
+    for i in range(4):
+        frame.iloc[i * CHUNK:(i + 1) * CHUNK].to_parquet(tmp_path / f"part-{i}.parquet")
+    path = str(tmp_path / "*.parquet")
+    scaler = Scaled(StandardScaler(), backend="dask-ml")
+    out = scaler.fit_transform(path, "label")
+    assert_allclose(out.compute(), StandardScaler().fit_transform(X), rtol=1e-10, atol=1e-12)
+    model = Scaled(make_pipeline(StandardScaler(), _sgd()), backend="dask-ml").fit(path, "label")
+    assert model.target_column_ == "label"
+    assert_array_equal(model.predict(path).compute(), model.estimator_.predict(X))  # label left out
+    assert model.score(path, "label") == pytest.approx(model.estimator_.score(X, y))
+    with pytest.raises(DataError, match="needs y"):
+        model.score(path)
+
+
+def test_a_block_reconnects_after_its_connection_is_closed():
+    from scaleml.data.cluster import close_all
+
+    with scaleml.backend("dask"):
+        first = Scaled(_forest()).fit(X, y)
+        close_all()
+        second = Scaled(_forest()).fit(X, y)
+    assert second.plan_.observed["dask_tasks"] >= 1
+    assert_array_equal(first.predict(X), second.predict(X))
+
+
+def test_the_readme_pipeline_plan_equals_explain_on_dask():
+    """LogisticRegression's n_jobs does nothing in scikit-learn 1.8+: planned and recorded in process."""
+    from sklearn.linear_model import LogisticRegression
+
+    make = lambda: make_pipeline(StandardScaler(), LogisticRegression())  # noqa: E731
+    for backend in ("dask", "dask-ml"):
+        model = Scaled(make(), backend=backend).fit(X, y)
+        assert explain(make(), backend=backend, X=X) == model.plan_
+        assert model.plan_[1].parallelism == "1 process" and "ignores" in model.plan_[1].reason
+
+
+def test_fit_predict_of_a_clusterer_without_predict():
+    from sklearn.cluster import DBSCAN
+
+    labels = Scaled(DBSCAN(eps=3.0), backend="local").fit_predict(X)
+    assert_array_equal(labels, DBSCAN(eps=3.0).fit_predict(X))
+
+
+def test_inverse_transform_goes_back_through_every_step_on_torch():
+    if not any(b.name == "torch" and b.available for b in scaleml.backends.available()):
+        pytest.skip("torch cannot run here")
+    from sklearn.decomposition import PCA
+
+    make = lambda: make_pipeline(StandardScaler(), PCA(n_components=3, svd_solver="full"))  # noqa: E731
+    model = Scaled(make(), backend="torch", device="cpu").fit(X)
+    Z = model.transform(X)
+    assert_allclose(model.inverse_transform(Z), make().fit(X).inverse_transform(Z), rtol=1e-6, atol=1e-9)

@@ -10,7 +10,7 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 import scaleml
-from scaleml.exceptions import InvalidParameterError
+from scaleml.exceptions import DataError, InvalidParameterError
 from scaleml.search import HyperbandSearchCV, SuccessiveHalvingSearchCV
 from scaleml.search._schedule import halving_bracket, hyperband_brackets
 
@@ -144,7 +144,7 @@ def test_bad_settings_are_named(search, error, match):
 
 def test_lazy_data_is_refused_with_the_way_forward():
     da = pytest.importorskip("dask.array")
-    with pytest.raises(TypeError, match="in-memory data.*search on a sample"):
+    with pytest.raises(DataError, match="in-memory data.*search on a sample"):
         HyperbandSearchCV(_sgd(), SPACE).fit(da.from_array(X), da.from_array(y))
 
 

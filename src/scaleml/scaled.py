@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_clusterer
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._config import resolve_backend
+from .data.forms import is_lazy
 from .planning import Plan, Record
 
 
@@ -134,9 +135,15 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         record = Record()
         with resolve_backend(self.backend, self._backend_options) as resolved:
             fitted = resolved.backend.fit(clone(self.estimator), X, y, record, **fit_params)
+        self._fitted(fitted, record, resolved, X, y)
+        return self
+
+    def _fitted(self, fitted: Any, record: Record, resolved: Any, X: Any, y: Any) -> None:
         self.estimator_ = fitted
         self.plan_ = record.plan(resolved.backend, resolved.source, X)
-        return self
+        # A target named as a column of lazy data is left out of the features again
+        # when predicting on the same kind of data.
+        self.target_column_ = y if isinstance(y, str) and is_lazy(X) else None
 
     @available_if(_inner_has("fit_transform"))
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
@@ -144,20 +151,26 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         record = Record()
         with resolve_backend(self.backend, self._backend_options) as resolved:
             fitted, transformed = resolved.backend.fit_transform(clone(self.estimator), X, y, record, **fit_params)
-        self.estimator_ = fitted
-        self.plan_ = record.plan(resolved.backend, resolved.source, X)
+        self._fitted(fitted, record, resolved, X, y)
         return transformed
 
     @available_if(_inner_has("fit_predict"))
     def fit_predict(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
-        """Fit on the backend and return the predictions (labels) for ``X``."""
-        return self.fit(X, y, **fit_params)._call("predict", X)
+        """Fit on the backend and return the labels for ``X``: a clusterer's ``labels_``
+        (DBSCAN and others have no ``predict``), else its predictions."""
+        self.fit(X, y, **fit_params)
+        if is_clusterer(self.estimator_) and hasattr(self.estimator_, "labels_"):
+            return self.estimator_.labels_
+        return self._call("predict", X)
 
     # -- methods of the fitted estimator ---------------------------------------------
 
     def _call(self, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
         check_is_fitted(self)
         with resolve_backend(self.backend, self._backend_options) as resolved:
+            target = self.__dict__.get("target_column_")
+            if target is not None and method != "score" and resolved.backend.out_of_core and is_lazy(X):
+                kwargs["target"] = target
             return resolved.backend.call(self.estimator_, method, X, *args, **kwargs)
 
     @available_if(_inner_has("predict"))

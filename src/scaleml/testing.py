@@ -197,10 +197,12 @@ def check_bad_input_like_sklearn(subject: _Subject, rtol: float) -> None:
     bad = X.copy()
     bad[0, 0] = np.nan
     for args in ((bad, y), (X, None), (X[:, :0], y)):
+        expected = None
         try:
             LogisticRegression().fit(*args)
         except (ValueError, TypeError) as exc:
             expected = exc
+        assert expected is not None, "the check's own premise: scikit-learn refuses this input"
         try:
             subject.run(lambda: subject.scaled(LogisticRegression()).fit(*args))
         except (ValueError, TypeError) as exc:
@@ -245,11 +247,15 @@ def check_lifecycle(subject: _Subject, rtol: float) -> None:
     instance = create_backend(subject.backend, **subject.options) if isinstance(subject.backend, str) \
         else subject.backend(**subject.options)
     with instance:
-        instance.start()
+        instance.start()  # twice: no error, nothing opened twice
     instance.stop()
-    with backend_block(instance):
-        Scaled(LogisticRegression(max_iter=500)).fit(X, y)
     instance.stop()
+    for _ in range(2):  # a stopped backend works again
+        with backend_block(instance):
+            model = Scaled(_forest()).fit(X, y)
+        instance.stop()
+        assert model.plan_.backend == subject.name and model.score(X, y) > 0.9, "a fit after stop()"
+    assert isinstance(instance.activity(), dict), "activity() is a dict of counts"
 
 
 _CHECKS: dict[str, Callable[[_Subject, float], None]] = {

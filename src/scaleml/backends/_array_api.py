@@ -147,6 +147,10 @@ class ArrayAPIBackend(Backend):
         if method == "score" or device is None:
             return getattr(estimator, method)(X, *args, **kwargs)  # NumPy, as fitted
         leaves = [step for _, step in walk(estimator)]
+        if method == "inverse_transform":  # back through every step, last first
+            for step in reversed(leaves):
+                X = self._run(self._moved(step, device), method, X, None, device, numpy_step=step, **kwargs)
+            return self._to_numpy(X)
         for step in leaves[:-1]:
             X = self._run(self._moved(step, device), "transform", X, None, device, numpy_step=step)
         out = self._run(self._moved(leaves[-1], device), method, X, None, device, numpy_step=leaves[-1], **kwargs)

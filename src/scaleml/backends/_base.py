@@ -238,7 +238,11 @@ class Backend(ABC):
 
     @abstractmethod
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a fitted estimator's ``method`` (``predict``, ``transform``, ``score``, ...) on ``X``."""
+        """Run a fitted estimator's ``method`` (``predict``, ``transform``, ``score``, ...) on ``X``.
+
+        Out-of-core backends also take ``target=<column>`` for lazy ``X``: the
+        target column the model was fitted with, to leave out of the features.
+        """
 
     # -- helpers for subclasses -------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.blocks import Blocks
+from ..data.blocks import Blocks, no_rows_error
 from ..exceptions import DataError, OutOfMemoryBudgetError
 from ..planning import Record
 from ._twins import engine_of, twin_of
@@ -48,7 +48,7 @@ def stream_fit(backend: Any, step: Any, before: list[Any], data: Blocks, final: 
             rows += len(X_block)
             record.observe(path, partial_fit_calls=1)
     if rows == 0:
-        raise _no_rows(data)
+        raise no_rows_error(data.description)
     record.observe(path, passes=passes, rows_per_pass=rows // passes)
 
 
@@ -72,7 +72,7 @@ def fit_in_memory(backend: Any, path: str, step: Any, before: list[Any], data: B
         X_parts.append(X_block)
         y_parts.append(y_block)
     if not X_parts or sum(len(p) for p in X_parts) == 0:
-        raise _no_rows(data)
+        raise no_rows_error(data.description)
     y_all = None if y_parts[0] is None else np.concatenate(y_parts)
     step.fit(np.concatenate(X_parts), y_all)
     record.observe(path, loaded_mib=round(size / 2**20, 1), blocks=len(X_parts))
@@ -133,11 +133,14 @@ def dask_ml_pca(step: Any) -> Any:
 # -- predictions on lazy data -------------------------------------------------------------
 
 
-def lazy_apply(backend: Any, estimator: Any, method: str, X: Any) -> Any:
-    """``estimator.<method>`` block by block: a lazy Dask array, one output row per input row."""
+def lazy_apply(backend: Any, estimator: Any, method: str, X: Any, target: str | None = None) -> Any:
+    """``estimator.<method>`` block by block: a lazy Dask array, one output row per input row.
+
+    ``target``: a column of a DataFrame/files that is the target, not a feature (left out).
+    """
     import dask
 
-    data = backend.blocks(X)
+    data = backend.blocks(X, target if target is not None and _has_column(X, target) else None)
     n_columns, dtype = _output_shape(estimator, method, data)
     return data.map_to_array(_apply, dask.delayed(estimator), method, n_columns=n_columns, dtype=dtype)
 
@@ -150,6 +153,8 @@ def lazy_score(backend: Any, estimator: Any, X: Any, y: Any = None, sample_weigh
         raise DataError(f"score on lazy data supports classifiers and regressors, not {type(estimator).__name__}.")
     if sample_weight is not None:
         raise DataError("sample_weight is not supported with lazy data; score in-memory data to use it.")
+    if y is None:
+        raise DataError("score on lazy data needs y: the target column's name (files, DataFrames) or a Dask array.")
     import dask
 
     data = backend.blocks(X, y)
@@ -167,10 +172,21 @@ def _output_shape(estimator: Any, method: str, data: Blocks) -> tuple[int | None
         if len(X_block):
             out = np.asarray(getattr(estimator, method)(X_block[:1]))
             return (None if out.ndim == 1 else out.shape[1]), out.dtype
-    raise _no_rows(data)
+    raise no_rows_error(data.description)
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _has_column(X: Any, column: str) -> bool:
+    """Whether lazy ``X`` (a Dask DataFrame, or files read as one) has ``column``."""
+    if hasattr(X, "columns"):
+        return column in X.columns
+    if isinstance(X, str) or hasattr(X, "__fspath__"):
+        from ..data.files import read_path
+
+        return column in read_path(X, "32MiB").columns
+    return False
 
 
 def _transformed_stream(backend: Any, before: list[Any], data: Blocks):
@@ -197,12 +213,6 @@ def _apply(part: tuple[Any, Any], model: Any, method: str) -> Any:
 
 def _predict_with_truth(model: Any, part: tuple[Any, Any]) -> tuple[Any, Any]:
     return part[1], model.predict(part[0])
-
-
-def _no_rows(data: Blocks) -> ValueError:
-    return ValueError(
-        f"Found array with 0 sample(s) in the lazy input ({data.description}) while a minimum of 1 is required."
-    )
 
 
 def _too_large(backend: Any, path: str, step: Any) -> OutOfMemoryBudgetError:

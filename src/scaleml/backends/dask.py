@@ -24,6 +24,21 @@ from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
 
 POSITIVE_INT = Interval(Integral, 1, None)
+# Estimators whose n_jobs scikit-learn ignores: nothing of theirs goes to joblib.
+_IGNORED_N_JOBS = {
+    "sklearn.linear_model._logistic.LogisticRegression": "scikit-learn ignores LogisticRegression's n_jobs since 1.8",
+}
+def _is_byte_size(value: Any) -> bool:
+    from dask.utils import parse_bytes
+
+    return isinstance(value, str) and parse_bytes(value) > 0
+
+
+BYTE_SIZE = Predicate(_is_byte_size, "a size such as '2GiB' or '512MB'")
+SECURITY = Predicate(
+    lambda v: type(v).__name__ == "Security" or (isinstance(v, dict) and all(isinstance(k, str) for k in v)),
+    "a distributed.Security or a dict of its arguments (tls_ca_file, tls_client_cert, tls_client_key, ...)",
+)
 ADDRESS = Predicate(lambda v: isinstance(v, str) and bool(v.strip()), "a scheduler address such as 'tcp://scheduler:8786'")
 
 
@@ -57,11 +72,11 @@ class DaskBackend(Backend):
     extra = "dask"
     options = {
         "address": Option(None, "scheduler address (None: SCALEML_DASK_ADDRESS, else a LocalCluster)", [ADDRESS, None]),
-        "security": Option(None, "TLS settings: distributed.Security or a dict of its arguments"),
+        "security": Option(None, "TLS settings: distributed.Security or a dict of its arguments", [SECURITY, None]),
         "timeout": Option(10.0, "seconds to wait for the scheduler and a first worker", [Interval(Real, 0, None, closed="neither")]),
         "n_workers": Option(None, "LocalCluster worker processes (default: one per core)", [POSITIVE_INT, None]),
         "threads_per_worker": Option(None, "LocalCluster threads per worker (default 1)", [POSITIVE_INT, None]),
-        "memory_limit": Option(None, "LocalCluster memory per worker, e.g. '2GiB' (default: shared evenly)", [str, Interval(Real, 0, None, closed="neither"), None]),
+        "memory_limit": Option(None, "LocalCluster memory per worker, e.g. '2GiB' (default: shared evenly)", [BYTE_SIZE, Interval(Real, 0, None, closed="neither"), None]),
         "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once (None: never)", [POSITIVE_INT, None]),
         "verbose": Option(False, "print the dashboard link", ["boolean"]),
     }
@@ -81,6 +96,8 @@ class DaskBackend(Backend):
         return ClusterSpec(o["address"], o["security"], o["timeout"], o["n_workers"], o["threads_per_worker"], o["memory_limit"])
 
     def start(self) -> None:
+        if self._connection is not None and self._connection.client.status != "running":
+            self.stop()  # lost (its scheduler gone, or closed by close_all): connect afresh
         if self._connection is None:
             self._connection = CONNECTIONS.acquire(self.cluster_spec())
             if self.options["verbose"]:
@@ -183,15 +200,19 @@ class DaskBackend(Backend):
             return getattr(estimator, method)(X, *args, **kwargs)
 
     def _check_form(self, estimator: Any, X: Any, method: str) -> None:
-        # Lazy data only reaches estimators made for it (scaleml's blocked models),
-        # never scikit-learn's, which would load it whole into this process.
-        if is_lazy(X) and not all(hasattr(step, "__scaleml_placement__") for _, step in walk(estimator)):
+        # Lazy data only reaches estimators made for blocks (scaleml's linear models,
+        # fit_blocks), never others, which would load it whole into this process.
+        if is_lazy(X) and not all(hasattr(step, "fit_blocks") for _, step in walk(estimator)):
             self.refuse_lazy(X, method)
 
     def _placement(self, path: str, step: Any, data_form: str) -> Placement:
         params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
         where = self.cluster_spec().describe()
         name = describe_estimator(step)
+        ignored = _IGNORED_N_JOBS.get(type(step).__module__ + "." + type(step).__name__)
+        if ignored:
+            return Placement(path, name, "cpu", "scikit-learn", "1 process", data_form,
+                             f"{self.name} backend: {ignored}, so it runs in this process")
         if "n_jobs" in params and params["n_jobs"] != 1:
             return Placement(
                 path, name, "cpu", "scikit-learn + joblib-on-dask", f"Dask ({where})", data_form,

@@ -19,21 +19,19 @@ loop and its GLMs 100x slower than scikit-learn (DEVELOPERS.md).
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from numbers import Integral
 from typing import Any
 
 from .._validation import Interval, StrOptions
-from ..data.blocks import Blocks
-from ..data.cluster import ENV_ADDRESS
+from ..data.blocks import Blocks, local_memory_budget
 from ..data.forms import is_lazy
 from ..exceptions import InvalidParameterError
 from ..planning import Placement, Record, data_forms, describe_estimator, self_placement
 from . import _lazy_steps as steps
-from ._base import Backend, Option
+from ._base import Option
 from ._twins import engine_of, register_twin_provider, twin_of
-from .dask import POSITIVE_INT, DaskBackend
+from .dask import BYTE_SIZE, POSITIVE_INT, DaskBackend
 
 register_twin_provider("scaleml.backends._lazy_steps:dask_ml_pca")
 
@@ -71,7 +69,7 @@ class DaskMLBackend(DaskBackend):
         "max_in_memory_bytes": Option(None, "largest lazy input a step without partial_fit may load whole",
                                       [Interval(Integral, 0, None), None]),
         "block_bytes": Option("32MiB", "size of the blocks files are read in (Parquet row groups, CSV bytes)",
-                              [str, POSITIVE_INT]),
+                              [BYTE_SIZE, POSITIVE_INT]),
         "read_on": Option(
             "auto",
             "where lazy blocks are read: 'client' (threads in this process), 'workers' "
@@ -85,7 +83,7 @@ class DaskMLBackend(DaskBackend):
     def reads_on_workers(self) -> bool:
         read_on = self.options["read_on"]
         if read_on == "auto":
-            return bool(self.options["address"] or os.environ.get(ENV_ADDRESS))
+            return self.cluster_spec().resolved_address is not None
         return read_on == "workers"
 
     def reading_client(self) -> Any:
@@ -119,9 +117,11 @@ class DaskMLBackend(DaskBackend):
         planned = list(data_forms(estimator, X))
         for index, (path, step, form) in enumerate(planned):
             final = index == len(planned) - 1
-            placement = self_placement(step, self.request(path, form, X))
-            how = "blocks" if placement is not None else self._how(step, data if index == 0 else None)
-            record.place(placement or self._lazy_placement(path, step, form, how, final))
+            # Estimators made for blocks (scaleml.linear_model) fit on them where they are and
+            # say so; every other step is streamed, loaded or twinned here.
+            how = "blocks" if hasattr(step, "fit_blocks") else self._how(step, data if index == 0 else None)
+            own = self_placement(step, self.request(path, form, X))
+            record.place(own if how == "blocks" else self._lazy_placement(path, step, form, how, final, own))
             if not record.dry_run:
                 steps.fit_step(self, path, step, how, done, data, final, record)
                 done.append(step)
@@ -130,8 +130,12 @@ class DaskMLBackend(DaskBackend):
     def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
         if not is_lazy(X):
             return super().fit_transform(estimator, X, y, record, **fit_params)
-        # Streamed fit, then a lazy transform block by block: memory holds a few blocks.
-        return Backend.fit_transform(self, estimator, X, y, record, **fit_params)
+        # Streamed fit, then a lazy transform block by block (the target column, if
+        # y named one, left out as in the fit): memory holds a few blocks.
+        fitted = self.fit(estimator, X, y, record, **fit_params)
+        if record.dry_run:
+            return fitted, None
+        return fitted, steps.lazy_apply(self, fitted, "transform", X, target=y if isinstance(y, str) else None)
 
     def _how(self, step: Any, first_input: Blocks | None) -> str:
         """How a step without its own placement is fitted on lazy data.
@@ -148,15 +152,19 @@ class DaskMLBackend(DaskBackend):
 
     def memory_budget(self) -> int:
         budget = self.options["max_in_memory_bytes"]
-        if budget is None:
-            import psutil
+        return local_memory_budget() if budget is None else budget
 
-            budget = psutil.virtual_memory().available // 4
-        return budget
+    def _lazy_placement(self, path: str, step: Any, form: str, how: str, final: bool,
+                        own: Placement | None = None) -> Placement:
+        """How the step is fitted on lazy data; an estimator that picks its own device
+        (``own``, scaleml.nn) keeps its device and engine."""
+        placement = self._lazy_path(path, step, form, how, final)
+        return placement if own is None else replace(placement, device=own.device, engine=own.engine)
 
-    def _lazy_placement(self, path: str, step: Any, form: str, how: str, final: bool) -> Placement:
+    def _lazy_path(self, path: str, step: Any, form: str, how: str, final: bool) -> Placement:
         name = describe_estimator(step)
-        budget = f"max_in_memory_bytes ({self.memory_budget() / 2**20:.0f} MiB)"
+        budget = ("max_in_memory_bytes" if self.options["max_in_memory_bytes"] is None
+                  else f"max_in_memory_bytes ({self.memory_budget() / 2**20:.0f} MiB)")
         if how == "stream":
             window = self.options["window"]
             epochs = self.options["epochs"] if final else 1
@@ -187,11 +195,13 @@ class DaskMLBackend(DaskBackend):
 
     # -- predicting ---------------------------------------------------------------------------------
 
-    def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
+    def call(self, estimator: Any, method: str, X: Any, *args: Any, target: str | None = None, **kwargs: Any) -> Any:
+        """``method`` on in-memory ``X`` here; on lazy ``X`` block by block (``target``:
+        the target column the model was fitted with, left out of the features)."""
         if not is_lazy(X):
             return getattr(estimator, method)(X, *args, **kwargs)
         if method == "score":
             return steps.lazy_score(self, estimator, X, *args, **kwargs)
         if args or kwargs:
             raise InvalidParameterError(f"{method} takes no extra arguments with lazy data; got {args or ''}{kwargs or ''}.")
-        return steps.lazy_apply(self, estimator, method, X)
+        return steps.lazy_apply(self, estimator, method, X, target)

@@ -221,13 +221,11 @@ class Blocks:
     def memory_budget(self) -> int:
         """Bytes the blocks may take when kept: half the workers' memory limits,
         or a quarter of this machine's available memory without a cluster."""
-        import psutil
-
         if self.client is None:
-            return psutil.virtual_memory().available // 4
+            return local_memory_budget()
         limits = [w.get("memory_limit") or 0 for w in self.client.scheduler_info()["workers"].values()]
         if not limits or 0 in limits:
-            return psutil.virtual_memory().available // 2
+            return 2 * local_memory_budget()
         return sum(limits) // 2
 
     def persist(self, mode: bool | str, nbytes: int | None) -> str:
@@ -256,6 +254,18 @@ class Blocks:
             where = "kept in this process"
         self.persisted = True
         return f"{where} ({_mib(nbytes)})"
+
+
+def local_memory_budget() -> int:
+    """What data may take in this process by default: a quarter of the memory available now."""
+    import psutil
+
+    return psutil.virtual_memory().available // 4
+
+
+def no_rows_error(description: str) -> ValueError:
+    """scikit-learn's message for empty input, naming the lazy data it came from."""
+    return ValueError(f"Found array with 0 sample(s) ({description}) while a minimum of 1 is required.")
 
 
 def compute(collection: Any, client: Any = None) -> Any:

@@ -117,6 +117,8 @@ class ConnectionOwner:
             if connection is None or connection.client.status != "running":
                 if connection is not None:
                     connection.close()
+                if key[0] == "local":
+                    self._close_idle_local()  # one managed cluster at a time, unless several are in use
                 connection = _connect(spec) if key[0] == "address" else _start_local(spec, key)
                 self._open[key] = connection
                 if not self._atexit:
@@ -124,6 +126,12 @@ class ConnectionOwner:
                     self._atexit = True
             connection.users += 1
             return connection
+
+    def _close_idle_local(self) -> None:
+        """Close the managed LocalClusters no backend uses now (called with the lock held)."""
+        idle = [key for key, c in self._open.items() if key[0] == "local" and c.users == 0]
+        for key in idle:
+            self._open.pop(key).close()
 
     def release(self, connection: Connection) -> None:
         """Give a connection back; it stays open for the next user until :meth:`close`."""

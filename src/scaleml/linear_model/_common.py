@@ -12,6 +12,7 @@ from .._validation import Interval, StrOptions, ValidatedParams
 from ..data.blocks import Blocks
 from ..data.cluster import current_client
 from ..data.forms import is_lazy
+from ..exceptions import DataError
 from ..planning import Placement, PlacementRequest
 
 NON_NEGATIVE = Interval(Real, 0, None, closed="left")
@@ -67,7 +68,7 @@ def apply_rows(estimator: Any, X: Any, fn: Any, n_outputs: int | None, dtype: An
     if isinstance(X, dd.DataFrame):
         X = X.to_dask_array()
     if not isinstance(X, da.Array) or X.ndim != 2:
-        raise TypeError(
+        raise DataError(
             f"{type(estimator).__name__} predicts on NumPy/pandas data or a 2-d Dask array, "
             f"not {type(X).__name__}; read files with dask.dataframe first."
         )

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._blocks import SCALE_ABOVE, gram_sums, merge_gram, merge_qr, qr_sums
-from ..data.blocks import Blocks
+from ..data.blocks import Blocks, no_rows_error
 from ._common import NON_NEGATIVE, BlockedModel, apply_rows, blocked_input, report_to
 
 
@@ -46,7 +46,7 @@ class _LeastSquares(BlockedModel, RegressorMixin, BaseEstimator):
         n, scale_X, scale_y, mean_X, mean_y, v = self._scaled_solution(data, center)
         if data.lazy:
             if n == 0:
-                raise ValueError(f"Found array with 0 sample(s) ({data.description}) while a minimum of 1 is required.")
+                raise no_rows_error(data.description)
             self.n_features_in_ = len(scale_X)
         if report is not None:
             report(f"{n} rows, {data.description}: summarized in {data.passes} pass")

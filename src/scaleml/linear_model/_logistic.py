@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._blocks import SCALE_ABOVE, _largest, logistic_sums, merge_logistic, scale_for
 from .._validation import Interval, StrOptions
-from ..data.blocks import Blocks
+from ..data.blocks import Blocks, no_rows_error
 from ._common import NON_NEGATIVE, PERSIST, POSITIVE_INT, BlockedModel, apply_rows, blocked_input, report_to
 from ._solvers import lbfgs, newton
 
@@ -133,7 +133,7 @@ class LogisticRegression(BlockedModel, ClassifierMixin, BaseEstimator):
         )
         n_rows = first[3]
         if n_rows == 0:
-            raise ValueError(f"Found array with 0 sample(s) ({data.description}) while a minimum of 1 is required.")
+            raise no_rows_error(data.description)
         column_scale = None
         if not all(part is None or np.all(np.isfinite(part)) for part in first[:3]):
             # Overflow (values near the float64 limit): solve in columns scaled by

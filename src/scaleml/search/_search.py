@@ -15,7 +15,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import ValidatedParams
-from ..exceptions import InvalidParameterError
+from ..data.forms import is_lazy
+from ..exceptions import DataError, InvalidParameterError
 from ..planning import Placement, PlacementRequest, describe_estimator
 from ._runners import make_runner
 from ._schedule import Bracket
@@ -74,8 +75,8 @@ class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
         from .._config import resolve_backend
 
         self._check_params()
-        if type(X).__module__.split(".")[0] in ("dask", "dask_expr") or isinstance(X, str):
-            raise TypeError(
+        if is_lazy(X):
+            raise DataError(
                 f"{type(self).__name__} takes in-memory data (NumPy, pandas): every model trains on "
                 "all of it. For data larger than memory, search on a sample that fits, then train "
                 "the chosen parameters with Scaled(..., backend='dask-ml')."

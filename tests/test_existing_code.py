@@ -92,7 +92,7 @@ def test_exec_runs_the_script_on_the_backend_with_its_argv_and_exit_status(tmp_p
     report = done.stderr
     assert "scaleml exec: backend 'dask' (--backend), 2 fits" in report
     assert "cross_val_score(RandomForestClassifier)" in report and "Dask: 3 tasks" in report
-    assert "LogisticRegression" in report and "this process: it sent no work to the cluster" in report
+    assert "LogisticRegression" in report and "1 process" in report and "ignores LogisticRegression's n_jobs" in report
 
 
 def test_exec_plain_run_and_environment_variable(tmp_path):

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 import scaleml
 from scaleml import Scaled
 from scaleml.exceptions import ScaleMLError
-from scaleml.persistence import UntrustedModelError
+from scaleml.exceptions import UntrustedModelError
 
 X, y = load_iris(return_X_y=True)
 
@@ -57,3 +57,70 @@ def test_refusals(tmp_path):
         scaleml.save(LogisticRegression(max_iter=500).fit(X, y), tmp_path / "m.pkl")
     with pytest.raises(ScaleMLError, match="No model file"):
         scaleml.load(tmp_path / "missing.skops")
+
+
+_LOAD_AND_PREDICT = """
+import sys
+import numpy as np
+import scaleml
+model = scaleml.load(sys.argv[1])  # no trusted=: scaleml's own types are trusted
+np.save(sys.argv[3], model.predict(np.load(sys.argv[2])))
+"""
+
+
+def test_scaleml_nn_models_round_trip_through_skops_in_a_fresh_process(tmp_path):
+    """Saved as NumPy weights, rebuilt on load: identical predictions, no pickle, no trust needed."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from scaleml.nn import CNNClassifier, MLPClassifier, MLPRegressor
+
+    digits, labels = load_digits(return_X_y=True)
+    digits = digits / 16.0
+    np.save(tmp_path / "X.npy", digits[:50])
+    script = tmp_path / "load.py"
+    script.write_text(_LOAD_AND_PREDICT)
+    for model, target in [(CNNClassifier(epochs=1, image_shape=(8, 8), random_state=0), labels),
+                          (MLPClassifier(epochs=1, random_state=0), labels),
+                          (MLPRegressor(epochs=1, random_state=0), labels.astype(float))]:
+        model.fit(digits, target)
+        path = scaleml.save(Scaled(model).fit(digits, target) if isinstance(model, MLPClassifier) else model,
+                            tmp_path / f"{type(model).__name__}.skops")
+        out = tmp_path / f"{type(model).__name__}.npy"
+        done = subprocess.run([sys.executable, str(script), str(path), str(tmp_path / "X.npy"), str(out)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        saved = model if not isinstance(model, MLPClassifier) else scaleml.load(path)
+        assert_array_equal(np.load(out), saved.predict(digits[:50]))
+
+
+def test_a_custom_network_class_still_needs_trust(tmp_path):
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from scaleml.nn import MLPClassifier
+
+    model = MLPClassifier(epochs=1, module=_TinyNet, random_state=0).fit(X, y)
+    path = scaleml.save(model, tmp_path / "custom.skops")
+    with pytest.raises(UntrustedModelError, match="_TinyNet"):
+        scaleml.load(path)
+    loaded = scaleml.load(path, trusted=[f"{__name__}._TinyNet"])
+    assert_array_equal(loaded.predict(X), model.predict(X))
+    assert np.isfinite(loaded.predict_proba(X)).all()
+
+
+def _tiny_net(input_shape, n_outputs):
+    import torch
+
+    return torch.nn.Linear(input_shape[0], n_outputs)
+
+
+class _TinyNet:
+    """A module factory class, as users pass to module=."""
+
+    def __new__(cls, input_shape, n_outputs):
+        return _tiny_net(input_shape, n_outputs)

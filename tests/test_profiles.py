@@ -7,8 +7,7 @@ from sklearn.ensemble import RandomForestClassifier
 from scaleml import Scaled
 from scaleml.backends import create_backend
 from scaleml.backends._profiles import all_profiles
-from scaleml.exceptions import ProfileError
-from scaleml.exceptions import BackendOptionError, UnknownBackendError
+from scaleml.exceptions import BackendOptionError, ProfileError, UnknownBackendError
 
 X, y = load_iris(return_X_y=True)
 
@@ -34,6 +33,8 @@ def test_relative_certificate_paths_resolve_against_the_profile(profiles):
     (profiles / "tls.yaml").write_text(
         "backend: dask\noptions:\n  address: tls://127.0.0.1:1\n  security:\n    tls_ca_file: certs/ca.pem\n"
     )
+    (profiles / "certs").mkdir()
+    (profiles / "certs" / "ca.pem").write_text("not checked before connecting")
     backend = create_backend("tls")
     assert backend.options["security"]["tls_ca_file"] == str((profiles / "certs" / "ca.pem").resolve())
 
@@ -68,7 +69,38 @@ def test_shipped_profiles_load():
     folder = Path(__file__).resolve().parents[1] / "backends"
     from scaleml.backends._profiles import load
 
-    loaded = {p.stem: load(p) for p in folder.glob("*.yaml")}
-    assert {"local", "dask-local", "dask-remote", "dask-ml-out-of-core"} <= set(loaded)
+    loaded = {p.stem: load(p) for p in folder.glob("*.yaml") if p.stem != "dask-remote"}
+    assert {"local-all-cores", "dask-local", "dask-ml-out-of-core"} <= set(loaded)
     for profile in loaded.values():
         assert profile.backend in ("local", "dask", "dask-ml") and profile.description
+    # The TLS template names certificates that are yours to provide: it says which is missing, and where.
+    with pytest.raises(ProfileError, match=r"dask-remote.yaml: options.security.tls_ca_file names .*certs/ca.pem"):
+        load(folder / "dask-remote.yaml")
+
+
+def test_a_profile_named_like_a_backend_is_refused_not_shadowed(profiles):
+    from click.testing import CliRunner
+
+    from scaleml.cli import main
+
+    (profiles / "local.yaml").write_text("backend: local\noptions:\n  n_jobs: 2\n")
+    (profiles / "Dask.yml").write_text("backend: dask\n")
+    assert all_profiles() == []
+    assert create_backend("local").options["n_jobs"] is None  # the built-in, as before; and now said:
+    info = CliRunner().invoke(main, ["info", "--no-torch"])
+    assert "Profiles that cannot be used" in info.output
+    assert "local.yaml has the name of the backend 'local'" in info.output and "Rename the file" in info.output
+
+
+def test_missing_certificate_is_named_with_its_profile(profiles):
+    (profiles / "team-tls.yaml").write_text(
+        "backend: dask\noptions:\n  address: tls://127.0.0.1:1\n  security:\n    tls_client_key: keys/me.pem\n"
+    )
+    with pytest.raises(ProfileError, match=r"team-tls.yaml: options.security.tls_client_key names .*keys/me.pem"):
+        create_backend("team-tls")
+
+
+def test_profile_name_typos_get_a_suggestion(profiles):
+    (profiles / "team-cluster.yaml").write_text("backend: local\n")
+    with pytest.raises(UnknownBackendError, match="Did you mean 'team-cluster'"):
+        create_backend("team-clustr")

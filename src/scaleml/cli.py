@@ -43,12 +43,14 @@ def info(as_json: bool, no_torch: bool) -> None:
         {"name": b.name, "available": b.available, "reason": b.reason, "summary": b.summary, "origin": b.origin}
         for b in backends.available()
     ]
-    from .backends._profiles import all_profiles
+    from .backends._profiles import Profile, scan
 
+    found = scan()
     data["profiles"] = [
         {"name": p.name, "backend": p.backend, "path": str(p.path), "description": p.description}
-        for p in all_profiles()
+        for p in found if isinstance(p, Profile)
     ]
+    data["unusable_profiles"] = [str(p) for p in found if not isinstance(p, Profile)]
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -77,6 +79,10 @@ def info(as_json: bool, no_torch: bool) -> None:
         click.echo("Profiles (usable as backend names)")
         for p in data["profiles"]:
             click.echo(f"  {p['name']}: {p['backend']}, {p['description']}  ({p['path']})")
+    if data["unusable_profiles"]:
+        click.echo("Profiles that cannot be used")
+        for problem in data["unusable_profiles"]:
+            click.echo(f"  {problem}")
 
 
 def _resolve_estimator_class(name: str) -> type:

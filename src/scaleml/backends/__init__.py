@@ -128,12 +128,12 @@ def names() -> list[str]:
 
 
 def _unknown(name: str) -> UnknownBackendError:
-    valid = names()
-    close = difflib.get_close_matches(normalize_name(name), valid, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
     from ._profiles import all_profiles, search_path
 
+    valid = names()
     profiles = [p.name for p in all_profiles()]
+    close = difflib.get_close_matches(normalize_name(name), [*valid, *profiles], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
     listed = f" Profiles: {', '.join(profiles)}." if profiles else ""
     return UnknownBackendError(
         f"Unknown backend {name!r}. Valid backends: {', '.join(valid)}.{listed}{hint} "

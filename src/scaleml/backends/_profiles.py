@@ -55,22 +55,36 @@ def find(name: str) -> Profile | None:
 
 
 def all_profiles() -> list[Profile]:
-    """Every readable profile on the search path (the first of each name)."""
-    seen: dict[str, Profile] = {}
+    """Every usable profile on the search path (the first of each name)."""
+    return [p for p in scan() if isinstance(p, Profile)]
+
+
+def scan() -> list[Profile | ProfileError]:
+    """Every profile file on the search path (the first of each name): loaded, or why it cannot be used."""
+    seen: dict[str, Profile | ProfileError] = {}
     for folder in search_path():
         if folder.is_dir():
             for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
                 if path.stem not in seen:
                     try:
                         seen[path.stem] = load(path)
-                    except ProfileError:
-                        continue
+                    except ProfileError as exc:
+                        seen[path.stem] = exc
     return list(seen.values())
 
 
 def load(path: Path) -> Profile:
+    """Read and check one profile file; ProfileError names the file, the key and the fix."""
     import yaml
 
+    from . import names, normalize_name
+
+    if normalize_name(path.stem) in names():
+        raise ProfileError(
+            f"Backend profile {path} has the name of the backend {normalize_name(path.stem)!r}, which would "
+            "always be chosen instead of it. Rename the file (e.g. "
+            f"{path.stem}-all-cores{path.suffix}) and use that name."
+        )
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -87,11 +101,15 @@ def load(path: Path) -> Profile:
         raise ProfileError(f"Backend profile {path}: 'options' must be a mapping of option names to values.")
     security = options.get("security")
     if isinstance(security, dict):
-        options = {
-            **options,
-            "security": {
-                k: str((path.parent / v).resolve()) if k in _PATH_OPTIONS and isinstance(v, str) else v
-                for k, v in security.items()
-            },
+        security = {
+            k: str((path.parent / v).resolve()) if k in _PATH_OPTIONS and isinstance(v, str) else v
+            for k, v in security.items()
         }
+        for key in _PATH_OPTIONS:
+            if isinstance(security.get(key), str) and not os.path.isfile(security[key]):
+                raise ProfileError(
+                    f"Backend profile {path}: options.security.{key} names {security[key]}, which does not "
+                    "exist. Fix the path in the profile (relative paths are read from the profile's folder)."
+                )
+        options = {**options, "security": security}
     return Profile(path.stem, path, data["backend"], options, str(data.get("description", "")))

@@ -96,8 +96,6 @@ class DaskBackend(Backend):
         return ClusterSpec(o["address"], o["security"], o["timeout"], o["n_workers"], o["threads_per_worker"], o["memory_limit"])
 
     def start(self) -> None:
-        if self._connection is not None and self._connection.client.status != "running":
-            self.stop()  # lost (its scheduler gone, or closed by close_all): connect afresh
         if self._connection is None:
             self._connection = CONNECTIONS.acquire(self.cluster_spec())
             if self.options["verbose"]:
@@ -118,6 +116,12 @@ class DaskBackend(Backend):
         self.start()
         return self._connection.client
 
+    def _forget_lost_connection(self) -> None:
+        """Before new work: a connection lost since (its scheduler gone, closed by close_all)
+        is let go, so the work connects afresh. Never during work, which must fail instead."""
+        if self._connection is not None and self._connection.client.status != "running":
+            self.stop()
+
     def cluster_description(self) -> str:
         return self.cluster_spec().describe()
 
@@ -136,6 +140,7 @@ class DaskBackend(Backend):
     def engine_config(self) -> Iterator[None]:
         # Inside a block the cluster is the block's: distributed.get_client() returns
         # it, Dask collections compute on it, and n_jobs work runs on it.
+        self._forget_lost_connection()
         with self.cluster().as_current(), self._joblib_block():
             yield
 
@@ -169,6 +174,7 @@ class DaskBackend(Backend):
         placements = self.place_steps(estimator, X, record, self._placement)
         if record.dry_run:
             return estimator if method == "fit" else None
+        self._forget_lost_connection()
         if self.cluster_spec().resolved_address:
             self.start()  # an explicit address fails loudly now, not at the first parallel call
         # In-memory X and y are broadcast before the first task: every task finds them on its worker.

@@ -144,6 +144,7 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self._seed)
                 self.module_ = self._build_module(self.input_shape_, n_outputs)
+            self._n_outputs = n_outputs
             self.history_ = []
             self.n_epochs_ = 0
             self._optimizer = None
@@ -274,14 +275,33 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         X_t = torch.as_tensor(np.array(X_net, dtype=np.float32, copy=True))
         return predict_in_batches(module, X_t, device, self.batch_size, self.precision)
 
-    # -- pickling: always to CPU tensors, so a GPU-trained model loads anywhere ---------
+    # -- saving: the network as NumPy weights, so pickles and skops files load anywhere --
 
     def __getstate__(self) -> dict[str, Any]:
+        # The network is stored as its weights (NumPy arrays) and rebuilt on load:
+        # a GPU-trained model loads on a CPU-only machine, and skops (which cannot
+        # store torch objects) saves it like any other estimator.
         state = dict(super().__getstate__())
-        if "module_" in state:
-            state["module_"] = copy.deepcopy(state["module_"]).cpu()
-        state.pop("_optimizer", None)  # partial_fit after unpickling starts a fresh optimizer
+        module = state.pop("module_", None)
+        if module is not None:
+            state["_module_weights"] = {name: _to_numpy(value) for name, value in module.state_dict().items()}
+        state.pop("_optimizer", None)  # partial_fit after loading starts a fresh optimizer
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        weights = state.pop("_module_weights", None)
         super().__setstate__({**state, "_optimizer": None})
+        if weights is not None:
+            torch = _import_torch()
+            module = self._build_module(tuple(self.input_shape_), self._n_outputs)
+            module.load_state_dict({name: torch.as_tensor(value) for name, value in weights.items()})
+            self.module_ = module
+
+
+def _to_numpy(tensor: Any) -> np.ndarray:
+    torch = _import_torch()
+    tensor = tensor.detach().cpu()
+    if tensor.dtype in (torch.bfloat16, torch.float16):
+        tensor = tensor.float()  # no NumPy twin: stored as float32
+    return tensor.numpy().copy()

@@ -16,6 +16,7 @@ from sklearn.datasets import load_digits, load_iris, make_classification, make_r
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from scaleml.exceptions import DataError
 from scaleml.linear_model import LinearRegression, LogisticRegression, Ridge, from_sklearn
 
 da = pytest.importorskip("dask.array")
@@ -136,8 +137,16 @@ def test_parquet_files_with_a_target_column(tmp_path):
         frame = pd.DataFrame(X_BIN[rows], columns=[f"f{j}" for j in range(12)])
         frame["label"] = Y_BIN[rows]
         frame.to_parquet(tmp_path / f"part-{i}.parquet")
-    model = LogisticRegression().fit(str(tmp_path / "*.parquet"), "label")
+    path = str(tmp_path / "*.parquet")
+    model = LogisticRegression().fit(path, "label")
     assert _relative(model.coef_, _reference().fit(X_BIN, Y_BIN).coef_) < RTOL
+    # The same column arguments as fit: the target column is left out of the features.
+    assert_array_equal(model.predict(path).compute(), model.predict(X_BIN))
+    assert model.score(path, "label") == pytest.approx(model.score(X_BIN, Y_BIN))
+    ridge = Ridge().fit(path, "label")
+    assert ridge.score(path, "label") == pytest.approx(ridge.score(X_BIN, Y_BIN))
+    with pytest.raises(DataError, match="needs y"):
+        model.score(path)
 
 
 def test_to_sklearn_predicts_the_same():

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.blocks import Blocks, no_rows_error
+from ..data.blocks import Blocks, has_column, no_rows_error
 from ..exceptions import DataError, OutOfMemoryBudgetError
 from ..planning import Record
 from ._twins import engine_of, twin_of
@@ -140,7 +140,7 @@ def lazy_apply(backend: Any, estimator: Any, method: str, X: Any, target: str | 
     """
     import dask
 
-    data = backend.blocks(X, target if target is not None and _has_column(X, target) else None)
+    data = backend.blocks(X, target if target is not None and has_column(X, target) else None)
     n_columns, dtype = _output_shape(estimator, method, data)
     return data.map_to_array(_apply, dask.delayed(estimator), method, n_columns=n_columns, dtype=dtype)
 
@@ -157,9 +157,7 @@ def lazy_score(backend: Any, estimator: Any, X: Any, y: Any = None, sample_weigh
         raise DataError("score on lazy data needs y: the target column's name (files, DataFrames) or a Dask array.")
     import dask
 
-    data = backend.blocks(X, y)
-    model = dask.delayed(estimator)
-    pairs = data.compute([dask.delayed(_predict_with_truth)(model, part) for part in data.parts])
+    pairs = backend.blocks(X, y).gather(_truth_and_prediction, dask.delayed(estimator))
     truth = np.concatenate([t for t, _ in pairs])
     pred = np.concatenate([p for _, p in pairs])
     return float(accuracy_score(truth, pred) if is_classifier(estimator) else r2_score(truth, pred))
@@ -176,17 +174,6 @@ def _output_shape(estimator: Any, method: str, data: Blocks) -> tuple[int | None
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _has_column(X: Any, column: str) -> bool:
-    """Whether lazy ``X`` (a Dask DataFrame, or files read as one) has ``column``."""
-    if hasattr(X, "columns"):
-        return column in X.columns
-    if isinstance(X, str) or hasattr(X, "__fspath__"):
-        from ..data.files import read_path
-
-        return column in read_path(X, "32MiB").columns
-    return False
 
 
 def _transformed_stream(backend: Any, before: list[Any], data: Blocks):
@@ -211,7 +198,7 @@ def _apply(part: tuple[Any, Any], model: Any, method: str) -> Any:
     return getattr(model, method)(part[0])
 
 
-def _predict_with_truth(model: Any, part: tuple[Any, Any]) -> tuple[Any, Any]:
+def _truth_and_prediction(part: tuple[Any, Any], model: Any) -> tuple[Any, Any]:
     return part[1], model.predict(part[0])
 
 

@@ -179,6 +179,14 @@ class Blocks:
             blocks.append(da.from_delayed(dask.delayed(fn)(part, *args), shape=shape, dtype=dtype))
         return da.concatenate(blocks) if blocks else da.empty((0,) if n_columns is None else (0, n_columns), dtype=dtype)
 
+    def gather(self, fn: Callable, *args: Any) -> list[Any]:
+        """``fn(part, *args)`` for every block, computed where the blocks are, in order."""
+        if not self.lazy:
+            return [fn(part, *args) for part in self.parts]
+        import dask
+
+        return list(self.compute([dask.delayed(fn)(part, *args) for part in self.parts]))
+
     # -- the three ways of using the blocks ------------------------------------------------
 
     def stream(self, window: int = 2) -> Iterator[tuple[Any, Any]]:
@@ -256,6 +264,17 @@ class Blocks:
         return f"{where} ({_mib(nbytes)})"
 
 
+def has_column(X: Any, column: str) -> bool:
+    """Whether lazy ``X`` (a Dask DataFrame, or Parquet/CSV files read as one) has ``column``."""
+    if hasattr(X, "columns"):
+        return column in X.columns
+    if is_path(X):
+        from .files import read_path
+
+        return column in read_path(X, "32MiB").columns
+    return False
+
+
 def local_memory_budget() -> int:
     """What data may take in this process by default: a quarter of the memory available now."""
     import psutil
@@ -271,7 +290,7 @@ def no_rows_error(description: str) -> ValueError:
 def compute(collection: Any, client: Any = None) -> Any:
     """Compute a Dask collection on ``client``'s cluster, or on threads here without one."""
     if client is not None:
-        return client.compute(collection).result()
+        return client.gather(client.compute(collection))  # one future, or a list of them
     import dask
 
     return dask.compute(collection, scheduler="threads")[0]

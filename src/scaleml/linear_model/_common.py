@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from .._validation import Interval, StrOptions, ValidatedParams
-from ..data.blocks import Blocks
+from ..data.blocks import Blocks, has_column
 from ..data.cluster import current_client
 from ..data.forms import is_lazy
 from ..exceptions import DataError
@@ -21,7 +21,17 @@ PERSIST = ["boolean", StrOptions({"auto"})]
 
 
 class BlockedModel(ValidatedParams):
-    """Mixin of the blocked linear models: they say where they run (``__scaleml_placement__``)."""
+    """Mixin of the blocked linear models: they say where they run (``__scaleml_placement__``)
+    and score lazy data block by block."""
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Accuracy (classifiers) or R² (regressors); on lazy X, y is the target column's name
+        or a Dask array, and the blocks are scored where they are."""
+        if is_lazy(X):
+            if sample_weight is not None:
+                raise DataError("sample_weight is not supported with lazy data; score in-memory data to use it.")
+            return lazy_score(self, X, y)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def __scaleml_placement__(self, request: PlacementRequest) -> Placement:
         name = type(self).__name__
@@ -43,6 +53,8 @@ def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> Blocks:
     refuses them in its Array API mode, rather than parsed); float64 blocks.
     """
     if is_lazy(X):
+        # The target named as a column is left out of the features again in predict.
+        estimator.target_column_ = y if isinstance(y, str) else None
         return Blocks.from_input(X, y, client=current_client())
     if y is None:
         raise ValueError(
@@ -56,35 +68,49 @@ def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> Blocks:
 
 
 def apply_rows(estimator: Any, X: Any, fn: Any, n_outputs: int | None, dtype: Any) -> Any:
-    """``fn`` on the rows of X: NumPy in, NumPy out; a Dask array in, a lazy Dask array out.
+    """``fn`` on the rows of X: NumPy in, NumPy out; lazy in (a Dask array or DataFrame,
+    Parquet/CSV files), a lazy Dask array out, computed block by block.
 
-    ``n_outputs``: columns of the result (None: one value per row).
+    ``n_outputs``: columns of the result (None: one value per row). The target
+    column the model was fitted with (``target_column_``) is left out of lazy X.
     """
     if not is_lazy(X):
         return fn(validate_data(estimator, X, accept_sparse="csr", dtype=np.float64, reset=False))
-    import dask.array as da
-    import dask.dataframe as dd
-
-    if isinstance(X, dd.DataFrame):
-        X = X.to_dask_array()
-    if not isinstance(X, da.Array) or X.ndim != 2:
-        raise DataError(
-            f"{type(estimator).__name__} predicts on NumPy/pandas data or a 2-d Dask array, "
-            f"not {type(X).__name__}; read files with dask.dataframe first."
-        )
-    if X.shape[1] != estimator.n_features_in_:
+    data = _lazy_features(estimator, X)
+    if data.n_features is not None and data.n_features != estimator.n_features_in_:
         raise ValueError(
-            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"X has {data.n_features} features, but {type(estimator).__name__} is expecting "
             f"{estimator.n_features_in_} features as input."
         )
-    X = X.rechunk({1: -1})
-    if n_outputs is None:
-        return X.map_blocks(_rows, fn, drop_axis=1, dtype=dtype)
-    return X.map_blocks(_rows, fn, chunks=(X.chunks[0], (n_outputs,)), dtype=dtype)
+    return data.map_to_array(_rows, fn, n_columns=n_outputs, dtype=dtype)
 
 
-def _rows(block: np.ndarray, fn: Any) -> np.ndarray:
-    return fn(np.asarray(block, dtype=np.float64))
+def _lazy_features(estimator: Any, X: Any, y: Any = None) -> Blocks:
+    target = estimator.__dict__.get("target_column_")
+    if y is None and target is not None and has_column(X, target):
+        y = target
+    return Blocks.from_input(X, y, client=current_client())
+
+
+def _rows(part: tuple[Any, Any], fn: Any) -> np.ndarray:
+    return fn(np.asarray(part[0], dtype=np.float64))
+
+
+def lazy_score(estimator: Any, X: Any, y: Any) -> float:
+    """The estimator's accuracy (classifiers) or R² (regressors) on lazy X and y, block by block."""
+    from sklearn.base import is_classifier
+    from sklearn.metrics import accuracy_score, r2_score
+
+    if y is None:
+        raise DataError("score on lazy data needs y: the target column's name (files, DataFrames) or a Dask array.")
+    pairs = _lazy_features(estimator, X, y).gather(_truth_and_prediction, estimator)
+    truth = np.concatenate([t for t, _ in pairs])
+    pred = np.concatenate([p for _, p in pairs])
+    return float(accuracy_score(truth, pred) if is_classifier(estimator) else r2_score(truth, pred))
+
+
+def _truth_and_prediction(part: tuple[Any, Any], model: Any) -> tuple[Any, Any]:
+    return part[1], np.asarray(model.predict(part[0]))
 
 
 def report_to(estimator: Any):

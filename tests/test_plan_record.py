@@ -106,11 +106,11 @@ def test_streamed_steps_record_the_partial_fit_calls_they_received():
     """The nested pipeline dask-ml used to refuse (MemoryError) streams; the counts in the plan are the real ones."""
     Xd, yd = _lazy()
     pipe = Pipeline([("prep", make_pipeline(StandardScaler())), ("clf", CountingSGD(random_state=0))])
-    model = Scaled(pipe, backend="dask-ml", epochs=3).fit(Xd, yd)
+    model = Scaled(pipe, backend="dask-ml", epochs=3, shuffle=False).fit(Xd, yd)
     clf = model.estimator_.named_steps["clf"]
     scaler_step, clf_step = model.plan_
     assert scaler_step.step == "prep/standardscaler" and clf_step.step == "clf"
-    assert clf_step.engine == "scikit-learn partial_fit" and "3 passes" in clf_step.reason
+    assert clf_step.engine == "scikit-learn partial_fit" and "3 passes over the blocks;" in clf_step.reason
     assert clf_step.observed["partial_fit_calls"] == clf.calls_seen_ == 3 * len(X) // CHUNK
     assert clf_step.observed["rows_per_pass"] * 3 == clf.rows_seen_ == 3 * len(X)
     assert scaler_step.observed["partial_fit_calls"] == len(X) // CHUNK
@@ -239,3 +239,26 @@ def test_inverse_transform_goes_back_through_every_step_on_torch():
     model = Scaled(make(), backend="torch", device="cpu").fit(X)
     Z = model.transform(X)
     assert_allclose(model.inverse_transform(Z), make().fit(X).inverse_transform(Z), rtol=1e-6, atol=1e-9)
+
+
+def test_passes_after_the_first_visit_the_blocks_in_a_seeded_shuffled_order():
+    Xd, yd = _lazy()
+    seen = []
+
+    class OrderSpy(CountingSGD):
+        def partial_fit(self, X, y=None, classes=None, sample_weight=None):
+            seen.append(float(X[0, 0]))
+            return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+    def fit(seed):
+        seen.clear()
+        model = Scaled(OrderSpy(random_state=0), backend="dask-ml", epochs=4, random_state=seed).fit(Xd, yd)
+        firsts = [X[i * CHUNK, 0] for i in range(len(X) // CHUNK)]
+        return model, [[firsts.index(v) for v in seen[p * 4:(p + 1) * 4]] for p in range(4)]
+
+    model, orders = fit(0)
+    assert orders[0] == [0, 1, 2, 3] and all(sorted(o) == [0, 1, 2, 3] for o in orders)
+    assert any(o != [0, 1, 2, 3] for o in orders[1:]), orders
+    assert "4 passes over the blocks, the blocks shuffled after the first pass" in model.plan_[0].reason
+    assert model.plan_[0].observed["passes"] == 4
+    assert fit(0)[1] == orders and fit(1)[1] != orders  # seeded

@@ -34,14 +34,17 @@ def fit_step(backend: Any, path: str, step: Any, how: str, before: list[Any], da
 
 def stream_fit(backend: Any, step: Any, before: list[Any], data: Blocks, final: bool, record: Record, path: str) -> None:
     from sklearn.base import is_classifier
+    from sklearn.utils import check_random_state
 
     kwargs = {}
     if final and is_classifier(step):
         kwargs["classes"] = data.classes()
     passes = backend.options["epochs"] if final else 1
+    rng = check_random_state(backend.options["random_state"])
     rows = 0
-    for _ in range(passes):
-        for X_block, y_block in _transformed_stream(backend, before, data):
+    for epoch in range(passes):
+        order = rng.permutation(len(data.parts)) if epoch and backend.options["shuffle"] else None
+        for X_block, y_block in _transformed_stream(backend, before, data, order):
             if len(X_block) == 0:
                 continue  # an empty partition (a filtered file, say)
             step.partial_fit(X_block, y_block, **kwargs)
@@ -176,8 +179,8 @@ def _output_shape(estimator: Any, method: str, data: Blocks) -> tuple[int | None
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _transformed_stream(backend: Any, before: list[Any], data: Blocks):
-    for X_block, y_block in data.stream(backend.options["window"]):
+def _transformed_stream(backend: Any, before: list[Any], data: Blocks, order: Any = None):
+    for X_block, y_block in data.stream(backend.options["window"], order):
         for step in before:
             X_block = step.transform(X_block)
         yield X_block, y_block

@@ -42,7 +42,12 @@ class DaskMLBackend(DaskBackend):
     Options (besides the ``dask`` backend's)
     -------
     epochs : int
-        Passes over lazy data for the final ``partial_fit`` step (default 1).
+        Passes over lazy data for the final ``partial_fit`` step (default 1: the
+        plain partial_fit loop; more passes usually reach the in-memory fit's
+        accuracy, see bench/BENCHMARKS.md).
+    shuffle : bool
+        With ``epochs > 1``, every pass after the first visits the blocks in a new
+        random order (default True); ``random_state`` seeds it.
     window : int
         Blocks read ahead while this process fits (default 2).
     max_in_memory_bytes : int or None
@@ -65,6 +70,9 @@ class DaskMLBackend(DaskBackend):
     options = {
         **DaskBackend.options,
         "epochs": Option(1, "passes over lazy data for the final partial_fit step", [POSITIVE_INT]),
+        "shuffle": Option(True, "with epochs > 1, every pass after the first visits the blocks in a new random order",
+                          ["boolean"]),
+        "random_state": Option(None, "seed of the block order of shuffled passes", ["random_state"]),
         "window": Option(2, "blocks read ahead while this process fits", [POSITIVE_INT]),
         "max_in_memory_bytes": Option(None, "largest lazy input a step without partial_fit may load whole",
                                       [Interval(Integral, 0, None), None]),
@@ -168,6 +176,7 @@ class DaskMLBackend(DaskBackend):
         if how == "stream":
             window = self.options["window"]
             epochs = self.options["epochs"] if final else 1
+            order = ", the blocks shuffled after the first pass" if epochs > 1 and self.options["shuffle"] else ""
             if self.reads_on_workers():
                 parallelism, where = "blocks read on the Dask workers", f"the Dask workers read {window} blocks ahead and send them here"
             else:
@@ -175,7 +184,7 @@ class DaskMLBackend(DaskBackend):
             return Placement(
                 path, name, "cpu", "scikit-learn partial_fit", parallelism, form,
                 f"dask-ml backend: streamed block by block with partial_fit, {epochs} pass{'es' if epochs > 1 else ''} "
-                f"over the blocks; {where}, so memory holds a few blocks however large the data",
+                f"over the blocks{order}; {where}, so memory holds a few blocks however large the data",
             )
         twin = twin_of(step)
         if how == "twin":

@@ -189,12 +189,14 @@ class Blocks:
 
     # -- the three ways of using the blocks ------------------------------------------------
 
-    def stream(self, window: int = 2) -> Iterator[tuple[Any, Any]]:
-        """Yield each block's ``(X, y)`` here, in order, at most ``window`` read ahead."""
+    def stream(self, window: int = 2, order: Any = None) -> Iterator[tuple[Any, Any]]:
+        """Yield each block's ``(X, y)`` here, at most ``window`` read ahead; in row order,
+        or in ``order`` (block indices)."""
+        parts = self.parts if order is None else [self.parts[i] for i in order]
         if not self.lazy:
-            yield from self.parts
+            yield from parts
             return
-        yield from stream(self.parts, window, self.client)
+        yield from stream(parts, window, self.client)
 
     def reduce(self, fn: Callable, *args: Any, merge: Callable) -> Any:
         """``merge`` of ``fn(part, *args)`` over every block: one pass over the data.

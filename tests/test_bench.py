@@ -39,30 +39,84 @@ def test_backend_spec_parsing():
         BackendSpec.parse("local:n_jobs")
 
 
-def test_run_interleaves_and_skips_with_reasons():
+def test_run_interleaves_and_measures_memory_apart():
     lines = []
-    specs = [
-        BackendSpec("sklearn"),
-        BackendSpec("local"),
-        BackendSpec("local", {"n_jobs": 0}),
-        BackendSpec("nope"),
-    ]
-    run = run_bench(_tiny_case(), specs, repeat=2, warmup=1, progress=lines.append)
+    case = get_case("synthetic-logreg")
+    run = run_bench(case, [BackendSpec("sklearn"), BackendSpec("local")], repeat=2, warmup=1, scale=0.01,
+                    progress=lines.append)
     assert [m.backend for m in run.measurements] == ["sklearn", "local"] * 2
     assert [m.repeat for m in run.measurements] == [0, 0, 1, 1]
-    assert set(run.skipped) == {"local:n_jobs=0", "nope"}
-    assert "n_jobs" in run.skipped["local:n_jobs=0"] and "Unknown backend" in run.skipped["nope"]
-    assert any("warm-up" in line for line in lines) and any("skip nope" in line for line in lines)
+    assert any("warm-up" in line for line in lines)
     # Same algorithm, same data: same score on both.
     scores = {m.backend: m.score for m in run.measurements}
     assert scores["sklearn"] == scores["local"]
     summaries = run.summaries()
     assert [s.backend for s in summaries] == ["sklearn", "local"]
-    assert summaries[0].speedup == 1.0
-    assert all(s.peak_rss_mb > 10 for s in summaries)
+    assert summaries[0].speedup == 1.0 and summaries[1].speedup_low <= summaries[1].speedup <= summaries[1].speedup_high
+    # Each row's memory: one fit in a process of its own, not a running maximum of this one.
+    assert set(run.memory) == {"sklearn", "local"} and all(s.peak_rss_mb > 10 for s in summaries)
+    assert all(m.peak_rss_mb is None for m in run.measurements)
     prov = run.provenance
     assert prov["repeat"] == 2 and prov["machine"]["cores_logical"] >= 1
     assert prov["machine"]["packages"]["scikit-learn"]
+
+
+def test_a_name_that_is_no_backend_stops_the_run_before_any_work():
+    from scaleml.exceptions import InvalidParameterError, UnknownBackendError
+
+    fits = []
+    case = _tiny_case()
+    counting = Case(case.name, case.description, case.load, lambda: fits.append(1) or case.make_estimator(), "accuracy")
+    with pytest.raises(UnknownBackendError, match="Did you mean 'dask'"):
+        run_bench(counting, [BackendSpec("local"), BackendSpec("dsak")], progress=lambda _: None)
+    with pytest.raises(InvalidParameterError, match="n_jobs"):
+        run_bench(counting, [BackendSpec("local"), BackendSpec("local", {"n_jobs": 0})], progress=lambda _: None)
+    assert fits == []
+
+
+def test_intervals_say_when_there_is_no_measurable_difference():
+    from scaleml.bench.results import Measurement
+
+    run = BenchRun("c", "d", "accuracy", ["a", "same", "faster"])
+    noise = [1.0, 1.1, 0.9, 1.05, 0.95, 1.02, 0.98]
+    for i, t in enumerate(noise):
+        run.measurements += [Measurement("a", i, t, 0, 1, None), Measurement("same", i, noise[(i + 3) % 7], 0, 1, None),
+                             Measurement("faster", i, t / 2, 0, 1, None)]
+    a, same, faster = run.summaries()
+    assert same.verdict == "no measurable difference" and same.speedup_low < 1 < same.speedup_high
+    assert faster.verdict == "faster" and faster.speedup_low > 1.5
+    assert "no measurable difference" in format_table(run)
+
+
+def test_rows_that_do_the_same_work_as_local_are_marked():
+    from scaleml.bench.runner import same_work_as_local
+
+    logreg, forest = get_case("synthetic-logreg"), get_case("synthetic-forest-search")
+    X_logreg, X_forest = logreg.load(0.01)[0], forest.load(0.01)[0]
+    assert same_work_as_local(logreg, BackendSpec("dask"), X_logreg)  # LogisticRegression sends nothing to joblib
+    assert not same_work_as_local(forest, BackendSpec("dask"), X_forest)  # the search's folds go to Dask
+    assert not same_work_as_local(forest, BackendSpec("local"), X_forest)  # local itself is not marked
+
+
+def test_ctrl_c_keeps_the_finished_repeats_marked_partial():
+    from sklearn.linear_model import LogisticRegression
+
+    class Interrupting(LogisticRegression):
+        fits = 0
+
+        def fit(self, X, y):
+            type(self).fits += 1
+            if type(self).fits == 5:
+                raise KeyboardInterrupt
+            return super().fit(X, y)
+
+    case = _tiny_case()
+    interrupted = Case("tiny", "d", case.load, lambda: Interrupting(max_iter=500), "accuracy")
+    lines = []
+    run = run_bench(interrupted, [BackendSpec("sklearn"), BackendSpec("local")], repeat=3, warmup=1,
+                    progress=lines.append)
+    assert run.provenance["partial"] == "interrupted after 2 timed fits" and len(run.measurements) == 2
+    assert lines[-1].startswith("interrupted: keeping the 2 timed fits") and "PARTIAL" in format_table(run)
 
 
 def test_results_round_trip_and_views(tmp_path):
@@ -70,7 +124,7 @@ def test_results_round_trip_and_views(tmp_path):
                     memory=False, progress=lambda _: None)
     path = run.write_json(tmp_path / "r.json")
     data = json.loads(path.read_text())
-    assert data["schema"] == 1 and len(data["measurements"]) == 2
+    assert data["schema"] == 2 and len(data["measurements"]) == 2
     again = BenchRun.read_json(path)
     assert again.measurements == run.measurements and again.summaries() == run.summaries()
     csv_lines = run.to_csv().splitlines()

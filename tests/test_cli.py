@@ -83,19 +83,27 @@ def test_bench_end_to_end(runner, tmp_path):
     result = runner.invoke(
         main,
         [
-            "bench", "--case", "digits-logreg", "--backends", "sklearn,local,nope",
-            "--repeat", "2", "--warmup", "0", "--out", str(tmp_path),
+            "bench", "--case", "digits-logreg", "--backends", "sklearn,local",
+            "--repeat", "2", "--warmup", "0", "--no-memory", "--out", str(tmp_path),
         ],
     )
     assert result.exit_code == 0, result.output
     assert "speed-up vs sklearn" in result.output
+    assert "sklearn (a peer, without scaleml): the bare estimator" in result.output
     written = {p.suffix: p for p in Path(tmp_path).iterdir()}
     data = json.loads(written[".json"].read_text())
     assert [m["backend"] for m in data["measurements"]] == ["sklearn", "local"] * 2
     assert data["provenance"]["command"].startswith("scaleml ")
-    # A backend that cannot run is shown as skipped with its reason, not crashed on.
-    assert "nope: skipped" in result.output and "Unknown backend 'nope'" in data["skipped"]["nope"]
     assert written[".csv"].read_text().count("\n") == 5
+
+
+def test_bench_typos_fail_before_any_work(runner, tmp_path):
+    """An unknown backend or case name is an error with a suggestion: nothing runs, nothing is written."""
+    typo = runner.invoke(main, ["bench", "--case", "digits-logreg", "--backends", "local,dsak", "--out", str(tmp_path)])
+    assert typo.exit_code != 0 and "Did you mean 'dask'?" in typo.output and "[1/" not in typo.output
+    case = runner.invoke(main, ["bench", "--case", "digits-logreg-x", "--out", str(tmp_path)])
+    assert case.exit_code != 0 and "Did you mean 'digits-logreg'?" in case.output
+    assert list(Path(tmp_path).iterdir()) == []
 
 
 def test_bench_list_cases(runner):

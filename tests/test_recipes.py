@@ -89,6 +89,9 @@ def test_run_command_and_save(tmp_path):
     assert "tiny: fit" in result.output and "accuracy 0.9" in result.output
     search = scaleml.load(model_path, trusted=True)
     assert search.best_params_["logisticregression__C"] in (0.1, 1.0)
+    assert "(chosen by argument)" in result.output
+    from_recipe = CliRunner().invoke(main, ["run", str(_write(tmp_path, TINY))])
+    assert from_recipe.exit_code == 0 and "(the recipe's first backend)" in from_recipe.output
 
 
 def test_bench_recipe_and_compare(tmp_path):
@@ -113,13 +116,18 @@ def test_failing_backend_is_reported_not_fatal(tmp_path):
     """A backend whose fit raises is listed as failed; the others still run."""
     text = TINY.replace("search: {kind: grid, params: {logisticregression__C: [0.1, 1.0]}, cv: 3}\n", "")
     recipe = _write(tmp_path, text)
+    refused = CliRunner().invoke(
+        main, ["bench", str(recipe), "--backends", "sklearn,local,dask-ml:epochs=0", "--out", str(tmp_path / "o")],
+    )
+    assert refused.exit_code != 0 and "'epochs' option of backend 'dask-ml'" in refused.output  # before any work
+    assert not (tmp_path / "o").exists()
     result = CliRunner().invoke(
-        main, ["bench", str(recipe), "--backends", "sklearn,local,dask:address=tcp://127.0.0.1:9:timeout=1,dask-ml:epochs=0",
+        main, ["bench", str(recipe), "--backends", "sklearn,local,dask:address=tcp://127.0.0.1:9:timeout=1",
                "--repeat", "2", "--warmup", "0", "--out", str(tmp_path / "o")],
     )
-    assert result.exit_code == 0, result.output
-    assert "dask-ml:epochs=0: skipped: " in result.output and "epochs" in result.output  # refused up front
+    assert result.exit_code == 1, result.output  # the run is incomplete, and the status says so
     assert "dask:address=tcp://127.0.0.1:9:timeout=1: skipped: failed: ClusterConnectionError" in result.output
+    assert "the run is incomplete: dask:address=tcp://127.0.0.1:9:timeout=1 failed" in result.output
     data = json.loads(next((tmp_path / "o").glob("*.json")).read_text())
     assert [m["backend"] for m in data["measurements"]] == ["sklearn", "local"] * 2
 

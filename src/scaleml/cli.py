@@ -7,6 +7,7 @@ Heavy modules (scikit-learn, and the engines) are imported inside the commands, 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -222,7 +223,7 @@ def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: 
 @click.option("--repeat", default=5, show_default=True, help="Timed repeats per backend (interleaved).")
 @click.option("--warmup", default=1, show_default=True, help="Untimed fits per backend first.")
 @click.option("--scale", default=1.0, show_default=True, help="Size multiplier for generated data.")
-@click.option("--memory/--no-memory", default=True, show_default=True, help="Sample peak RSS of the process tree during fits.")
+@click.option("--memory/--no-memory", default=True, show_default=True, help="Measure each backend's peak RSS: one fit in a process of its own.")
 @click.option("--out", "out_dir", default="scaleml-results", show_default=True, type=click.Path(file_okay=False), help="Folder for the JSON, CSV and PNG results.")
 @click.option("--allow-any-import", is_flag=True, help="Let the recipe name classes outside the allow-list (trusted recipes only).")
 @click.option("--compare", nargs=2, type=click.Path(exists=True, dir_okay=False), default=None, metavar="A.json B.json", help="Show what changed between two result files, and exit.")
@@ -266,7 +267,7 @@ def bench(
             from .recipes import load_recipe
 
             loaded = load_recipe(recipe, allow_any_import=allow_any_import)
-            case, recipe_backends = loaded.to_case(), loaded.backends
+            case, recipe_backends = loaded.to_case(allow_any_import), loaded.backends
         else:
             case = get_case(case_name or "digits-forest-search")
         listed = backends.split(",") if backends else recipe_backends
@@ -295,6 +296,35 @@ def bench(
     click.echo(f"\nwrote {json_path}, {base.with_suffix('.csv')}" + (f", {chart}" if chart else ""))
     if chart is None:
         click.echo("(no chart: pip install 'scaleml[plot]' for matplotlib)")
+    from .data.cluster import CONNECTIONS, close_all
+
+    if CONNECTIONS.running():  # say so, rather than pause in silence at exit
+        click.echo("closing the Dask cluster scaleml started (a few seconds)...", err=True)
+        close_all()
+    failed = [label for label, reason in run.skipped.items() if reason.startswith("failed")]
+    if failed or "partial" in run.provenance:
+        problem = f"{', '.join(failed)} failed (see above)" if failed else run.provenance["partial"]
+        raise click.ClickException(f"the run is incomplete: {problem}; its results are in {json_path}.")
+
+
+@main.command("bench-memory", hidden=True)
+@click.argument("origin")
+@click.argument("backend")
+@click.option("--scale", default=1.0)
+def bench_memory(origin: str, backend: str, scale: float) -> None:
+    """(Internal) One fit of a bench case on one backend, in this process: `scaleml bench` measures its memory."""
+    from .bench.cases import get_case
+    from .bench.runner import BackendSpec, measure_once
+
+    kind, *where = json.loads(origin)
+    if kind == "case":
+        case = get_case(where[0])
+    else:
+        from .recipes import load_recipe
+
+        case = load_recipe(where[0], allow_any_import=bool(where[1])).to_case(bool(where[1]))
+    measured = measure_once(case, BackendSpec.parse(backend), case.load(scale), 0)
+    click.echo(json.dumps({"fit_s": measured.fit_s}))
 
 
 @main.command()
@@ -324,8 +354,11 @@ def run(
 
     try:
         loaded = load_recipe(recipe, allow_any_import=allow_any_import)
-        if backend is None:  # the first backend the recipe names, not a peer
+        from_recipe = False
+        if backend is None and not os.environ.get("SCALEML_BACKEND", "").strip():
+            # The first backend the recipe names, not a peer.
             backend = next((b.split(":")[0] for b in loaded.backends if b.split(":")[0] not in PEERS), None)
+            from_recipe = backend is not None
         if loaded.lazy and not create_backend(backend or "local").out_of_core:
             raise ScaleMLError(
                 f"{loaded.path}: the data are files read lazily, which backend {backend or 'local'!r} "
@@ -340,6 +373,10 @@ def run(
         score = case.score(model, X_test, y_test)
     except (ScaleMLError, ImportError) as exc:
         raise click.ClickException(str(exc)) from None
+    if from_recipe:  # chosen here from the recipe, not by the user's argument
+        import dataclasses
+
+        model.plan_ = dataclasses.replace(model.plan_, backend_source="recipe")
     click.echo(str(model.plan_))
     click.echo(f"\n{loaded.name}: fit {fit_s:.3f} s, {case.metric} {score:.4f} on the test set")
     if save_path:

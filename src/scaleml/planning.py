@@ -103,7 +103,7 @@ class Plan:
         The backend's name.
     backend_source : str
         Where the choice came from: ``"argument"``, ``"context"``,
-        ``"environment"`` or ``"default"``.
+        ``"environment"``, ``"default"`` (or ``"recipe"`` from ``scaleml run``).
     backend_options : dict
         The backend's options that differ from their defaults.
     data : str
@@ -179,6 +179,7 @@ _SOURCE_TEXT = {
     "context": "from the active scaleml.backend(...) block",
     "environment": "from SCALEML_BACKEND",
     "default": "the default",
+    "recipe": "the recipe's first backend",
 }
 
 

@@ -77,10 +77,11 @@ class Recipe:
         """Whether the data are files read lazily (a backend with ``out_of_core`` is needed)."""
         return self.data["source"] in ("parquet", "csv", "synthetic-parquet")
 
-    def to_case(self) -> Case:
-        """This recipe as a bench case."""
+    def to_case(self, allow_any_import: bool = False) -> Case:
+        """This recipe as a bench case (``allow_any_import`` as it was loaded, for other processes)."""
         scorer = None if self.metric == "score" else self.metric
-        return Case(self.name, self.description, _loader(self), self.make_estimator, self.metric, scorer)
+        origin = ("recipe", str(self.path), allow_any_import)
+        return Case(self.name, self.description, _loader(self), self.make_estimator, self.metric, scorer, origin)
 
 
 def _fail(path: Path, key: str, problem: str) -> RecipeError:

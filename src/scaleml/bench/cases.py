@@ -33,6 +33,9 @@ class Case:
     scorer : str or None
         A scikit-learn scorer name (``"neg_log_loss"``, ...) to score with; None
         uses the estimator's own ``score``.
+    origin : tuple
+        How another process rebuilds it: ``("case", name)`` or ``("recipe", path,
+        allow_any_import)``; empty for a case made in code.
     """
 
     name: str
@@ -41,6 +44,7 @@ class Case:
     make_estimator: Callable[[], Any]
     metric: str
     scorer: str | None = None
+    origin: tuple = ()
 
     def score(self, model: Any, X: Any, y: Any) -> float:
         """``model``'s score on ``X, y`` by this case's metric."""
@@ -154,9 +158,11 @@ CASES: dict[str, Case] = {
 
 def get_case(name: str) -> Case:
     """The built-in case ``name``; the error lists the valid names."""
-    try:
-        return CASES[name]
-    except KeyError:
-        raise ScaleMLError(
-            f"Unknown bench case {name!r}. Built-in cases: {', '.join(CASES)}."
-        ) from None
+    import dataclasses
+    import difflib
+
+    if name in CASES:
+        return dataclasses.replace(CASES[name], origin=("case", name))
+    close = difflib.get_close_matches(name, CASES, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ScaleMLError(f"Unknown bench case {name!r}.{hint} Built-in cases: {', '.join(CASES)}.")

@@ -7,8 +7,16 @@ from pathlib import Path
 from .results import BenchRun
 
 
+def _speedup(s: object) -> str:
+    if s.speedup is None:
+        return "-"
+    if s.speedup_low is None:
+        return f"{s.speedup:.2f}x (reference)"
+    return f"{s.speedup:.2f}x [{s.speedup_low:.2f}-{s.speedup_high:.2f}] {s.verdict}"
+
+
 def format_table(run: BenchRun) -> str:
-    """The run as a fixed-width table, skipped backends listed after it."""
+    """The run as a fixed-width table; notes, peers and skipped backends after it."""
     summaries = run.summaries()
     reference = summaries[0].backend if summaries else "-"
     headers = (
@@ -18,7 +26,8 @@ def format_table(run: BenchRun) -> str:
         "max s",
         "peak RSS MB",
         run.metric,
-        f"speed-up vs {reference}",
+        f"speed-up vs {reference} [95% interval]",
+        "note",
     )
     rows = [
         (
@@ -28,7 +37,8 @@ def format_table(run: BenchRun) -> str:
             f"{s.fit_max_s:.3f}",
             f"{s.peak_rss_mb:.0f}" if s.peak_rss_mb is not None else "-",
             f"{s.score:.4f}",
-            f"{s.speedup:.2f}x" if s.speedup is not None else "-",
+            _speedup(s),
+            s.note,
         )
         for s in summaries
     ]
@@ -40,8 +50,21 @@ def format_table(run: BenchRun) -> str:
         return "  ".join([first, *rest])
 
     repeats = run.provenance.get("repeat", "?")
-    out = [f"{run.case}: {run.case_description}", f"median of {repeats} interleaved repeats", ""]
-    out += [line(headers), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)]
+    partial = f" (PARTIAL: {run.provenance['partial']})" if "partial" in run.provenance else ""
+    out = [f"{run.case}: {run.case_description}", f"median of {repeats} interleaved repeats{partial}", ""]
+    out += [line(headers).rstrip(), line(tuple("-" * w for w in widths)), *(line(r).rstrip() for r in rows)]
+    out.append("")
+    out.append("speed-up: the reference's median time over the row's; the interval resamples the interleaved "
+               "rounds; 'no measurable difference' when it holds 1.0.")
+    if any(s.peak_rss_mb is not None for s in summaries):
+        out.append("peak RSS: one fit of the row's backend in a process of its own, with every process it started.")
+    if any("same work as local" in s.note for s in summaries):
+        out.append("same work as local: the backend places every step as local does; a time difference is noise.")
+    if any("unstable" in s.note for s in summaries):
+        out.append("unstable: the repeats spread more than 25% around their median; close other programs or "
+                   "raise --repeat before trusting these times.")
+    for label, description in run.provenance.get("peers", {}).items():
+        out.append(f"{label} (a peer, without scaleml): {description}.")
     for label, reason in run.skipped.items():
         out.append(f"{label}: skipped: {reason}")
     return "\n".join(out)

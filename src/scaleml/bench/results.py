@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: memory measured per backend in its own process; speed-up intervals; notes
 
 
 def write_json(path: str | Path, data: Any) -> Path:
@@ -35,7 +35,14 @@ class Measurement:
 
 @dataclass(frozen=True)
 class BackendSummary:
-    """The repeats of one backend, reduced."""
+    """The repeats of one backend, reduced.
+
+    ``speedup`` is the reference's median over this one's; ``speedup_low`` and
+    ``speedup_high`` its bootstrap interval over paired rounds, and ``verdict``
+    what the interval says (``"no measurable difference"`` when it holds 1.0).
+    ``peak_rss_mb`` was measured in a process of its own (one fit). ``note`` says
+    what to know about the row (``"same work as local"``, ``"unstable"``).
+    """
 
     backend: str
     repeats: int
@@ -45,6 +52,10 @@ class BackendSummary:
     score: float
     peak_rss_mb: float | None
     speedup: float | None
+    speedup_low: float | None = None
+    speedup_high: float | None = None
+    verdict: str = ""
+    note: str = ""
 
 
 @dataclass
@@ -62,7 +73,13 @@ class BenchRun:
     skipped : dict
         Backend spec -> why it did not run here.
     provenance : dict
-        Machine, versions, git commit, date, command line, settings.
+        Machine, versions, git commit, date, command line, settings; ``partial``
+        when the run was interrupted.
+    memory : dict
+        Backend spec -> peak RSS (MB) of one fit in a process of its own (with
+        every process it started), so a row's memory is that backend's alone.
+    notes : dict
+        Backend spec -> what to know about its row (``"same work as local"``).
     """
 
     case: str
@@ -72,32 +89,43 @@ class BenchRun:
     measurements: list[Measurement] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def times(self, backend: str) -> list[float]:
+        """``backend``'s fit times, in round order."""
+        return [m.fit_s for m in sorted(self.measurements, key=lambda m: m.repeat) if m.backend == backend]
 
     def summaries(self) -> list[BackendSummary]:
-        """Median/min/max fit time, score, peak memory and speed-up per backend."""
+        """Median/min/max fit time, score, peak memory and speed-up (with interval) per backend."""
+        from .stats import UNSTABLE_SPREAD, ratio_interval, spread, verdict
+
         out = []
-        reference = None
+        reference: list[float] | None = None
         for backend in self.backends:
-            rows = [m for m in self.measurements if m.backend == backend]
-            if not rows:
+            times = self.times(backend)
+            if not times:
                 continue
-            times = [m.fit_s for m in rows]
             median = statistics.median(times)
-            if reference is None:
-                reference = median
-            peaks = [m.peak_rss_mb for m in rows if m.peak_rss_mb is not None]
-            out.append(
-                BackendSummary(
-                    backend=backend,
-                    repeats=len(rows),
-                    fit_median_s=median,
-                    fit_min_s=min(times),
-                    fit_max_s=max(times),
-                    score=statistics.median(m.score for m in rows),
-                    peak_rss_mb=max(peaks) if peaks else None,
-                    speedup=reference / median if median > 0 else None,
-                )
+            rows = [m for m in self.measurements if m.backend == backend]
+            peaks = [m.peak_rss_mb for m in rows if m.peak_rss_mb is not None]  # schema 1 files
+            notes = [self.notes[backend]] if backend in self.notes else []
+            if spread(times) > UNSTABLE_SPREAD:
+                notes.append(f"unstable: spread {spread(times):.0%}")
+            summary = dict(
+                backend=backend, repeats=len(times), fit_median_s=median, fit_min_s=min(times),
+                fit_max_s=max(times), score=statistics.median(m.score for m in rows),
+                peak_rss_mb=self.memory.get(backend, max(peaks) if peaks else None),
+                speedup=None, note="; ".join(notes),
             )
+            if reference is None:
+                reference = times
+                summary["speedup"] = 1.0
+            elif median > 0:
+                low, high = ratio_interval(reference, times)
+                summary.update(speedup=statistics.median(reference) / median, speedup_low=low, speedup_high=high,
+                               verdict=verdict(low, high))
+            out.append(BackendSummary(**summary))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,13 +137,15 @@ class BenchRun:
             "backends": list(self.backends),
             "skipped": dict(self.skipped),
             "provenance": self.provenance,
+            "memory": dict(self.memory),
+            "notes": dict(self.notes),
             "summary": [asdict(s) for s in self.summaries()],
             "measurements": [asdict(m) for m in self.measurements],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BenchRun:
-        if data.get("schema") != SCHEMA_VERSION:
+        if data.get("schema") not in (1, SCHEMA_VERSION):
             raise ValueError(
                 f"Unsupported bench result schema {data.get('schema')!r}; "
                 f"this scaleml reads schema {SCHEMA_VERSION}."
@@ -128,6 +158,8 @@ class BenchRun:
             measurements=[Measurement(**m) for m in data["measurements"]],
             skipped=dict(data["skipped"]),
             provenance=dict(data["provenance"]),
+            memory=dict(data.get("memory", {})),
+            notes=dict(data.get("notes", {})),
         )
 
     def write_json(self, path: str | Path) -> Path:

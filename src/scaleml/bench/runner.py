@@ -13,9 +13,9 @@ from typing import Any
 
 from .. import machine
 from ..backends import create_backend, normalize_name, parse_value
-from ..exceptions import ScaleMLError
+from ..exceptions import InvalidParameterError, ScaleMLError, UnknownBackendError
 from .cases import Case
-from .memory import PeakTreeRSS
+from .memory import run_measured
 from .results import BenchRun, Measurement
 
 # The bare scikit-learn estimator, not wrapped by scaleml: the floor every backend
@@ -88,14 +88,17 @@ class BackendSpec:
 
 
 def _check(spec: BackendSpec) -> str | None:
-    """Why ``spec`` cannot run here, or None."""
+    """Why ``spec`` cannot run here, or None. A name that is no backend at all is an
+    error (raised: a typo must not quietly change what is compared)."""
     if spec.name in PEERS:
         if spec.options:
-            return f"the peer {spec.name!r} takes no options"
+            raise ScaleMLError(f"The peer {spec.name!r} takes no options; write it as {spec.name}.")
         missing = [m for m in PEERS[spec.name][2] if importlib.util.find_spec(m) is None]
         return f"{', '.join(missing)} not installed" if missing else None
     try:
         create_backend(spec.name, **spec.options)  # validates; connects to nothing yet
+    except (UnknownBackendError, InvalidParameterError):
+        raise
     except (ScaleMLError, ImportError) as exc:
         return str(exc)
     return None
@@ -110,27 +113,52 @@ def _wrap(spec: BackendSpec, estimator: Any) -> tuple[Any, Any]:
     return Scaled(estimator, backend=spec.name, **spec.options), nullcontext()
 
 
-def measure_once(case: Case, spec: BackendSpec, data: tuple, repeat: int, memory: bool) -> Measurement:
+def measure_once(case: Case, spec: BackendSpec, data: tuple, repeat: int) -> Measurement:
     """Fit and score a fresh estimator once on ``spec``; time the fit."""
     X_train, X_test, y_train, y_test = data
     model, context = _wrap(spec, case.make_estimator())
-    sampler = PeakTreeRSS() if memory else None
     with context:
-        with sampler if sampler is not None else nullcontext():
-            start = time.perf_counter()
-            model.fit(X_train, y_train)
-            fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        model.fit(X_train, y_train)
+        fit_s = time.perf_counter() - start
         start = time.perf_counter()
         score = case.score(model, X_test, y_test)
         score_s = time.perf_counter() - start
-    return Measurement(
-        backend=spec.label,
-        repeat=repeat,
-        fit_s=fit_s,
-        score_s=score_s,
-        score=score,
-        peak_rss_mb=sampler.peak / 2**20 if sampler is not None else None,
-    )
+    return Measurement(backend=spec.label, repeat=repeat, fit_s=fit_s, score_s=score_s, score=score, peak_rss_mb=None)
+
+
+def measure_memory(case: Case, spec: BackendSpec, scale: float) -> float | None:
+    """Peak RSS (MB) of one fit of ``spec`` in a process of its own and everything it starts.
+
+    Measured apart from the timed repeats so that no row carries another's
+    worker pools, clusters or imported engines. None when the case cannot be
+    rebuilt in another process (a case made in code, without ``origin``).
+    """
+    import json
+
+    if not case.origin:
+        return None
+    command = [sys.executable, "-m", "scaleml", "bench-memory", json.dumps(list(case.origin)), spec.label,
+               "--scale", str(scale)]
+    result, _ = run_measured(command, timeout=3600)
+    return result["peak_rss_mb"] if result["exit_code"] == 0 else None
+
+
+def same_work_as_local(case: Case, spec: BackendSpec, X: Any) -> bool:
+    """Whether ``spec`` places every step as ``local`` does (the plan's dry run): then a
+    timing difference is noise, not the backend."""
+    if spec.name in PEERS or spec.name == "local":
+        return False
+    from ..scaled import explain
+
+    def work(plan: Any) -> list[tuple[str, str, str]]:
+        return [(step.device, step.engine, step.parallelism) for step in plan]
+
+    try:
+        return work(explain(case.make_estimator(), backend=spec.name, X=X, **spec.options)) == \
+            work(explain(case.make_estimator(), backend="local", X=X))
+    except Exception:  # noqa: BLE001 - a note, not a measurement: never fail the run for it
+        return False
 
 
 def run_bench(
@@ -180,6 +208,26 @@ def run_bench(
         "peers": {s.label: PEERS[s.name][0] for s in specs if s.name in PEERS},
     }
     data = case.load(scale)
+    for spec in runnable:
+        if same_work_as_local(case, spec, data[0]):
+            run.notes[spec.label] = "same work as local"
+    try:
+        _rounds(run, case, runnable, data, warmup, repeat, say)
+        if memory:
+            for spec in runnable:
+                say(f"memory: {spec.label}, one fit in a process of its own")
+                peak = measure_memory(case, spec, scale)
+                if peak is not None:
+                    run.memory[spec.label] = peak
+    except KeyboardInterrupt:
+        kept = len(run.measurements)
+        run.provenance["partial"] = f"interrupted after {kept} timed fit{'s' if kept != 1 else ''}"
+        say(f"interrupted: keeping the {kept} timed fits finished so far (marked partial)")
+    return run
+
+
+def _rounds(run: BenchRun, case: Case, runnable: list[BackendSpec], data: tuple, warmup: int, repeat: int,
+            say: Callable[[str], None]) -> None:
     total = len(runnable) * (warmup + repeat)
     done = 0
     for round_ in range(warmup + repeat):
@@ -187,7 +235,7 @@ def run_bench(
         for spec in list(runnable):
             done += 1
             try:
-                m = measure_once(case, spec, data, round_ - warmup, memory)
+                m = measure_once(case, spec, data, round_ - warmup)
             except Exception as exc:  # noqa: BLE001 - one backend failing must not lose the others
                 reason = f"failed: {type(exc).__name__}: {exc}".splitlines()[0]
                 run.skipped[spec.label] = reason
@@ -199,4 +247,3 @@ def run_bench(
             say(f"[{done}/{total}] {spec.label:<20} {kind:<12} fit {m.fit_s:7.3f} s  {case.metric} {m.score:.4f}")
             if timed:
                 run.measurements.append(m)
-    return run

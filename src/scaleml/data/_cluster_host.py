@@ -44,6 +44,9 @@ class ClusterHost:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "scaleml.data._cluster_host", json.dumps(options)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
+            # Its own session: Ctrl-C in a terminal stops this process (which then closes the
+            # host cleanly), not the workers mid-task with a traceback each.
+            start_new_session=True,
         )
         line = self._first_line(max(timeout, self.START_SECONDS))
         try:

@@ -50,6 +50,8 @@ def test_shipped_recipes_validate(path):
         (TINY.replace("sklearn.preprocessing.StandardScaler", "sklearn.preprocessing.NoSuchScaler"), "cannot import"),
         (TINY.replace("sklearn.preprocessing.StandardScaler", "sklearn.clone"), "not an estimator class"),
         (TINY.replace("kind: grid", "kind: bayes"), "search.kind"),
+        (TINY.replace("logisticregression__C:", "logisticregression__CC:"),
+         r"search.params.logisticregression__CC: the pipeline has no parameter .*did you mean 'logisticregression__C'\?"),
         (TINY.replace("metric: accuracy", "metric: happiness"), "scorer name"),
         (TINY.replace("backends: [sklearn, local]", "backends: local"), "backends: expected a list"),
         ("data: {source: sklearn, name: iris}\n", "pipeline: missing"),

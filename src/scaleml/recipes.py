@@ -207,6 +207,8 @@ def load_recipe(path: str | Path, allow_any_import: bool = False) -> Recipe:
             raise _fail(path, "search.kind", "expected 'grid' or 'random'")
         if not isinstance(search.get("params"), (dict, list)):
             raise _fail(path, "search.params", "expected a mapping of parameter name to candidate values")
+    if search is not None:
+        _check_grid_keys(path, pipeline, search["params"])
     backends = raw.get("backends", [])
     if not (isinstance(backends, list) and all(isinstance(b, str) for b in backends)):
         raise _fail(path, "backends", "expected a list of backend names such as [local, dask]")
@@ -231,6 +233,26 @@ def load_recipe(path: str | Path, allow_any_import: bool = False) -> Recipe:
         backends=list(backends),
         scale=float(scale),
     )
+
+
+def _check_grid_keys(path: Path, pipeline: list[tuple[type, dict]], grid: Any) -> None:
+    """Every parameter the search varies exists on the pipeline, else the key, with a did-you-mean."""
+    import difflib
+
+    from sklearn.pipeline import make_pipeline
+
+    steps = [cls(**params) for cls, params in pipeline]
+    estimator = steps[0] if len(steps) == 1 else make_pipeline(*steps)
+    valid = sorted(estimator.get_params(deep=True))
+    for index, mapping in enumerate(grid if isinstance(grid, list) else [grid]):
+        where = "search.params" if isinstance(grid, dict) else f"search.params[{index}]"
+        for name in mapping if isinstance(mapping, dict) else []:
+            if name not in valid:
+                close = difflib.get_close_matches(name, valid, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                shown = ", ".join(v for v in valid if "__" in v or len(steps) == 1)
+                raise _fail(path, f"{where}.{name}", f"the pipeline has no parameter {name!r}{hint} "
+                            f"Its parameters: {shown}")
 
 
 def _loader(recipe: Recipe) -> Callable[[float], tuple[Any, Any, Any, Any]]:

@@ -1,7 +1,9 @@
 # Setup and the two Quick-start jobs. Every target creates .venv first if needed.
 #
-#   make demo   set up, then compare backends with `scaleml bench` (the main job)
-#   make test   set up, then run the test suite
+#   make demo        set up, then compare backends with `scaleml bench` (the main job)
+#   make test        set up, then run the whole test suite (what CI runs; ~12 min on 2 cores)
+#   make test-quick  the suite without the tests marked slow (fault injection, scripts, notebooks)
+#   make shell       a shell with .venv active, so `scaleml` is on PATH
 #
 # PyTorch: a CPU build is installed first so that the `torch` extra is already met
 # and pip never pulls a multi-GB CUDA build. On a GPU node, install the CUDA build
@@ -17,17 +19,22 @@ STAMP := $(VENV)/.scaleml-installed
 # scikit-learn's Array API support (the torch backend) needs SciPy's, read at import.
 export SCIPY_ARRAY_API = 1
 
-.PHONY: setup demo test bench-overhead clean
+.PHONY: setup demo test test-quick shell bench-overhead clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("scaleml needs Python >= 3.10, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
+	@echo "setup 1/4: virtual environment in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "setup 2/4: pip"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=23"
+	@echo "setup 3/4: PyTorch ($(TORCH_SPEC); a CPU build from a local wheel takes under a minute)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	@echo "setup 4/4: scaleml and its extras [$(EXTRAS)] (dask, scikit-learn, Jupyter for the tests: 1-2 minutes)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
+	@echo "setup done: run scaleml as $(BIN)/scaleml, or 'make shell' for a shell where it is on PATH"
 
 demo: setup
 	$(BIN)/scaleml info --no-torch
@@ -37,6 +44,14 @@ demo: setup
 test: setup
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+test-quick: setup
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -m "not slow"
+
+shell: setup
+	@echo "scaleml is on PATH here; exit to leave"
+	@. $(BIN)/activate && exec $${SHELL:-bash} -i
 
 # The local backend's overhead over the bare estimator (bench/BENCHMARKS.md).
 bench-overhead: setup

@@ -165,6 +165,7 @@ def test_address_from_environment(external_cluster, monkeypatch):
     assert pids <= _worker_pids(client)
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_fit_does_not_lose_the_fit(external_cluster):
     address, client = external_cluster
     digits_X, digits_y = load_digits(return_X_y=True)
@@ -176,6 +177,7 @@ def test_worker_killed_mid_fit_does_not_lose_the_fit(external_cluster):
     assert_array_equal(got.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"])
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_hyperband_does_not_change_the_search(external_cluster):
     """Futures lost with a worker are recomputed from their inputs: the same search results."""
     from scipy.stats import loguniform
@@ -203,6 +205,7 @@ def test_worker_killed_mid_hyperband_does_not_change_the_search(external_cluster
     assert_array_equal(got.cv_results_["test_score"], expected.cv_results_["test_score"])
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_out_of_core_fit_gives_the_same_model(external_cluster, tmp_path):
     """Blocks streamed from Parquet by the workers (read_on="workers"): a lost block is read again."""
     import pandas as pd
@@ -227,6 +230,7 @@ def test_worker_killed_mid_out_of_core_fit_gives_the_same_model(external_cluster
     assert_array_equal(got[-1].coef_, expected[-1].coef_)
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_blocked_logistic_regression_gives_the_same_model(external_cluster):
     """Blocks kept on the workers (persist) and lost with one are recomputed from their source."""
     import dask.array as da
@@ -249,6 +253,7 @@ def test_worker_killed_mid_blocked_logistic_regression_gives_the_same_model(exte
     np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_scheduler_killed_mid_fit_fails_clearly_and_workers_stop(tmp_path, free_port):
     """A clear ClusterConnectionError in bounded time; workers started with
     --death-timeout (as the message advises) do not outlive their scheduler."""
@@ -328,6 +333,7 @@ def test_verbose_prints_the_dashboard_link(capsys):
     assert "Dask dashboard at http" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_managed_cluster_closes_cleanly_at_exit(tmp_path):
     """A script that fits on the managed LocalCluster exits cleanly, leaving no process."""
     import psutil

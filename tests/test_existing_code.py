@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 UNGUARDED = textwrap.dedent(
     """

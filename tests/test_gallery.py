@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 GALLERY = sorted((Path(__file__).parent / "gallery").glob("*.py"))
 

@@ -15,7 +15,7 @@ import pytest
 
 psutil = pytest.importorskip("psutil")
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 CHILD = textwrap.dedent(
     """

@@ -158,6 +158,7 @@ def _fit_in_subprocess(folder, epochs, kill_at=None, weights_to=None):
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_killed_fit_resumes_to_the_same_weights(tmp_path):
     folder = tmp_path / "ckpt"
     died = _fit_in_subprocess(folder, epochs=6, kill_at=3)
@@ -206,6 +207,7 @@ def test_auto_picks_cuda():
     assert MLPClassifier(epochs=1).fit(X_iris, y_iris).device_.startswith("cuda")
 
 
+@pytest.mark.slow
 def test_two_process_gloo_training_matches_single_process_accuracy():
     from scaleml.nn.distributed import fit_distributed
 

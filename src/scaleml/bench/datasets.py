@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 ENV_CACHE = "SCALEML_CACHE"
@@ -45,8 +46,12 @@ def synthetic_parquet(files: int, rows_per_file: int, features: int, seed: int =
     for stale in train.glob("part-*.parquet"):
         if int(stale.stem.split("-")[1]) >= files:
             stale.unlink()  # keep exactly `files` files in the glob
-    for i in range(files):
-        path = train / f"part-{i:05d}.parquet"
-        if not path.exists():
-            _write(path, rows_per_file, features, weights, seed + i + 1)
+    missing = [i for i in range(files) if not (train / f"part-{i:05d}.parquet").exists()]
+    for n, i in enumerate(missing, 1):
+        _write(train / f"part-{i:05d}.parquet", rows_per_file, features, weights, seed + i + 1)
+        print(f"\rscaleml: generating data: file {n}/{len(missing)} in {root}", end="", file=sys.stderr, flush=True)
+    if missing:
+        size = sum(p.stat().st_size for p in root.rglob("*.parquet"))
+        print(f"\nscaleml: {size / 2**30:.2f} GiB of generated data cached in {cache_dir()} (kept for the next "
+              f"runs; delete the folder to free it, or set {ENV_CACHE} to keep it elsewhere)", file=sys.stderr, flush=True)
     return train, test

@@ -161,3 +161,14 @@ def test_peak_rss_sees_an_allocation():
         block.sum()
         del block
     assert during.peak - before.peak > 250 * 2**20
+
+
+def test_generated_data_says_where_it_is_cached(tmp_path, monkeypatch, capsys):
+    from scaleml.bench.datasets import synthetic_parquet
+
+    monkeypatch.setenv("SCALEML_CACHE", str(tmp_path / "cache"))
+    synthetic_parquet(2, 1_000, 5)
+    said = capsys.readouterr().err
+    assert "generating data: file 2/2" in said and f"cached in {tmp_path / 'cache'}" in said and "delete the folder" in said
+    synthetic_parquet(2, 1_000, 5)  # cached: nothing generated, nothing said
+    assert capsys.readouterr().err == ""

@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from .._progress import Progress
 from .._validation import ValidatedParams
 from ..data.forms import is_lazy
 from ..exceptions import DataError, InvalidParameterError
@@ -119,6 +120,7 @@ class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
         pending: dict[Any, tuple[Bracket, int, Any, int]] = {}  # score future -> (bracket, model, previous record, calls)
         records: dict[int, Any] = {}
         self.history_ = []
+        progress = Progress("training tasks", verbose=bool(self.verbose))
 
         def submit(bracket: Bracket, model_id: int) -> None:
             info = models[model_id]
@@ -131,6 +133,7 @@ class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
             pending[score] = (bracket, model_id, previous, target - info["partial_fit_calls"])
             info["partial_fit_calls"] = target
             records[model_id] = record
+            progress.add_sent()
 
         for bracket in brackets:
             sampler = ParameterSampler(self.parameters, bracket.counts[0], random_state=rng.randint(2**31 - 1))
@@ -151,6 +154,7 @@ class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
                 if previous is not None:
                     runner.release(previous)
                 score, fit_time, score_time, error = runner.score(future)
+                progress.add_done()
                 info = models[model_id]
                 info.update(score=score, error=error)
                 info["fit_time"] += fit_time
@@ -179,6 +183,7 @@ class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
                         runner.release(records.pop(superseded))
                 for survivor in promoted:
                     submit(bracket, survivor)
+        progress.close()
         self._finish(runner, models, records, best, brackets, time.perf_counter() - started)
 
     def _print_rung(self, bracket: Bracket, models: list[dict]) -> None:

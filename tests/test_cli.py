@@ -109,3 +109,12 @@ def test_bench_typos_fail_before_any_work(runner, tmp_path):
 def test_bench_list_cases(runner):
     result = runner.invoke(main, ["bench", "--list-cases"])
     assert result.exit_code == 0 and "digits-forest-search" in result.output
+
+
+def test_bench_says_when_it_closes_the_cluster_it_started(runner, tmp_path):
+    """No silent pause at the end of a bench run: closing the managed cluster is announced."""
+    pytest.importorskip("distributed")
+    result = runner.invoke(main, ["bench", "--case", "synthetic-forest-search", "--backends", "dask", "--scale", "0.05",
+                                  "--repeat", "1", "--warmup", "0", "--no-memory", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "closing the Dask cluster scaleml started" in result.output

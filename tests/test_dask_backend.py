@@ -222,7 +222,7 @@ def test_worker_killed_mid_out_of_core_fit_gives_the_same_model(external_cluster
 
     def fit():
         model = Scaled(make_pipeline(StandardScaler(), SGDClassifier(random_state=0)), backend="dask-ml",
-                       address=address, read_on="workers", epochs=3)
+                       address=address, read_on="workers", epochs=3, random_state=0)
         return model.fit(path, "label").estimator_
 
     expected = fit()

@@ -3,14 +3,20 @@
 Unlike joblib's own dask backend it (1) sends each large argument to every worker
 once, so no task waits for the one worker that holds the data and losing a worker
 loses no data; (2) groups calls into one task only when they are shorter than a task's
-scheduling cost (a cross-validation fit goes alone, a single tree does not); (3) runs nested
-``Parallel`` calls sequentially inside a task instead of sending them back to the
-cluster.
+scheduling cost, judged by the time the calls took on the worker, not by the round
+trip, which queueing inflates (a cross-validation fit goes alone, a single tree does
+not); (3) runs nested ``Parallel`` calls sequentially inside a task instead of sending
+them back to the cluster. As joblib's, it names tasks after the function they run,
+brings a task's exception back with the worker's traceback, and submits to a
+cluster without workers (an adaptive one scales up) before waiting for one.
 """
 
 from __future__ import annotations
 
+import pickle
 import threading
+import time
+import traceback
 import uuid
 import weakref
 from collections.abc import Iterable
@@ -20,19 +26,59 @@ import joblib
 from joblib.parallel import ParallelBackendBase
 
 from .._progress import Progress
-from ..data.cluster import total_threads
+from ..exceptions import ClusterConnectionError
 
 
-def _run_calls(calls: list[tuple[Any, tuple, dict]]) -> list[Any]:
-    """Run on a worker: the calls of one joblib batch, nested parallelism sequential."""
-    with joblib.parallel_config(backend="sequential"):
-        return [func(*args, **kwargs) for func, args, kwargs in calls]
+class _RemoteTraceback(Exception):
+    """The traceback of an exception raised on a worker, shown as its cause."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
+
+
+class _Raised:
+    """What a task returns when its calls raised: the exception and its traceback as text
+    (traceback objects do not travel between processes)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        try:
+            pickle.dumps(exc)
+            self.exc = exc
+        except Exception:  # noqa: BLE001 - an exception that cannot travel: its words can
+            self.exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+
+    def reraise(self) -> None:
+        self.exc.__cause__ = _RemoteTraceback(self.traceback)
+        raise self.exc
+
+
+def _run_calls(calls: list[tuple[Any, tuple, dict]]) -> Any:
+    """Run on a worker: the calls of one joblib batch, nested parallelism sequential.
+
+    Returns ``(results, seconds the calls took here)``, or a ``_Raised`` (a
+    KeyboardInterrupt included, which must not look like a crashed worker).
+    """
+    start = time.perf_counter()
+    try:
+        with joblib.parallel_config(backend="sequential"):
+            results = [func(*args, **kwargs) for func, args, kwargs in calls]
+    except BaseException as exc:  # noqa: BLE001 - sent back and raised where the user called
+        return _Raised(exc)
+    return results, time.perf_counter() - start
 
 
 def _run_one(func: Any) -> Any:
     """Run on a worker: a callable that is not a joblib batch."""
-    with joblib.parallel_config(backend="sequential"):
-        return func()
+    return _run_calls([(func, (), {})])
+
+
+def _probe() -> None:
+    """A task that only shows a worker is there."""
 
 
 def _task_key(func: Any, calls: int) -> str:
@@ -40,7 +86,7 @@ def _task_key(func: Any, calls: int) -> str:
     ``fit_and_score-batch-of-12-<id>``."""
     func = getattr(func, "function", func)  # scikit-learn's delayed() wraps the function
     name = getattr(func, "__name__", None) or type(func).__name__
-    name = name.lstrip("_").replace("_", "-") or "call"
+    name = name.strip("_<>").replace("_", "-") or "call"
     return f"{name}-batch-of-{calls}-{uuid.uuid4().hex}"
 
 
@@ -140,8 +186,9 @@ class DaskJoblibBackend(ParallelBackendBase):
         self.tasks = 0
         self.calls = 0
         self._cache: BroadcastCache | None = None
-        self._futures: set[Any] = set()
+        self._futures: dict[Any, bool] = {}  # future -> whether it runs a joblib batch (else one callable)
         self._batch_size = 1
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
@@ -162,12 +209,29 @@ class DaskJoblibBackend(ParallelBackendBase):
             self._cache = None
 
     def effective_n_jobs(self, n_jobs: int | None) -> int:
-        threads = total_threads(self.client, self.wait_for_workers)
+        threads = sum(self.client.nthreads().values())
+        if not threads:
+            threads = self._probe_for_workers()
         if n_jobs is None:
             n_jobs = self.default_n_jobs
         if n_jobs < 0:
             return max(threads + 1 + n_jobs, 1)
         return n_jobs
+
+    def _probe_for_workers(self) -> int:
+        """A cluster without workers yet (adaptive, or still scaling): submit a probe task,
+        which is what makes an adaptive cluster start workers, and wait for it, bounded."""
+        import distributed
+
+        try:
+            self.client.submit(_probe, pure=False).result(timeout=self.wait_for_workers)
+        except (TimeoutError, distributed.TimeoutError):
+            address = getattr(self.client.scheduler, "address", "(unknown)")
+            raise ClusterConnectionError(
+                f"The Dask scheduler at {address} has no workers after {self.wait_for_workers:g} s. Start some "
+                "with `dask worker <scheduler-address>`, or raise the backend's timeout= for a cluster that scales up slowly."
+            ) from None
+        return sum(self.client.nthreads().values())
 
     def start_call(self) -> None:
         self._batch_size = 1  # every Parallel call starts unbatched, then measures
@@ -176,12 +240,18 @@ class DaskJoblibBackend(ParallelBackendBase):
         return self._batch_size
 
     def batch_completed(self, batch_size: int, duration: float) -> None:
-        if batch_size != self._batch_size or duration <= 0:
-            return  # a batch sized before the last change
-        ideal = int(self.target_task_seconds * batch_size / duration)
-        # Grow at most 2x per batch (the first timings include start-up costs),
-        # shrink at once when calls turn out slow.
-        self._batch_size = max(1, min(ideal, 2 * batch_size))
+        """Not used: ``duration`` is joblib's round trip, which time spent queueing inflates
+        (a busy or remote cluster kept tiny fits one per task); see :meth:`_worker_timed`."""
+
+    def _worker_timed(self, calls: int, seconds: float) -> None:
+        """Size the next batches from the time ``calls`` took on the worker."""
+        with self._lock:
+            if calls != self._batch_size:
+                return  # a batch sized before the last change
+            ideal = int(self.target_task_seconds * calls / seconds) if seconds > 0 else 2 * calls
+            # Grow at most 2x per batch (first timings include warming up), shrink at once
+            # when calls turn out slow.
+            self._batch_size = max(1, min(ideal, 2 * calls))
 
     def submit(self, func: Any, callback: Any = None) -> Any:
         # A joblib batch lists its calls in `items` (joblib's own dask backend reads
@@ -189,7 +259,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         items = getattr(func, "items", None)
         if items is None:
             future = self.client.submit(_run_one, func, key=_task_key(func, 1), pure=False)
-            calls = 1
+            calls, batch = 1, False
         else:
             future_for = self.cache.future_for
             calls = [
@@ -197,23 +267,29 @@ class DaskJoblibBackend(ParallelBackendBase):
                 for f, args, kwargs in items
             ]
             future = self.client.submit(_run_calls, calls, key=_task_key(items[0][0], len(calls)), pure=False)
-            calls = len(calls)
+            calls, batch = len(calls), True
         self.tasks += 1
         self.calls += calls
         self.activity["dask_tasks"] += 1
         self.activity["joblib_calls"] += calls
         self.progress.add_sent()
-        self._futures.add(future)
+        self._futures[future] = batch
         if callback is not None:
             future.add_done_callback(callback)
         return future
 
     def retrieve_result_callback(self, future: Any) -> Any:
-        self._futures.discard(future)
+        batch = self._futures.pop(future, True)
         self.progress.add_done()
-        return future.result()
+        out = future.result()
+        if isinstance(out, _Raised):
+            out.reraise()
+        results, seconds = out
+        if batch:
+            self._worker_timed(len(results), seconds)
+        return results if batch else results[0]
 
     def abort_everything(self, ensure_ready: bool = True) -> None:
-        futures, self._futures = list(self._futures), set()
+        futures, self._futures = list(self._futures), {}
         if futures:
             self.client.cancel(futures)

@@ -18,7 +18,14 @@ from typing import Any
 import joblib
 
 from .._validation import Interval, Predicate
-from ..data.cluster import CONNECTIONS, ClusterSpec, Connection, cluster_provider, scheduler_loss_as_error
+from ..data.cluster import (
+    CONNECTIONS,
+    ClusterSpec,
+    Connection,
+    cluster_provider,
+    in_dask_worker,
+    scheduler_loss_as_error,
+)
 from ..data.forms import is_lazy
 from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
@@ -113,6 +120,8 @@ class DaskBackend(Backend):
         return self._connection is not None
 
     def cluster(self) -> Any:
+        if in_dask_worker():
+            return None  # inside a task: work stays in that worker, no cluster is started there
         self.start()
         return self._connection.client
 
@@ -140,6 +149,10 @@ class DaskBackend(Backend):
     def engine_config(self) -> Iterator[None]:
         # Inside a block the cluster is the block's: distributed.get_client() returns
         # it, Dask collections compute on it, and n_jobs work runs on it.
+        if in_dask_worker():  # a block entered inside a task: that level runs sequentially there
+            with joblib.parallel_config(backend="sequential"):
+                yield
+            return
         self._forget_lost_connection()
         with self.cluster().as_current(), self._joblib_block():
             yield
@@ -174,6 +187,8 @@ class DaskBackend(Backend):
         placements = self.place_steps(estimator, X, record, self._placement)
         if record.dry_run:
             return estimator if method == "fit" else None
+        if in_dask_worker():
+            return self._run_nested(estimator, method, X, y, record, fit_params, placements)
         self._forget_lost_connection()
         if self.cluster_spec().resolved_address:
             self.start()  # an explicit address fails loudly now, not at the first parallel call
@@ -195,6 +210,18 @@ class DaskBackend(Backend):
             dask_tasks=joblib_backend.tasks, joblib_calls=joblib_backend.calls,
         )
         return result
+
+    def _run_nested(self, estimator: Any, method: str, X: Any, y: Any, record: Record, fit_params: dict,
+                    placements: list[Placement]) -> Any:
+        """Inside a Dask task (a search of Scaled models on dask, say): never start a cluster
+        in a worker; this level's joblib work runs sequentially there, and the plan says so."""
+        for placement in placements:
+            if placement.engine == "scikit-learn + joblib-on-dask":
+                record.fallback(placement.step, f"{self.name} backend: already inside a task on a Dask worker, so "
+                                "its joblib work runs sequentially in that worker (the outer level is spread)",
+                                engine="scikit-learn", parallelism="1 process (inside a Dask task)")
+        with joblib.parallel_config(backend="sequential"):
+            return getattr(estimator, method)(X, y, **fit_params)
 
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
         # Predictions on in-memory data run here: sending them out costs more than

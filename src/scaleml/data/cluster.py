@@ -263,19 +263,17 @@ def scheduler_loss_as_error(client: Any) -> Iterator[None]:
         ) from exc
 
 
-def total_threads(client: Any, wait: float) -> int:
-    """Worker threads in the cluster, waiting up to ``wait`` seconds for a first worker."""
-    threads = sum(client.nthreads().values())
-    if threads:
-        return threads
+def in_dask_worker() -> bool:
+    """Whether this code runs inside a task on a Dask worker (where no cluster may be started)."""
+    if "distributed" not in sys.modules:
+        return False
+    from distributed import get_worker
+
     try:
-        client.wait_for_workers(1, timeout=wait)
-    except (TimeoutError, OSError):
-        raise ClusterConnectionError(
-            f"The Dask scheduler at {client.scheduler.address} has no workers after {wait:g} s. "
-            "Start some with `dask worker <scheduler-address>`."
-        ) from None
-    return sum(client.nthreads().values())
+        get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 # -- the cluster the active work may use ------------------------------------------------

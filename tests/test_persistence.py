@@ -124,3 +124,38 @@ class _TinyNet:
 
     def __new__(cls, input_shape, n_outputs):
         return _tiny_net(input_shape, n_outputs)
+
+
+def test_a_file_naming_a_scaleml_function_is_refused_without_running_it(tmp_path):
+    """Only scaleml's estimator classes are trusted by default, by exact name: a crafted file
+    that names another scaleml callable (here scaleml.persistence.load on a pickle) runs nothing."""
+    import io
+    import json
+    import os
+    import zipfile
+
+    import skops.io as sio
+
+    marker = tmp_path / "ran.txt"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(Payload()))
+    benign = zipfile.ZipFile(io.BytesIO(sio.dumps({"a": 1})))
+    schema = json.loads(benign.read("schema.json"))
+    string = {"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode", "is_json": True,
+              "content": json.dumps(str(tmp_path / "evil.pkl"))}
+    true = {"__class__": "bool", "__module__": "builtins", "__loader__": "JsonNode", "is_json": True, "content": "true"}
+    schema["content"]["a"] = {"__class__": "load", "__module__": "scaleml.persistence",
+                              "__loader__": "ConstructorFromReduceNode",
+                              "content": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
+                                          "content": [string, true]}}
+    crafted = tmp_path / "model.skops"
+    with zipfile.ZipFile(crafted, "w") as out:
+        for name in benign.namelist():
+            out.writestr(name, json.dumps(schema) if name == "schema.json" else benign.read(name))
+    with pytest.raises(UntrustedModelError, match="scaleml.persistence.load"):
+        scaleml.load(crafted)
+    assert not marker.exists()

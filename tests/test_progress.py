@@ -41,3 +41,13 @@ def test_a_terminal_sees_long_work_on_one_line():
     progress.close()
     text = terminal.getvalue()
     assert text.startswith("\rscaleml: 1/2 candidates done") and text.endswith("\n") and text.count("\n") == 1
+
+
+def test_each_burst_of_work_has_its_own_clock():
+    """A block open for long, then a short burst: still quiet (the clock starts with the burst)."""
+    terminal = Terminal()
+    progress = Progress("tasks", stream=terminal, quiet_seconds=60.0, every=0.0)
+    progress._start -= 3600  # the block was entered an hour ago
+    progress.add_sent()
+    progress.add_done()
+    assert terminal.getvalue() == ""

@@ -29,6 +29,14 @@ def _stack() -> list[Backend]:
     return _state.stack
 
 
+def _remove(stack: list[Backend], instance: Backend) -> None:
+    """Remove the last entry that is ``instance`` itself."""
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index] is instance:
+            del stack[index]
+            return
+
+
 def active_backend() -> Backend | None:
     """The backend of the innermost :func:`backend` block in this thread, if any."""
     stack = _stack()
@@ -80,7 +88,7 @@ def backend(name: str | Backend, **options: Any) -> Iterator[Backend]:
         with instance.activate():
             yield instance
     finally:
-        stack.pop()
+        _remove(stack, instance)  # this block's own entry, even if blocks closed out of order
         if owned:
             instance.stop()
 
@@ -120,7 +128,7 @@ class ResolvedBackend:
     def __exit__(self, *exc_info: Any) -> None:
         try:
             if self._pushed:
-                _stack().pop()
+                _remove(_stack(), self.backend)
                 self._pushed = False
             if self.owned:
                 self.backend.stop()

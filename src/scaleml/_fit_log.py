@@ -5,16 +5,20 @@ Unchanged code calls scikit-learn directly, so the log watches calls with
 calls the script's own code makes into scikit-learn that fit models: an
 estimator's ``fit``/``fit_transform``/``fit_predict``, and public functions that
 take ``n_jobs`` (``cross_val_score``, ``learning_curve``, ...), not the fits
-nested inside them. Where each ran comes from the backend: the work its engine
-saw meanwhile (Dask tasks), else its plan for the estimator (a dry run of its
-own ``fit``; a ``Scaled`` model's ``plan_``).
+nested inside them. Where each ran is settled when it returns: the work the
+backend's engine saw meanwhile (Dask tasks), else the backend's plan for the
+estimator (a dry run of its own ``fit``; a ``Scaled`` model's ``plan_``). Nothing
+of the fit (its data, its model) is kept after that.
+
+The log never changes what the script does: a failure of its own is written in
+the report, not raised into the script.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .planning import Record, describe_estimator
@@ -24,22 +28,30 @@ _FITS = frozenset({"fit", "fit_transform", "fit_predict"})
 
 @dataclass
 class FitRecord:
+    """One fit the script ran: what, how long, and where."""
+
+    name: str
+    seconds: float
+    where: str
+
+
+@dataclass
+class _Open:
+    frame: Any
     name: str
     estimator: Any  # None for a function such as cross_val_score
     X: Any
     started: float
     activity: dict[str, int]
-    seconds: float = 0.0
-    work: dict[str, int] = field(default_factory=dict)
 
 
 class FitLog:
-    """Context manager recording the outermost estimator fits run in this thread."""
+    """Context manager recording the outermost fits the script's code runs in this thread."""
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend
         self.fits: list[FitRecord] = []
-        self._open: list[tuple[Any, FitRecord | None]] = []  # (frame, record or None when nested)
+        self._open: _Open | None = None
 
     def __enter__(self) -> FitLog:
         from sklearn.base import BaseEstimator
@@ -53,57 +65,70 @@ class FitLog:
         sys.setprofile(self._previous)
 
     def _profile(self, frame: Any, event: str, arg: Any) -> None:
-        if event == "call" and not self._open:
-            record = self._fit_called_by_the_script(frame)
-            if record is not None:
-                self._open.append((frame, record))
-        elif event == "return" and self._open and self._open[-1][0] is frame:
-            _, record = self._open.pop()
-            if record is not None:
-                record.seconds = time.perf_counter() - record.started
-                now = self.backend.activity()
-                record.work = {key: now.get(key, 0) - record.activity.get(key, 0) for key in now}
-                self.fits.append(record)
+        try:
+            if event == "call" and self._open is None:
+                self._open = self._fit_called_by_the_script(frame)
+            elif event == "return" and self._open is not None and self._open.frame is frame:
+                opened, self._open = self._open, None
+                self.fits.append(self._finish(opened))
+        except Exception as exc:  # noqa: BLE001 - the script must run as it does without -v
+            self._open = None
+            self.fits.append(FitRecord("(not logged)", 0.0, f"the fit log failed here: {type(exc).__name__}: {exc}"))
 
-    def _fit_called_by_the_script(self, frame: Any) -> FitRecord | None:
+    def _fit_called_by_the_script(self, frame: Any) -> _Open | None:
         code = frame.f_code
         owner = frame.f_locals.get("self")
         if code.co_name in _FITS and isinstance(owner, self._estimator_type):
-            name, estimator = describe_estimator(owner), owner
+            name, estimator = _describe(owner), owner
         elif (str(frame.f_globals.get("__name__", "")).startswith("sklearn.") and not code.co_name.startswith("_")
               and "n_jobs" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]):
             inner = frame.f_locals.get("estimator")
-            name = f"{code.co_name}({describe_estimator(inner)})" if inner is not None else code.co_name
+            name = f"{code.co_name}({_describe(inner)})" if inner is not None else code.co_name
             estimator = None
         else:
             return None
         if not _called_from_main(frame):
             return None
-        return FitRecord(name, estimator, frame.f_locals.get("X"), time.perf_counter(), self.backend.activity())
+        return _Open(frame, name, estimator, frame.f_locals.get("X"), time.perf_counter(), self.backend.activity())
 
-    def format(self, backend: Any, source: str) -> str:
-        """The report: one line per fit, where it ran and, where it stayed here, why."""
-        lines = [f"scaleml exec: backend {backend.name!r} ({source}), {len(self.fits)} "
-                 f"fit{'s' if len(self.fits) != 1 else ''}"]
-        for number, fit in enumerate(self.fits, 1):
-            lines.append(f"  {number:>3}  {fit.name:<44} {fit.seconds:>8.2f} s  {self._where(backend, fit)}")
-        return "\n".join(lines) + "\n"
+    def _finish(self, fit: _Open) -> FitRecord:
+        seconds = time.perf_counter() - fit.started
+        now = self.backend.activity()
+        tasks = now.get("dask_tasks", 0) - fit.activity.get("dask_tasks", 0)
+        calls = now.get("joblib_calls", 0) - fit.activity.get("joblib_calls", 0)
+        if tasks:
+            where = f"Dask: {tasks} tasks ({calls} calls) on {self.backend.cluster_description()}"
+        elif fit.estimator is None:
+            where = "this process" + (": it sent no work to the cluster" if self.backend.distributed else "")
+        else:
+            where = self._planned(fit)
+        return FitRecord(fit.name, seconds, where)
 
-    def _where(self, backend: Any, fit: FitRecord) -> str:
-        if fit.work.get("dask_tasks"):
-            return (f"Dask: {fit.work['dask_tasks']} tasks ({fit.work.get('joblib_calls', 0)} calls) on "
-                    f"{backend.cluster_description()}")
-        if fit.estimator is None:
-            return "this process" + (": it sent no work to the cluster" if backend.distributed else "")
+    def _planned(self, fit: _Open) -> str:
         plan = getattr(fit.estimator, "plan_", None)
         if plan is None:
-            plan = _dry_plan(backend, fit.estimator, fit.X)
+            plan = _dry_plan(self.backend, fit.estimator, fit.X)
         if isinstance(plan, str):
             return plan
         last = plan.steps[-1]
-        if backend.distributed and last.parallelism.startswith("Dask"):
+        if self.backend.distributed and last.parallelism.startswith("Dask"):
             return "this process: it sent no work to the cluster"
         return f"{last.parallelism}, {last.engine} ({last.reason})"
+
+    def format(self, source: str) -> str:
+        """The report: one line per fit, where it ran and, where it stayed here, why."""
+        lines = [f"scaleml exec: backend {self.backend.name!r} ({source}), {len(self.fits)} "
+                 f"fit{'s' if len(self.fits) != 1 else ''}"]
+        for number, fit in enumerate(self.fits, 1):
+            lines.append(f"  {number:>3}  {fit.name:<44} {fit.seconds:>8.2f} s  {fit.where}")
+        return "\n".join(lines) + "\n"
+
+
+def _describe(estimator: Any) -> str:
+    try:
+        return describe_estimator(estimator)
+    except Exception:  # noqa: BLE001 - an estimator whose get_params fails still has a name
+        return type(estimator).__name__
 
 
 def _called_from_main(frame: Any) -> bool:
@@ -123,4 +148,3 @@ def _dry_plan(backend: Any, estimator: Any, X: Any) -> Any:
     except Exception as exc:  # noqa: BLE001 - a report line must not fail the script
         return f"(no plan: {exc})"
     return record.plan(backend, "context", X)
-

@@ -45,22 +45,29 @@ class Progress:
 
     def add_sent(self, n: int = 1) -> None:
         with self._lock:
+            if self.sent == self.done:  # a new burst of work (a long block runs many): its own clock
+                self._start, self._last = time.perf_counter(), -self.every
             self.sent += n
 
     def add_done(self, n: int = 1) -> None:
         with self._lock:
             self.done += n
-            self._maybe_print(final=False)
+            if self.done == self.sent and self._printed:
+                self._maybe_print(final=True)  # the burst is over: end the line, so output after it is clean
+                self._printed = False
+            else:
+                self._maybe_print(final=False)
 
     def close(self) -> None:
-        """The last line (when anything was printed)."""
+        """The last line (when anything was printed and not yet ended)."""
         with self._lock:
             if self._printed:
                 self._maybe_print(final=True)
+                self._printed = False
 
     def _maybe_print(self, final: bool) -> None:
         elapsed = time.perf_counter() - self._start
-        if not self.enabled or elapsed < self.quiet_seconds or (not final and elapsed - self._last < self.every):
+        if not self.enabled or (not final and (elapsed < self.quiet_seconds or elapsed - self._last < self.every)):
             return
         self._last = elapsed
         line = f"scaleml: {self.done}/{self.sent} {self.what} done, {elapsed:.1f} s"

@@ -50,7 +50,9 @@ class ScalemlMagics(Magics):
             if name is None:
                 raise ValueError(USAGE)
             with backend(name, **options):
-                return self.shell.run_cell(cell).result
+                result = self.shell.run_cell(cell)
+            result.raise_error()  # a failing cell fails, as it would without the magic
+            return result.result
         if name is None:
             active = active_backend()
             print(f"scaleml: backend {active.name!r} is active" if active else "scaleml: no backend is active (local)")

@@ -77,10 +77,12 @@ def load(path: str | os.PathLike[str], trusted: bool | list[str] | None = None) 
     if trusted is True:
         allowed = needed
     else:
-        # scaleml's own estimator types are this package's code, trusted as it is:
-        # what they rebuild on load (a network from its NumPy weights) runs no code
-        # from the file. A custom module= class stays the caller's to trust.
-        allowed = list(trusted or []) + [t for t in needed if t.startswith("scaleml.")]
+        # scaleml's own estimator classes are trusted as scikit-learn's are by skops:
+        # what they rebuild on load (a network from its NumPy weights) runs no code from
+        # the file. Only those classes, by exact name: any other scaleml callable (a
+        # function a crafted file names) is as untrusted as anyone's, and a custom
+        # module= class stays the caller's to trust.
+        allowed = list(trusted or []) + [t for t in needed if t in _own_estimator_types()]
         missing = sorted(set(needed) - set(allowed))
         if missing:
             raise UntrustedModelError(
@@ -88,3 +90,14 @@ def load(path: str | os.PathLike[str], trusted: bool | list[str] | None = None) 
                 f"they are what you expect, then pass trusted={missing!r}."
             )
     return sio.load(path, trusted=allowed)
+
+
+def _own_estimator_types() -> set[str]:
+    """The exact type names of scaleml's own estimators, as skops writes them."""
+    from .linear_model import LinearRegression, LogisticRegression, Ridge
+    from .nn import CNNClassifier, MLPClassifier, MLPRegressor
+    from .search import HyperbandSearchCV, SuccessiveHalvingSearchCV
+
+    classes = (LinearRegression, LogisticRegression, Ridge, CNNClassifier, MLPClassifier, MLPRegressor,
+               HyperbandSearchCV, SuccessiveHalvingSearchCV)
+    return {f"{cls.__module__}.{cls.__qualname__}" for cls in classes}

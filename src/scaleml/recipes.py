@@ -58,10 +58,7 @@ class Recipe:
     scale: float = 1.0
 
     def make_estimator(self) -> Any:
-        from sklearn.pipeline import make_pipeline
-
-        steps = [cls(**params) for cls, params in self.pipeline]
-        estimator = steps[0] if len(steps) == 1 else make_pipeline(*steps)
+        estimator = _build_pipeline(self.pipeline)
         if self.search is None:
             return estimator
         from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
@@ -235,22 +232,27 @@ def load_recipe(path: str | Path, allow_any_import: bool = False) -> Recipe:
     )
 
 
+def _build_pipeline(pipeline: list[tuple[type, dict]]) -> Any:
+    """The recipe's steps as one estimator: the step itself, or a pipeline of them."""
+    from sklearn.pipeline import make_pipeline
+
+    steps = [cls(**params) for cls, params in pipeline]
+    return steps[0] if len(steps) == 1 else make_pipeline(*steps)
+
+
 def _check_grid_keys(path: Path, pipeline: list[tuple[type, dict]], grid: Any) -> None:
     """Every parameter the search varies exists on the pipeline, else the key, with a did-you-mean."""
     import difflib
 
-    from sklearn.pipeline import make_pipeline
-
-    steps = [cls(**params) for cls, params in pipeline]
-    estimator = steps[0] if len(steps) == 1 else make_pipeline(*steps)
+    estimator = _build_pipeline(pipeline)
     valid = sorted(estimator.get_params(deep=True))
     for index, mapping in enumerate(grid if isinstance(grid, list) else [grid]):
         where = "search.params" if isinstance(grid, dict) else f"search.params[{index}]"
         for name in mapping if isinstance(mapping, dict) else []:
             if name not in valid:
                 close = difflib.get_close_matches(name, valid, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                shown = ", ".join(v for v in valid if "__" in v or len(steps) == 1)
+                hint = f"; did you mean {close[0]!r}?" if close else "."
+                shown = ", ".join(v for v in valid if "__" in v or len(pipeline) == 1)
                 raise _fail(path, f"{where}.{name}", f"the pipeline has no parameter {name!r}{hint} "
                             f"Its parameters: {shown}")
 

@@ -75,7 +75,7 @@ def run(target: str, args: Sequence[str] = (), *, module: bool = False, backend_
                     _print_script_traceback(exc, report)
                     status = 1
             if verbose:
-                summary = log.format(instance, source)
+                summary = log.format(source)
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
     report.write(summary)

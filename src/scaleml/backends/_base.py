@@ -200,7 +200,8 @@ class Backend(ABC):
 
         Unchanged scikit-learn code (its ``n_jobs`` paths) runs on the engine
         :meth:`engine_config` configures, and scaleml's own estimators find the
-        backend's cluster (started only if they ask for it).
+        backend's cluster through :func:`~scaleml.data.cluster.current_client`
+        (the dask backends open it on entry, so ``get_client()`` works inside).
         """
         provider = self.cluster if self.cluster_description() is not None else None
         with cluster_provider(provider), self.engine_config():

@@ -47,7 +47,7 @@ class _Raised:
     def __init__(self, exc: BaseException) -> None:
         self.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         try:
-            pickle.dumps(exc)
+            pickle.loads(pickle.dumps(exc))  # some pickle but cannot be rebuilt (required __init__ arguments)
             self.exc = exc
         except Exception:  # noqa: BLE001 - an exception that cannot travel: its words can
             self.exc = RuntimeError(f"{type(exc).__name__}: {exc}")
@@ -268,10 +268,11 @@ class DaskJoblibBackend(ParallelBackendBase):
             ]
             future = self.client.submit(_run_calls, calls, key=_task_key(items[0][0], len(calls)), pure=False)
             calls, batch = len(calls), True
-        self.tasks += 1
-        self.calls += calls
-        self.activity["dask_tasks"] += 1
-        self.activity["joblib_calls"] += calls
+        with self._lock:  # joblib also submits from its callback threads
+            self.tasks += 1
+            self.calls += calls
+            self.activity["dask_tasks"] += 1
+            self.activity["joblib_calls"] += calls
         self.progress.add_sent()
         self._futures[future] = batch
         if callback is not None:

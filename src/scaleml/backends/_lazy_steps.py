@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.blocks import Blocks, has_column, no_rows_error
+from ..data.blocks import Blocks, has_column, no_rows_error, score_blocks
 from ..exceptions import DataError, OutOfMemoryBudgetError
 from ..planning import Record
 from ._twins import engine_of, twin_of
@@ -150,7 +150,6 @@ def lazy_apply(backend: Any, estimator: Any, method: str, X: Any, target: str | 
 
 def lazy_score(backend: Any, estimator: Any, X: Any, y: Any = None, sample_weight: Any = None) -> float:
     from sklearn.base import is_classifier, is_regressor
-    from sklearn.metrics import accuracy_score, r2_score
 
     if not (is_classifier(estimator) or is_regressor(estimator)):
         raise DataError(f"score on lazy data supports classifiers and regressors, not {type(estimator).__name__}.")
@@ -158,12 +157,7 @@ def lazy_score(backend: Any, estimator: Any, X: Any, y: Any = None, sample_weigh
         raise DataError("sample_weight is not supported with lazy data; score in-memory data to use it.")
     if y is None:
         raise DataError("score on lazy data needs y: the target column's name (files, DataFrames) or a Dask array.")
-    import dask
-
-    pairs = backend.blocks(X, y).gather(_truth_and_prediction, dask.delayed(estimator))
-    truth = np.concatenate([t for t, _ in pairs])
-    pred = np.concatenate([p for _, p in pairs])
-    return float(accuracy_score(truth, pred) if is_classifier(estimator) else r2_score(truth, pred))
+    return score_blocks(estimator, backend.blocks(X, y))
 
 
 def _output_shape(estimator: Any, method: str, data: Blocks) -> tuple[int | None, Any]:
@@ -199,10 +193,6 @@ def _first(pair: tuple[Any, Any]) -> Any:
 
 def _apply(part: tuple[Any, Any], model: Any, method: str) -> Any:
     return getattr(model, method)(part[0])
-
-
-def _truth_and_prediction(part: tuple[Any, Any], model: Any) -> tuple[Any, Any]:
-    return part[1], model.predict(part[0])
 
 
 def _too_large(backend: Any, path: str, step: Any) -> OutOfMemoryBudgetError:

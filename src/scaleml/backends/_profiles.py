@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.cluster import TLS_FILES
 from ..exceptions import ProfileError
 
 ENV_PROFILES = "SCALEML_PROFILES"
 _KEYS = {"backend", "options", "description"}
-_PATH_OPTIONS = ("tls_ca_file", "tls_client_cert", "tls_client_key")
+
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,10 @@ def load(path: Path) -> Profile:
     security = options.get("security")
     if isinstance(security, dict):
         security = {
-            k: str((path.parent / v).resolve()) if k in _PATH_OPTIONS and isinstance(v, str) else v
+            k: str((path.parent / v).resolve()) if k in TLS_FILES and isinstance(v, str) else v
             for k, v in security.items()
         }
-        for key in _PATH_OPTIONS:
+        for key in TLS_FILES:
             if isinstance(security.get(key), str) and not os.path.isfile(security[key]):
                 raise ProfileError(
                     f"Backend profile {path}: options.security.{key} names {security[key]}, which does not "

@@ -2,10 +2,12 @@
 
 Every ``joblib`` call scikit-learn makes (GridSearchCV, cross_validate,
 RandomForest, ...) runs on the cluster through :class:`DaskJoblibBackend`; the
-rest of the fit runs in this process. The cluster is opened on first need:
-a fit whose steps send no work to joblib, and predictions on in-memory data,
-start nothing. Without an address the cluster is a managed ``LocalCluster``
-shared by every backend in the process (``scaleml.data.cluster``).
+rest of the fit runs in this process. A fit opens the cluster on first need:
+one whose steps send no work to joblib, and predictions on in-memory data,
+start nothing; a ``scaleml.backend("dask")`` block opens it on entry, so that
+``distributed.get_client()`` works inside. Without an address the cluster is a
+managed ``LocalCluster`` shared by every backend in the process
+(``scaleml.data.cluster``).
 """
 
 from __future__ import annotations

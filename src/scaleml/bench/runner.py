@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import machine
-from ..backends import create_backend, normalize_name, parse_value
+from ..backends import create_backend, normalize_name, parse_options
 from ..exceptions import InvalidParameterError, ScaleMLError, UnknownBackendError
 from .cases import Case
 from .memory import run_measured
@@ -75,15 +75,10 @@ class BackendSpec:
         if ":" in name:
             name, _, rest = name.partition(":")
             pairs.insert(0, rest)
-        options = {}
-        for pair in pairs:
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                raise ScaleMLError(
-                    f"Bad backend spec {text!r}: {pair!r} is not key=value. "
-                    "Write name or name:key=value[:key=value], e.g. local:n_jobs=-1."
-                )
-            options[key.strip()] = parse_value(value.strip())
+        try:
+            options = parse_options(pairs)
+        except ScaleMLError as exc:
+            raise ScaleMLError(f"Bad backend spec {text!r}: {exc} Write name or name:key=value[:key=value].") from None
         return cls(name if name in PEERS else normalize_name(name), options)
 
 

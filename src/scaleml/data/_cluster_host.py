@@ -82,7 +82,9 @@ class ClusterHost:
             except (OSError, subprocess.TimeoutExpired):
                 self._process.kill()
                 self._process.wait()
-        self._log.close()
+        for stream in (self._process.stdin, self._process.stdout, self._log):
+            if stream is not None and not stream.closed:
+                stream.close()
 
 
 def _exit(signum: int, frame: object) -> None:

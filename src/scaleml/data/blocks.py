@@ -266,6 +266,23 @@ class Blocks:
         return f"{where} ({_mib(nbytes)})"
 
 
+def score_blocks(model: Any, data: Blocks) -> float:
+    """``model``'s accuracy (a classifier) or R² (a regressor) over lazy blocks, each
+    predicted where it is; only the targets and predictions travel."""
+    import dask
+    from sklearn.base import is_classifier
+    from sklearn.metrics import accuracy_score, r2_score
+
+    pairs = data.gather(_truth_and_prediction, dask.delayed(model) if data.lazy else model)
+    truth = np.concatenate([t for t, _ in pairs])
+    predicted = np.concatenate([p for _, p in pairs])
+    return float(accuracy_score(truth, predicted) if is_classifier(model) else r2_score(truth, predicted))
+
+
+def _truth_and_prediction(part: tuple[Any, Any], model: Any) -> tuple[Any, Any]:
+    return part[1], np.asarray(model.predict(part[0]))
+
+
 def has_column(X: Any, column: str) -> bool:
     """Whether lazy ``X`` (a Dask DataFrame, or Parquet/CSV files read as one) has ``column``."""
     if hasattr(X, "columns"):

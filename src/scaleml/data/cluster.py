@@ -25,7 +25,7 @@ from typing import Any
 from ..exceptions import ClusterConnectionError, InvalidParameterError
 
 ENV_ADDRESS = "SCALEML_DASK_ADDRESS"
-_TLS_FILES = ("tls_ca_file", "tls_client_cert", "tls_client_key")
+TLS_FILES = ("tls_ca_file", "tls_client_cert", "tls_client_key")  # security keys that name files
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def _security(security: Any, address: str) -> Any:
     if security is None or isinstance(security, Security):
         return security
     if isinstance(security, dict):
-        for key in _TLS_FILES:
+        for key in TLS_FILES:
             path = security.get(key)
             if isinstance(path, str) and not os.path.isfile(path):
                 raise ClusterConnectionError(
@@ -291,11 +291,19 @@ def cluster_provider(provider: Callable[[], Any] | None) -> Iterator[None]:
     asks for it.
     """
     stack = _providers()
-    stack.append(provider)
+    entry = _Provided(provider)
+    stack.append(entry)
     try:
         yield
     finally:
-        stack.pop()
+        stack.remove(entry)  # this block's own entry, even if blocks closed out of order
+
+
+class _Provided:
+    """One block's entry on the stack (compared by identity)."""
+
+    def __init__(self, provider: Callable[[], Any] | None) -> None:
+        self.provider = provider
 
 
 def _providers() -> list[Any]:
@@ -313,7 +321,8 @@ def current_client() -> Any:
     """
     stack = _providers()
     if stack:
-        return None if stack[-1] is None else stack[-1]()
+        provider = stack[-1].provider
+        return None if provider is None else provider()
     if "distributed" not in sys.modules:
         return None  # no client can exist without distributed imported
     from distributed import default_client

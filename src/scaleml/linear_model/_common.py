@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from .._validation import Interval, StrOptions, ValidatedParams
-from ..data.blocks import Blocks, has_column
+from ..data.blocks import Blocks, has_column, score_blocks
 from ..data.cluster import current_client
 from ..data.forms import is_lazy
 from ..exceptions import DataError
@@ -52,9 +52,9 @@ def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> Blocks:
     Numeric input only (``dtype="numeric"``: strings are refused, as scikit-learn
     refuses them in its Array API mode, rather than parsed); float64 blocks.
     """
+    # The target named as a column of lazy data is left out of the features again in predict.
+    estimator.target_column_ = y if is_lazy(X) and isinstance(y, str) else None
     if is_lazy(X):
-        # The target named as a column is left out of the features again in predict.
-        estimator.target_column_ = y if isinstance(y, str) else None
         return Blocks.from_input(X, y, client=current_client())
     if y is None:
         raise ValueError(
@@ -98,19 +98,9 @@ def _rows(part: tuple[Any, Any], fn: Any) -> np.ndarray:
 
 def lazy_score(estimator: Any, X: Any, y: Any) -> float:
     """The estimator's accuracy (classifiers) or R² (regressors) on lazy X and y, block by block."""
-    from sklearn.base import is_classifier
-    from sklearn.metrics import accuracy_score, r2_score
-
     if y is None:
         raise DataError("score on lazy data needs y: the target column's name (files, DataFrames) or a Dask array.")
-    pairs = _lazy_features(estimator, X, y).gather(_truth_and_prediction, estimator)
-    truth = np.concatenate([t for t, _ in pairs])
-    pred = np.concatenate([p for _, p in pairs])
-    return float(accuracy_score(truth, pred) if is_classifier(estimator) else r2_score(truth, pred))
-
-
-def _truth_and_prediction(part: tuple[Any, Any], model: Any) -> tuple[Any, Any]:
-    return part[1], np.asarray(model.predict(part[0]))
+    return score_blocks(estimator, _lazy_features(estimator, X, y))
 
 
 def report_to(estimator: Any):

@@ -110,6 +110,14 @@ def count_events(event_name, client):
     return client.run(work)
 
 
+def _forgotten_scatters(client):
+    """Wait until the workers have forgotten earlier scattered data (released at the end of
+    each block), so that events counted next are this test's own."""
+    deadline = time() + 10
+    while sum(count_events("receive-from-scatter", client).values()) and time() < deadline:
+        sleep(0.1)
+
+
 @pytest.fixture
 def on_cluster(external_cluster):
     """`scaleml.backend("dask")` on the real scheduler and 2 single-threaded workers."""
@@ -198,15 +206,15 @@ def test_no_undesired_distributed_cache_hit(on_cluster):
         list_.append(uuid4().hex)
         return list_
 
-    before = sum(count_events("receive-from-scatter", client).values())
+    _forgotten_scatters(client)
     with enter():
         res = Parallel()(delayed(isolated_operation)(list_) for list_ in lists)
+        assert sum(count_events("receive-from-scatter", client).values()) == 0  # no large argument: nothing scattered
     assert lists == [[] for _ in range(100)]  # mutated in the workers, not here
-    assert sum(count_events("receive-from-scatter", client).values()) == before
     assert all(len(r) == 1 for r in res)
     with enter():
         res = Parallel()(delayed(isolated_operation)(list_, data=X) for list_ in lists)
-    assert sum(count_events("receive-from-scatter", client).values()) > before
+        assert sum(count_events("receive-from-scatter", client).values()) > 0  # counted before the block releases it
     assert all(len(r) == 1 for r in res)
 
 
@@ -217,16 +225,18 @@ def test_auto_scatter(on_cluster):
     data2 = np.ones(int(1e4), dtype=np.uint8)
     data_to_process = ([data1] * 3) + ([data2] * 3)
     workers = len(client.scheduler_info()["workers"])
-    before = sum(count_events("receive-from-scatter", client).values())
+    _forgotten_scatters(client)
     with enter(broadcast_min_bytes=1_000):
         Parallel()(delayed(noop)(data, data, i, opt=data) for i, data in enumerate(data_to_process))
-    # The same array as arg and kwarg is scattered once and reused by every task: two arrays,
-    # each to every worker at most (Dask may copy between workers rather than scatter to each).
-    assert 2 <= sum(count_events("receive-from-scatter", client).values()) - before <= 2 * workers
-    before = sum(count_events("receive-from-scatter", client).values())
+        # Counted inside the block: at its end the broadcast data are released, and the
+        # workers forget the tasks whose stories hold the events.
+        # The same array as arg and kwarg is scattered once and reused by every task: two arrays,
+        # each to every worker at most (Dask may copy between workers rather than scatter to each).
+        assert 2 <= sum(count_events("receive-from-scatter", client).values()) <= 2 * workers
+    _forgotten_scatters(client)
     with enter(broadcast_min_bytes=1_000):
         Parallel()(delayed(noop)(data1[:3], i) for i in range(5))
-    assert sum(count_events("receive-from-scatter", client).values()) == before  # small: inside the task
+        assert sum(count_events("receive-from-scatter", client).values()) == 0  # small: inside the task
 
 
 def test_nested_scatter(on_cluster):

@@ -235,9 +235,15 @@ def test_plans_say_where_a_torch_estimator_runs(backend):
     pytest.importorskip("distributed") if backend == "dask" else None
     pipe = make_pipeline(StandardScaler(), MLPClassifier(epochs=1, random_state=0))
     before = explain(pipe, backend=backend)[1]
-    assert before.engine == "PyTorch (scaleml.nn)" and "device='auto' -> " in before.reason
     model = Scaled(pipe, backend=backend).fit(X_iris, y_iris)
-    assert model.plan_[1].device == model.estimator_[-1].device_
+    if backend == "local":
+        assert before.engine == "PyTorch (scaleml.nn)" and "device='auto' -> " in before.reason
+        assert model.plan_[1].device == model.estimator_[-1].device_
+    else:  # the backend's cluster: data-parallel, one rank per worker
+        assert before.engine == "PyTorch DistributedDataParallel (scaleml.nn)"
+        assert before.parallelism.startswith("one rank per Dask worker")
+        assert model.plan_[1] == before and model.estimator_[-1].device_ == "cpu"
+    assert model.score(X_iris, y_iris) > 0.3
 
 
 class _SmallMemory(torch.nn.Module):

@@ -60,6 +60,11 @@ class CheckpointError(ScaleMLError, ValueError):
     """A checkpoint file that is damaged or belongs to another fit."""
 
 
+class TrainingInterruptedError(ScaleMLError, RuntimeError):
+    """Data-parallel training lost a rank (its Dask worker died); a rerun resumes from the
+    last checkpoint when ``checkpoint_dir`` is set."""
+
+
 __all__ = [
     "BackendOptionError",
     "BackendUnavailableError",
@@ -71,6 +76,7 @@ __all__ = [
     "ProfileError",
     "RecipeError",
     "ScaleMLError",
+    "TrainingInterruptedError",
     "UnknownBackendError",
     "UntrustedModelError",
 ]

@@ -28,7 +28,7 @@ from ..data.cluster import (
     in_dask_worker,
     scheduler_loss_as_error,
 )
-from ..data.forms import is_lazy
+from ..data.forms import is_lazy, is_path
 from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
 
@@ -237,6 +237,9 @@ class DaskBackend(Backend):
     def _check_form(self, estimator: Any, X: Any, method: str) -> None:
         # Lazy data only reaches estimators made for blocks (scaleml's linear models,
         # fit_blocks), never others, which would load it whole into this process.
+        # Paths also reach estimators that stream files themselves (scaleml.nn's image folders).
+        if is_path(X) and getattr(estimator, "__scaleml_reads_files__", False):
+            return
         if is_lazy(X) and not all(hasattr(step, "fit_blocks") for _, step in walk(estimator)):
             self.refuse_lazy(X, method)
 

@@ -312,6 +312,17 @@ def _providers() -> list[Any]:
     return _active.providers
 
 
+def backend_client() -> Any:
+    """The active backend's cluster (started now if needed), or None: outside a backend,
+    for a backend without a cluster, and inside a Dask task. Unlike :func:`current_client`,
+    never the user's own default client: for work that changes how it runs (data-parallel
+    training) only when a backend was asked for."""
+    stack = _providers()
+    if not stack or stack[-1].provider is None or in_dask_worker():
+        return None
+    return stack[-1].provider()
+
+
 def current_client() -> Any:
     """The ``distributed.Client`` the current work should use, or None for threads here.
 

@@ -1,10 +1,14 @@
 """PyTorch estimators that behave as scikit-learn estimators.
 
 ``CNNClassifier``, ``MLPClassifier`` and ``MLPRegressor`` share one training loop
-(seeded, checkpointed, early stopping, mixed precision on CUDA). Importing this
-package does not import torch; fitting does.
+(fit -> epoch -> step, extended by ``scaleml.nn.callbacks``; seeded, checkpointed,
+mixed precision on CUDA). They train on arrays, on data streamed from disk
+(``ImageFolder``, ``ArrayShards``, any ``torch`` Dataset), and data-parallel over
+a Dask cluster inside ``scaleml.backend("dask")``. Importing this package does
+not import torch; fitting does.
 """
 
 from .estimators import CNNClassifier, MLPClassifier, MLPRegressor
+from .sources import ArrayShards, ImageFolder
 
-__all__ = ["CNNClassifier", "MLPClassifier", "MLPRegressor"]
+__all__ = ["ArrayShards", "CNNClassifier", "ImageFolder", "MLPClassifier", "MLPRegressor"]

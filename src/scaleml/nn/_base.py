@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import Interval, Predicate, RealNotInt, StrOptions, ValidatedParams
-from ..exceptions import BackendUnavailableError
+from ..exceptions import BackendUnavailableError, DataError
 from ..planning import Placement, PlacementRequest
 
 
@@ -49,6 +49,9 @@ COMMON_CONSTRAINTS = {
     "n_iter_no_change": [POSITIVE_INT],
     "tol": [Interval(Real, 0, None, closed="left")],
     "compile": ["boolean", str],
+    "callbacks": [list, None],
+    "augment": [callable, None],
+    "num_workers": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
     "checkpoint_dir": [str, os.PathLike, None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -60,10 +63,21 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
 
     _accepts_images = False  # whether X may be (n, h, w) or (n, c, h, w)
 
+    __scaleml_reads_files__ = True  # streams image folders and shards itself (paths reach fit)
+
     def __scaleml_placement__(self, request: PlacementRequest) -> Placement:
-        """It trains on its own device, whatever the backend: the one ``device`` resolves to here."""
+        """On the backend's cluster: one data-parallel rank per Dask worker. Else on its own
+        device, whatever the backend: the one ``device`` resolves to here."""
         from ..data.device import resolve_device
 
+        if request.cluster is not None:
+            return Placement(
+                request.step, type(self).__name__, "each worker's (cuda when every worker has a GPU, else cpu)",
+                "PyTorch DistributedDataParallel (scaleml.nn)", f"one rank per Dask worker on {request.cluster}",
+                request.data_form,
+                f"{request.backend} backend: a scaleml PyTorch estimator trains data-parallel on the backend's "
+                "cluster (gloo on CPU workers, nccl on GPU workers), each rank on its share of every epoch",
+            )
         try:
             device = str(resolve_device(self.device))
         except Exception as exc:  # noqa: BLE001 - an absent explicit device: say so in the plan
@@ -75,10 +89,6 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         )
 
     # -- hooks -------------------------------------------------------------------------
-
-    def _input_shape(self, X: np.ndarray) -> tuple[int, ...]:
-        """Per-sample shape the network takes, from validated ``X``."""
-        return (X.shape[1],)
 
     def _to_network_input(self, X: np.ndarray) -> np.ndarray:
         return X
@@ -95,9 +105,14 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any) -> TorchEstimator:
+    def fit(self, X: Any, y: Any = None) -> TorchEstimator:
         """Train a fresh network for ``epochs`` epochs (resuming from ``checkpoint_dir`` if it
-        holds an unfinished run of this same fit)."""
+        holds an unfinished run of this same fit).
+
+        ``X``: arrays, or data streamed from disk (an image folder, ``.npy``
+        shards with ``y`` their labels, a ``torch`` Dataset); ``y`` may be None
+        only for sources that carry their labels.
+        """
         return self._fit(X, y, reset=True, epochs=self.epochs, classes=None)
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> TorchEstimator:
@@ -117,29 +132,91 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             multi_output=not hasattr(self, "_is_classifier"), y_numeric=not hasattr(self, "_is_classifier"),
         )
 
-    def _fingerprint(self, X: np.ndarray, y: Any) -> str:
-        params = {k: repr(v) for k, v in sorted(self.get_params().items()) if k not in ("verbose", "checkpoint_dir")}
-        digest = hashlib.sha256()
+    def _fingerprint(self, X: Any, y: Any) -> str:
+        from .callbacks import stable_repr
+        from .sources import fingerprint_of
+
+        skip = ("verbose", "checkpoint_dir", "num_workers")
+        params = {k: stable_repr(v) for k, v in sorted(self.get_params().items()) if k not in skip}
+        digest = hashlib.sha256(b"scaleml.nn checkpoint v2")
         digest.update(json.dumps(params, sort_keys=True).encode())
+        if not isinstance(X, np.ndarray):
+            digest.update(fingerprint_of(X).encode())
+            return digest.hexdigest()
         digest.update(np.ascontiguousarray(X).tobytes())
         digest.update(np.ascontiguousarray(np.asarray(y)).tobytes() if np.asarray(y).dtype != object else repr(list(y)).encode())
         return digest.hexdigest()
 
-    def _fit(self, X: Any, y: Any, *, reset: bool, epochs: int, classes: Any, incremental: bool = False) -> TorchEstimator:
-        torch = _import_torch()
-        from ._checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-        from ..data.device import resolve_device
-        from ._training import TrainingData, run_epochs
+    def _fit_callbacks(self, incremental: bool) -> list[Any]:
+        """The user's callbacks (copies, kept in ``callbacks_``) and those the parameters ask for."""
+        from .callbacks import Checkpoint, EarlyStopping, ProgressBar, check_callbacks, ordered
 
-        self._validate_params()
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        if incremental and getattr(self, "callbacks_", None) is not None:
+            return self.callbacks_  # partial_fit continues the same callbacks (an LR schedule spans calls)
+        chosen = [copy.deepcopy(c) for c in check_callbacks(self.callbacks, type(self).__name__)]
+        if self.early_stopping and not any(isinstance(c, EarlyStopping) for c in chosen):
+            chosen.append(EarlyStopping(patience=self.n_iter_no_change, tol=self.tol))
+        if self.checkpoint_dir and not any(isinstance(c, Checkpoint) for c in chosen):
+            chosen.append(Checkpoint(self.checkpoint_dir))
+        if self.verbose and not any(isinstance(c, ProgressBar) for c in chosen):
+            chosen.append(ProgressBar())
+        if incremental:  # one epoch on the data given: nothing to hold out or to resume
+            chosen = [c for c in chosen if not isinstance(c, (EarlyStopping, Checkpoint))]
+        return ordered(chosen)
+
+    def _prepare(self, X: Any, y: Any, reset: bool, classes: Any) -> tuple[Any, Any, tuple[int, ...], Any]:
+        """``(feed, targets, per-sample network shape, what identifies the data)`` for arrays or a source."""
+        torch = _import_torch()
+        from ._training import StreamFeed, TensorFeed, loader_workers
+        from .sources import is_source, open_source
+
+        if is_source(X):
+            source = open_source(X, y, owner=type(self).__name__)
+            targets, n_outputs = self._encode_targets(source.labels, reset, classes)
+            shape = self._source_shape(source.sample_shape)
+            if reset and hasattr(self, "n_features_in_"):
+                del self.n_features_in_  # set by array fits only: a source has no feature count
+            feed = StreamFeed(source, targets, num_workers=loader_workers(self.num_workers))
+            return feed, n_outputs, shape, source
         X, y = self._validate(X, y, reset=reset)
-        device = resolve_device(self.device)
         targets, n_outputs = self._encode_targets(y, reset, classes)
         X_net = self._to_network_input(X)
+        feed = TensorFeed(torch.as_tensor(np.array(X_net, dtype=np.float32, copy=True)), targets)
+        return feed, n_outputs, tuple(X_net.shape[1:]), (X, y)
+
+    def _source_shape(self, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The network's per-sample shape for samples of ``sample_shape`` read from a source."""
+        if len(sample_shape) != 1:
+            raise DataError(
+                f"{type(self).__name__} takes vectors, but the source's samples have shape {sample_shape}. "
+                "Use CNNClassifier for images."
+            )
+        return tuple(sample_shape)
+
+    def _fit(self, X: Any, y: Any, *, reset: bool, epochs: int, classes: Any, incremental: bool = False) -> TorchEstimator:
+        torch = _import_torch()
+        from ..data.device import resolve_device
+        from ._training import TensorFeed, run_training
+        from .callbacks import Training
+        from ..data.cluster import backend_client
+        from .distributed import process_group
+        from .sources import is_source
+
+        self._validate_params()
+        if y is None and not is_source(X):
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        group = process_group()
+        client = backend_client() if group is None and not incremental else None
+        if client is not None:
+            from ._dask_ddp import fit_on_cluster
+
+            fitted = fit_on_cluster(self, client, X, y)  # one DDP rank per Dask worker
+            self.__dict__.update(fitted.__dict__)
+            return self
+        feed, n_outputs, shape, identity = self._prepare(X, y, reset, classes)
+        device = resolve_device(self.device)
         if reset:
-            self.input_shape_ = self._input_shape(X)
+            self.input_shape_ = shape
             self._seed = int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1))
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self._seed)
@@ -148,11 +225,9 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             self.history_ = []
             self.n_epochs_ = 0
             self._optimizer = None
-        elif tuple(X_net.shape[1:]) != tuple(self.input_shape_):
-            raise ValueError(f"X has samples of shape {X_net.shape[1:]}, but this model takes {self.input_shape_}.")
-        from .distributed import process_group
-
-        group = process_group()
+            self.callbacks_ = None
+        elif tuple(shape) != tuple(self.input_shape_):
+            raise ValueError(f"X has samples of shape {shape}, but this model takes {self.input_shape_}.")
         if group is not None and device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
         module = self.module_.to(device)
@@ -172,84 +247,60 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             trained = torch.compile(trained, **options)  # shares module's parameters
         self.device_ = str(device)
 
-        X_t = torch.as_tensor(np.array(X_net, dtype=np.float32, copy=True))
-        data = TrainingData(X_t, targets)
+        callbacks = self._fit_callbacks(incremental)
         validation = None
-        if self.early_stopping and not incremental:
-            data, validation = self._split_validation(X_t, targets)
-        if device.type != "cpu" and self._fits_on_device(data, device):
-            data = TrainingData(*(t.to(device) if t is not None else None for t in
-                                  (data.X, data.y, data.X_val, data.y_val)))
-
-        fingerprint = self._fingerprint(X, y) if (self.checkpoint_dir and not incremental) else None
-        first_epoch, best = 0, {"score": -np.inf, "state": None, "stale": 0}
-        if fingerprint is not None:
-            state = load_checkpoint(self.checkpoint_dir, fingerprint)
-            if state is not None:
-                module.load_state_dict(state["module"])
-                self._optimizer.load_state_dict(state["optimizer"])
-                self.history_ = list(state["history"])
-                first_epoch = int(state["epoch"])
-                best["score"], best["stale"] = float(state["best_score"]), int(state["stale"])
-                best["state"] = state.get("best_module")
-        else:
-            first_epoch = self.n_epochs_
-
-        def on_epoch_end(epoch: int, record: dict[str, float]) -> bool:
-            self.history_.append(record)
-            self.n_epochs_ = epoch + 1
-            keep_going = True
-            if validation is not None:
-                score = record["validation_score"]
-                if score > best["score"] + self.tol:
-                    best.update(score=score, stale=0, state=copy.deepcopy(module.state_dict()))
-                else:
-                    best["stale"] += 1
-                    keep_going = best["stale"] < self.n_iter_no_change
-            if fingerprint is not None and keep_going and epoch + 1 < epochs and (group is None or group[0] == 0):
-                save_checkpoint(self.checkpoint_dir, {
-                    "module": module.state_dict(), "optimizer": self._optimizer.state_dict(),
-                    "history": self.history_, "epoch": epoch + 1, "best_score": float(best["score"]),
-                    "stale": best["stale"], "best_module": best["state"],
-                }, fingerprint)
-            return keep_going
-
-        remaining = epochs - (first_epoch if fingerprint is not None else 0)
-        run_epochs(
-            trained, self._optimizer, self._loss(), data, shard=group,
-            first_epoch=first_epoch, epochs=max(remaining, 0), batch_size=self.batch_size,
-            seed=self._seed, device=device, precision=self.precision,
-            validation_score=(lambda: self._score_tensors(module, *validation, device)) if validation else None,
-            on_epoch_end=on_epoch_end, verbose=self.verbose,
+        if any(getattr(c, "needs_validation", False) for c in callbacks):
+            feed, validation = self._split_validation(feed)
+        if isinstance(feed, TensorFeed) and device.type != "cpu" and self._fits_on_device(feed, validation, device):
+            feed, validation = feed.to(device), (validation.to(device) if validation is not None else None)
+        checkpointing = any(type(c).__name__ == "Checkpoint" for c in callbacks)
+        first = self.n_epochs_ if incremental else 0
+        training = Training(
+            estimator=self, module=module, optimizer=self._optimizer, device=device, epochs=first + epochs,
+            epoch=first, history=self.history_, rank=group[0] if group else 0, world_size=group[1] if group else 1,
+            fingerprint=self._fingerprint(*identity) if checkpointing else None, callbacks=callbacks,
         )
-        if validation is not None and best["state"] is not None:
-            module.load_state_dict(best["state"])  # the epoch that scored best on validation
-        if fingerprint is not None:
-            remove_checkpoint(self.checkpoint_dir)  # finished: the next fit starts afresh
+        try:
+            run_training(
+                training, trained, self._loss(), feed, batch_size=self.batch_size, seed=self._seed,
+                precision=self.precision, augment=self.augment,
+                validation_score=(lambda: self._score_feed(module, validation, device)) if validation else None,
+            )
+        finally:
+            for part in (feed, validation):
+                getattr(part, "close", lambda: None)()
+        self.n_epochs_ = training.epoch
+        self.callbacks_ = callbacks
         self.module_ = module
         return self
 
-    def _fits_on_device(self, data: Any, device: Any) -> bool:
+    def _fits_on_device(self, feed: Any, validation: Any, device: Any) -> bool:
         torch = _import_torch()
         if device.type != "cuda":
             return False
-        needed = sum(t.element_size() * t.nelement() for t in (data.X, data.y, data.X_val, data.y_val) if t is not None)
+        parts = [feed.X, feed.y] + ([validation.X, validation.y] if validation is not None else [])
+        needed = sum(t.element_size() * t.nelement() for t in parts)
         free, _ = torch.cuda.mem_get_info(device)
         return needed < free * 0.5
 
-    def _split_validation(self, X_t: Any, targets: Any) -> tuple[Any, tuple[Any, Any]]:
+    def _split_validation(self, feed: Any) -> tuple[Any, Any]:
         from sklearn.model_selection import train_test_split
 
-        from ._training import TrainingData
-
-        index = np.arange(X_t.shape[0])
-        stratify = targets.numpy() if hasattr(self, "_is_classifier") else None
+        index = np.arange(len(feed))
+        stratify = feed.targets().cpu().numpy() if hasattr(self, "_is_classifier") else None
         try:
             train, val = train_test_split(index, test_size=self.validation_fraction,
                                           random_state=self._seed, stratify=stratify)
         except ValueError:
             train, val = train_test_split(index, test_size=self.validation_fraction, random_state=self._seed)
-        return TrainingData(X_t[train], targets[train]), (X_t[val], targets[val])
+        return feed.subset(train), feed.subset(val)
+
+    def _score_feed(self, module: Any, feed: Any, device: Any) -> float:
+        from ._training import predict_feed
+
+        outputs = predict_feed(module, feed, device, self.batch_size, self.precision)
+        module.train()
+        return self._score_outputs(outputs, feed.targets().cpu().numpy())
 
     # -- predicting --------------------------------------------------------------------
 
@@ -264,16 +315,26 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
     def _forward(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "module_")
         torch = _import_torch()
-        from ._training import predict_in_batches
+        from ._training import StreamFeed, TensorFeed, loader_workers, predict_feed
+        from .sources import is_source, open_source
 
-        X = self._validate(X, reset=False)
-        X_net = self._to_network_input(X)
-        if tuple(X_net.shape[1:]) != tuple(self.input_shape_):
-            raise ValueError(f"X has samples of shape {X_net.shape[1:]}, but this model takes {self.input_shape_}.")
         device = self._inference_device()
+        if is_source(X):
+            source = open_source(X, None, owner=type(self).__name__, labels=False)
+            shape = self._source_shape(source.sample_shape)
+            feed: Any = StreamFeed(source, None, num_workers=loader_workers(self.num_workers))
+        else:
+            X = self._validate(X, reset=False)
+            X_net = self._to_network_input(X)
+            shape = tuple(X_net.shape[1:])
+            feed = TensorFeed(torch.as_tensor(np.array(X_net, dtype=np.float32, copy=True)), None)
+        if tuple(shape) != tuple(self.input_shape_):
+            raise ValueError(f"X has samples of shape {shape}, but this model takes {self.input_shape_}.")
         module = self.module_.to(device)
-        X_t = torch.as_tensor(np.array(X_net, dtype=np.float32, copy=True))
-        return predict_in_batches(module, X_t, device, self.batch_size, self.precision)
+        try:
+            return predict_feed(module, feed, device, self.batch_size, self.precision)
+        finally:
+            getattr(feed, "close", lambda: None)()
 
     # -- saving: the network as NumPy weights, so pickles and skops files load anywhere --
 
@@ -286,12 +347,13 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         if module is not None:
             state["_module_weights"] = {name: _to_numpy(value) for name, value in module.state_dict().items()}
         state.pop("_optimizer", None)  # partial_fit after loading starts a fresh optimizer
+        state.pop("callbacks_", None)  # the fit's callback copies: they hold its optimizer and weights
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         weights = state.pop("_module_weights", None)
-        super().__setstate__({**state, "_optimizer": None})
+        super().__setstate__({**state, "_optimizer": None, "callbacks_": None})
         if weights is not None:
             torch = _import_torch()
             module = self._build_module(tuple(self.input_shape_), self._n_outputs)

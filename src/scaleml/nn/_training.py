@@ -1,28 +1,131 @@
-"""The epoch loop shared by every scaleml.nn estimator."""
+"""The loop shared by every scaleml.nn estimator: fit -> epoch -> step, with callbacks.
+
+Data reaches the loop as a *feed*: :class:`TensorFeed` for arrays in memory
+(batches are slices of one tensor) or :class:`StreamFeed` for sources on disk
+(batches are read by a ``DataLoader``). Both serve the batches of the same
+seeded order, so the same samples give the same model in either form.
+"""
 
 from __future__ import annotations
 
-import sys
+import contextlib
+import multiprocessing
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import numpy as np
 
+from .callbacks import Training
 
-@dataclass
-class TrainingData:
-    """Tensors for one fit, already on the device they are read from."""
 
-    X: Any
-    y: Any
-    X_val: Any = None
-    y_val: Any = None
+class TensorFeed:
+    """Samples in one tensor (on the CPU, or on the device when they fit there)."""
+
+    def __init__(self, X: Any, y: Any):
+        self.X, self.y = X, y
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    def subset(self, positions: np.ndarray) -> TensorFeed:
+        import torch
+
+        index = torch.as_tensor(positions, device=self.X.device)
+        return TensorFeed(self.X[index], self.y[index])
+
+    def to(self, device: Any) -> TensorFeed:
+        return TensorFeed(self.X.to(device), self.y.to(device))
+
+    def batches(self, order: Any, step: int, device: Any) -> Iterator[tuple[Any, Any]]:
+        order = order.to(self.X.device)
+        for begin in range(0, len(order), step):
+            index = order[begin:begin + step]
+            yb = self.y[index].to(device, non_blocking=True) if self.y is not None else None
+            yield self.X[index].to(device, non_blocking=True), yb
+
+    def targets(self) -> Any:
+        return self.y
+
+
+class _EpochBatches:
+    """The batch sampler of a persistent DataLoader: the epoch's batches are set before
+    each pass (the sampler is read in the training process, so this is safe)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def loader_workers(requested: Any) -> int:
+    """DataLoader worker processes: ``"auto"`` is up to 4, leaving a core to training,
+    and none inside a daemonic process (a Dask worker), which may not have children."""
+    if multiprocessing.current_process().daemon:
+        return 0
+    if requested == "auto":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, min(4, cores - 1))
+    return int(requested)
+
+
+class StreamFeed:
+    """Samples read from a source one at a time by a ``DataLoader`` (workers, pinned
+    memory on CUDA, prefetch); ``positions`` picks which of the source's samples."""
+
+    def __init__(self, source: Any, targets: Any, positions: np.ndarray | None = None, num_workers: int = 0):
+        self.source, self.all_targets = source, targets
+        self.positions = np.arange(len(source)) if positions is None else np.asarray(positions)
+        self.num_workers = num_workers
+        self._loader: Any = None
+        self._sampler = _EpochBatches()
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def subset(self, positions: np.ndarray) -> StreamFeed:
+        return StreamFeed(self.source, self.all_targets, self.positions[positions], self.num_workers)
+
+    def to(self, device: Any) -> StreamFeed:
+        return self
+
+    def _loader_for(self, device: Any) -> Any:
+        from torch.utils.data import DataLoader
+
+        from .sources import Indexed
+
+        if self._loader is None:
+            workers = self.num_workers
+            self._loader = DataLoader(
+                Indexed(self.source), batch_sampler=self._sampler, num_workers=workers,
+                pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                prefetch_factor=4 if workers else None,
+                multiprocessing_context="fork" if workers and "fork" in multiprocessing.get_all_start_methods() else None,
+            )
+        return self._loader
+
+    def batches(self, order: Any, step: int, device: Any) -> Iterator[tuple[Any, Any]]:
+        picked = self.positions[order.cpu().numpy()]
+        self._sampler.batches = [picked[b:b + step].tolist() for b in range(0, len(picked), step)]
+        for xb, index in self._loader_for(device):
+            yb = self.all_targets[index].to(device, non_blocking=True) if self.all_targets is not None else None
+            yield xb.to(device, non_blocking=True), yb
+
+    def targets(self) -> Any:
+        import torch
+
+        return self.all_targets[torch.as_tensor(self.positions)]
+
+    def close(self) -> None:
+        self._loader = None  # its persistent workers end with it
 
 
 def _autocast(device: Any, precision: str) -> Any:
-    import contextlib
-
     import torch
 
     if device.type == "cuda" and precision in ("auto", "bf16") and torch.cuda.is_bf16_supported():
@@ -51,78 +154,99 @@ def out_of_memory_error(exc: BaseException, device: Any, batch_size: int, during
     )
 
 
-def run_epochs(
-    module: Any,
-    optimizer: Any,
+def _call(training: Training, hook: str) -> None:
+    for callback in training.callbacks:
+        getattr(callback, hook)(training)
+
+
+def run_training(
+    training: Training,
+    trained: Any,
     loss_fn: Callable[[Any, Any], Any],
-    data: TrainingData,
+    feed: Any,
     *,
-    shard: tuple[int, int] | None = None,
-    first_epoch: int,
-    epochs: int,
     batch_size: int,
     seed: int,
-    device: Any,
     precision: str,
+    augment: Callable[[Any], Any] | None,
     validation_score: Callable[[], float] | None,
-    on_epoch_end: Callable[[int, dict[str, float]], bool],
-    verbose: int,
 ) -> None:
-    """Train ``module`` for ``epochs`` epochs starting at ``first_epoch``.
+    """Train ``trained`` (the module, or its DDP/compiled wrapper) from ``training.epoch``
+    up to ``training.epochs``, calling the callbacks' hooks.
 
-    Every epoch's randomness (shuffling, dropout) comes from ``seed + epoch``, so a
-    fit resumed at epoch k from a checkpoint continues exactly as the
-    uninterrupted fit would have. With ``shard=(rank, world)`` this process
-    trains on every world-th sample of the epoch's order, the order cut to a
-    multiple of ``world`` so that every process takes the same number of steps,
-    in batches of ``batch_size // world``: ``batch_size`` stays the global batch.
-    ``on_epoch_end(epoch, record)`` returns False to stop (early stopping).
+    Every epoch's randomness (shuffling, dropout, ``augment``) comes from
+    ``seed + epoch``, so a fit resumed at epoch k from a checkpoint continues
+    exactly as the uninterrupted fit would have. With ``world_size > 1`` this
+    process trains on every world_size-th sample of the epoch's order, the order
+    cut to a multiple of the world size so every rank takes the same number of
+    steps, in batches of ``batch_size // world_size``: ``batch_size`` stays the
+    global batch.
     """
     import torch
 
-    n = data.X.shape[0]
-    for epoch in range(first_epoch, first_epoch + epochs):
+    device, optimizer = training.device, training.optimizer
+    rank, world = training.rank, training.world_size
+    n = len(feed)
+    step = max(batch_size // world, 1) if world > 1 else batch_size
+    reads_loss = _reads_loss(training)
+    _call(training, "on_train_begin")
+    while training.epoch < training.epochs and not training.stop:
+        epoch = training.epoch
         start = time.perf_counter()
-        generator = torch.Generator().manual_seed(seed + epoch)
-        order = torch.randperm(n, generator=generator).to(data.X.device)
-        step = batch_size
-        if shard is not None:
-            rank, world = shard
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+        if world > 1:
             order = order[: (n // world) * world][rank::world]
-            step = max(batch_size // world, 1)  # batch_size stays the global batch
-        module.train()
-        total, seen = 0.0, 0
+        training.n_batches = -(-len(order) // step)
+        training.record = {"epoch": epoch + 1}
+        trained.train()
+        total, seen = torch.zeros((), device=device), 0
         devices = [device.index or 0] if device.type == "cuda" else []
+        _call(training, "on_epoch_begin")
+        lr = optimizer.param_groups[0]["lr"]
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed + epoch + (shard[0] * 7919 if shard else 0))  # own dropout per rank
-            for begin in range(0, len(order), step):
-                index = order[begin:begin + step]
-                xb, yb = data.X[index].to(device, non_blocking=True), data.y[index].to(device, non_blocking=True)
+            torch.manual_seed(seed + epoch + rank * 7919)  # own dropout per rank
+            for training.batch, (xb, yb) in enumerate(feed.batches(order, step, device)):
+                _call(training, "on_batch_begin")
+                if augment is not None:
+                    xb = augment(xb)
                 optimizer.zero_grad(set_to_none=True)
                 try:
                     with _autocast(device, precision):
-                        output = module(xb)
+                        output = trained(xb)
                     loss = loss_fn(output.float(), yb)
                     loss.backward()
                 except RuntimeError as exc:
                     if _is_out_of_memory(exc):
                         raise out_of_memory_error(exc, device, batch_size, "training") from exc
                     raise
+                _call(training, "on_after_backward")
                 optimizer.step()
-                total += float(loss.detach()) * len(index)
-                seen += len(index)
-        record = {"epoch": epoch + 1, "loss": total / max(seen, 1), "seconds": time.perf_counter() - start}
+                detached = loss.detach()
+                total += detached * len(yb)
+                seen += len(yb)
+                training.loss_tensor = detached
+                training.loss = float(detached) if reads_loss else None
+                _call(training, "on_batch_end")
+        training.record.update(loss=float(total) / max(seen, 1), lr=lr, seconds=time.perf_counter() - start)
         if validation_score is not None:
-            record["validation_score"] = validation_score()
-        if verbose:
-            shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items())
-            print(f"scaleml.nn: {shown}", file=sys.stderr, flush=True)
-        if not on_epoch_end(epoch, record):
-            break
+            training.record["validation_score"] = validation_score()
+        training.history.append(training.record)
+        _call(training, "on_epoch_end")
+        training.epoch += 1
+    _call(training, "on_train_end")
 
 
-def predict_in_batches(module: Any, X: Any, device: Any, batch_size: int, precision: str) -> np.ndarray:
-    """Module outputs for ``X`` (a CPU tensor) as a float64 NumPy array, in eval mode.
+def _reads_loss(training: Training) -> bool:
+    """Reading a step's loss waits for the device; do it only for callbacks that override
+    ``on_batch_end`` and are not the built-ins that ignore it."""
+    from .callbacks import Callback, LRScheduler, ProgressBar
+
+    return any(type(c).on_batch_end is not Callback.on_batch_end and not isinstance(c, (LRScheduler, ProgressBar))
+               for c in training.callbacks)
+
+
+def predict_feed(module: Any, feed: Any, device: Any, batch_size: int, precision: str) -> np.ndarray:
+    """Module outputs for every sample of ``feed``, in its order, as float64, in eval mode.
 
     Batches hold ``4 * batch_size`` samples (no gradients are kept), so lowering
     the estimator's ``batch_size`` lowers them too.
@@ -131,17 +255,17 @@ def predict_in_batches(module: Any, X: Any, device: Any, batch_size: int, precis
 
     module.eval()
     outputs = []
+    order = torch.arange(len(feed))
     with torch.no_grad():
-        step = 4 * batch_size
-        for begin in range(0, X.shape[0], step):
-            try:
+        try:
+            for xb, _ in feed.batches(order, 4 * batch_size, device):
                 with _autocast(device, precision):
-                    out = module(X[begin:begin + step].to(device))
-            except RuntimeError as exc:
-                if _is_out_of_memory(exc):
-                    raise out_of_memory_error(exc, device, batch_size, "prediction") from exc
-                raise
-            outputs.append(out.float().cpu().numpy())
+                    out = module(xb)
+                outputs.append(out.float().cpu().numpy())
+        except RuntimeError as exc:
+            if _is_out_of_memory(exc):
+                raise out_of_memory_error(exc, device, batch_size, "prediction") from exc
+            raise
     if not outputs:
         return np.empty((0,))
     return np.concatenate(outputs).astype(np.float64)

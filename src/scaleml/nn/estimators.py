@@ -10,6 +10,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from ..exceptions import DataError
 from ._base import COMMON_CONSTRAINTS, POSITIVE_INTS, TorchEstimator, _import_torch
 
 _COMMON_DOC = """
@@ -36,11 +37,25 @@ _COMMON_DOC = """
         plain module.
     checkpoint_dir : str or None, default=None
         Save a checkpoint after every epoch; a fit of the same data and parameters
-        interrupted (killed) resumes there and ends with the same weights.
+        interrupted (killed) resumes there and ends with the same weights
+        (the ``Checkpoint`` callback).
+    callbacks : list of scaleml.nn.callbacks.Callback or None, default=None
+        Hooks into the loop (``LRScheduler``, ``GradientClipping``, your own
+        ``Callback`` subclasses; see ``scaleml.nn.callbacks``). Copies of them,
+        with what they recorded, are in ``callbacks_`` after fitting.
+    augment : callable or None, default=None
+        ``augment(batch) -> batch``, applied to each training batch (a tensor on
+        the training device) before the forward pass, e.g. random flips for
+        augmentation. Its randomness comes from the epoch's seed (use ``torch``'s
+        random functions), so a seeded fit is reproducible. Not applied when predicting.
+    num_workers : int or "auto", default="auto"
+        DataLoader worker processes reading data from disk (image folders, shards,
+        Datasets); ``"auto"``: up to 4, leaving a core to training (none inside a
+        Dask worker). Arrays in memory need none.
     random_state : int or None, default=None
         Seeds initialisation, shuffling and dropout: equal seeds, equal models (CPU).
     verbose : int, default=0
-        Print one line per epoch.
+        A progress bar per epoch and one line per epoch (the ``ProgressBar`` callback).
 """
 
 
@@ -64,12 +79,19 @@ class _ClassifierTargets:
     def _loss(self) -> Any:
         return _import_torch().nn.CrossEntropyLoss()
 
-    def _score_tensors(self, module: Any, X: Any, y: Any, device: Any) -> float:
-        from ._training import predict_in_batches
+    def _score_outputs(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        return float((logits.argmax(axis=1) == targets).mean())
 
-        logits = predict_in_batches(module, X.cpu(), device, self.batch_size, self.precision)
-        module.train()
-        return float((logits.argmax(axis=1) == y.cpu().numpy()).mean())
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Mean accuracy on ``X, y``; for an image folder or labelled source, on its own labels."""
+        from sklearn.metrics import accuracy_score
+
+        from .sources import is_source, open_source
+
+        if is_source(X):
+            source = open_source(X, y, owner=type(self).__name__)
+            return float(accuracy_score(source.labels, self.predict(source), sample_weight=sample_weight))
+        return super().score(X, y, sample_weight=sample_weight)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
@@ -91,6 +113,14 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
     ``image_shape``; flat input without it is read as one-channel square images
     when the width is a square number, else as 1 x width images.
 
+    Data that stays on disk is streamed, never loaded whole: ``fit(folder)`` for
+    a folder of images with one subfolder per class (``scaleml.nn.ImageFolder``
+    to resize), ``fit("x_*.npy", "y_*.npy")`` for ``.npy`` shards, or
+    ``fit(dataset)`` for any ``torch.utils.data.Dataset`` of ``(image, label)``;
+    ``predict``/``score`` take the same. Inside ``scaleml.backend("dask")`` (or
+    ``Scaled(..., backend="dask")``) it trains data-parallel, one rank per Dask
+    worker (``scaleml.nn.distributed``).
+
     Parameters
     ----------
     image_shape : tuple or None, default=None
@@ -109,7 +139,8 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
     def __init__(self, image_shape=None, channels=(32, 64), dropout=0.25, module=None, epochs=20,
                  batch_size=64, learning_rate=1e-3, weight_decay=0.0, device="auto", precision="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
-                 compile=False, checkpoint_dir=None, random_state=None, verbose=0):
+                 compile=False, checkpoint_dir=None, callbacks=None, augment=None, num_workers="auto",
+                 random_state=None, verbose=0):
         self.image_shape = image_shape
         self.channels = channels
         self.dropout = dropout
@@ -126,6 +157,9 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
         self.tol = tol
         self.compile = compile
         self.checkpoint_dir = checkpoint_dir
+        self.callbacks = callbacks
+        self.augment = augment
+        self.num_workers = num_workers
         self.random_state = random_state
         self.verbose = verbose
 
@@ -145,8 +179,13 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
                              f"{X.shape[1]} features per sample.")
         return X.reshape(len(X), *shape)
 
-    def _input_shape(self, X: np.ndarray) -> tuple[int, ...]:
-        return tuple(self._to_network_input(X[:1]).shape[1:])
+    def _source_shape(self, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(sample_shape) == 2:
+            return (1, *sample_shape)
+        if len(sample_shape) != 3:
+            raise DataError(f"CNNClassifier takes images (h, w) or (c, h, w); the source's samples have shape "
+                            f"{sample_shape}.")
+        return tuple(sample_shape)
 
     def _build_module(self, input_shape: tuple[int, ...], n_outputs: int) -> Any:
         if self.module is not None:
@@ -162,7 +201,8 @@ class _MLP(TorchEstimator):
     def __init__(self, hidden_layer_sizes=(100,), dropout=0.0, module=None, epochs=50, batch_size=64,
                  learning_rate=1e-3, weight_decay=0.0, device="auto", precision="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
-                 compile=False, checkpoint_dir=None, random_state=None, verbose=0):
+                 compile=False, checkpoint_dir=None, callbacks=None, augment=None, num_workers="auto",
+                 random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
         self.module = module
@@ -178,6 +218,9 @@ class _MLP(TorchEstimator):
         self.tol = tol
         self.compile = compile
         self.checkpoint_dir = checkpoint_dir
+        self.callbacks = callbacks
+        self.augment = augment
+        self.num_workers = num_workers
         self.random_state = random_state
         self.verbose = verbose
 
@@ -226,12 +269,7 @@ class MLPRegressor(RegressorMixin, _MLP):
     def _loss(self) -> Any:
         return _import_torch().nn.MSELoss()
 
-    def _score_tensors(self, module: Any, X: Any, y: Any, device: Any) -> float:
-        from ._training import predict_in_batches
-
-        pred = predict_in_batches(module, X.cpu(), device, self.batch_size, self.precision)
-        module.train()
-        truth = y.cpu().numpy()
+    def _score_outputs(self, pred: np.ndarray, truth: np.ndarray) -> float:
         return float(1 - ((truth - pred) ** 2).sum() / max(((truth - truth.mean(axis=0)) ** 2).sum(), 1e-12))
 
     def predict(self, X: Any) -> np.ndarray:

@@ -1,0 +1,169 @@
+"""Data-parallel training over a Dask cluster: one DistributedDataParallel rank per worker.
+
+Each worker runs one task that joins a ``torch.distributed`` group (gloo on CPU
+workers, nccl when every worker has a GPU), rendezvousing at worker 0's host;
+the estimator's own ``fit`` then trains as it does under ``torchrun``: the same
+seed on every rank, each rank its own share of every epoch's samples, gradients
+averaged. Arrays are sent to every worker once; data on disk (image folders,
+shards) is read by each rank where it is, only its own samples.
+
+A worker lost mid-training stops the other ranks at once (gloo notices the
+closed connection) and the fit raises :class:`TrainingInterruptedError`, never
+hangs and never returns partial weights; with ``checkpoint_dir`` the rerun
+resumes from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..exceptions import ClusterConnectionError, TrainingInterruptedError
+
+RENDEZVOUS_TIMEOUT_S = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _run_rank(estimator: Any, X: Any, y: Any, rank: int, world: int, address: str, backend: str) -> Any:
+    """One rank, in a task on its Dask worker; rank 0 returns the fitted estimator."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        raise RuntimeError("This Dask worker already takes part in a torch.distributed group (another "
+                           "data-parallel fit is running on it); run one data-parallel fit at a time.")
+    dist.init_process_group(backend, init_method=address, rank=rank, world_size=world,
+                            timeout=timedelta(seconds=RENDEZVOUS_TIMEOUT_S))
+    try:
+        fitted = estimator.fit(X, y)
+        return fitted if rank == 0 else None
+    finally:
+        dist.destroy_process_group()
+
+
+def ranks_for(client: Any) -> list[str]:
+    """The workers that will hold a rank each, in a fixed order (rank 0 first)."""
+    return sorted(client.scheduler_info(n_workers=-1)["workers"]) if _takes_n_workers(client) else \
+        sorted(client.scheduler_info()["workers"])
+
+
+def _takes_n_workers(client: Any) -> bool:
+    import inspect
+
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
+
+
+def _live_workers(client: Any) -> set[str]:
+    return set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.workers)))
+
+
+def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
+    """Fit a clone of ``estimator`` with one rank per worker of ``client``'s cluster.
+
+    Returns
+    -------
+    The fitted clone (rank 0's; every rank ends with the same weights).
+
+    Raises
+    ------
+    TrainingInterruptedError
+        If a worker is lost during training.
+    """
+    from distributed import TimeoutError as DaskTimeoutError
+    from sklearn.base import clone
+
+    from .sources import is_source
+
+    try:
+        client.wait_for_workers(1, timeout=30)
+    except (DaskTimeoutError, TimeoutError):
+        raise ClusterConnectionError("The Dask cluster has no workers to train on (waited 30 s). Start "
+                                     "workers (`dask worker <scheduler address>`) and fit again.") from None
+    workers = ranks_for(client)
+    world = len(workers)
+    host = urlparse(workers[0]).hostname
+    port = client.run(_free_port, workers=[workers[0]])[workers[0]]
+    cuda = client.run(_has_cuda)
+    backend = "nccl" if estimator.device != "cpu" and all(cuda.get(w) for w in workers) else "gloo"
+    address = f"tcp://{'[' + host + ']' if ':' in host else host}:{port}"
+    model = clone(estimator)
+    scattered: list[Any] = []
+    if not is_source(X):
+        scattered = client.scatter([X, y], broadcast=True, hash=False)  # each rank reads its copy locally
+        X, y = scattered
+    token = uuid.uuid4().hex[:8]
+    futures = [
+        client.submit(_run_rank, model, X, y, rank, world, address, backend, workers=[worker],
+                      allow_other_workers=False, pure=False, retries=0,
+                      key=f"scaleml-ddp-{type(estimator).__name__}-rank{rank}-of-{world}-{token}")
+        for rank, worker in enumerate(workers)
+    ]
+    try:
+        return _watch(client, futures, workers, estimator)
+    finally:
+        pending = [f for f in futures if f.status != "finished"]
+        if pending:
+            client.cancel(pending)
+        if scattered:
+            client.cancel(scattered)
+
+
+def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) -> Any:
+    """Wait for every rank; stop them all as soon as one fails or a worker is lost."""
+    while True:
+        statuses = [f.status for f in futures]
+        if all(s == "finished" for s in statuses):
+            return futures[0].result()
+        lost = [w for w in workers if w not in _live_workers(client)]
+        failed = [f for f, s in zip(futures, statuses) if s in ("error", "cancelled", "lost")]
+        if failed and not lost:
+            # A rank failing because a peer died: give the scheduler a moment to see the loss.
+            deadline = time.monotonic() + 5
+            while not lost and time.monotonic() < deadline:
+                time.sleep(0.2)
+                lost = [w for w in workers if w not in _live_workers(client)]
+        if lost:
+            client.cancel(futures)
+            raise TrainingInterruptedError(_lost_message(lost, workers, estimator)) from None
+        if failed:
+            client.cancel(futures)
+            failed[0].result()  # raises the rank's own exception, its traceback kept
+        time.sleep(0.25)
+
+
+def _lost_message(lost: list[str], workers: list[str], estimator: Any) -> str:
+    ranks = ", ".join(f"{w} (rank {workers.index(w)})" for w in lost)
+    text = (f"Dask worker {ranks} of the {len(workers)} training {type(estimator).__name__} "
+            "was lost during data-parallel training; the other ranks were stopped and no weights were kept.")
+    folder = estimator.checkpoint_dir
+    if not folder:
+        return text + (" Set checkpoint_dir (on storage every worker sees) so that a rerun resumes from "
+                       "the last finished epoch; as it is, fitting again starts from the first epoch.")
+    manifest = Path(folder) / "checkpoint.json"
+    try:
+        epoch = json.loads(manifest.read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return text + (f" No checkpoint was written to {os.fspath(folder)} before the loss; fitting again "
+                       "starts from the first epoch.")
+    return text + (f" Fit again: it resumes from the checkpoint in {os.fspath(folder)} "
+                   f"(epoch {epoch} of {estimator.epochs}) on the workers present then.")

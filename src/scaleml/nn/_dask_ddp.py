@@ -138,16 +138,26 @@ def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) 
         failed = [f for f, s in zip(futures, statuses) if s in ("error", "cancelled", "lost")]
         if failed and not lost:
             # A rank failing because a peer died: give the scheduler a moment to see the loss.
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 10
             while not lost and time.monotonic() < deadline:
                 time.sleep(0.2)
                 lost = [w for w in workers if w not in _live_workers(client)]
         if lost:
             client.cancel(futures)
             raise TrainingInterruptedError(_lost_message(lost, workers, estimator)) from None
+        errors = [f for f in failed if f.status == "error"]
+        if errors:
+            error, traceback = errors[0].exception(), errors[0].traceback()
+            client.cancel(futures)
+            raise error.with_traceback(traceback)  # the rank's own exception, its traceback kept
         if failed:
             client.cancel(futures)
-            failed[0].result()  # raises the rank's own exception, its traceback kept
+            ranks = ", ".join(str(futures.index(f)) for f in failed)
+            raise TrainingInterruptedError(
+                f"Rank {ranks} of the data-parallel fit was {failed[0].status} by the Dask cluster (a worker "
+                "restarted, or the cluster closed); the other ranks were stopped and no weights were kept. "
+                "Fit again" + (" to resume from the last checkpoint." if estimator.checkpoint_dir else ".")
+            )
         time.sleep(0.25)
 
 

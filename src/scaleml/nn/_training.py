@@ -100,12 +100,17 @@ class StreamFeed:
         from .sources import Indexed
 
         if self._loader is None:
+            import torch
+
             workers = self.num_workers
+            # Its own generator: a DataLoader draws its workers' base seed from the global
+            # RNG otherwise, which would shift dropout away from the in-memory path's.
             self._loader = DataLoader(
                 Indexed(self.source), batch_sampler=self._sampler, num_workers=workers,
                 pin_memory=device.type == "cuda", persistent_workers=workers > 0,
                 prefetch_factor=4 if workers else None,
                 multiprocessing_context="fork" if workers and "fork" in multiprocessing.get_all_start_methods() else None,
+                generator=torch.Generator().manual_seed(0),
             )
         return self._loader
 

@@ -248,7 +248,9 @@ class LRScheduler(Callback):
     step_every : {"epoch", "batch"}, default="epoch"
         When ``scheduler.step()`` is called.
     monitor : str, default="validation_score"
-        The record key passed to ``ReduceLROnPlateau.step`` (falls back to ``loss``).
+        The record key passed to ``ReduceLROnPlateau.step``; its ``mode`` defaults
+        to "max" for scores and "min" for keys ending in ``loss``. A validation
+        score holds out ``validation_fraction`` of the training data.
     **kwargs
         The scheduler's own arguments (``step_size=10, gamma=0.5``).
 
@@ -279,25 +281,35 @@ class LRScheduler(Callback):
             return found
         return self.policy
 
+    @property
+    def needs_validation(self) -> bool:
+        """A plateau schedule on a validation score needs a held-out set."""
+        return self._is_plateau_policy() and self.monitor.startswith("validation")
+
+    def _is_plateau_policy(self) -> bool:
+        import torch.optim.lr_scheduler as schedulers
+
+        policy = self._policy()
+        return inspect.isclass(policy) and issubclass(policy, schedulers.ReduceLROnPlateau)
+
     def on_train_begin(self, training: Training) -> None:
         # Kept across partial_fit calls on the same optimizer, so a schedule spans them.
         if self.scheduler_ is None or getattr(self.scheduler_, "optimizer", None) is not training.optimizer:
-            self.scheduler_ = self._policy()(training.optimizer, **self.kwargs)
-
-    def _plateau(self) -> bool:
-        import torch.optim.lr_scheduler as schedulers
-
-        return isinstance(self.scheduler_, schedulers.ReduceLROnPlateau)
+            kwargs = dict(self.kwargs)
+            if self._is_plateau_policy():  # scores grow as they improve, losses shrink
+                kwargs.setdefault("mode", "min" if self.monitor.endswith("loss") else "max")
+            self.scheduler_ = self._policy()(training.optimizer, **kwargs)
 
     def on_batch_end(self, training: Training) -> None:
-        if self.step_every == "batch" and not self._plateau():
+        if self.step_every == "batch" and not self._is_plateau_policy():
             self.scheduler_.step()
 
     def on_epoch_end(self, training: Training) -> None:
-        if self._plateau():
-            key = self.monitor if self.monitor in training.record else "loss"
-            value = training.record[key]
-            self.scheduler_.step(-value if key != "loss" else value)  # scores: higher is better
+        if self._is_plateau_policy():
+            if self.monitor not in training.record:
+                raise KeyError(f"LRScheduler monitors {self.monitor!r}, which the epoch record lacks (it has "
+                               f"{sorted(training.record)}); use monitor='loss' or a key a callback records.")
+            self.scheduler_.step(training.record[self.monitor])
         elif self.step_every == "epoch":
             self.scheduler_.step()
 

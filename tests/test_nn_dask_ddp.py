@@ -1,0 +1,141 @@
+"""CNNClassifier trained data-parallel over a real 2-worker Dask cluster (gloo on CPU):
+one rank per worker, each on its own share of the samples; a worker lost mid-training
+stops the fit with one clear error, and the rerun resumes from the checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+pytest.importorskip("torch")
+distributed = pytest.importorskip("distributed")
+
+import scaleml  # noqa: E402
+from scaleml import Scaled, explain  # noqa: E402
+from scaleml.exceptions import TrainingInterruptedError  # noqa: E402
+from scaleml.nn import CNNClassifier  # noqa: E402
+from scaleml.nn.callbacks import Callback  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+X, y = load_digits(return_X_y=True)
+X = X / 16.0
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two single-threaded worker processes under nannies (a killed worker is restarted)."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as local:
+        yield local
+
+
+def _rank_log(folder):
+    """A callback (defined here, so it travels to the workers by value) that writes, per rank,
+    its world size, process id and first epoch."""
+
+    class RankLog(Callback):
+        def __init__(self, folder):
+            self.folder = folder
+
+        def on_epoch_begin(self, training):
+            path = os.path.join(self.folder, f"rank{training.rank}.json")
+            if not os.path.exists(path):
+                with open(path, "w") as handle:
+                    json.dump({"world": training.world_size, "pid": os.getpid(), "first_epoch": training.epoch}, handle)
+
+    return RankLog(str(folder))
+
+
+def _ranks(folder):
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("rank*.json"))}
+
+
+def test_trains_one_rank_per_worker_as_accurately_as_one_process(cluster, tmp_path):
+    params = {"image_shape": (8, 8), "epochs": 12, "batch_size": 64, "random_state": 0}
+    alone = CNNClassifier(**params).fit(X_train, y_train).score(X_test, y_test)
+    log = tmp_path / "ranks"
+    log.mkdir()
+    with scaleml.backend("dask", address=cluster.scheduler_address):
+        spread = CNNClassifier(**params, callbacks=[_rank_log(log)]).fit(X_train, y_train)
+    ranks = _ranks(log)
+    with distributed.Client(cluster.scheduler_address) as client:
+        worker_pids = set(client.run(os.getpid).values())
+    assert sorted(ranks) == ["rank0", "rank1"]
+    assert {r["world"] for r in ranks.values()} == {2}
+    assert {r["pid"] for r in ranks.values()} == worker_pids and os.getpid() not in worker_pids
+    assert abs(spread.score(X_test, y_test) - alone) <= 0.02, (spread.score(X_test, y_test), alone)
+    assert spread.n_epochs_ == 12 and len(spread.history_) == 12
+
+
+def test_each_rank_reads_only_its_own_samples_and_the_plan_says_so(cluster, tmp_path):
+    import torch
+
+    reads = tmp_path / "reads"
+    reads.mkdir()
+
+    class CountingDataset(torch.utils.data.Dataset):
+        def __init__(self, images, labels, folder):
+            self.images, self.labels, self.folder = images, labels, folder
+
+        def __len__(self):
+            return len(self.images)
+
+        def __getitem__(self, index):
+            with open(os.path.join(self.folder, f"{os.getpid()}.txt"), "a") as handle:
+                handle.write(f"{index}\n")
+            return torch.from_numpy(self.images[index].reshape(1, 8, 8).astype(np.float32)), self.labels[index]
+
+    dataset = CountingDataset(X_train[:200], y_train[:200], str(reads))
+    model = Scaled(CNNClassifier(epochs=1, batch_size=20, random_state=0), backend="dask",
+                   address=cluster.scheduler_address)
+    planned = explain(model.estimator, backend="dask", X=dataset, address=cluster.scheduler_address)[0]
+    model.fit(dataset, y_train[:200])
+    assert model.plan_[0] == planned
+    assert planned.engine == "PyTorch DistributedDataParallel (scaleml.nn)"
+    per_process = [set(map(int, p.read_text().split())) for p in reads.glob("*.txt")]
+    read_here = reads / f"{os.getpid()}.txt"
+    assert not read_here.exists()  # labels came from y: nothing was read in this process
+    assert len(per_process) == 2
+    # Each rank also reads sample 0 once, to learn the input shape.
+    assert per_process[0] & per_process[1] == {0} and per_process[0] | per_process[1] == set(range(200))
+
+
+def test_a_worker_lost_mid_training_fails_clearly_and_the_rerun_resumes(cluster, tmp_path):
+    marker = tmp_path / "killed-once"
+    checkpoints = tmp_path / "ckpt"
+
+    class KillRankOneAtEpochThree(Callback):
+        def __init__(self, marker):
+            self.marker = marker
+
+        def on_epoch_begin(self, training):
+            if training.rank == 1 and training.epoch == 2 and not os.path.exists(self.marker):
+                open(self.marker, "w").close()
+                os.kill(os.getpid(), signal.SIGKILL)  # the worker process dies, as a lost node would
+
+    log = tmp_path / "ranks"
+    log.mkdir()
+    # The same parameters (callbacks included) both times: a checkpoint resumes only the same fit.
+    params = {"image_shape": (8, 8), "epochs": 5, "batch_size": 64, "random_state": 0,
+              "checkpoint_dir": str(checkpoints), "callbacks": [KillRankOneAtEpochThree(str(marker)), _rank_log(log)]}
+    with distributed.Client(cluster.scheduler_address) as client:
+        with scaleml.backend("dask", address=cluster.scheduler_address):
+            with pytest.raises(TrainingInterruptedError, match=r"was lost .* resumes from the checkpoint .*epoch 2 of 5"):
+                CNNClassifier(**params).fit(X_train, y_train)
+            assert {r["first_epoch"] for r in _ranks(log).values()} == {0}
+            for written in log.glob("*.json"):
+                written.unlink()
+            client.wait_for_workers(2, timeout=60)  # the nanny restarted the worker
+            model = CNNClassifier(**params).fit(X_train, y_train)
+    assert {r["first_epoch"] for r in _ranks(log).values()} == {2}  # both ranks resumed after epoch 2
+    assert model.n_epochs_ == 5 and [h["epoch"] for h in model.history_] == [1, 2, 3, 4, 5]
+    assert model.score(X_test, y_test) > 0.8
+    assert not (checkpoints / "checkpoint.pt").exists()

@@ -147,7 +147,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
 
     import torch
     from scaleml.nn import CNNClassifier
-    model = CNNClassifier(channels=(4,), epochs=1, batch_size=256, random_state=0, num_workers=0)
+    model = CNNClassifier(channels=(4,), epochs=1, batch_size=64, random_state=0, num_workers=0)
     baseline, peak, done = anonymous_mb(), [0.0], threading.Event()
 
     def watch():

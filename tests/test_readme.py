@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("distributed")
@@ -66,6 +67,14 @@ def folder(tmp_path_factory):
     (here / "mypackage" / "__init__.py").write_text("")
     (here / "mypackage" / "train.py").write_text(SCRIPT)
     (here / "recipes").symlink_to(ROOT / "recipes")
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):  # an image folder: one subfolder per class
+        (here / "photos" / label).mkdir(parents=True)
+        for k in range(12):
+            pixels = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(here / "photos" / label / f"{k:02d}.png")
     X, y = make_classification(n_samples=4_000, n_features=10, random_state=0)
     for name, rows in (("data", slice(0, 3_000)), ("holdout", slice(3_000, 4_000))):
         (here / name).mkdir()

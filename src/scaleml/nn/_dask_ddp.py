@@ -63,14 +63,7 @@ def _run_rank(estimator: Any, X: Any, y: Any, rank: int, world: int, address: st
 
 def ranks_for(client: Any) -> list[str]:
     """The workers that will hold a rank each, in a fixed order (rank 0 first)."""
-    return sorted(client.scheduler_info(n_workers=-1)["workers"]) if _takes_n_workers(client) else \
-        sorted(client.scheduler_info()["workers"])
-
-
-def _takes_n_workers(client: Any) -> bool:
-    import inspect
-
-    return "n_workers" in inspect.signature(client.scheduler_info).parameters
+    return sorted(_live_workers(client))
 
 
 def _live_workers(client: Any) -> set[str]:

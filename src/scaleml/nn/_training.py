@@ -97,7 +97,7 @@ class StreamFeed:
     def _loader_for(self, device: Any) -> Any:
         from torch.utils.data import DataLoader
 
-        from .sources import Indexed
+        from .sources import Indexed, as_batch
 
         if self._loader is None:
             import torch
@@ -106,7 +106,7 @@ class StreamFeed:
             # Its own generator: a DataLoader draws its workers' base seed from the global
             # RNG otherwise, which would shift dropout away from the in-memory path's.
             self._loader = DataLoader(
-                Indexed(self.source), batch_sampler=self._sampler, num_workers=workers,
+                Indexed(self.source), batch_sampler=self._sampler, collate_fn=as_batch, num_workers=workers,
                 pin_memory=device.type == "cuda", persistent_workers=workers > 0,
                 prefetch_factor=4 if workers else None,
                 multiprocessing_context="fork" if workers and "fork" in multiprocessing.get_all_start_methods() else None,

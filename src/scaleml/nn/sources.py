@@ -66,22 +66,32 @@ class ImageFolder:
         self.targets = np.asarray(targets, dtype=np.int64)
         self.labels = np.asarray(self.classes, dtype=object)[self.targets]
         self.mode = mode or _default_mode(self.files[0])
-        first = self._decode(0)
-        self.sample_shape = tuple(first.shape)
+        self.sample_shape = tuple(self._pixels(0).shape)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, Any]:
-        return self._decode(index), self.labels[index]
+        return self._scaled(self._pixels(index)), self.labels[index]
 
-    def _decode(self, index: int) -> np.ndarray:
+    def read_many(self, indices: list[int]) -> np.ndarray:
+        """Images at ``indices`` as one float32 array, scaled once for the whole batch."""
+        return self._scaled(np.stack([self._pixels(i) for i in indices]))
+
+    @staticmethod
+    def _scaled(pixels: np.ndarray) -> np.ndarray:
+        if pixels.dtype == np.uint8:
+            return pixels.astype(np.float32) / np.float32(255.0)
+        return pixels.astype(np.float32)  # 16-bit and float images keep their values
+
+    def _pixels(self, index: int) -> np.ndarray:
         from PIL import Image
 
         path = self.files[index]
         try:
             with Image.open(path) as image:
-                image = image.convert(self.mode)
+                if image.mode != self.mode:
+                    image = image.convert(self.mode)
                 if self.size is not None and image.size != (self.size[1], self.size[0]):
                     image = image.resize((self.size[1], self.size[0]))
                 pixels = np.asarray(image)
@@ -94,7 +104,7 @@ class ImageFolder:
                 f"first image is {self.sample_shape[2]}x{self.sample_shape[1]} ({self.sample_shape[0]}). "
                 "Pass ImageFolder(root, size=(height, width)) to resize every image as it is read."
             )
-        return np.asarray(pixels, dtype=np.float32) / np.float32(255.0)
+        return pixels
 
     def __repr__(self) -> str:
         return f"ImageFolder({str(self.root)!r}: {len(self)} images, {len(self.classes)} classes)"
@@ -153,6 +163,16 @@ class ArrayShards:
 
     def __len__(self) -> int:
         return self.offsets[-1]
+
+    def read_many(self, indices: list[int]) -> np.ndarray:
+        """Samples at ``indices`` as one float32 array: one gather per shard, not one read per sample."""
+        indices = np.asarray(indices)
+        shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
+        out = np.empty((len(indices), *self.sample_shape), dtype=np.float32)
+        for shard in np.unique(shard_of):
+            chosen = shard_of == shard
+            out[chosen] = self.shards[shard][indices[chosen] - self.offsets[shard]]
+        return out
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to Dask workers and DataLoader processes as file names, not as the mapped data.
@@ -284,8 +304,9 @@ def _as_sample(sample: Any) -> np.ndarray:
 
 
 class Indexed:
-    """Items as ``(float32 sample, index)``: labels are taken from the encoded label array,
-    by index, in the training process."""
+    """Batches as ``(float32 samples, indices)``: labels are taken from the encoded label
+    array, by index, in the training process. A DataLoader fetches a whole batch with
+    one ``__getitems__`` call (one gather per shard for ``ArrayShards``)."""
 
     def __init__(self, source: Any):
         self.source = source
@@ -297,6 +318,21 @@ class Indexed:
         import torch
 
         return torch.from_numpy(_as_sample(self.source[index][0])), index
+
+    def __getitems__(self, indices: list[int]) -> tuple[Any, Any]:
+        import torch
+
+        if hasattr(self.source, "read_many"):
+            samples = self.source.read_many(indices)
+            samples = samples[:, None] if samples.ndim == 3 else samples
+        else:
+            samples = np.stack([_as_sample(self.source[i][0]) for i in indices])
+        return torch.from_numpy(samples), torch.as_tensor(indices)
+
+
+def as_batch(batch: Any) -> Any:
+    """The DataLoader's collate function: ``Indexed.__getitems__`` already made the batch."""
+    return batch
 
 
 def fingerprint_of(source: Any) -> str:

@@ -112,6 +112,29 @@ def test_an_augmentation_is_seeded(digits_on_disk):
     assert np.abs(a - plain).max() > 1e-3  # and the flips did change the training
 
 
+def test_a_fit_from_a_folder_resumes_from_its_checkpoint(digits_on_disk, tmp_path):
+    from scaleml.nn.callbacks import Callback
+
+    class StopOnceAtEpochTwo(Callback):
+        fired = False
+
+        def on_epoch_begin(self, training):
+            if training.epoch == 2 and not type(self).fired:
+                type(self).fired = True
+                raise KeyboardInterrupt  # as a killed process would stop
+
+    folder = str(digits_on_disk["folder"])
+    params = {"epochs": 4, "checkpoint_dir": str(tmp_path / "ckpt"), "callbacks": [StopOnceAtEpochTwo()]}
+    with pytest.raises(KeyboardInterrupt):
+        _model(**params).fit(folder)
+    assert (tmp_path / "ckpt" / "checkpoint.pt").exists()
+    resumed = _model(**params).fit(folder)
+    straight = _model(epochs=4, callbacks=[StopOnceAtEpochTwo()]).fit(folder)
+    assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in straight.history_]
+    X = digits_on_disk["X"]
+    assert_array_equal(resumed.predict_proba(X), straight.predict_proba(X))
+
+
 def test_bad_folders_and_shards_are_refused_with_the_fix(tmp_path, digits_on_disk):
     (tmp_path / "flat").mkdir()
     Image.new("L", (8, 8)).save(tmp_path / "flat" / "a.png")
@@ -134,6 +157,65 @@ def test_bad_folders_and_shards_are_refused_with_the_fix(tmp_path, digits_on_dis
         ArrayShards(str(digits_on_disk["shards"] / "x_*.npy"), str(digits_on_disk["shards"] / "y_0.npy"))
     with pytest.raises(DataError, match="neither a folder of images"):
         _model().fit(str(tmp_path / "nothing.csv"), "label")
+
+
+@pytest.fixture(scope="module")
+def digits_parquet(digits_on_disk, tmp_path_factory):
+    """The same digits as Parquet: PNG bytes in 'image', labels in 'label', 3 files of
+    row groups of 40 rows; and a copy with the pixels as lists of numbers."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    root = tmp_path_factory.mktemp("parquet")
+    X, y = digits_on_disk["X"], digits_on_disk["y"]
+    (root / "png").mkdir()
+    (root / "numbers").mkdir()
+    for part, index in enumerate(np.array_split(np.arange(len(X)), 3)):
+        encoded = []
+        for k in index:
+            buffer = __import__("io").BytesIO()
+            Image.fromarray(np.round(X[k, 0] * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+            encoded.append(buffer.getvalue())
+        pq.write_table(pa.table({"image": encoded, "label": y[index]}), root / "png" / f"part-{part}.parquet",
+                       row_group_size=40)
+        pq.write_table(pa.table({"pixels": [X[k].ravel().tolist() for k in index], "digit": y[index]}),
+                       root / "numbers" / f"part-{part}.parquet", row_group_size=40)
+    return root
+
+
+def test_parquet_images_train_reproducibly_and_read_as_the_arrays(digits_on_disk, digits_parquet):
+    from scaleml.nn import ParquetImages
+
+    X, y = digits_on_disk["X"], digits_on_disk["y"]
+    first = _model().fit(str(digits_parquet / "png"), "label")
+    again = _model().fit(str(digits_parquet / "png" / "*.parquet"), "label")
+    assert_array_equal(first.predict_proba(X), again.predict_proba(X))  # seeded: the same run twice
+    # The images decode to the array's values: predictions from Parquet equal those from the array.
+    assert_array_equal(first.predict(str(digits_parquet / "png")), first.predict(X))
+    assert first.score(str(digits_parquet / "png"), "label") == pytest.approx(first.score(X, y))
+    numbers = ParquetImages(digits_parquet / "numbers", image_column="pixels", label_column="digit",
+                            image_shape=(1, 8, 8))
+    assert_array_equal(_model().fit(numbers).predict_proba(X), first.predict_proba(X))
+    assert _model(epochs=8).fit(str(digits_parquet / "png"), "label").score(X, y) > 0.8
+
+
+def test_parquet_is_shuffled_a_few_row_groups_at_a_time():
+    from scaleml.nn._parquet import WINDOW_GROUPS, blocked_order
+
+    group_ids = np.repeat(np.arange(10), 40)
+    order = blocked_order(group_ids, torch.Generator().manual_seed(0)).numpy()
+    assert sorted(order) == list(range(400))
+    windows = [set(group_ids[order[b:b + 40 * WINDOW_GROUPS]]) for b in range(0, 400, 40 * WINDOW_GROUPS)]
+    assert all(len(w) <= WINDOW_GROUPS for w in windows)
+    again = blocked_order(group_ids, torch.Generator().manual_seed(0)).numpy()
+    other = blocked_order(group_ids, torch.Generator().manual_seed(1)).numpy()
+    assert_array_equal(order, again) and not np.array_equal(order, other)
+
+
+def test_parquet_columns_are_named_when_missing(digits_parquet):
+    with pytest.raises(DataError, match=r"has no column 'target'.*image_column= and label_column="):
+        _model().fit(str(digits_parquet / "png"), "target")
+    with pytest.raises(DataError, match="y as the name of the label column"):
+        _model().fit(str(digits_parquet / "png"), np.zeros(300))
 
 
 MEMORY_SCRIPT = textwrap.dedent("""

@@ -165,7 +165,8 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         return ordered(chosen)
 
     def _prepare(self, X: Any, y: Any, reset: bool, classes: Any) -> tuple[Any, Any, tuple[int, ...], Any]:
-        """``(feed, targets, per-sample network shape, what identifies the data)`` for arrays or a source."""
+        """``(feed, n_outputs, per-sample network shape, (X, y) for the checkpoint fingerprint)``
+        for arrays or a source (then ``(source, None)``)."""
         torch = _import_torch()
         from ._training import StreamFeed, TensorFeed, loader_workers
         from .sources import is_source, open_source
@@ -177,7 +178,7 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             if reset and hasattr(self, "n_features_in_"):
                 del self.n_features_in_  # set by array fits only: a source has no feature count
             feed = StreamFeed(source, targets, num_workers=loader_workers(self.num_workers))
-            return feed, n_outputs, shape, source
+            return feed, n_outputs, shape, (source, None)
         X, y = self._validate(X, y, reset=reset)
         targets, n_outputs = self._encode_targets(y, reset, classes)
         X_net = self._to_network_input(X)

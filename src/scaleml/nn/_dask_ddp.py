@@ -67,7 +67,10 @@ def ranks_for(client: Any) -> list[str]:
 
 
 def _live_workers(client: Any) -> set[str]:
-    return set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.workers)))
+    return set(client.scheduler_info(n_workers=-1)["workers"])
+
+
+_DONE = ("finished", "error", "cancelled", "lost")
 
 
 def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
@@ -100,6 +103,8 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
     backend = "nccl" if estimator.device != "cpu" and all(cuda.get(w) for w in workers) else "gloo"
     address = f"tcp://{'[' + host + ']' if ':' in host else host}:{port}"
     model = clone(estimator)
+    if model.checkpoint_dir:  # the same folder for every rank whatever its working directory
+        model.checkpoint_dir = os.path.abspath(model.checkpoint_dir)
     scattered: list[Any] = []
     if not is_source(X):
         scattered = client.scatter([X, y], broadcast=True, hash=False)  # each rank reads its copy locally
@@ -123,6 +128,9 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
 
 def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) -> Any:
     """Wait for every rank; stop them all as soon as one fails or a worker is lost."""
+    from distributed import TimeoutError as DaskTimeoutError
+    from distributed import wait
+
     while True:
         statuses = [f.status for f in futures]
         if all(s == "finished" for s in statuses):
@@ -130,15 +138,18 @@ def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) 
         lost = [w for w in workers if w not in _live_workers(client)]
         failed = [f for f, s in zip(futures, statuses) if s in ("error", "cancelled", "lost")]
         if failed and not lost:
-            # A rank failing because a peer died: give the scheduler a moment to see the loss.
+            # A rank fails at once when a peer dies (gloo sees the closed connection), before
+            # the scheduler may have noticed the loss: wait for either the loss or every other
+            # rank to end too (bad data fails every rank alike).
             deadline = time.monotonic() + 10
-            while not lost and time.monotonic() < deadline:
-                time.sleep(0.2)
+            while not lost and time.monotonic() < deadline and not all(f.status in _DONE for f in futures):
+                time.sleep(0.1)
                 lost = [w for w in workers if w not in _live_workers(client)]
         if lost:
             client.cancel(futures)
             raise TrainingInterruptedError(_lost_message(lost, workers, estimator)) from None
-        errors = [f for f in failed if f.status == "error"]
+        # A rank's own error first; errors that only say a peer went away come last.
+        errors = sorted((f for f in futures if f.status == "error"), key=lambda f: _peer_error(f.exception()))
         if errors:
             error, traceback = errors[0].exception(), errors[0].traceback()
             client.cancel(futures)
@@ -151,14 +162,25 @@ def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) 
                 "restarted, or the cluster closed); the other ranks were stopped and no weights were kept. "
                 "Fit again" + (" to resume from the last checkpoint." if estimator.checkpoint_dir else ".")
             )
-        time.sleep(0.25)
+        running = [f for f in futures if f.status not in _DONE]
+        try:
+            if running:
+                with client.as_current():  # wait() asks for the current client
+                    wait(running, timeout=0.5, return_when="FIRST_COMPLETED")
+        except (TimeoutError, DaskTimeoutError):
+            pass  # look again: a worker may have gone without any rank ending
+
+
+def _peer_error(error: BaseException) -> bool:
+    text = str(error)
+    return "gloo" in text or "by peer" in text or "NCCL" in text
 
 
 def _lost_message(lost: list[str], workers: list[str], estimator: Any) -> str:
     ranks = ", ".join(f"{w} (rank {workers.index(w)})" for w in lost)
     text = (f"Dask worker {ranks} of the {len(workers)} training {type(estimator).__name__} "
             "was lost during data-parallel training; the other ranks were stopped and no weights were kept.")
-    folder = estimator.checkpoint_dir
+    folder = os.path.abspath(estimator.checkpoint_dir) if estimator.checkpoint_dir else None
     if not folder:
         return text + (" Set checkpoint_dir (on storage every worker sees) so that a rerun resumes from "
                        "the last finished epoch; as it is, fitting again starts from the first epoch.")

@@ -48,6 +48,11 @@ class TensorFeed:
     def targets(self) -> Any:
         return self.y
 
+    def epoch_order(self, generator: Any) -> Any:
+        import torch
+
+        return torch.randperm(len(self), generator=generator)
+
 
 class _EpochBatches:
     """The batch sampler of a persistent DataLoader: the epoch's batches are set before
@@ -126,6 +131,17 @@ class StreamFeed:
 
         return self.all_targets[torch.as_tensor(self.positions)]
 
+    def epoch_order(self, generator: Any) -> Any:
+        """A global shuffle, or for sources read by row group (Parquet) a blocked one."""
+        import torch
+
+        group_ids = getattr(self.source, "group_ids", None)
+        if group_ids is None:
+            return torch.randperm(len(self), generator=generator)
+        from ._parquet import blocked_order
+
+        return blocked_order(group_ids[self.positions], generator)
+
     def close(self) -> None:
         self._loader = None  # its persistent workers end with it
 
@@ -198,7 +214,7 @@ def run_training(
     while training.epoch < training.epochs and not training.stop:
         epoch = training.epoch
         start = time.perf_counter()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+        order = feed.epoch_order(torch.Generator().manual_seed(seed + epoch))
         if world > 1:
             order = order[: (n // world) * world][rank::world]
         training.n_batches = -(-len(order) // step)

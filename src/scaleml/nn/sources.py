@@ -1,4 +1,4 @@
-"""Training data that stays on disk: image folders, array shards, any ``torch`` Dataset.
+"""Training data that stays on disk: image folders, array shards, Parquet, any ``torch`` Dataset.
 
 ``CNNClassifier.fit`` (and ``predict``/``score``) take these besides arrays. Every
 source is a map-style dataset read one sample at a time by a ``DataLoader`` (worker
@@ -6,9 +6,11 @@ processes, pinned memory on CUDA, prefetch), so no whole-set array is ever built
 only the labels (one small array) are read up front, to learn the classes and to
 split off a validation set.
 
-The same images give the same model in any form: samples are taken in the same
-seeded order, and decoded to the same float32 values an array of them would hold
-(8-bit images scaled to [0, 1], as ``torchvision``'s ``ToTensor`` does).
+The same images give the same model as a folder, shards, a Dataset or an array:
+samples are taken in the same seeded order, and decoded to the same float32 values an array of them would hold
+(8-bit images scaled to [0, 1], as ``torchvision``'s ``ToTensor`` does). Parquet
+(:class:`~scaleml.nn._parquet.ParquetImages`) is read a row group at a time in a
+blocked shuffle instead.
 """
 
 from __future__ import annotations
@@ -210,7 +212,9 @@ def _expand(pattern: Any, what: str) -> list[str]:
 
 def is_source(X: Any) -> bool:
     """Whether ``X`` is data these estimators stream rather than arrays in memory."""
-    if isinstance(X, (str, os.PathLike, ImageFolder, ArrayShards)):
+    from ._parquet import ParquetImages
+
+    if isinstance(X, (str, os.PathLike, ImageFolder, ArrayShards, ParquetImages)):
         return True
     return _is_torch_dataset(X)
 
@@ -232,8 +236,16 @@ def open_source(X: Any, y: Any = None, owner: str = "the estimator", labels: boo
     instead where it has one) unless ``y`` gives them. With ``labels=False``
     (predicting) no labels are needed or read.
     """
+    from ._parquet import ParquetImages, is_parquet_path
+
     if isinstance(X, (str, os.PathLike)):
         text = os.fspath(X)
+        if is_parquet_path(text):
+            if y is not None and not isinstance(y, str):
+                raise DataError(f"For Parquet files pass y as the name of the label column (got "
+                                f"{type(y).__name__}); the images are in the column named 'image', or "
+                                "pass ParquetImages(path, image_column=..., label_column=...).")
+            return ParquetImages(text, label_column=(y or "label") if labels else None)
         if os.path.isdir(text):
             X = ImageFolder(text)
         elif text.endswith(".npy") or (glob.glob(text) and all(f.endswith(".npy") for f in glob.glob(text))):
@@ -243,17 +255,20 @@ def open_source(X: Any, y: Any = None, owner: str = "the estimator", labels: boo
             return ArrayShards(text, y)
         else:
             raise DataError(
-                f"{text!r} is neither a folder of images (one subfolder per class) nor .npy shards. "
-                f"{owner} takes an image folder, a glob of .npy shards with y, a torch Dataset, or arrays."
+                f"{text!r} is neither a folder of images (one subfolder per class), .npy shards nor "
+                f"Parquet files. {owner} takes an image folder, a glob of .npy shards with y, Parquet "
+                "files with y the label column, a torch Dataset, or arrays."
             )
     if isinstance(X, ImageFolder):
         if y is not None:
             raise DataError(f"An image folder's labels are its subfolder names; pass y=None to {owner} "
                             f"(got y of type {type(y).__name__}).")
         return X
-    if isinstance(X, ArrayShards):
+    if isinstance(X, (ArrayShards, ParquetImages)):
         if y is not None:
-            raise DataError(f"ArrayShards carries its labels; pass y=None to {owner}.")
+            raise DataError(f"{type(X).__name__} carries its labels; pass y=None to {owner}.")
+        if labels and X.labels is None:
+            raise DataError(f"This {type(X).__name__} has no labels; give them to train on it.")
         return X
     return DatasetSource(X, y, labels=labels)
 
@@ -343,4 +358,7 @@ def fingerprint_of(source: Any) -> str:
     if isinstance(source, ArrayShards):
         stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in source.image_files]
         return repr((stats, source.labels.tobytes() if source.labels.dtype != object else list(source.labels)))
+    if hasattr(source, "groups"):  # ParquetImages
+        stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in source.files]
+        return repr((stats, source.image_column, source.label_column, source.image_shape, source.mode))
     return repr((type(source.dataset).__qualname__, len(source), list(source.labels)))

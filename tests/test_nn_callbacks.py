@@ -142,6 +142,27 @@ def test_resuming_restores_every_callbacks_state(tmp_path):
     assert not (tmp_path / "checkpoint.pt").exists()
 
 
+def test_partial_fit_after_fit_holds_nothing_out_and_saves_nothing(tmp_path):
+    model = _mlp(early_stopping=True, checkpoint_dir=str(tmp_path)).fit(X, y)
+    assert "validation_score" in model.history_[-1]
+    model.partial_fit(X, y)
+    assert "validation_score" not in model.history_[-1]  # one epoch on all the data given
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_numpy_metric_in_the_record_survives_a_resume(tmp_path):
+    class Metric(Callback):
+        def on_epoch_end(self, training):
+            training.record["half_loss"] = np.float64(training.record["loss"] / 2)
+
+    params = {"epochs": 5, "callbacks": [Metric(), _Interrupt(at=3)], "checkpoint_dir": str(tmp_path)}
+    _Interrupt.armed = True
+    with pytest.raises(KeyboardInterrupt):
+        _mlp(**params).fit(X, y)
+    resumed = _mlp(**params).fit(X, y)
+    assert [type(h["half_loss"]) for h in resumed.history_] == [float] * 5
+
+
 def test_partial_fit_keeps_one_schedule_across_calls():
     model = _mlp(learning_rate=0.01, callbacks=[LRScheduler("StepLR", step_size=1, gamma=0.5)])
     for _ in range(3):

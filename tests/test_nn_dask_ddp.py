@@ -54,6 +54,10 @@ def _rank_log(folder):
                 with open(path, "w") as handle:
                     json.dump({"world": training.world_size, "pid": os.getpid(), "first_epoch": training.epoch}, handle)
 
+        def on_train_end(self, training):
+            with open(os.path.join(self.folder, f"losses{training.rank}.json"), "w") as handle:
+                json.dump([h["loss"] for h in training.history], handle)
+
     return RankLog(str(folder))
 
 
@@ -75,6 +79,9 @@ def test_trains_one_rank_per_worker_as_accurately_as_one_process(cluster, tmp_pa
     assert {r["world"] for r in ranks.values()} == {2}
     assert {r["pid"] for r in ranks.values()} == worker_pids and os.getpid() not in worker_pids
     assert abs(spread.score(X_test, y_test) - alone) <= 0.02, (spread.score(X_test, y_test), alone)
+    # Every rank records the same loss (over all ranks' samples), so callbacks decide alike.
+    losses = [json.loads((log / f"losses{r}.json").read_text()) for r in (0, 1)]
+    assert losses[0] == losses[1] == [h["loss"] for h in spread.history_]
     assert spread.n_epochs_ == 12 and len(spread.history_) == 12
 
 
@@ -97,7 +104,8 @@ def test_each_rank_reads_only_its_own_samples_and_the_plan_says_so(cluster, tmp_
             return torch.from_numpy(self.images[index].reshape(1, 8, 8).astype(np.float32)), self.labels[index]
 
     dataset = CountingDataset(X_train[:200], y_train[:200], str(reads))
-    model = Scaled(CNNClassifier(epochs=1, batch_size=20, random_state=0), backend="dask",
+    # random_state=None: each rank would draw its own seed, and so its own shuffle; rank 0's is shared.
+    model = Scaled(CNNClassifier(epochs=1, batch_size=20, random_state=None), backend="dask",
                    address=cluster.scheduler_address)
     planned = explain(model.estimator, backend="dask", X=dataset, address=cluster.scheduler_address)[0]
     model.fit(dataset, y_train[:200])
@@ -134,7 +142,7 @@ def test_a_worker_lost_mid_training_fails_clearly_and_the_rerun_resumes(cluster,
             with pytest.raises(TrainingInterruptedError, match=r"was lost .* resumes from the checkpoint .*epoch 2 of 5"):
                 CNNClassifier(**params).fit(X_train, y_train)
             assert {r["first_epoch"] for r in _ranks(log).values()} == {0}
-            for written in log.glob("*.json"):
+            for written in log.glob("rank*.json"):
                 written.unlink()
             client.wait_for_workers(2, timeout=60)  # the nanny restarted the worker
             model = CNNClassifier(**params).fit(X_train, y_train)
@@ -142,3 +150,26 @@ def test_a_worker_lost_mid_training_fails_clearly_and_the_rerun_resumes(cluster,
     assert model.n_epochs_ == 5 and [h["epoch"] for h in model.history_] == [1, 2, 3, 4, 5]
     assert model.score(X_test, y_test) > 0.8
     assert not (checkpoints / "checkpoint.pt").exists()
+
+
+def test_gpus_are_shared_out_one_per_rank_or_not_at_all():
+    import warnings
+
+    from scaleml.exceptions import InvalidParameterError
+    from scaleml.nn._dask_ddp import gpu_layout
+
+    auto, cuda, cpu = CNNClassifier(), CNNClassifier(device="cuda"), CNNClassifier(device="cpu")
+    two_nodes = ["tcp://10.0.0.1:1", "tcp://10.0.0.1:2", "tcp://10.0.0.2:1"]
+    dask_cuda = {"tcp://10.0.0.1:1": (2, "0,1"), "tcp://10.0.0.1:2": (2, "1,0"), "tcp://10.0.0.2:1": (1, "0")}
+    assert gpu_layout(auto, two_nodes, dask_cuda) == ("nccl", [0, 0, 0], None)
+    plain = {"tcp://10.0.0.1:1": (2, None), "tcp://10.0.0.1:2": (2, None), "tcp://10.0.0.2:1": (1, None)}
+    assert gpu_layout(auto, two_nodes, plain) == ("nccl", [0, 1, 0], None)
+    one_gpu = {w: (1, None) for w in two_nodes}  # two workers on 10.0.0.1 would share its one GPU
+    with pytest.warns(UserWarning, match="outnumber the GPUs"):
+        assert gpu_layout(auto, two_nodes, one_gpu) == ("gloo", [0, 0, 0], "cpu")
+    with pytest.raises(InvalidParameterError, match="one GPU per worker"):
+        gpu_layout(cuda, two_nodes, one_gpu)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gpu_layout(cpu, two_nodes, plain) == ("gloo", [0, 0, 0], None)
+        assert gpu_layout(auto, two_nodes, {w: (0, None) for w in two_nodes}) == ("gloo", [0, 0, 0], None)

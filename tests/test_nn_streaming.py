@@ -81,6 +81,24 @@ def test_the_same_images_in_every_form_give_the_same_model(digits_on_disk):
         assert_allclose(model.predict_proba(X), reference, rtol=0, atol=1e-6, err_msg=form)
 
 
+def test_eight_bit_shards_and_datasets_read_as_the_images_do(digits_on_disk, tmp_path):
+    X, y = digits_on_disk["X"], digits_on_disk["y"]
+    pixels = np.round(X * 255).astype(np.uint8)  # the PNGs' own bytes
+    np.save(tmp_path / "x_0.npy", pixels[:150])
+    np.save(tmp_path / "x_1.npy", pixels[150:])
+    from_folder = _model().fit(str(digits_on_disk["folder"])).predict_proba(X)
+    from_shards = _model().fit(ArrayShards(str(tmp_path / "x_*.npy"), y)).predict_proba(X)
+    from_dataset = _model().fit(DigitsDataset(pixels, y)).predict_proba(X)
+    assert_allclose(from_shards, from_folder, atol=1e-6)
+    assert_allclose(from_dataset, from_folder, atol=1e-6)
+
+
+def test_score_takes_a_dataset(digits_on_disk):
+    X, y = digits_on_disk["X"], digits_on_disk["y"]
+    model = _model().fit(X, y)
+    assert model.score(DigitsDataset(X, y)) == pytest.approx(model.score(X, y))
+
+
 def test_early_stopping_holds_out_the_same_samples_from_a_folder(digits_on_disk):
     X, y = digits_on_disk["X"], digits_on_disk["y"]
     arrays = _model(early_stopping=True, epochs=6).fit(X, y)

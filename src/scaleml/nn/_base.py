@@ -70,9 +70,12 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         device, whatever the backend: the one ``device`` resolves to here."""
         from ..data.device import resolve_device
 
-        if request.cluster is not None:
+        from ..data.cluster import in_dask_worker
+
+        if request.cluster is not None and not in_dask_worker():
+            where = "cpu" if self.device == "cpu" else "each worker's own GPU when every worker has one, else cpu"
             return Placement(
-                request.step, type(self).__name__, "each worker's (cuda when every worker has a GPU, else cpu)",
+                request.step, type(self).__name__, where,
                 "PyTorch DistributedDataParallel (scaleml.nn)", f"one rank per Dask worker on {request.cluster}",
                 request.data_form,
                 f"{request.backend} backend: a scaleml PyTorch estimator trains data-parallel on the backend's "
@@ -152,14 +155,15 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         from .callbacks import Checkpoint, EarlyStopping, ProgressBar, check_callbacks, ordered
 
         if incremental and getattr(self, "callbacks_", None) is not None:
-            return self.callbacks_  # partial_fit continues the same callbacks (an LR schedule spans calls)
-        chosen = [copy.deepcopy(c) for c in check_callbacks(self.callbacks, type(self).__name__)]
-        if self.early_stopping and not any(isinstance(c, EarlyStopping) for c in chosen):
-            chosen.append(EarlyStopping(patience=self.n_iter_no_change, tol=self.tol))
-        if self.checkpoint_dir and not any(isinstance(c, Checkpoint) for c in chosen):
-            chosen.append(Checkpoint(self.checkpoint_dir))
-        if self.verbose and not any(isinstance(c, ProgressBar) for c in chosen):
-            chosen.append(ProgressBar())
+            chosen = self.callbacks_  # partial_fit continues the same callbacks (an LR schedule spans calls)
+        else:
+            chosen = [copy.deepcopy(c) for c in check_callbacks(self.callbacks, type(self).__name__)]
+            if self.early_stopping and not any(isinstance(c, EarlyStopping) for c in chosen):
+                chosen.append(EarlyStopping(patience=self.n_iter_no_change, tol=self.tol))
+            if self.checkpoint_dir and not any(isinstance(c, Checkpoint) for c in chosen):
+                chosen.append(Checkpoint(self.checkpoint_dir))
+            if self.verbose and not any(isinstance(c, ProgressBar) for c in chosen):
+                chosen.append(ProgressBar())
         if incremental:  # one epoch on the data given: nothing to hold out or to resume
             chosen = [c for c in chosen if not isinstance(c, (EarlyStopping, Checkpoint))]
         return ordered(chosen)
@@ -177,7 +181,8 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             shape = self._source_shape(source.sample_shape)
             if reset and hasattr(self, "n_features_in_"):
                 del self.n_features_in_  # set by array fits only: a source has no feature count
-            feed = StreamFeed(source, targets, num_workers=loader_workers(self.num_workers))
+            feed = StreamFeed(source, targets, num_workers=loader_workers(self.num_workers),
+                              seed=int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1)))
             return feed, n_outputs, shape, (source, None)
         X, y = self._validate(X, y, reset=reset)
         targets, n_outputs = self._encode_targets(y, reset, classes)
@@ -200,7 +205,7 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         from ._training import TensorFeed, run_training
         from .callbacks import Training
         from ..data.cluster import backend_client
-        from .distributed import process_group
+        from .distributed import process_group, shared_from_rank0
         from .sources import is_source
 
         self._validate_params()
@@ -212,13 +217,20 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             from ._dask_ddp import fit_on_cluster
 
             fitted = fit_on_cluster(self, client, X, y)  # one DDP rank per Dask worker
-            self.__dict__.update(fitted.__dict__)
+            params = self.get_params(deep=False)
+            for name in [k for k in vars(self) if k.endswith("_") and k not in params]:
+                delattr(self, name)  # nothing stale from an earlier fit
+            self.__dict__.update({k: v for k, v in vars(fitted).items() if k not in params})
             return self
         feed, n_outputs, shape, identity = self._prepare(X, y, reset, classes)
         device = resolve_device(self.device)
+        if group is not None and device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
         if reset:
             self.input_shape_ = shape
             self._seed = int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1))
+            if group is not None:  # random_state=None draws differently on each rank: use rank 0's
+                self._seed = shared_from_rank0(self._seed, device)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self._seed)
                 self.module_ = self._build_module(self.input_shape_, n_outputs)
@@ -229,8 +241,6 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             self.callbacks_ = None
         elif tuple(shape) != tuple(self.input_shape_):
             raise ValueError(f"X has samples of shape {shape}, but this model takes {self.input_shape_}.")
-        if group is not None and device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
         module = self.module_.to(device)
         if device.type == "cuda" and len(self.input_shape_) == 3:
             module = module.to(memory_format=torch.channels_last)
@@ -255,11 +265,14 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         if isinstance(feed, TensorFeed) and device.type != "cpu" and self._fits_on_device(feed, validation, device):
             feed, validation = feed.to(device), (validation.to(device) if validation is not None else None)
         checkpointing = any(type(c).__name__ == "Checkpoint" for c in callbacks)
+        fingerprint = self._fingerprint(*identity) if checkpointing else None
+        if fingerprint is not None and group is not None:
+            fingerprint = shared_from_rank0(fingerprint, device)  # one name for the checkpoint on every rank
         first = self.n_epochs_ if incremental else 0
         training = Training(
             estimator=self, module=module, optimizer=self._optimizer, device=device, epochs=first + epochs,
             epoch=first, history=self.history_, rank=group[0] if group else 0, world_size=group[1] if group else 1,
-            fingerprint=self._fingerprint(*identity) if checkpointing else None, callbacks=callbacks,
+            fingerprint=fingerprint, callbacks=callbacks,
         )
         try:
             run_training(

@@ -75,7 +75,14 @@ def load_checkpoint(folder: str | os.PathLike[str], fingerprint: str) -> dict[st
             f"The checkpoint in {folder} was made by a different fit (other data or parameters). "
             "Use another checkpoint_dir, or delete this one."
         )
-    return torch.load(io.BytesIO(payload), weights_only=True)
+    try:
+        return torch.load(io.BytesIO(payload), weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError and others here
+        raise CheckpointError(
+            f"The checkpoint in {folder} holds values that load only by running code "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); refusing to load it. "
+            "Delete the folder to start the fit afresh; keep callbacks' state to tensors and plain numbers."
+        ) from None
 
 
 def remove_checkpoint(folder: str | os.PathLike[str]) -> None:

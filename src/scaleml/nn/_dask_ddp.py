@@ -35,19 +35,62 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _has_cuda() -> bool:
+def _worker_gpus() -> tuple[int, str | None]:
+    """GPUs this worker sees, and its CUDA_VISIBLE_DEVICES (dask-cuda sets it per worker)."""
     try:
         import torch
     except ImportError:
-        return False
-    return torch.cuda.is_available()
+        return 0, None
+    return (torch.cuda.device_count() if torch.cuda.is_available() else 0), os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
-def _run_rank(estimator: Any, X: Any, y: Any, rank: int, world: int, address: str, backend: str) -> Any:
+def gpu_layout(estimator: Any, workers: list[str], gpus: dict[str, tuple[int, str | None]]) -> tuple[str, list[int], str | None]:
+    """``(backend, local GPU index per rank, device override)``: nccl with one GPU per rank
+    when every worker has its own; else gloo (on the CPU when GPUs would be shared).
+
+    A dask-cuda worker sees its own GPU first (index 0); a plain worker seeing all of
+    its host's GPUs takes the one at its index among the workers on that host.
+    """
+    if estimator.device == "cpu" or not all(gpus.get(w, (0, None))[0] > 0 for w in workers):
+        return "gloo", [0] * len(workers), None
+    seen: dict[str, int] = {}
+    chosen, physical = [], []
+    for worker in workers:
+        host = urlparse(worker).hostname
+        count, visible = gpus[worker]
+        index = 0 if visible else seen.get(host, 0)
+        seen[host] = seen.get(host, 0) + 1
+        chosen.append(index)
+        physical.append((host, visible.split(",")[0].strip() if visible else str(index), index < count))
+    shared = len({p[:2] for p in physical}) < len(physical) or not all(p[2] for p in physical)
+    if not shared:
+        return "nccl", chosen, None
+    if estimator.device == "auto":
+        import warnings
+
+        warnings.warn("The Dask workers outnumber the GPUs they would each need (several workers per GPU), "
+                      "so data-parallel training runs on their CPUs with gloo. Start one worker per GPU "
+                      "(dask cuda worker) to train on the GPUs.", stacklevel=3)
+        return "gloo", [0] * len(workers), "cpu"
+    from ..exceptions import InvalidParameterError
+
+    raise InvalidParameterError(
+        f"device={estimator.device!r}: the Dask workers outnumber their hosts' GPUs, and data-parallel "
+        "training needs one GPU per worker. Start one worker per GPU (`dask cuda worker <scheduler>`, the "
+        "dask-gpu-nodes profile), or use device='cpu' or 'auto'."
+    )
+
+
+def _run_rank(estimator: Any, X: Any, y: Any, rank: int, world: int, address: str, backend: str,
+              local_rank: int = 0, device: str | None = None) -> Any:
     """One rank, in a task on its Dask worker; rank 0 returns the fitted estimator."""
     from datetime import timedelta
 
     import torch.distributed as dist
+
+    os.environ["LOCAL_RANK"] = str(local_rank)  # the GPU this rank trains on (one rank per worker process)
+    if device is not None:
+        estimator.set_params(device=device)
 
     if dist.is_initialized():
         raise RuntimeError("This Dask worker already takes part in a torch.distributed group (another "
@@ -99,8 +142,7 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
     world = len(workers)
     host = urlparse(workers[0]).hostname
     port = client.run(_free_port, workers=[workers[0]])[workers[0]]
-    cuda = client.run(_has_cuda)
-    backend = "nccl" if estimator.device != "cpu" and all(cuda.get(w) for w in workers) else "gloo"
+    backend, local_ranks, device = gpu_layout(estimator, workers, client.run(_worker_gpus))
     address = f"tcp://{'[' + host + ']' if ':' in host else host}:{port}"
     model = clone(estimator)
     if model.checkpoint_dir:  # the same folder for every rank whatever its working directory
@@ -111,7 +153,8 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
         X, y = scattered
     token = uuid.uuid4().hex[:8]
     futures = [
-        client.submit(_run_rank, model, X, y, rank, world, address, backend, workers=[worker],
+        client.submit(_run_rank, model, X, y, rank, world, address, backend, local_ranks[rank], device,
+                      workers=[worker],
                       allow_other_workers=False, pure=False, retries=0,
                       key=f"scaleml-ddp-{type(estimator).__name__}-rank{rank}-of-{world}-{token}")
         for rank, worker in enumerate(workers)
@@ -160,7 +203,8 @@ def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) 
             raise TrainingInterruptedError(
                 f"Rank {ranks} of the data-parallel fit was {failed[0].status} by the Dask cluster (a worker "
                 "restarted, or the cluster closed); the other ranks were stopped and no weights were kept. "
-                "Fit again" + (" to resume from the last checkpoint." if estimator.checkpoint_dir else ".")
+                "Fit again" + (" to resume from the last checkpoint." if estimator.checkpoint_dir or any(
+                    type(c).__name__ == "Checkpoint" for c in (estimator.callbacks or [])) else ".")
             )
         running = [f for f in futures if f.status not in _DONE]
         try:
@@ -180,7 +224,9 @@ def _lost_message(lost: list[str], workers: list[str], estimator: Any) -> str:
     ranks = ", ".join(f"{w} (rank {workers.index(w)})" for w in lost)
     text = (f"Dask worker {ranks} of the {len(workers)} training {type(estimator).__name__} "
             "was lost during data-parallel training; the other ranks were stopped and no weights were kept.")
-    folder = os.path.abspath(estimator.checkpoint_dir) if estimator.checkpoint_dir else None
+    folder = estimator.checkpoint_dir or next(
+        (c.dirname for c in (estimator.callbacks or []) if type(c).__name__ == "Checkpoint"), None)
+    folder = os.path.abspath(folder) if folder else None
     if not folder:
         return text + (" Set checkpoint_dir (on storage every worker sees) so that a rerun resumes from "
                        "the last finished epoch; as it is, fitting again starts from the first epoch.")

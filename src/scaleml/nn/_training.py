@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any, Callable
@@ -83,10 +84,11 @@ class StreamFeed:
     """Samples read from a source one at a time by a ``DataLoader`` (workers, pinned
     memory on CUDA, prefetch); ``positions`` picks which of the source's samples."""
 
-    def __init__(self, source: Any, targets: Any, positions: np.ndarray | None = None, num_workers: int = 0):
+    def __init__(self, source: Any, targets: Any, positions: np.ndarray | None = None, num_workers: int = 0,
+                 seed: int = 0):
         self.source, self.all_targets = source, targets
         self.positions = np.arange(len(source)) if positions is None else np.asarray(positions)
-        self.num_workers = num_workers
+        self.num_workers, self.seed = num_workers, seed
         self._loader: Any = None
         self._sampler = _EpochBatches()
 
@@ -94,7 +96,7 @@ class StreamFeed:
         return len(self.positions)
 
     def subset(self, positions: np.ndarray) -> StreamFeed:
-        return StreamFeed(self.source, self.all_targets, self.positions[positions], self.num_workers)
+        return StreamFeed(self.source, self.all_targets, self.positions[positions], self.num_workers, self.seed)
 
     def to(self, device: Any) -> StreamFeed:
         return self
@@ -108,14 +110,16 @@ class StreamFeed:
             import torch
 
             workers = self.num_workers
-            # Its own generator: a DataLoader draws its workers' base seed from the global
-            # RNG otherwise, which would shift dropout away from the in-memory path's.
+            # Its own generator, from the estimator's seed: a DataLoader draws its workers'
+            # base seed (randomness in a Dataset) from the global RNG otherwise, which
+            # would shift dropout away from the in-memory path's.
             self._loader = DataLoader(
                 Indexed(self.source), batch_sampler=self._sampler, collate_fn=as_batch, num_workers=workers,
                 pin_memory=device.type == "cuda", persistent_workers=workers > 0,
                 prefetch_factor=4 if workers else None,
-                multiprocessing_context="fork" if workers and "fork" in multiprocessing.get_all_start_methods() else None,
-                generator=torch.Generator().manual_seed(0),
+                # fork on Linux: workers start in milliseconds and share the memory maps.
+                multiprocessing_context="fork" if workers and sys.platform.startswith("linux") else None,
+                generator=torch.Generator().manual_seed(self.seed),
             )
         return self._loader
 
@@ -226,35 +230,55 @@ def run_training(
         lr = optimizer.param_groups[0]["lr"]
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed + epoch + rank * 7919)  # own dropout per rank
-            for training.batch, (xb, yb) in enumerate(feed.batches(order, step, device)):
-                _call(training, "on_batch_begin")
-                if augment is not None:
-                    xb = augment(xb)
-                optimizer.zero_grad(set_to_none=True)
-                try:
-                    with _autocast(device, precision):
-                        output = trained(xb)
-                    loss = loss_fn(output.float(), yb)
-                    loss.backward()
-                except RuntimeError as exc:
-                    if _is_out_of_memory(exc):
-                        raise out_of_memory_error(exc, device, batch_size, "training") from exc
-                    raise
-                _call(training, "on_after_backward")
-                optimizer.step()
-                detached = loss.detach()
-                total += detached * len(yb)
-                seen += len(yb)
-                training.loss_tensor = detached
-                training.loss = float(detached) if reads_loss else None
-                _call(training, "on_batch_end")
+            with contextlib.closing(feed.batches(order, step, device)) as batches:  # its loader freed on error
+                for training.batch, (xb, yb) in enumerate(batches):
+                    _call(training, "on_batch_begin")
+                    if augment is not None:
+                        xb = augment(xb)
+                    optimizer.zero_grad(set_to_none=True)
+                    try:
+                        with _autocast(device, precision):
+                            output = trained(xb)
+                        loss = loss_fn(output.float(), yb)
+                        loss.backward()
+                    except RuntimeError as exc:
+                        if _is_out_of_memory(exc):
+                            raise out_of_memory_error(exc, device, batch_size, "training") from exc
+                        raise
+                    _call(training, "on_after_backward")
+                    optimizer.step()
+                    detached = loss.detach()
+                    total += detached * len(yb)
+                    seen += len(yb)
+                    training.loss_tensor = detached
+                    training.loss = float(detached) if reads_loss else None
+                    _call(training, "on_batch_end")
+        # Under data parallelism every rank records the same numbers and takes the same
+        # decisions (the loss over all ranks' samples; stop when any rank stops), so the
+        # ranks keep calling the collectives together.
+        total, seen = _summed(training, [total, float(seen)])
         training.record.update(loss=float(total) / max(seen, 1), lr=lr, seconds=time.perf_counter() - start)
         if validation_score is not None:
-            training.record["validation_score"] = validation_score()
+            training.record["validation_score"] = _summed(training, [validation_score()])[0] / world
         training.history.append(training.record)
         _call(training, "on_epoch_end")
+        training.record.update({k: v.item() for k, v in training.record.items() if isinstance(v, np.generic)})
+        training.stop = bool(_summed(training, [float(training.stop)])[0])
         training.epoch += 1
     _call(training, "on_train_end")
+
+
+def _summed(training: Training, values: list[Any]) -> list[float]:
+    """``values`` summed over the data-parallel ranks (as they are, alone)."""
+    if training.world_size == 1:
+        return [float(v) for v in values]
+    import torch
+    import torch.distributed as dist
+
+    device = training.device if dist.get_backend() == "nccl" else "cpu"
+    tensor = torch.stack([torch.as_tensor(v, dtype=torch.float64).to(device) for v in values])
+    dist.all_reduce(tensor)
+    return tensor.cpu().tolist()
 
 
 def _reads_loss(training: Training) -> bool:

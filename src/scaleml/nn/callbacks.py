@@ -114,13 +114,17 @@ class Callback:
 
 
 def stable_repr(value: Any) -> str:
-    """``repr`` without memory addresses: functions and classes by their qualified name."""
+    """``repr`` without memory addresses: functions and classes by their qualified name,
+    other objects' addresses left out (a checkpoint's fingerprint must be the same in
+    every process; functions are known by name, not by their code)."""
+    import re
+
     if isinstance(value, (list, tuple)):
         inner = ", ".join(stable_repr(v) for v in value)
         return f"[{inner}]" if isinstance(value, list) else f"({inner})"
     if inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value):
         return f"{value.__module__}.{value.__qualname__}"
-    return repr(value)
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 class EarlyStopping(Callback):
@@ -222,7 +226,7 @@ class Checkpoint(Callback):
             return  # nothing to resume after the last epoch: the fit is finishing
         save_checkpoint(self.dirname, {
             "module": training.module.state_dict(), "optimizer": training.optimizer.state_dict(),
-            "history": training.history, "epoch": training.epoch + 1,
+            "history": [_plain(record) for record in training.history], "epoch": training.epoch + 1,
             "callbacks": {f"{i}:{type(c).__name__}": c.state_dict() for i, c in enumerate(_others(training, self))},
         }, training.fingerprint)
 
@@ -231,6 +235,12 @@ class Checkpoint(Callback):
 
         if training.fingerprint is not None and training.rank == 0:
             remove_checkpoint(self.dirname)
+
+
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    """NumPy scalars (a metric a callback added) as Python numbers: a checkpoint is read back
+    with ``weights_only=True``, which loads tensors and plain values only."""
+    return {k: v.item() if hasattr(v, "item") and getattr(v, "ndim", None) == 0 else v for k, v in record.items()}
 
 
 def _others(training: Training, checkpoint: Checkpoint) -> list[Callback]:

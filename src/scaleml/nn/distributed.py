@@ -26,6 +26,15 @@ def process_group() -> tuple[int, int] | None:
     return None
 
 
+def shared_from_rank0(value: Any, device: Any) -> Any:
+    """Rank 0's ``value`` on every rank of the active group (a seed, a checkpoint name)."""
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0, device=device if dist.get_backend() == "nccl" else None)
+    return box[0]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

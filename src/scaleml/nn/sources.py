@@ -82,9 +82,7 @@ class ImageFolder:
 
     @staticmethod
     def _scaled(pixels: np.ndarray) -> np.ndarray:
-        if pixels.dtype == np.uint8:
-            return pixels.astype(np.float32) / np.float32(255.0)
-        return pixels.astype(np.float32)  # 16-bit and float images keep their values
+        return _to_float(pixels)  # 16-bit and float images keep their values
 
     def _pixels(self, index: int) -> np.ndarray:
         from PIL import Image
@@ -123,6 +121,9 @@ def _default_mode(path: Path) -> str:
 
 class ArrayShards:
     """Samples in ``.npy`` shards, read through memory maps (never loaded whole).
+
+    8-bit (``uint8``) samples are scaled to float32 in [0, 1], as image files are;
+    other types are used as they are.
 
     Parameters
     ----------
@@ -170,11 +171,11 @@ class ArrayShards:
         """Samples at ``indices`` as one float32 array: one gather per shard, not one read per sample."""
         indices = np.asarray(indices)
         shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
-        out = np.empty((len(indices), *self.sample_shape), dtype=np.float32)
+        out = np.empty((len(indices), *self.sample_shape), dtype=self.shards[0].dtype)
         for shard in np.unique(shard_of):
             chosen = shard_of == shard
             out[chosen] = self.shards[shard][indices[chosen] - self.offsets[shard]]
-        return out
+        return _to_float(out)
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to Dask workers and DataLoader processes as file names, not as the mapped data.
@@ -187,7 +188,7 @@ class ArrayShards:
     def __getitem__(self, index: int) -> tuple[np.ndarray, Any]:
         shard = bisect_right(self.offsets, index) - 1
         label = self.labels[index] if self.labels is not None else None
-        return np.array(self.shards[shard][index - self.offsets[shard]], dtype=np.float32), label
+        return _to_float(self.shards[shard][index - self.offsets[shard]]), label
 
     def __repr__(self) -> str:
         return f"ArrayShards({len(self.image_files)} shards, {len(self)} samples of shape {self.sample_shape})"
@@ -214,7 +215,7 @@ def is_source(X: Any) -> bool:
     """Whether ``X`` is data these estimators stream rather than arrays in memory."""
     from ._parquet import ParquetImages
 
-    if isinstance(X, (str, os.PathLike, ImageFolder, ArrayShards, ParquetImages)):
+    if isinstance(X, (str, os.PathLike, ImageFolder, ArrayShards, ParquetImages, DatasetSource)):
         return True
     return _is_torch_dataset(X)
 
@@ -259,6 +260,8 @@ def open_source(X: Any, y: Any = None, owner: str = "the estimator", labels: boo
                 f"Parquet files. {owner} takes an image folder, a glob of .npy shards with y, Parquet "
                 "files with y the label column, a torch Dataset, or arrays."
             )
+    if isinstance(X, DatasetSource):
+        return X
     if isinstance(X, ImageFolder):
         if y is not None:
             raise DataError(f"An image folder's labels are its subfolder names; pass y=None to {owner} "
@@ -274,7 +277,10 @@ def open_source(X: Any, y: Any = None, owner: str = "the estimator", labels: boo
 
 
 class DatasetSource:
-    """A ``torch.utils.data.Dataset`` of ``(sample, label)`` pairs, its labels read up front."""
+    """A ``torch.utils.data.Dataset`` of ``(sample, label)`` pairs, its labels read up front.
+
+    Samples may be tensors or arrays; 8-bit ones are scaled to [0, 1] as image files are.
+    """
 
     def __init__(self, dataset: Any, y: Any = None, labels: bool = True):
         self.dataset = dataset
@@ -311,10 +317,17 @@ class DatasetSource:
         return f"{type(self.dataset).__name__} ({len(self)} samples)"
 
 
+def _to_float(pixels: np.ndarray) -> np.ndarray:
+    """float32 samples: 8-bit images scaled to [0, 1] (as from an image file), others as they are."""
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.float32) / np.float32(255.0)
+    return np.asarray(pixels, dtype=np.float32)
+
+
 def _as_sample(sample: Any) -> np.ndarray:
-    """A sample as float32 ``(c, h, w)`` (a 2-D sample gains its channel axis)."""
+    """A sample as float32 ``(c, h, w)`` (a 2-D sample gains its channel axis; 8-bit in [0, 1])."""
     array = sample.detach().cpu().numpy() if hasattr(sample, "detach") else np.asarray(sample)
-    array = np.asarray(array, dtype=np.float32)
+    array = _to_float(array)
     return array[None] if array.ndim == 2 else array
 
 

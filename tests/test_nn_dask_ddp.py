@@ -173,3 +173,44 @@ def test_gpus_are_shared_out_one_per_rank_or_not_at_all():
         warnings.simplefilter("error")
         assert gpu_layout(cpu, two_nodes, plain) == ("gloo", [0, 0, 0], None)
         assert gpu_layout(auto, two_nodes, {w: (0, None) for w in two_nodes}) == ("gloo", [0, 0, 0], None)
+
+
+def test_an_interrupted_client_stops_every_rank(cluster, tmp_path, monkeypatch):
+    import scaleml.nn._dask_ddp as ddp
+
+    started = tmp_path / "started"
+
+    class Slow(Callback):
+        def __init__(self, marker):
+            self.marker = marker
+
+        def on_batch_end(self, training):
+            open(self.marker, "w").close()
+            import time
+
+            time.sleep(0.05)
+
+    watch = ddp._watch
+
+    def interrupted(client, futures, workers, estimator):
+        import time
+
+        while not started.exists():
+            time.sleep(0.05)
+        raise KeyboardInterrupt  # as Ctrl-C in the client while the ranks train
+
+    monkeypatch.setattr(ddp, "_watch", interrupted)
+    with scaleml.backend("dask", address=cluster.scheduler_address):
+        with pytest.raises(KeyboardInterrupt):
+            CNNClassifier(image_shape=(8, 8), epochs=50, random_state=0, callbacks=[Slow(str(started))]).fit(X_train, y_train)
+    monkeypatch.setattr(ddp, "_watch", watch)
+    with distributed.Client(cluster.scheduler_address) as client:
+        import time
+
+        def training():  # a cancelled task leaves processing() at once, so ask the workers
+            return any(client.run(lambda: __import__("torch").distributed.is_initialized()).values())
+
+        deadline = time.monotonic() + 20  # each rank looks about once a second
+        while time.monotonic() < deadline and training():
+            time.sleep(0.2)
+        assert not training()

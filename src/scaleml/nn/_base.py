@@ -166,7 +166,9 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
                 chosen.append(ProgressBar())
         if incremental:  # one epoch on the data given: nothing to hold out or to resume
             chosen = [c for c in chosen if not isinstance(c, (EarlyStopping, Checkpoint))]
-        return ordered(chosen)
+        # Callbacks the training's host adds (a Dask rank's stop signal); not parameters,
+        # so not in the checkpoint's fingerprint.
+        return ordered([*getattr(self, "_extra_callbacks", []), *chosen])
 
     def _prepare(self, X: Any, y: Any, reset: bool, classes: Any) -> tuple[Any, Any, tuple[int, ...], Any]:
         """``(feed, n_outputs, per-sample network shape, (X, y) for the checkpoint fingerprint)``

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..exceptions import ClusterConnectionError, TrainingInterruptedError
+from .callbacks import Callback
 
 RENDEZVOUS_TIMEOUT_S = 120.0
 
@@ -81,8 +82,27 @@ def gpu_layout(estimator: Any, workers: list[str], gpus: dict[str, tuple[int, st
     )
 
 
+class StopWhenAsked(Callback):
+    """Added to each rank's callbacks: ends the rank when the client sets the fit's Dask
+    ``Event`` (the client was interrupted or gave up), checked about once a second."""
+
+    checkpointed = False  # the host's, not the user's: left out of checkpoints
+
+    def __init__(self, event: str):
+        self.event, self._checked = event, 0.0
+
+    def on_batch_begin(self, training: Any) -> None:
+        if time.monotonic() - self._checked < 1.0:
+            return
+        self._checked = time.monotonic()
+        from distributed import Event
+
+        if Event(self.event).is_set():
+            raise TrainingInterruptedError("The client stopped this data-parallel fit.")
+
+
 def _run_rank(estimator: Any, X: Any, y: Any, rank: int, world: int, address: str, backend: str,
-              local_rank: int = 0, device: str | None = None) -> Any:
+              local_rank: int = 0, device: str | None = None, stop_event: str | None = None) -> Any:
     """One rank, in a task on its Dask worker; rank 0 returns the fitted estimator."""
     from datetime import timedelta
 
@@ -91,6 +111,7 @@ def _run_rank(estimator: Any, X: Any, y: Any, rank: int, world: int, address: st
     os.environ["LOCAL_RANK"] = str(local_rank)  # the GPU this rank trains on (one rank per worker process)
     if device is not None:
         estimator.set_params(device=device)
+    estimator._extra_callbacks = [StopWhenAsked(stop_event)] if stop_event else []
 
     if dist.is_initialized():
         raise RuntimeError("This Dask worker already takes part in a torch.distributed group (another "
@@ -99,6 +120,7 @@ def _run_rank(estimator: Any, X: Any, y: Any, rank: int, world: int, address: st
                             timeout=timedelta(seconds=RENDEZVOUS_TIMEOUT_S))
     try:
         fitted = estimator.fit(X, y)
+        del fitted._extra_callbacks
         return fitted if rank == 0 else None
     finally:
         dist.destroy_process_group()
@@ -154,7 +176,7 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
     token = uuid.uuid4().hex[:8]
     futures = [
         client.submit(_run_rank, model, X, y, rank, world, address, backend, local_ranks[rank], device,
-                      workers=[worker],
+                      f"scaleml-ddp-stop-{token}", workers=[worker],
                       allow_other_workers=False, pure=False, retries=0,
                       key=f"scaleml-ddp-{type(estimator).__name__}-rank{rank}-of-{world}-{token}")
         for rank, worker in enumerate(workers)
@@ -164,6 +186,11 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
     finally:
         pending = [f for f in futures if f.status != "finished"]
         if pending:
+            # A running task cannot be cancelled: ask the ranks to end themselves, so that
+            # none goes on training (or writing checkpoints) after this fit has returned.
+            from distributed import Event
+
+            Event(f"scaleml-ddp-stop-{token}", client=client).set()
             client.cancel(pending)
         if scattered:
             client.cancel(scattered)

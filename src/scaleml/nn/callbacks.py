@@ -244,7 +244,7 @@ def _plain(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _others(training: Training, checkpoint: Checkpoint) -> list[Callback]:
-    return [c for c in training.callbacks if not isinstance(c, Checkpoint)]
+    return [c for c in training.callbacks if not isinstance(c, Checkpoint) and getattr(c, "checkpointed", True)]
 
 
 class LRScheduler(Callback):

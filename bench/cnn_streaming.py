@@ -124,18 +124,7 @@ def throughput(repeat: int, n: int, workdir: Path, device: str = "cpu") -> dict:
         variants = {"hand-written AMP loop (floor)": lambda: _Loss(_hand_written_amp(X, labels[order], device)),
                     **{f"scaleml {k.replace(' (floor)', '')}": v for k, v in variants.items()}}
     seen = n * _model().epochs
-    for fit in variants.values():  # warm-up
-        fit()
-    runs = []
-    for r in range(repeat):
-        for name, fit in variants.items():
-            start = time.perf_counter()
-            model = fit()
-            seconds = time.perf_counter() - start
-            runs.append({"variant": name, "repeat": r, "seconds": seconds, "images_per_s": seen / seconds,
-                         "final_loss": model.history_[-1]["loss"]})
-            print(f"[{r + 1}/{repeat}] {name:<26} {seconds:6.2f} s {seen / seconds:8.0f} images/s "
-                  f"loss {model.history_[-1]['loss']:.4f}", flush=True)
+    runs = _interleaved(variants, repeat, seen, lambda model: {"final_loss": model.history_[-1]["loss"]})
     floor = next(iter(variants))
     return _summarise(runs, floor, {"images": n, "shape": SHAPE, "epochs": 2, "batch_size": 128, "device": device})
 
@@ -241,22 +230,34 @@ def ddp(repeat: int) -> dict:
             "2 torchrun-style processes": lambda: fit_distributed(CNNClassifier(**params), X_train, y_train, nprocs=2),
             "2 Dask workers (one rank each)": on_dask,
         }
-        for fit in variants.values():
-            fit()  # warm-up
-        runs = []
-        for r in range(repeat):
-            for name, fit in variants.items():
-                start = time.perf_counter()
-                model = fit()
-                seconds = time.perf_counter() - start
-                accuracy = model.score(X_test, y_test)
-                in_loop = sum(h["seconds"] for h in model.history_)  # rank 0's epochs, start-up left out
-                runs.append({"variant": name, "repeat": r, "seconds": seconds, "images_per_s": seen / seconds,
-                             "loop_s": in_loop, "loop_images_per_s": seen / in_loop, "accuracy": accuracy})
-                print(f"[{r + 1}/{repeat}] {name:<32} {seconds:6.2f} s {seen / seconds:8.0f} images/s "
-                      f"(in the loop {seen / in_loop:6.0f}) accuracy {accuracy:.4f}", flush=True)
+        runs = _interleaved(variants, repeat, seen,
+                            lambda model: {**_in_loop(model, seen), "accuracy": model.score(X_test, y_test)})
         close_all(cluster.scheduler_address)  # scaleml's client to it, before the cluster goes
     return _summarise(runs, "2 torchrun-style processes", {**params, "train_images": len(X_train)})
+
+
+def _interleaved(variants: dict, repeat: int, seen: int, measure) -> list[dict]:
+    """One warm-up of each variant, then ``repeat`` rounds of A B C ...; ``measure(model)``
+    adds figures to each run (after the timer stops)."""
+    for fit in variants.values():
+        fit()
+    runs = []
+    for r in range(repeat):
+        for name, fit in variants.items():
+            start = time.perf_counter()
+            model = fit()
+            seconds = time.perf_counter() - start
+            run = {"variant": name, "repeat": r, "seconds": seconds, "images_per_s": seen / seconds, **measure(model)}
+            runs.append(run)
+            extra = ", ".join(f"{k} {v:.4g}" for k, v in run.items() if k not in ("variant", "repeat", "seconds", "images_per_s"))
+            print(f"[{r + 1}/{repeat}] {name:<32} {seconds:6.2f} s {seen / seconds:8.0f} images/s  {extra}", flush=True)
+    return runs
+
+
+def _in_loop(model, seen: int) -> dict:
+    """Throughput inside the training loop: rank 0's epochs, start-up left out."""
+    in_loop = sum(h["seconds"] for h in model.history_)
+    return {"loop_s": in_loop, "loop_images_per_s": seen / in_loop}
 
 
 def _summarise(runs: list[dict], floor: str, settings: dict) -> dict:
@@ -294,16 +295,7 @@ def ddp_gpus(repeat: int) -> dict:
     seen = len(X) * params["epochs"]
     variants = {"one process, one GPU": lambda: CNNClassifier(**params).fit(X, y),
                 f"{gpus} ranks, one GPU each (nccl)": lambda: fit_distributed(CNNClassifier(**params), X, y, nprocs=gpus)}
-    runs = []
-    for r in range(repeat):
-        for name, fit in variants.items():
-            start = time.perf_counter()
-            model = fit()
-            seconds = time.perf_counter() - start
-            in_loop = sum(h["seconds"] for h in model.history_)
-            runs.append({"variant": name, "repeat": r, "seconds": seconds, "images_per_s": seen / seconds,
-                         "loop_images_per_s": seen / in_loop})
-            print(f"[{r + 1}/{repeat}] {name:<32} {seconds:6.2f} s (in the loop {seen / in_loop:8.0f} images/s)")
+    runs = _interleaved(variants, repeat, seen, lambda model: _in_loop(model, seen))
     return _summarise(runs, "one process, one GPU", {**params, "images": len(X), "gpus": gpus})
 
 

@@ -68,9 +68,8 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
     def __scaleml_placement__(self, request: PlacementRequest) -> Placement:
         """On the backend's cluster: one data-parallel rank per Dask worker. Else on its own
         device, whatever the backend: the one ``device`` resolves to here."""
-        from ..data.device import resolve_device
-
         from ..data.cluster import in_dask_worker
+        from ..data.device import resolve_device
 
         if request.cluster is not None and not in_dask_worker():
             where = "cpu" if self.device == "cpu" else "each worker's own GPU when every worker has one, else cpu"
@@ -183,8 +182,7 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             shape = self._source_shape(source.sample_shape)
             if reset and hasattr(self, "n_features_in_"):
                 del self.n_features_in_  # set by array fits only: a source has no feature count
-            feed = StreamFeed(source, targets, num_workers=loader_workers(self.num_workers),
-                              seed=int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1)))
+            feed = StreamFeed(source, targets, num_workers=loader_workers(self.num_workers))
             return feed, n_outputs, shape, (source, None)
         X, y = self._validate(X, y, reset=reset)
         targets, n_outputs = self._encode_targets(y, reset, classes)
@@ -203,10 +201,10 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
 
     def _fit(self, X: Any, y: Any, *, reset: bool, epochs: int, classes: Any, incremental: bool = False) -> TorchEstimator:
         torch = _import_torch()
+        from ..data.cluster import backend_client
         from ..data.device import resolve_device
         from ._training import TensorFeed, run_training
         from .callbacks import Training
-        from ..data.cluster import backend_client
         from .distributed import process_group, shared_from_rank0
         from .sources import is_source
 
@@ -243,6 +241,7 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             self.callbacks_ = None
         elif tuple(shape) != tuple(self.input_shape_):
             raise ValueError(f"X has samples of shape {shape}, but this model takes {self.input_shape_}.")
+        feed.seed = self._seed  # a DataLoader's workers (randomness in a Dataset) follow the fit's seed
         module = self.module_.to(device)
         if device.type == "cuda" and len(self.input_shape_) == 3:
             module = module.to(memory_format=torch.channels_last)

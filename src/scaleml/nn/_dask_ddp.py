@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import time
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,12 @@ def _run_rank(estimator: Any, X: Any, y: Any, rank: int, world: int, address: st
         fitted = estimator.fit(X, y)
         del fitted._extra_callbacks
         return fitted if rank == 0 else None
+    except BaseException as exc:
+        # The failed frames hold the DDP module, which holds the process group: drop them,
+        # so that destroying the group closes its connections now and the other ranks
+        # (waiting in a collective) fail at once rather than at the group's timeout.
+        traceback.clear_frames(exc.__traceback__)
+        raise
     finally:
         dist.destroy_process_group()
 

@@ -24,6 +24,8 @@ from .callbacks import Training
 class TensorFeed:
     """Samples in one tensor (on the CPU, or on the device when they fit there)."""
 
+    seed = 0  # unused: nothing here draws random numbers
+
     def __init__(self, X: Any, y: Any):
         self.X, self.y = X, y
 

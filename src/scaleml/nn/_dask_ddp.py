@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 import traceback
 import uuid
@@ -27,14 +26,9 @@ from urllib.parse import urlparse
 
 from ..exceptions import ClusterConnectionError, TrainingInterruptedError
 from .callbacks import Callback
+from .distributed import free_port
 
 RENDEZVOUS_TIMEOUT_S = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 def _worker_gpus() -> tuple[int, str | None]:
@@ -170,7 +164,7 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
     workers = ranks_for(client)
     world = len(workers)
     host = urlparse(workers[0]).hostname
-    port = client.run(_free_port, workers=[workers[0]])[workers[0]]
+    port = client.run(free_port, "", workers=[workers[0]])[workers[0]]
     backend, local_ranks, device = gpu_layout(estimator, workers, client.run(_worker_gpus))
     address = f"tcp://{'[' + host + ']' if ':' in host else host}:{port}"
     model = clone(estimator)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import DataError
+from .sources import _to_float
 
 WINDOW_GROUPS = 4  # row groups shuffled together (and cached per reader)
 
@@ -111,8 +112,7 @@ class ParquetImages:
                 if self.mode is not None and image.mode != self.mode:
                     image = image.convert(self.mode)
                 pixels = np.asarray(image)
-            pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-            return pixels.astype(np.float32) / np.float32(255.0) if pixels.dtype == np.uint8 else pixels.astype(np.float32)
+            return _to_float(pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1))
         if self.image_shape is None:
             raise DataError(f"Column {self.image_column!r} holds numbers, not encoded images: pass "
                             "image_shape=(h, w) or (c, h, w) to reshape them.")

@@ -35,9 +35,10 @@ def shared_from_rank0(value: Any, device: Any) -> Any:
     return box[0]
 
 
-def _free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free now on ``host`` ("" for every interface: a rendezvous other hosts reach)."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -76,7 +77,7 @@ def fit_distributed(estimator: Any, X: Any, y: Any, nprocs: int = 2, backend: st
 
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     with tempfile.TemporaryDirectory() as folder:
-        mp.spawn(_worker, args=(nprocs, backend, _free_port(), clone(estimator), X, y, folder),
+        mp.spawn(_worker, args=(nprocs, backend, free_port(), clone(estimator), X, y, folder),
                  nprocs=nprocs, join=True)
         with open(Path(folder) / "fitted.pkl", "rb") as handle:
             return pickle.load(handle)  # written by our own rank-0 process just now

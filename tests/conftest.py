@@ -6,6 +6,11 @@ import sys
 
 import pytest
 
+# Tests never read (or write) the developer's own calibration (`scaleml calibrate`):
+# backend="auto" runs on its defaults unless a test gives it a calibration file.
+os.environ["SCALEML_CONFIG_DIR"] = os.path.join(
+    __import__("tempfile").mkdtemp(prefix="scaleml-test-config-"), "config")
+
 
 @pytest.fixture(autouse=True)
 def _no_backend_from_environment(monkeypatch):

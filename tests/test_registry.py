@@ -15,7 +15,7 @@ from scaleml.backends import (
 from scaleml.backends.local import LocalBackend
 from scaleml.exceptions import BackendOptionError, BackendUnavailableError, UnknownBackendError
 
-BUILTINS = ["local", "dask", "dask-ml", "torch", "cupy"]
+BUILTINS = ["local", "dask", "dask-ml", "torch", "cupy", "auto"]
 
 
 def test_every_builtin_is_listed_with_availability():

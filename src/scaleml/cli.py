@@ -268,6 +268,41 @@ def run(
             raise click.ClickException(str(exc)) from None
 
 
+@main.command()
+@click.option("--output", default=None, type=click.Path(dir_okay=False),
+              help="Write here instead of the user's config folder (read it back with backend option calibration=).")
+@click.option("--no-dask", is_flag=True, help="Skip the Dask probes (no LocalCluster is started).")
+@click.option("--show", is_flag=True, help="Print the constants in use and where they come from; measure nothing.")
+def calibrate(output: str | None, no_dask: bool, show: bool) -> None:
+    """Measure what backend="auto" needs to know about this machine (under a minute).
+
+    Short probes in a fresh process: starting loky workers and a LocalCluster, the
+    cost of one task on each, how fast data reaches workers, and how much of a
+    core a fit keeps when all are busy. The figures, with their provenance, go to
+    the user's config folder (SCALEML_CONFIG_DIR overrides it); without them auto
+    uses conservative defaults that prefer running in this process.
+    """
+    import dataclasses
+
+    from .backends import _calibration
+    from .exceptions import ScaleMLError
+
+    if show:
+        constants = _calibration.load(output)
+    else:
+        click.echo("scaleml calibrate: timing loky workers" + ("" if no_dask else " and a LocalCluster")
+                   + " in a fresh process ...", err=True)
+        try:
+            constants, provenance = _calibration.calibrate(with_dask=not no_dask)
+        except ScaleMLError as exc:
+            raise click.ClickException(str(exc)) from None
+        path = _calibration.save(constants, provenance, output)
+        constants = dataclasses.replace(constants, source=f"measured now, saved to {path}")
+    for field in dataclasses.fields(constants):
+        value = getattr(constants, field.name)
+        click.echo(f"{field.name:<16} {value:.4g}" if isinstance(value, float) else f"{field.name:<16} {value}")
+
+
 from ._cli_bench import bench, bench_memory  # noqa: E402 - the group above must exist first
 
 main.add_command(bench)

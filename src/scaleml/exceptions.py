@@ -65,8 +65,18 @@ class TrainingInterruptedError(ScaleMLError, RuntimeError):
     last checkpoint when ``checkpoint_dir`` is set."""
 
 
+class CalibrationError(ScaleMLError, ValueError):
+    """A calibration file that cannot be used: damaged, another format, another machine."""
+
+
+class CalibrationWarning(UserWarning):
+    """A calibration file (``scaleml calibrate``) could not be used; defaults were."""
+
+
 __all__ = [
     "BackendOptionError",
+    "CalibrationError",
+    "CalibrationWarning",
     "BackendUnavailableError",
     "CheckpointError",
     "ClusterConnectionError",

@@ -94,6 +94,77 @@ def self_placement(estimator: Any, request: PlacementRequest) -> Placement | Non
 
 
 @dataclass(frozen=True)
+class Estimate:
+    """One candidate backend's predicted time for a fit, as ``backend="auto"`` saw it.
+
+    Attributes
+    ----------
+    backend : str
+        The candidate as it would run (``"local"``, ``"local n_jobs=-1"``, ``"dask"``).
+    seconds : float or None
+        Predicted wall time of the fit, start-up included; None when the candidate
+        cannot run this fit (``note`` says why).
+    note : str
+        How the figure is made up (``"start 0.4 s + 18 fits / 2 workers"``), or why not.
+    """
+
+    backend: str
+    seconds: float | None
+    note: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What ``backend="auto"`` chose for one fit, and why.
+
+    Attributes
+    ----------
+    backend : str
+        The backend that ran the fit.
+    options : dict
+        Its options.
+    reason : str
+        One sentence: the chosen prediction against the next best, and the work.
+    work : str
+        The work as the cost model saw it (``"90 independent fits of ~12 ms each"``).
+    estimates : tuple of Estimate
+        Every candidate's prediction, fastest first.
+    constants : str
+        Where the machine's constants came from (a calibration file, or the defaults).
+    decision_seconds : float
+        Time spent deciding (sizing the work with probe fits included).
+    """
+
+    backend: str
+    options: dict[str, Any]
+    reason: str
+    work: str
+    estimates: tuple[Estimate, ...]
+    constants: str
+    decision_seconds: float = 0.0
+
+    @property
+    def predicted_seconds(self) -> float | None:
+        """The chosen candidate's predicted time."""
+        chosen = [e.seconds for e in self.estimates if e.backend == self.label]
+        return chosen[0] if chosen else None
+
+    @property
+    def label(self) -> str:
+        """The chosen candidate as :attr:`Estimate.backend` names it."""
+        options = " ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.backend} {options}".strip()
+
+    def __str__(self) -> str:
+        lines = [f"Chosen by auto: {self.reason}", f"  work: {self.work}"]
+        for estimate in self.estimates:
+            figure = f"{estimate.seconds:.3g} s" if estimate.seconds is not None else "cannot run"
+            lines.append(f"  {estimate.backend:<18} {figure:>10}  {estimate.note}")
+        lines.append(f"  constants: {self.constants}; deciding took {self.decision_seconds:.3f} s")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
 class Plan:
     """Where each step of an estimator ran (or would run) under one backend.
 
@@ -115,6 +186,10 @@ class Plan:
         empty for a dry run, and not part of equality.
     dry_run : bool
         True for a plan from ``explain``: decided, nothing ran.
+    decision : Decision or None
+        With ``backend="auto"``: what it chose, each candidate's predicted time
+        and why (``backend`` is then the chosen one). Not part of equality: the
+        predictions come from timings.
     """
 
     backend: str
@@ -124,6 +199,7 @@ class Plan:
     steps: tuple[Placement, ...]
     observed: dict[str, Any] = field(default_factory=dict, compare=False)
     dry_run: bool = field(default=False, compare=False)
+    decision: Decision | None = field(default=None, compare=False)
 
     def __iter__(self) -> Iterator[Placement]:
         return iter(self.steps)
@@ -149,16 +225,21 @@ class Plan:
             "dry_run": self.dry_run,
             "observed": dict(self.observed),
             "steps": [asdict(step) for step in self.steps],
+            "decision": asdict(self.decision) if self.decision is not None else None,
         }
 
     def __str__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.backend_options.items())
         lines = [
             ("Plan (dry run, nothing ran)" if self.dry_run else "Plan")
-            + f": backend {self.backend!r} ({_SOURCE_TEXT[self.backend_source]})"
+            + f": backend {self.backend!r} ("
+            + ("picked by 'auto', " if self.decision is not None else "")
+            + f"{_SOURCE_TEXT[self.backend_source]})"
             + (f", options {options}" if options else ""),
             f"Input: {self.data}",
         ]
+        if self.decision is not None:
+            lines.append(str(self.decision))
         headers = ("step", "estimator", "device", "engine", "parallelism", "data form")
         rows = [tuple(str(getattr(step, col)) for col in _COLUMNS) for step in self.steps]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
@@ -201,6 +282,11 @@ class Record:
         self.dry_run = dry_run
         self._steps: dict[str, Placement] = {}
         self._observed: dict[str, Any] = {}
+        self._decision: Decision | None = None
+
+    def choose(self, decision: Decision) -> None:
+        """Write what ``backend="auto"`` chose; the plan then names that backend."""
+        self._decision = decision
 
     def place(self, placement: Placement) -> Placement:
         """Write a step's placement, before it runs."""
@@ -228,11 +314,15 @@ class Record:
         return tuple(self._steps.values())
 
     def plan(self, backend: Any, source: str, X: Any = None) -> Plan:
-        """The finished plan of ``backend`` (a backend instance) for input ``X``."""
+        """The finished plan of ``backend`` (a backend instance) for input ``X``;
+        of the backend it chose, when it chose one (``auto``)."""
+        decision = self._decision
+        name, options = (backend.name, backend.changed_options()) if decision is None else (
+            decision.backend, dict(decision.options))
         return Plan(
-            backend.name, source, backend.changed_options(),
+            name, source, options,
             describe_data(X) if X is not None else "not given",
-            self.steps, dict(self._observed), self.dry_run,
+            self.steps, dict(self._observed), self.dry_run, decision,
         )
 
 

@@ -247,7 +247,7 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         return self.estimator_.feature_names_in_
 
 
-def explain(estimator: Any, backend: str | None = None, X: Any = None, **backend_options: Any) -> Plan:
+def explain(estimator: Any, backend: str | None = None, X: Any = None, y: Any = None, **backend_options: Any) -> Plan:
     """Say where each step of ``estimator`` would run, without fitting it.
 
     A dry run of the backend's own ``fit``: the same code decides and writes each
@@ -264,7 +264,11 @@ def explain(estimator: Any, backend: str | None = None, X: Any = None, **backend
         Backend name; by default the same precedence as ``Scaled``: the active
         ``scaleml.backend(...)`` block, then ``SCALEML_BACKEND``, then ``"local"``.
     X : array-like, optional
-        The data it would be fitted on; only its form is read.
+        The data it would be fitted on; only its form is read, except by
+        ``backend="auto"``, which times a few probe fits of clones on a
+        subsample of ``X, y`` to size the work (the estimator is never fitted).
+    y : array-like, optional
+        The targets it would be fitted on (read by ``backend="auto"`` only).
     **backend_options
         Options of the backend.
 
@@ -279,5 +283,5 @@ def explain(estimator: Any, backend: str | None = None, X: Any = None, **backend
         estimator = estimator.estimator
     record = Record(dry_run=True)
     with resolve_backend(backend, backend_options) as resolved:
-        resolved.backend.fit(clone(estimator, safe=False), X, None, record)
+        resolved.backend.fit(clone(estimator, safe=False), X, y, record)
     return record.plan(resolved.backend, resolved.source, X)

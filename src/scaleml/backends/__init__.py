@@ -68,6 +68,10 @@ BUILTIN_BACKENDS: dict[str, tuple[str, str]] = {
         "scaleml.backends.cupy:CuPyBackend",
         "Array API steps on CuPy arrays on a CUDA GPU",
     ),
+    "auto": (
+        "scaleml.backends.auto:AutoBackend",
+        "picks local, every core, dask or dask-ml for each fit from measured costs",
+    ),
 }
 
 

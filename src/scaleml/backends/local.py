@@ -6,14 +6,15 @@ scikit-learn does on its own: with no options it changes no setting at all.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from numbers import Integral
 from typing import Any, ContextManager
 
 import joblib
 
 from .._validation import Predicate
-from ..planning import Placement, Record, describe_estimator
+from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
 
 NON_ZERO_INT = Predicate(
@@ -31,23 +32,53 @@ class LocalBackend(Backend):
         Default number of joblib workers for every step that leaves its own
         ``n_jobs`` at None; ``-1`` uses every core. None (the default) leaves
         joblib's configuration as it is.
+    in_process : bool
+        Run every joblib call sequentially in this process, whatever the
+        estimators' ``n_jobs`` (what ``backend="auto"`` does when starting
+        workers would cost more than they save). Default False.
     """
 
     name = "local"
     summary = "scikit-learn in this process; joblib (loky) for n_jobs"
     options = {
         "n_jobs": Option(None, "joblib workers for steps whose n_jobs is None (-1: every core)", [NON_ZERO_INT, None]),
+        "in_process": Option(False, "run every joblib call in this process, whatever the estimators' n_jobs",
+                             ["boolean"]),
     }
 
     def engine_config(self) -> ContextManager[Any]:
+        if self.options["in_process"]:
+            return joblib.parallel_config(backend="sequential")
         n_jobs = self.options["n_jobs"]
         return nullcontext() if n_jobs is None else joblib.parallel_config(n_jobs=n_jobs)
+
+    @contextmanager
+    def _steps_n_jobs(self, estimator: Any) -> Iterator[None]:
+        """Give the steps whose n_jobs is None the backend's n_jobs while they fit, then None again.
+
+        joblib's configuration alone does not reach every step: a call that prefers
+        threads (scikit-learn's forests) runs with one job unless the step's own
+        n_jobs says otherwise.
+        """
+        n_jobs = self.options["n_jobs"]
+        steps = [] if n_jobs is None or self.options["in_process"] else [
+            step for _, step in walk(estimator)
+            if hasattr(step, "get_params") and "n_jobs" in step.get_params(deep=False)
+            and step.get_params(deep=False)["n_jobs"] is None
+        ]
+        for step in steps:
+            step.set_params(n_jobs=n_jobs)
+        try:
+            yield
+        finally:
+            for step in steps:
+                step.set_params(n_jobs=None)
 
     def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
         self.place_steps(estimator, X, record, self._placement)
         if record.dry_run:
             return estimator
-        with self.activate():
+        with self.activate(), self._steps_n_jobs(estimator):
             return estimator.fit(X, y, **fit_params)
 
     def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
@@ -55,7 +86,7 @@ class LocalBackend(Backend):
         self.place_steps(estimator, X, record, self._placement)
         if record.dry_run:
             return estimator, None
-        with self.activate():
+        with self.activate(), self._steps_n_jobs(estimator):
             return estimator, estimator.fit_transform(X, y, **fit_params)
 
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
@@ -68,6 +99,10 @@ class LocalBackend(Backend):
         if "n_jobs" not in params:
             parallelism = "1 process"
             reason = f"local backend: scikit-learn {where}; the estimator has no n_jobs"
+        elif self.options["in_process"]:
+            parallelism = "1 process"
+            reason = (f"local backend: scikit-learn {where}; in_process=True runs its joblib work sequentially "
+                      f"here, whatever its n_jobs={params['n_jobs']!r}")
         else:
             requested = params["n_jobs"]
             with self.engine_config():

@@ -1,0 +1,305 @@
+"""The cost model of ``backend="auto"``: how long a fit would take on each backend.
+
+Two halves. :func:`size_work` reads the estimator's parallel structure (a search's
+candidates x folds, an ensemble's trees; anything else is one fit) and times the
+unit of that structure with short probe fits on a subsample, in this process,
+extrapolated to the full data by the growth the probes show. :func:`predict` turns
+that work and the machine's :class:`~scaleml.backends._calibration.Constants` into
+each candidate's predicted seconds, start-up included.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.base import clone, is_classifier
+
+from ..planning import Estimate, is_plain_pipeline, walk
+from ._calibration import Constants
+
+PROBE_ROWS = (300, 1200, 4800)  # the subsample sizes the unit is timed at, while it is cheap
+PROBE_TREES = 4  # trees an ensemble's probe fits
+CHEAP_PROBE_S = 0.05  # a probe this long is the last: larger ones would cost more than they tell
+TARGET_BATCH_S = 0.2  # joblib and scaleml's dask backend group calls into batches of about this long
+
+
+@dataclass(frozen=True)
+class Work:
+    """A fit as the cost model sees it.
+
+    Attributes
+    ----------
+    units : int
+        Independent fits joblib could run at once (1: nothing to spread).
+    unit_seconds : float
+        One of them, in this process, at full size.
+    serial_seconds : float
+        Work that stays in this process whatever the backend (a search's refit,
+        the steps before a forest).
+    data_bytes : int
+        Bytes of ``X`` and ``y`` every worker needs.
+    summary : str
+        ``"90 independent fits (18 candidates x 5 folds) of ~12 ms each"``.
+    how : str
+        How the unit was timed (``"timed on 300 and 1200 rows, grown as rows^1.30"``).
+    threads : bool
+        Whether the estimator spreads its units over threads (scikit-learn's forests),
+        which start at once and share the data, rather than worker processes.
+    probe_seconds : float
+        What timing the unit cost.
+    """
+
+    units: int
+    unit_seconds: float
+    serial_seconds: float
+    data_bytes: int
+    summary: str
+    how: str = ""
+    threads: bool = False
+    probe_seconds: float = 0.0
+
+    @property
+    def in_process_seconds(self) -> float:
+        return self.serial_seconds + self.units * self.unit_seconds
+
+    @property
+    def description(self) -> str:
+        return f"{self.summary}; {self.how}" if self.how else self.summary
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Where an estimator's joblib work is: ``units`` copies of ``unit`` fitted on
+    ``row_fraction`` of the rows, plus the serial rest."""
+
+    kind: str  # "search", "ensemble" or "serial"
+    units: int
+    detail: str
+    path: str = ""
+    row_fraction: float = 1.0
+    refit: bool = False
+
+
+def _is_search(step: Any) -> bool:
+    return hasattr(step, "cv") and (hasattr(step, "param_grid") or hasattr(step, "param_distributions")) \
+        and hasattr(step, "estimator")
+
+
+def _spreads(step: Any) -> bool:
+    """Whether the step's joblib work may run in parallel (its n_jobs is not an explicit 1)."""
+    params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
+    return "n_jobs" in params and params["n_jobs"] != 1
+
+
+def _candidates(search: Any) -> tuple[int, dict[str, Any]]:
+    """Number of candidates of a search and the first one's parameters."""
+    from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+    if hasattr(search, "param_grid"):
+        grid = ParameterGrid(search.param_grid)
+        return len(grid), grid[0]
+    sampler = ParameterSampler(search.param_distributions, n_iter=1, random_state=0)
+    n_iter = getattr(search, "n_iter", 10)
+    n_candidates = getattr(search, "n_candidates", None)
+    count = n_iter if isinstance(n_iter, int) else (n_candidates if isinstance(n_candidates, int) else 10)
+    return count, next(iter(sampler))
+
+
+def structure(estimator: Any, X: Any, y: Any) -> Structure:
+    """The parallel structure of ``estimator``: its first search or parallel ensemble."""
+    from sklearn.model_selection import check_cv
+
+    for path, step in walk(estimator):
+        if _is_search(step) and _spreads(step):
+            count, _ = _candidates(step)
+            folds = check_cv(step.cv, y, classifier=is_classifier(step.estimator)).get_n_splits(X, y)
+            return Structure("search", count * folds, f"{count} candidates x {folds} folds", path,
+                             (folds - 1) / folds if folds > 1 else 1.0, bool(getattr(step, "refit", False)))
+        params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
+        if isinstance(params.get("n_estimators"), int) and _spreads(step):
+            return Structure("ensemble", params["n_estimators"], f"{params['n_estimators']} trees of "
+                             f"{type(step).__name__}", path)
+    return Structure("serial", 1, "one fit")
+
+
+def _subsample(X: Any, y: Any, rows: int, seed: int = 0) -> tuple[Any, Any]:
+    n = X.shape[0]
+    if rows >= n:
+        return X, y
+    index = np.sort(np.random.default_rng(seed).choice(n, rows, replace=False))
+    take = (lambda a: a.iloc[index]) if hasattr(X, "iloc") else (lambda a: a[index])
+    return take(X), (None if y is None else (y.iloc[index] if hasattr(y, "iloc") else np.asarray(y)[index]))
+
+
+def _set_step(estimator: Any, path: str, **params: Any) -> Any:
+    """A clone of ``estimator`` with the step at ``path`` (as :func:`walk` names it) given ``params``."""
+    est = clone(estimator)
+    if is_plain_pipeline(estimator):
+        prefix = path.replace("/", "__")
+        params = {f"{prefix}__{k}": v for k, v in params.items()}
+    return est.set_params(**params)
+
+
+def _nbytes(data: Any) -> int:
+    if data is None:
+        return 0
+    if hasattr(data, "memory_usage"):  # pandas
+        usage = data.memory_usage(deep=False)
+        return int(usage.sum() if hasattr(usage, "sum") else usage)
+    return int(getattr(data, "nbytes", 0) or getattr(getattr(data, "data", None), "nbytes", 0) or 0)
+
+
+class _Scored:
+    """A search's unit: fit, then score on the held-out share (``held_out`` of the
+    fitted rows), as each of a search's tasks does."""
+
+    def __init__(self, estimator: Any, held_out: float) -> None:
+        self.estimator = estimator
+        self.held_out = held_out
+
+    def fit(self, X: Any, y: Any = None) -> _Scored:
+        self.estimator.fit(X, y) if y is not None else self.estimator.fit(X)
+        if self.held_out > 0 and hasattr(self.estimator, "score"):
+            rows = max(1, int(X.shape[0] * self.held_out))
+            part = X.iloc[:rows] if hasattr(X, "iloc") else X[:rows]
+            target = None if y is None else (y.iloc[:rows] if hasattr(y, "iloc") else y[:rows])
+            self.estimator.score(part, target) if target is not None else self.estimator.score(part)
+        return self
+
+
+def _time_fit(estimator: Any, X: Any, y: Any, repeat: int = 1) -> float:
+    """Seconds to fit a clone of ``estimator`` here, sequentially (best of ``repeat``)."""
+    best = math.inf
+    for _ in range(repeat):
+        est = _Scored(clone(estimator.estimator), estimator.held_out) if isinstance(estimator, _Scored) else clone(estimator)
+        with warnings.catch_warnings(), joblib.parallel_config(backend="sequential"):
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            est.fit(X, y) if y is not None else est.fit(X)
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _grown(probe: Any, X: Any, y: Any, rows: int) -> tuple[float, str]:
+    """Time of ``probe`` fitted on ``rows`` rows: exact when ``rows`` is within the
+    probe sizes, else extrapolated from the last two sizes timed (each size tried
+    only while the one before took under :data:`CHEAP_PROBE_S`)."""
+    timed: list[tuple[int, float]] = []
+    for size in PROBE_ROWS:
+        size = min(rows, size)
+        seconds = _time_fit(probe, *_subsample(X, y, size, seed=len(timed)))
+        if seconds < 0.02:  # short timings are noisy: best of three
+            seconds = min(seconds, _time_fit(probe, *_subsample(X, y, size, seed=len(timed)), repeat=2))
+        timed.append((size, seconds))
+        if size == rows:
+            return seconds, f"timed on all {rows} rows"
+        if seconds >= CHEAP_PROBE_S:
+            break
+    if len(timed) == 1:
+        (size, seconds), = timed
+        return seconds * rows / size, f"timed on {size} rows, grown in proportion"
+    (small, t_small), (large, t_large) = timed[-2:]
+    growth = math.log(max(t_large, 1e-6) / max(t_small, 1e-6)) / math.log(large / small)
+    if growth < 1.0:  # a fixed cost shows: a + b * rows through the two points
+        slope = (t_large - t_small) / (large - small)
+        return t_large + slope * (rows - large), f"timed on {small} and {large} rows, grown linearly"
+    growth = min(growth, 2.0)
+    return t_large * (rows / large) ** growth, f"timed on {small} and {large} rows, grown as rows^{growth:.2f}"
+
+
+# scikit-learn's forests run their trees on threads (joblib prefer="threads").
+_THREADED = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
+             "RandomTreesEmbedding", "IsolationForest")
+
+
+def size_work(estimator: Any, X: Any, y: Any) -> Work:
+    """Time the unit of ``estimator``'s parallel structure on ``X, y`` and describe the work."""
+    start = time.perf_counter()
+    shape = structure(estimator, X, y)
+    n = X.shape[0]
+    data_bytes = _nbytes(X) + _nbytes(y)
+    if shape.kind == "serial":
+        return Work(1, 0.0, 0.0, data_bytes, "one fit: no joblib work to spread")
+    step = next(s for p, s in walk(estimator) if p == shape.path)
+    rows = max(2, int(n * shape.row_fraction))
+    if shape.kind == "search":
+        _, first = _candidates(step)
+        folds = round(1 / (1 - shape.row_fraction)) if shape.row_fraction < 1 else 1
+        unit = _Scored(clone(step.estimator).set_params(**first), 1 / (folds - 1) if folds > 1 else 0.0)
+        unit_s, how = _grown(unit, X, y, rows)
+        serial_s = _grown(unit, X, y, n)[0] if shape.refit else 0.0
+        what, threads = "fit", False
+    else:  # an ensemble: a few trees, averaged (trees of one forest differ in depth)
+        trees = min(shape.units, PROBE_TREES)
+        unit_s, how = _grown(_set_step(estimator, shape.path, n_estimators=trees), X, y, rows)
+        unit_s /= trees
+        serial_s = 0.0
+        what, threads = "tree", type(step).__name__ in _THREADED
+    summary = (f"{shape.units} independent {what}s ({shape.detail}) of ~{_human(unit_s)} each"
+               + (f", plus {_human(serial_s)} in this process" if serial_s >= 0.001 else ""))
+    return Work(shape.units, unit_s, serial_s, data_bytes, summary, how, threads, time.perf_counter() - start)
+
+
+def _human(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def _spread_seconds(work: Work, workers: int, efficiency: float, task_s: float) -> tuple[float, int]:
+    """Seconds of the parallel part on ``workers`` workers, and the number of tasks sent."""
+    waves = math.ceil(work.units / workers)
+    if work.threads:  # a forest splits its trees into one task per worker
+        batches = min(work.units, workers)
+    else:
+        per_batch = max(1, math.floor(TARGET_BATCH_S / max(work.unit_seconds, 1e-6)))
+        batches = math.ceil(work.units / per_batch)
+    return waves * work.unit_seconds / efficiency + batches * task_s, batches
+
+
+def predict(work: Work, constants: Constants, *, loky_warm: bool = False, dask_workers: int | None = None,
+            dask_running: bool = False) -> list[Estimate]:
+    """Predicted seconds of ``work`` on each CPU candidate: in this process, every core, Dask.
+
+    ``loky_warm`` / ``dask_running``: the workers are already up in this process, so
+    no start-up is paid. ``dask_workers``: the cluster's worker count when known
+    (a remote scheduler), else the managed LocalCluster's (one per core).
+    """
+    mb = work.data_bytes / 2**20
+    estimates = [Estimate("local", work.in_process_seconds,
+                          f"{work.units} x {_human(work.unit_seconds)}" + (
+                              f" + {_human(work.serial_seconds)}" if work.serial_seconds else "") + " in this process")]
+    cores = constants.cores
+    if work.units > 1 and cores > 1:
+        if work.threads:  # threads start at once and share the data
+            spread, batches = _spread_seconds(work, cores, constants.efficiency, 0.0)
+            seconds, note = spread + work.serial_seconds, f"{work.units} over {cores} threads {_human(spread)}"
+        else:
+            start = 0.0 if loky_warm else constants.loky_start_s
+            spread, batches = _spread_seconds(work, cores, constants.efficiency, constants.loky_task_s)
+            send = mb / constants.loky_mb_per_s
+            seconds = start + spread + send + work.serial_seconds
+            note = (f"start {_human(start)} + {work.units} over {cores} loky workers in {batches} batches "
+                    f"{_human(spread)} + data {_human(send)}")
+        estimates.append(Estimate("local n_jobs=-1", seconds, note))
+    else:
+        estimates.append(Estimate("local n_jobs=-1", None, "nothing to spread" if work.units <= 1 else "one core"))
+    if constants.dask_start_s is None:
+        estimates.append(Estimate("dask", None, "Dask is not installed: pip install 'scaleml[dask]'"))
+    elif work.units > 1:
+        workers = dask_workers or cores
+        start = 0.0 if dask_running else constants.dask_start_s
+        spread, batches = _spread_seconds(work, workers, constants.dask_efficiency, constants.dask_task_s)
+        send = mb * workers / constants.dask_mb_per_s
+        seconds = start + spread + send + work.serial_seconds
+        estimates.append(Estimate("dask", seconds,
+                                  f"{'cluster up' if dask_running else 'start ' + _human(start)} + {work.units} over "
+                                  f"{workers} workers in {batches} tasks {_human(spread)} + data to each "
+                                  f"{_human(send)}"))
+    else:
+        estimates.append(Estimate("dask", None, "nothing to spread"))
+    return estimates

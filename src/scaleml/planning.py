@@ -133,6 +133,9 @@ class Decision:
         Where the machine's constants came from (a calibration file, or the defaults).
     decision_seconds : float
         Time spent deciding (sizing the work with probe fits included).
+    candidate : str
+        The chosen candidate as its :class:`Estimate` names it (``"local n_jobs=-1"``);
+        empty when nothing was predicted.
     """
 
     backend: str
@@ -142,16 +145,17 @@ class Decision:
     estimates: tuple[Estimate, ...]
     constants: str
     decision_seconds: float = 0.0
+    candidate: str = ""
 
     @property
     def predicted_seconds(self) -> float | None:
-        """The chosen candidate's predicted time."""
-        chosen = [e.seconds for e in self.estimates if e.backend == self.label]
+        """The chosen candidate's predicted time (None when nothing was predicted)."""
+        chosen = [e.seconds for e in self.estimates if e.backend == self.candidate]
         return chosen[0] if chosen else None
 
     @property
     def label(self) -> str:
-        """The chosen candidate as :attr:`Estimate.backend` names it."""
+        """The chosen backend with its options: ``"local in_process=True"``."""
         options = " ".join(f"{k}={v}" for k, v in self.options.items())
         return f"{self.backend} {options}".strip()
 

@@ -22,7 +22,7 @@ import sys
 import warnings
 from dataclasses import asdict, dataclass, fields, replace
 
-__all__ = ["Constants", "calibrate", "calibration_path", "config_dir", "defaults", "load", "parse", "replace", "save"]
+__all__ = ["Constants", "calibrate", "calibration_path", "config_dir", "defaults", "load", "parse", "save"]
 from pathlib import Path
 from typing import Any
 

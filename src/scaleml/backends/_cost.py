@@ -23,9 +23,10 @@ from sklearn.base import clone, is_classifier
 from ..planning import Estimate, is_plain_pipeline, walk
 from ._calibration import Constants
 
-PROBE_ROWS = (300, 1200, 4800)  # the subsample sizes the unit is timed at, while it is cheap
+PROBE_ROWS = (250, 1000, 4000)  # the subsample sizes the unit is timed at, while it is cheap
 PROBE_TREES = 4  # trees an ensemble's probe fits
-CHEAP_PROBE_S = 0.05  # a probe this long is the last: larger ones would cost more than they tell
+NOISY_S = 0.02
+PROBE_BUDGET = 0.05  # probing stops once it has cost this share of the work it predicts
 TARGET_BATCH_S = 0.2  # joblib and scaleml's dask backend group calls into batches of about this long
 
 
@@ -84,6 +85,7 @@ class Structure:
     path: str = ""
     row_fraction: float = 1.0
     refit: bool = False
+    folds: int = 1
 
 
 def _is_search(step: Any) -> bool:
@@ -97,18 +99,19 @@ def _spreads(step: Any) -> bool:
     return "n_jobs" in params and params["n_jobs"] != 1
 
 
-def _candidates(search: Any) -> tuple[int, dict[str, Any]]:
-    """Number of candidates of a search and the first one's parameters."""
+def _candidates(search: Any) -> tuple[int, list[dict[str, Any]]]:
+    """Number of candidates of a search, and up to three of them spread over its grid
+    (first, middle, last), whose probe times are averaged: candidates differ in cost."""
     from sklearn.model_selection import ParameterGrid, ParameterSampler
 
     if hasattr(search, "param_grid"):
         grid = ParameterGrid(search.param_grid)
-        return len(grid), grid[0]
-    sampler = ParameterSampler(search.param_distributions, n_iter=1, random_state=0)
+        picks = sorted({0, len(grid) // 2, len(grid) - 1})
+        return len(grid), [grid[i] for i in picks]
     n_iter = getattr(search, "n_iter", 10)
     n_candidates = getattr(search, "n_candidates", None)
     count = n_iter if isinstance(n_iter, int) else (n_candidates if isinstance(n_candidates, int) else 10)
-    return count, next(iter(sampler))
+    return count, list(ParameterSampler(search.param_distributions, n_iter=min(3, count), random_state=0))
 
 
 def structure(estimator: Any, X: Any, y: Any) -> Structure:
@@ -117,10 +120,10 @@ def structure(estimator: Any, X: Any, y: Any) -> Structure:
 
     for path, step in walk(estimator):
         if _is_search(step) and _spreads(step):
-            count, _ = _candidates(step)
+            count = _candidates(step)[0]
             folds = check_cv(step.cv, y, classifier=is_classifier(step.estimator)).get_n_splits(X, y)
             return Structure("search", count * folds, f"{count} candidates x {folds} folds", path,
-                             (folds - 1) / folds if folds > 1 else 1.0, bool(getattr(step, "refit", False)))
+                             (folds - 1) / folds if folds > 1 else 1.0, bool(getattr(step, "refit", False)), folds)
         params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
         if isinstance(params.get("n_estimators"), int) and _spreads(step):
             return Structure("ensemble", params["n_estimators"], f"{params['n_estimators']} trees of "
@@ -173,34 +176,26 @@ class _Scored:
         return self
 
 
-def _time_fit(estimator: Any, X: Any, y: Any, repeat: int = 1) -> float:
-    """Seconds to fit a clone of ``estimator`` here, sequentially (best of ``repeat``)."""
+def _time_fit(estimator: Any, X: Any, y: Any) -> float:
+    """Seconds to fit a clone of ``estimator`` here, sequentially; short timings are
+    noisy, so under :data:`NOISY_S` the best of three."""
     best = math.inf
-    for _ in range(repeat):
+    for _ in range(3):
         est = _Scored(clone(estimator.estimator), estimator.held_out) if isinstance(estimator, _Scored) else clone(estimator)
         with warnings.catch_warnings(), joblib.parallel_config(backend="sequential"):
             warnings.simplefilter("ignore")
             start = time.perf_counter()
             est.fit(X, y) if y is not None else est.fit(X)
             best = min(best, time.perf_counter() - start)
+        if best >= NOISY_S:
+            break
     return best
 
 
-def _grown(probe: Any, X: Any, y: Any, rows: int) -> tuple[float, str]:
-    """Time of ``probe`` fitted on ``rows`` rows: exact when ``rows`` is within the
-    probe sizes, else extrapolated from the last two sizes timed (each size tried
-    only while the one before took under :data:`CHEAP_PROBE_S`)."""
-    timed: list[tuple[int, float]] = []
-    for size in PROBE_ROWS:
-        size = min(rows, size)
-        seconds = _time_fit(probe, *_subsample(X, y, size, seed=len(timed)))
-        if seconds < 0.02:  # short timings are noisy: best of three
-            seconds = min(seconds, _time_fit(probe, *_subsample(X, y, size, seed=len(timed)), repeat=2))
-        timed.append((size, seconds))
-        if size == rows:
-            return seconds, f"timed on all {rows} rows"
-        if seconds >= CHEAP_PROBE_S:
-            break
+def _extrapolated(timed: list[tuple[int, float]], rows: int) -> tuple[float, str]:
+    """Seconds at ``rows`` from ``(rows, seconds)`` probe timings."""
+    if timed[-1][0] == rows:
+        return timed[-1][1], f"timed on all {rows} rows"
     if len(timed) == 1:
         (size, seconds), = timed
         return seconds * rows / size, f"timed on {size} rows, grown in proportion"
@@ -211,6 +206,30 @@ def _grown(probe: Any, X: Any, y: Any, rows: int) -> tuple[float, str]:
         return t_large + slope * (rows - large), f"timed on {small} and {large} rows, grown linearly"
     growth = min(growth, 2.0)
     return t_large * (rows / large) ** growth, f"timed on {small} and {large} rows, grown as rows^{growth:.2f}"
+
+
+def _time_unit(probes: list[Any], X: Any, y: Any, rows: int, units: int) -> tuple[float, str]:
+    """Seconds of one unit at ``rows`` rows, from fits of ``probes`` on subsamples.
+
+    Every probe is timed at the smallest size (their mean over the first one's time
+    scales the result: candidates differ in cost); the first alone at the larger
+    sizes, while the probes have cost less than :data:`PROBE_BUDGET` of the work
+    they predict. Exact when ``rows`` is within the probe sizes reached.
+    """
+    start = time.perf_counter()
+    timed: list[tuple[int, float]] = []
+    spread = 1.0
+    for size in PROBE_ROWS:
+        size = min(rows, size)
+        sample = _subsample(X, y, size, seed=len(timed))
+        seconds = _time_fit(probes[0], *sample)
+        if not timed and len(probes) > 1:
+            spread = (seconds + sum(_time_fit(p, *sample) for p in probes[1:])) / len(probes) / max(seconds, 1e-6)
+        timed.append((size, seconds))
+        estimate, how = _extrapolated(timed, rows)
+        if size == rows or time.perf_counter() - start > PROBE_BUDGET * units * estimate * spread:
+            break
+    return estimate * spread, how + (f", {len(probes)} candidates averaged" if len(probes) > 1 else "")
 
 
 # scikit-learn's forests run their trees on threads (joblib prefer="threads").
@@ -229,15 +248,15 @@ def size_work(estimator: Any, X: Any, y: Any) -> Work:
     step = next(s for p, s in walk(estimator) if p == shape.path)
     rows = max(2, int(n * shape.row_fraction))
     if shape.kind == "search":
-        _, first = _candidates(step)
-        folds = round(1 / (1 - shape.row_fraction)) if shape.row_fraction < 1 else 1
-        unit = _Scored(clone(step.estimator).set_params(**first), 1 / (folds - 1) if folds > 1 else 0.0)
-        unit_s, how = _grown(unit, X, y, rows)
-        serial_s = _grown(unit, X, y, n)[0] if shape.refit else 0.0
+        probes = [_Scored(clone(step.estimator).set_params(**params), 1 / (shape.folds - 1) if shape.folds > 1 else 0.0)
+                  for params in _candidates(step)[1]]
+        unit_s, how = _time_unit(probes, X, y, rows, shape.units)
+        serial_s = unit_s * n / rows if shape.refit else 0.0  # the refit, on every row
         what, threads = "fit", False
     else:  # an ensemble: a few trees, averaged (trees of one forest differ in depth)
         trees = min(shape.units, PROBE_TREES)
-        unit_s, how = _grown(_set_step(estimator, shape.path, n_estimators=trees), X, y, rows)
+        unit_s, how = _time_unit([_set_step(estimator, shape.path, n_estimators=trees)], X, y, rows,
+                                 math.ceil(shape.units / trees))
         unit_s /= trees
         serial_s = 0.0
         what, threads = "tree", type(step).__name__ in _THREADED

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from dataclasses import replace
 from typing import Any
 
 from ..data.cluster import CONNECTIONS, ClusterSpec
@@ -85,8 +86,7 @@ class AutoBackend(Backend):
         start = time.perf_counter()
         constants = self.constants()
         decision = self._decide(estimator, X, y, constants)
-        return Decision(decision.backend, decision.options, decision.reason, decision.work, decision.estimates,
-                        constants.source, time.perf_counter() - start)
+        return replace(decision, constants=constants.source, decision_seconds=time.perf_counter() - start)
 
     def _decide(self, estimator: Any, X: Any, y: Any, constants: _calibration.Constants) -> Decision:
         def fixed(backend: str, options: dict[str, Any], reason: str, work: str) -> Decision:
@@ -126,7 +126,8 @@ class AutoBackend(Backend):
         versus = f" vs {runner_up.backend} {runner_up.seconds:.3g} s" if runner_up else ""
         reason = f"{chosen.backend}: predicted {chosen.seconds:.3g} s{versus}: {work.summary}"
         ordered = tuple(runnable) + tuple(e for e in estimates if e not in runnable)
-        return Decision(backend, options, reason, work.description, ordered, constants.source)
+        return Decision(backend, options, reason, work.description, ordered, constants.source,
+                        candidate=chosen.backend)
 
     def _dask_options(self) -> dict[str, Any]:
         return {key: self.options[key] for key in ("address", "security") if self.options[key] is not None}
@@ -144,7 +145,7 @@ class AutoBackend(Backend):
 
     def _estimates(self, work: _cost.Work, constants: _calibration.Constants) -> list[Estimate]:
         if importlib.util.find_spec("distributed") is None:
-            constants = _calibration.replace(constants, dask_start_s=None)
+            constants = replace(constants, dask_start_s=None)
         client = self._dask_running()
         workers = None
         if client is not None:

@@ -162,7 +162,8 @@ def run_one(workload: str, label: str) -> dict:
 
 
 def _fresh(workload: str, label: str, timeout: float) -> dict:
-    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    # As a user's installation runs: byte code cached (this environment may turn it off).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"SCIPY_ARRAY_API": "1"}
     done = subprocess.run([sys.executable, __file__, "--run", workload, label], capture_output=True, text=True,
                           timeout=timeout, env=env)
     if done.returncode != 0:

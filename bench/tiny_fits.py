@@ -97,7 +97,6 @@ def rfecv():
     from sklearn.datasets import load_breast_cancer
     from sklearn.feature_selection import RFECV
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     X, y = load_breast_cancer(return_X_y=True)

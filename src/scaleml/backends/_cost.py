@@ -18,10 +18,12 @@ from typing import Any
 
 import joblib
 import numpy as np
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone
 
 from ..planning import Estimate, is_plain_pipeline, walk
 from ._calibration import Constants
+from ._structure import Structure, structure
+from ._structure import candidates as _candidates
 
 PROBE_ROWS = (250, 1000, 4000)  # the subsample sizes the unit is timed at, while it is cheap
 PROBE_TREES = 4  # trees an ensemble's probe fits
@@ -74,63 +76,6 @@ class Work:
         return f"{self.summary}; {self.how}" if self.how else self.summary
 
 
-@dataclass(frozen=True)
-class Structure:
-    """Where an estimator's joblib work is: ``units`` copies of ``unit`` fitted on
-    ``row_fraction`` of the rows, plus the serial rest."""
-
-    kind: str  # "search", "ensemble" or "serial"
-    units: int
-    detail: str
-    path: str = ""
-    row_fraction: float = 1.0
-    refit: bool = False
-    folds: int = 1
-
-
-def _is_search(step: Any) -> bool:
-    return hasattr(step, "cv") and (hasattr(step, "param_grid") or hasattr(step, "param_distributions")) \
-        and hasattr(step, "estimator")
-
-
-def _spreads(step: Any) -> bool:
-    """Whether the step's joblib work may run in parallel (its n_jobs is not an explicit 1)."""
-    params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
-    return "n_jobs" in params and params["n_jobs"] != 1
-
-
-def _candidates(search: Any) -> tuple[int, list[dict[str, Any]]]:
-    """Number of candidates of a search, and up to three of them spread over its grid
-    (first, middle, last), whose probe times are averaged: candidates differ in cost."""
-    from sklearn.model_selection import ParameterGrid, ParameterSampler
-
-    if hasattr(search, "param_grid"):
-        grid = ParameterGrid(search.param_grid)
-        picks = sorted({0, len(grid) // 2, len(grid) - 1})
-        return len(grid), [grid[i] for i in picks]
-    n_iter = getattr(search, "n_iter", 10)
-    n_candidates = getattr(search, "n_candidates", None)
-    count = n_iter if isinstance(n_iter, int) else (n_candidates if isinstance(n_candidates, int) else 10)
-    return count, list(ParameterSampler(search.param_distributions, n_iter=min(3, count), random_state=0))
-
-
-def structure(estimator: Any, X: Any, y: Any) -> Structure:
-    """The parallel structure of ``estimator``: its first search or parallel ensemble."""
-    from sklearn.model_selection import check_cv
-
-    for path, step in walk(estimator):
-        if _is_search(step) and _spreads(step):
-            count = _candidates(step)[0]
-            folds = check_cv(step.cv, y, classifier=is_classifier(step.estimator)).get_n_splits(X, y)
-            return Structure("search", count * folds, f"{count} candidates x {folds} folds", path,
-                             (folds - 1) / folds if folds > 1 else 1.0, bool(getattr(step, "refit", False)), folds)
-        params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
-        if isinstance(params.get("n_estimators"), int) and _spreads(step):
-            return Structure("ensemble", params["n_estimators"], f"{params['n_estimators']} trees of "
-                             f"{type(step).__name__}", path)
-    return Structure("serial", 1, "one fit")
-
-
 def _subsample(X: Any, y: Any, rows: int, seed: int = 0) -> tuple[Any, Any]:
     n = X.shape[0]
     if rows >= n:
@@ -176,18 +121,19 @@ class _Scored:
         return self
 
 
-def _time_fit(estimator: Any, X: Any, y: Any) -> float:
-    """Seconds to fit a clone of ``estimator`` here, sequentially; short timings are
-    noisy, so under :data:`NOISY_S` the best of three."""
+def _time_fit(estimator: Any, X: Any, y: Any, at_least: int = 1) -> float:
+    """Seconds to fit a clone of ``estimator`` here, sequentially: the best of
+    ``at_least`` fits, or of three when they take under :data:`NOISY_S` (short
+    timings are noisy)."""
     best = math.inf
-    for _ in range(3):
+    for attempt in range(max(3, at_least)):
         est = _Scored(clone(estimator.estimator), estimator.held_out) if isinstance(estimator, _Scored) else clone(estimator)
         with warnings.catch_warnings(), joblib.parallel_config(backend="sequential"):
             warnings.simplefilter("ignore")
             start = time.perf_counter()
             est.fit(X, y) if y is not None else est.fit(X)
             best = min(best, time.perf_counter() - start)
-        if best >= NOISY_S:
+        if best >= NOISY_S and attempt + 1 >= at_least:
             break
     return best
 
@@ -213,34 +159,47 @@ def _time_unit(probes: list[Any], X: Any, y: Any, rows: int, units: int) -> tupl
 
     Every probe is timed at the smallest size (their mean over the first one's time
     scales the result: candidates differ in cost); the first alone at the larger
-    sizes, while the probes have cost less than :data:`PROBE_BUDGET` of the work
-    they predict. Exact when ``rows`` is within the probe sizes reached.
+    sizes, each only if, by the growth seen so far, the probes will still have cost
+    under :data:`PROBE_BUDGET` of the work they predict. Exact when ``rows`` is
+    within the probe sizes reached.
     """
     start = time.perf_counter()
     timed: list[tuple[int, float]] = []
     spread = 1.0
     for size in PROBE_ROWS:
         size = min(rows, size)
+        if timed:
+            next_probe = _extrapolated(timed, size)[0]
+            work = units * _extrapolated(timed, rows)[0] * spread
+            if time.perf_counter() - start + next_probe > PROBE_BUDGET * work:
+                break
         sample = _subsample(X, y, size, seed=len(timed))
-        seconds = _time_fit(probes[0], *sample)
+        # The first fit of a class in a process pays one-time costs (imports, caches): twice at first.
+        seconds = _time_fit(probes[0], *sample, at_least=1 if timed else 2)
         if not timed and len(probes) > 1:
             spread = (seconds + sum(_time_fit(p, *sample) for p in probes[1:])) / len(probes) / max(seconds, 1e-6)
         timed.append((size, seconds))
-        estimate, how = _extrapolated(timed, rows)
-        if size == rows or time.perf_counter() - start > PROBE_BUDGET * units * estimate * spread:
+        if size == rows:
             break
+    estimate, how = _extrapolated(timed, rows)
     return estimate * spread, how + (f", {len(probes)} candidates averaged" if len(probes) > 1 else "")
 
 
-# scikit-learn's forests run their trees on threads (joblib prefer="threads").
-_THREADED = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
-             "RandomTreesEmbedding", "IsolationForest")
+def _fewer_trees(estimator: Any) -> tuple[Any, float]:
+    """An ensemble probed with :data:`PROBE_TREES` trees, and the factor back to all of them:
+    a search's unit that is itself a forest need not be timed whole."""
+    params = estimator.get_params(deep=False)
+    trees = params.get("n_estimators")
+    if isinstance(trees, int) and trees > PROBE_TREES:
+        return clone(estimator).set_params(n_estimators=PROBE_TREES), trees / PROBE_TREES
+    return estimator, 1.0
 
 
-def size_work(estimator: Any, X: Any, y: Any) -> Work:
-    """Time the unit of ``estimator``'s parallel structure on ``X, y`` and describe the work."""
+def size_work(estimator: Any, X: Any, y: Any, shape: Structure | None = None) -> Work:
+    """Time the unit of ``estimator``'s parallel structure (``shape``, read if not given)
+    on ``X, y`` and describe the work."""
     start = time.perf_counter()
-    shape = structure(estimator, X, y)
+    shape = shape or structure(estimator, X, y)
     n = X.shape[0]
     data_bytes = _nbytes(X) + _nbytes(y)
     if shape.kind == "serial":
@@ -248,9 +207,12 @@ def size_work(estimator: Any, X: Any, y: Any) -> Work:
     step = next(s for p, s in walk(estimator) if p == shape.path)
     rows = max(2, int(n * shape.row_fraction))
     if shape.kind == "search":
-        probes = [_Scored(clone(step.estimator).set_params(**params), 1 / (shape.folds - 1) if shape.folds > 1 else 0.0)
-                  for params in _candidates(step)[1]]
-        unit_s, how = _time_unit(probes, X, y, rows, shape.units)
+        held_out = 1 / (shape.folds - 1) if shape.folds > 1 else 0.0
+        probed = [_fewer_trees(clone(step.estimator).set_params(**params)) for params in _candidates(step)[1]]
+        scale = probed[0][1]
+        unit_s, how = _time_unit([_Scored(est, held_out) for est, _ in probed], X, y, rows, shape.units)
+        unit_s *= scale
+        how += f", forests timed with {PROBE_TREES} trees" if scale > 1 else ""
         serial_s = unit_s * n / rows if shape.refit else 0.0  # the refit, on every row
         what, threads = "fit", False
     else:  # an ensemble: a few trees, averaged (trees of one forest differ in depth)
@@ -259,7 +221,7 @@ def size_work(estimator: Any, X: Any, y: Any) -> Work:
                                  math.ceil(shape.units / trees))
         unit_s /= trees
         serial_s = 0.0
-        what, threads = "tree", type(step).__name__ in _THREADED
+        what, threads = "tree", shape.threads
     summary = (f"{shape.units} independent {what}s ({shape.detail}) of ~{_human(unit_s)} each"
                + (f", plus {_human(serial_s)} in this process" if serial_s >= 0.001 else ""))
     return Work(shape.units, unit_s, serial_s, data_bytes, summary, how, threads, time.perf_counter() - start)

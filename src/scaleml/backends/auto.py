@@ -15,14 +15,18 @@ from __future__ import annotations
 import importlib.util
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..data.cluster import CONNECTIONS, ClusterSpec
 from ..data.forms import describe_data, is_lazy
+from ..machine import usable_cores
 from ..planning import Decision, Estimate, Record, walk
-from . import _calibration, _cost
 from ._base import Backend, Option
-from .dask import ADDRESS, SECURITY
+from ._options import ADDRESS, SECURITY
+from ._structure import structure
+
+if TYPE_CHECKING:  # the cost model and calibration load only when there is a choice to make
+    from ._calibration import Constants
+    from ._cost import Work
 
 # Work predicted to take less than this in this process never starts a cluster.
 NEVER_START_BELOW_S = 1.0
@@ -30,6 +34,9 @@ NEVER_START_BELOW_S = 1.0
 # margin: predictions near a tie flip with timing noise, and this process is simpler.
 CLEAR_WIN = 1.15
 CLEAR_WIN_S = 0.05
+# A forest on fewer rows than this is spread over threads untimed: timing it would
+# cost a large share of the fit, and threads cost nothing to start.
+THREADS_UNTIMED_BELOW_ROWS = 4000
 _loky_started = False  # whether a fit auto sent to loky has started its workers in this process
 
 
@@ -66,11 +73,13 @@ class AutoBackend(Backend):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._delegates: dict[str, Backend] = {}
-        self._constants: _calibration.Constants | None = None
+        self._constants: Constants | None = None
 
-    def constants(self) -> _calibration.Constants:
+    def constants(self) -> Constants:
         """This machine's constants, read once per instance."""
         if self._constants is None:
+            from . import _calibration
+
             self._constants = _calibration.load(self.options["calibration"])
         return self._constants
 
@@ -84,33 +93,39 @@ class AutoBackend(Backend):
     def decide(self, estimator: Any, X: Any, y: Any) -> Decision:
         """What backend to fit ``estimator`` on ``X, y`` with, and why (probe fits included)."""
         start = time.perf_counter()
-        constants = self.constants()
-        decision = self._decide(estimator, X, y, constants)
-        return replace(decision, constants=constants.source, decision_seconds=time.perf_counter() - start)
+        decision = self._decide(estimator, X, y)
+        return replace(decision, decision_seconds=time.perf_counter() - start)
 
-    def _decide(self, estimator: Any, X: Any, y: Any, constants: _calibration.Constants) -> Decision:
-        def fixed(backend: str, options: dict[str, Any], reason: str, work: str) -> Decision:
-            return Decision(backend, options, reason, work, (), constants.source)
+    def _decide(self, estimator: Any, X: Any, y: Any) -> Decision:
+        def fixed(backend: str, reason: str, work: str) -> Decision:
+            return Decision(backend, {}, reason, work, (), "not read: nothing to predict")
 
         if X is None:
-            return fixed("local", {}, "local: no data given, so the work cannot be sized; a fit on data decides again",
+            return fixed("local", "local: no data given, so the work cannot be sized; a fit on data decides again",
                          "unknown")
         if is_lazy(X):
-            return fixed("dask-ml", {}, f"dask-ml: the input is lazy ({describe_data(X)}); dask-ml is the backend "
+            return fixed("dask-ml", f"dask-ml: the input is lazy ({describe_data(X)}); dask-ml is the backend "
                          "that streams it block by block", "out of core")
         placing = _self_placing(estimator)
         if placing is not None:
-            return fixed("local", {}, f"local: {placing} decides its own placement; in this process it uses every "
+            return fixed("local", f"local: {placing} decides its own placement; in this process it uses every "
                          "core (PyTorch or thread parallelism), with no cluster to start", "self-placing")
         try:
-            work = _cost.size_work(estimator, X, y)
+            shape = structure(estimator, X, y)
+            if shape.kind == "serial":
+                return fixed("local", "local: one fit with no joblib work to spread runs in this process on every "
+                             "backend, and here starts nothing", "one fit: no search or parallel ensemble")
+            if shape.threads and X.shape[0] < THREADS_UNTIMED_BELOW_ROWS and shape.units > 1 and usable_cores() > 1:
+                return Decision("local", {"n_jobs": -1}, f"local n_jobs=-1: {shape.detail} on threads, which start "
+                                "at once and share the data: spreading pays without timing it (fewer than "
+                                f"{THREADS_UNTIMED_BELOW_ROWS} rows)", shape.detail, (), "not read: nothing to predict")
+            from ._cost import size_work
+
+            work = size_work(estimator, X, y, shape)
         except Exception as exc:  # noqa: BLE001 - sizing is best effort; the fit itself reports real errors
-            return fixed("local", {}, f"local: sizing the work failed ({type(exc).__name__}: {exc}), so it runs as "
+            return fixed("local", f"local: sizing the work failed ({type(exc).__name__}: {exc}), so it runs as "
                          "written", "unknown")
-        if work.units <= 1:
-            return Decision("local", {}, "local: one fit with no joblib work to spread runs in this process on "
-                            "every backend, and here starts nothing", work.description,
-                            (Estimate("local", None, "not timed: nothing to choose"),), constants.source)
+        constants = self.constants()
         estimates = self._estimates(work, constants)
         runnable = sorted((e for e in estimates if e.seconds is not None), key=lambda e: e.seconds)
         in_process_best = min(e.seconds for e in runnable if e.backend != "dask")
@@ -132,25 +147,26 @@ class AutoBackend(Backend):
     def _dask_options(self) -> dict[str, Any]:
         return {key: self.options[key] for key in ("address", "security") if self.options[key] is not None}
 
-    def _dask_spec(self) -> ClusterSpec:
-        return ClusterSpec(self.options["address"], self.options["security"])
-
     def _dask_running(self) -> Any:
         """The running client of the cluster ``dask`` would use, if this process has one open."""
-        key = self._dask_spec().key()
+        from ..data.cluster import CONNECTIONS, ClusterSpec
+
+        key = ClusterSpec(self.options["address"], self.options["security"]).key()
         for connection in CONNECTIONS.running():
             if connection.spec.key() == key and connection.client.status == "running":
                 return connection.client
         return None
 
-    def _estimates(self, work: _cost.Work, constants: _calibration.Constants) -> list[Estimate]:
+    def _estimates(self, work: Work, constants: Constants) -> list[Estimate]:
+        from ._cost import predict
+
         if importlib.util.find_spec("distributed") is None:
             constants = replace(constants, dask_start_s=None)
         client = self._dask_running()
         workers = None
         if client is not None:
             workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or None
-        return _cost.predict(work, constants, loky_warm=_loky_started, dask_workers=workers,
+        return predict(work, constants, loky_warm=_loky_started, dask_workers=workers,
                              dask_running=client is not None)
 
     def _delegate(self, decision: Decision) -> Backend:

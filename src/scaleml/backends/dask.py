@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import joblib
 
-from .._validation import Interval, Predicate
+from .._validation import Interval
 from ..data.cluster import (
     CONNECTIONS,
     ClusterSpec,
@@ -31,24 +31,12 @@ from ..data.cluster import (
 from ..data.forms import is_lazy, is_path
 from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
+from ._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
 
-POSITIVE_INT = Interval(Integral, 1, None)
 # Estimators whose n_jobs scikit-learn ignores: nothing of theirs goes to joblib.
 _IGNORED_N_JOBS = {
     "sklearn.linear_model._logistic.LogisticRegression": "scikit-learn ignores LogisticRegression's n_jobs since 1.8",
 }
-def _is_byte_size(value: Any) -> bool:
-    from dask.utils import parse_bytes
-
-    return isinstance(value, str) and parse_bytes(value) > 0
-
-
-BYTE_SIZE = Predicate(_is_byte_size, "a size such as '2GiB' or '512MB'")
-SECURITY = Predicate(
-    lambda v: type(v).__name__ == "Security" or (isinstance(v, dict) and all(isinstance(k, str) for k in v)),
-    "a distributed.Security or a dict of its arguments (tls_ca_file, tls_client_cert, tls_client_key, ...)",
-)
-ADDRESS = Predicate(lambda v: isinstance(v, str) and bool(v.strip()), "a scheduler address such as 'tcp://scheduler:8786'")
 
 
 class DaskBackend(Backend):

@@ -154,35 +154,30 @@ def _extrapolated(timed: list[tuple[int, float]], rows: int) -> tuple[float, str
     return t_large * (rows / large) ** growth, f"timed on {small} and {large} rows, grown as rows^{growth:.2f}"
 
 
-def _time_unit(probes: list[Any], X: Any, y: Any, rows: int, units: int) -> tuple[float, str]:
-    """Seconds of one unit at ``rows`` rows, from fits of ``probes`` on subsamples.
+def _time_unit(probes: list[Any], X: Any, y: Any, rows: int, units: float) -> tuple[float, str]:
+    """Seconds of one unit at ``rows`` rows: the mean of ``probes`` (a search's
+    candidates differ in cost) fitted on subsamples of growing size.
 
-    Every probe is timed at the smallest size (their mean over the first one's time
-    scales the result: candidates differ in cost); the first alone at the larger
-    sizes, each only if, by the growth seen so far, the probes will still have cost
-    under :data:`PROBE_BUDGET` of the work they predict. Exact when ``rows`` is
-    within the probe sizes reached.
+    A larger size is timed only if, by the growth seen so far, the probes will still
+    have cost under :data:`PROBE_BUDGET` of the work they predict (``units``
+    probes' worth). Exact when ``rows`` is within the sizes reached.
     """
     start = time.perf_counter()
     timed: list[tuple[int, float]] = []
-    spread = 1.0
     for size in PROBE_ROWS:
         size = min(rows, size)
         if timed:
-            next_probe = _extrapolated(timed, size)[0]
-            work = units * _extrapolated(timed, rows)[0] * spread
-            if time.perf_counter() - start + next_probe > PROBE_BUDGET * work:
+            next_probes = _extrapolated(timed, size)[0] * len(probes)
+            if time.perf_counter() - start + next_probes > PROBE_BUDGET * units * _extrapolated(timed, rows)[0]:
                 break
         sample = _subsample(X, y, size, seed=len(timed))
         # The first fit of a class in a process pays one-time costs (imports, caches): twice at first.
-        seconds = _time_fit(probes[0], *sample, at_least=1 if timed else 2)
-        if not timed and len(probes) > 1:
-            spread = (seconds + sum(_time_fit(p, *sample) for p in probes[1:])) / len(probes) / max(seconds, 1e-6)
-        timed.append((size, seconds))
+        seconds = [_time_fit(probe, *sample, at_least=1 if timed or i else 2) for i, probe in enumerate(probes)]
+        timed.append((size, sum(seconds) / len(seconds)))
         if size == rows:
             break
     estimate, how = _extrapolated(timed, rows)
-    return estimate * spread, how + (f", {len(probes)} candidates averaged" if len(probes) > 1 else "")
+    return estimate, how + (f", mean of {len(probes)} candidates" if len(probes) > 1 else "")
 
 
 def _fewer_trees(estimator: Any) -> tuple[Any, float]:
@@ -210,7 +205,7 @@ def size_work(estimator: Any, X: Any, y: Any, shape: Structure | None = None) ->
         held_out = 1 / (shape.folds - 1) if shape.folds > 1 else 0.0
         probed = [_fewer_trees(clone(step.estimator).set_params(**params)) for params in _candidates(step)[1]]
         scale = probed[0][1]
-        unit_s, how = _time_unit([_Scored(est, held_out) for est, _ in probed], X, y, rows, shape.units)
+        unit_s, how = _time_unit([_Scored(est, held_out) for est, _ in probed], X, y, rows, shape.units * scale)
         unit_s *= scale
         how += f", forests timed with {PROBE_TREES} trees" if scale > 1 else ""
         serial_s = unit_s * n / rows if shape.refit else 0.0  # the refit, on every row
@@ -218,7 +213,7 @@ def size_work(estimator: Any, X: Any, y: Any, shape: Structure | None = None) ->
     else:  # an ensemble: a few trees, averaged (trees of one forest differ in depth)
         trees = min(shape.units, PROBE_TREES)
         unit_s, how = _time_unit([_set_step(estimator, shape.path, n_estimators=trees)], X, y, rows,
-                                 math.ceil(shape.units / trees))
+                                 shape.units / trees)
         unit_s /= trees
         serial_s = 0.0
         what, threads = "tree", shape.threads

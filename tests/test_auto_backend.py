@@ -135,7 +135,7 @@ def test_sizing_grows_with_the_rows():
     large = _cost.size_work(GridSearchCV(SVC(), {"C": [1.0, 2.0]}, cv=3, n_jobs=-1), X, y)
     assert small.units == large.units == 6
     # Probing stops once it costs a twentieth of the work: early for small work, later for large.
-    assert "2 candidates averaged" in small.how and "2 candidates averaged" in large.how
+    assert "mean of 2 candidates" in small.how and "mean of 2 candidates" in large.how
     assert "grown in proportion" in small.how and " and " in large.how, (small.how, large.how)
     assert large.unit_seconds > 3 * small.unit_seconds  # 20x the rows: SVC grows at least linearly
 

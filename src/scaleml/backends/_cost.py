@@ -154,6 +154,16 @@ def _extrapolated(timed: list[tuple[int, float]], rows: int) -> tuple[float, str
     return t_large * (rows / large) ** growth, f"timed on {small} and {large} rows, grown as rows^{growth:.2f}"
 
 
+def _budgeted(timed: list[tuple[int, float]], rows: int) -> float:
+    """Seconds at ``rows`` for budgeting probes: from one size, grown as rows^1.5 (a fit
+    may grow faster than its rows, as kernel methods do; budgeting on linear growth
+    stopped probing too early for them), else as :func:`_extrapolated`."""
+    if len(timed) == 1 and timed[0][0] != rows:
+        (size, seconds), = timed
+        return seconds * (rows / size) ** 1.5
+    return _extrapolated(timed, rows)[0]
+
+
 def _time_unit(probes: list[Any], X: Any, y: Any, rows: int, units: float) -> tuple[float, str]:
     """Seconds of one unit at ``rows`` rows: the mean of ``probes`` (a search's
     candidates differ in cost) fitted on subsamples of growing size.
@@ -167,8 +177,8 @@ def _time_unit(probes: list[Any], X: Any, y: Any, rows: int, units: float) -> tu
     for size in PROBE_ROWS:
         size = min(rows, size)
         if timed:
-            next_probes = _extrapolated(timed, size)[0] * len(probes)
-            if time.perf_counter() - start + next_probes > PROBE_BUDGET * units * _extrapolated(timed, rows)[0]:
+            next_probes = _budgeted(timed, size) * len(probes)
+            if time.perf_counter() - start + next_probes > PROBE_BUDGET * units * _budgeted(timed, rows):
                 break
         sample = _subsample(X, y, size, seed=len(timed))
         # The first fit of a class in a process pays one-time costs (imports, caches): twice at first.

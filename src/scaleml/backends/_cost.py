@@ -232,6 +232,10 @@ def size_work(estimator: Any, X: Any, y: Any, shape: Structure | None = None) ->
     return Work(shape.units, unit_s, serial_s, data_bytes, summary, how, threads, time.perf_counter() - start)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith("ch") else f"{n} {noun}s"
+
+
 def _human(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
@@ -269,7 +273,7 @@ def predict(work: Work, constants: Constants, *, loky_warm: bool = False, dask_w
             spread, batches = _spread_seconds(work, cores, constants.efficiency, constants.loky_task_s)
             send = mb / constants.loky_mb_per_s
             seconds = start + spread + send + work.serial_seconds
-            note = (f"start {_human(start)} + {work.units} over {cores} loky workers in {batches} batches "
+            note = (f"start {_human(start)} + {work.units} over {cores} loky workers in {_count(batches, 'batch')} "
                     f"{_human(spread)} + data {_human(send)}")
         estimates.append(Estimate("local n_jobs=-1", seconds, note))
     else:
@@ -284,7 +288,7 @@ def predict(work: Work, constants: Constants, *, loky_warm: bool = False, dask_w
         seconds = start + spread + send + work.serial_seconds
         estimates.append(Estimate("dask", seconds,
                                   f"{'cluster up' if dask_running else 'start ' + _human(start)} + {work.units} over "
-                                  f"{workers} workers in {batches} tasks {_human(spread)} + data to each "
+                                  f"{workers} workers in {_count(batches, 'task')} {_human(spread)} + data to each "
                                   f"{_human(send)}"))
     else:
         estimates.append(Estimate("dask", None, "nothing to spread"))

@@ -191,8 +191,9 @@ class AutoBackend(Backend):
         global _loky_started
         decision = self.decide(estimator, X, y)
         record.choose(decision)
-        if decision.options.get("n_jobs") == -1 and not record.dry_run:
-            _loky_started = True
+        chosen = [e for e in decision.estimates if e.backend == decision.candidate]
+        if chosen and "loky" in chosen[0].note and not record.dry_run:
+            _loky_started = True  # later fits in this process find loky's workers up (forests use threads)
         return self._delegate(decision)
 
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:

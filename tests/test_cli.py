@@ -57,6 +57,8 @@ def test_explain(runner):
     assert "randomforestclassifier" in result.output and "joblib, up to 2 workers" in result.output
     as_json = runner.invoke(main, ["explain", "sklearn.svm.SVC", "--json"])
     assert json.loads(as_json.output)["steps"][0]["estimator"] == "SVC"
+    auto = runner.invoke(main, ["explain", "RandomForestClassifier", "-b", "auto"])
+    assert auto.exit_code == 0 and "picked by 'auto'" in auto.output and "no data given" in auto.output
 
 
 @pytest.mark.parametrize(
@@ -68,6 +70,7 @@ def test_explain(runner):
         (["explain", "SVC", "-b", "dsak"], "Did you mean 'dask'"),
         (["explain", "SVC", "-o", "n_jobs"], "not key=value"),
         (["explain", "SVC", "-o", "n_job=2"], "no option 'n_job'"),
+        (["explain", "GridSearchCV"], "cannot be built with default parameters"),
         (["bench", "--case", "nope"], "Built-in cases"),
         (["bench", "--backends", "local:n_jobs"], "not key=value"),
     ],

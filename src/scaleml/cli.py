@@ -111,6 +111,18 @@ def _resolve_estimator_class(name: str) -> type:
     )
 
 
+def _instantiate(cls: type) -> Any:
+    """``cls()`` with its defaults, or a usage error for a class that needs arguments."""
+    try:
+        return cls()
+    except TypeError as exc:
+        raise click.UsageError(
+            f"{cls.__name__} cannot be built with default parameters ({exc}); `scaleml explain` takes "
+            "classes that can. For a search or other meta-estimator, call "
+            "scaleml.explain(estimator, backend=..., X=X, y=y) from Python."
+        ) from None
+
+
 def _sklearn_estimator_classes() -> dict[str, type]:
     """Public estimator classes of scikit-learn's public subpackages, by name.
 
@@ -167,7 +179,7 @@ def explain(steps: tuple[str, ...], backend: str | None, options: tuple[str, ...
     from .exceptions import ScaleMLError
     from .scaled import explain as make_explanation
 
-    estimators = [_resolve_estimator_class(step)() for step in steps]
+    estimators = [_instantiate(_resolve_estimator_class(step)) for step in steps]
     estimator = estimators[0] if len(estimators) == 1 else make_pipeline(*estimators)
     try:
         plan = make_explanation(estimator, backend=backend, **_parse_options(options))

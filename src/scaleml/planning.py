@@ -106,11 +106,15 @@ class Estimate:
         cannot run this fit (``note`` says why).
     note : str
         How the figure is made up (``"start 0.4 s + 18 fits / 2 workers"``), or why not.
+    starts : str
+        What running there would start in this process (``"loky workers"``,
+        ``"a LocalCluster"``); empty when nothing, or it is running already.
     """
 
     backend: str
     seconds: float | None
     note: str
+    starts: str = ""
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,8 @@ def predict(work: Work, constants: Constants, *, loky_warm: bool = False, dask_w
             seconds = start + spread + send + work.serial_seconds
             note = (f"start {_human(start)} + {work.units} over {cores} loky workers in {_count(batches, 'batch')} "
                     f"{_human(spread)} + data {_human(send)}")
-        estimates.append(Estimate("local n_jobs=-1", seconds, note))
+        estimates.append(Estimate("local n_jobs=-1", seconds, note,
+                                  "" if work.threads or loky_warm else "loky workers"))
     else:
         estimates.append(Estimate("local n_jobs=-1", None, "nothing to spread" if work.units <= 1 else "one core"))
     if constants.dask_start_s is None:
@@ -289,7 +290,7 @@ def predict(work: Work, constants: Constants, *, loky_warm: bool = False, dask_w
         estimates.append(Estimate("dask", seconds,
                                   f"{'cluster up' if dask_running else 'start ' + _human(start)} + {work.units} over "
                                   f"{workers} workers in {_count(batches, 'task')} {_human(spread)} + data to each "
-                                  f"{_human(send)}"))
+                                  f"{_human(send)}", "" if dask_running else "a LocalCluster"))
     else:
         estimates.append(Estimate("dask", None, "nothing to spread"))
     return estimates

@@ -126,11 +126,11 @@ class AutoBackend(Backend):
             return fixed("local", f"local: sizing the work failed ({type(exc).__name__}: {exc}), so it runs as "
                          "written", "unknown")
         constants = self.constants()
-        estimates = self._estimates(work, constants)
+        estimates = self._estimates(work, constants, self._dask_running())
         runnable = sorted((e for e in estimates if e.seconds is not None), key=lambda e: e.seconds)
         in_process_best = min(e.seconds for e in runnable if e.backend != "dask")
-        if in_process_best < NEVER_START_BELOW_S and not self._dask_running():
-            runnable = [e for e in runnable if e.backend != "dask"]  # never a cluster for sub-second work
+        if in_process_best < NEVER_START_BELOW_S:  # never start a cluster for sub-second work
+            runnable = [e for e in runnable if not (e.backend == "dask" and e.starts)]
         chosen = runnable[0]
         in_process = next(e for e in runnable if e.backend == "local")
         if chosen is not in_process and in_process.seconds <= chosen.seconds * CLEAR_WIN + CLEAR_WIN_S:
@@ -157,17 +157,17 @@ class AutoBackend(Backend):
                 return connection.client
         return None
 
-    def _estimates(self, work: Work, constants: Constants) -> list[Estimate]:
+    def _estimates(self, work: Work, constants: Constants, client: Any) -> list[Estimate]:
+        """Each candidate's prediction; ``client``: the running cluster ``dask`` would use, or None."""
         from ._cost import predict
 
         if importlib.util.find_spec("distributed") is None:
             constants = replace(constants, dask_start_s=None)
-        client = self._dask_running()
         workers = None
         if client is not None:
             workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or None
         return predict(work, constants, loky_warm=_loky_started, dask_workers=workers,
-                             dask_running=client is not None)
+                       dask_running=client is not None)
 
     def _delegate(self, decision: Decision) -> Backend:
         from . import create_backend
@@ -192,8 +192,8 @@ class AutoBackend(Backend):
         decision = self.decide(estimator, X, y)
         record.choose(decision)
         chosen = [e for e in decision.estimates if e.backend == decision.candidate]
-        if chosen and "loky" in chosen[0].note and not record.dry_run:
-            _loky_started = True  # later fits in this process find loky's workers up (forests use threads)
+        if chosen and chosen[0].starts == "loky workers" and not record.dry_run:
+            _loky_started = True  # later fits in this process find them up
         return self._delegate(decision)
 
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:

@@ -207,7 +207,7 @@ def test_reading_on_the_workers_gives_the_same_model(parquet_dir):
     assert local.plan_[0].parallelism == "this process, 2 reader threads"
 
 
-def test_pca_larger_than_memory_uses_dask_ml_and_stays_sklearn():
+def test_pca_larger_than_memory_uses_the_blocked_twin_and_stays_sklearn():
     from sklearn.decomposition import PCA
 
     Xd = da.from_array(X, chunks=(ROWS, FEATURES))
@@ -215,17 +215,17 @@ def test_pca_larger_than_memory_uses_dask_ml_and_stays_sklearn():
                    max_in_memory_bytes=ROWS * FEATURES * 8).fit(Xd)
     reference = make_pipeline(StandardScaler(), PCA(n_components=3)).fit(X)
     fitted = model.estimator_[-1]
-    assert type(fitted) is PCA  # plain scikit-learn, usable without dask-ml
+    assert type(fitted) is PCA  # plain scikit-learn, usable without scaleml
     assert_allclose(np.abs(fitted.components_), np.abs(reference[-1].components_), atol=1e-8)
     assert_allclose(fitted.explained_variance_, reference[-1].explained_variance_, rtol=1e-8)
     assert_allclose(np.abs(model.estimator_.transform(X)), np.abs(reference.transform(X)), atol=1e-8)
-    assert model.plan_[1].engine == "dask-ml" and "out of core" in model.plan_[1].parallelism
+    assert model.plan_[1].engine == "scaleml.decomposition" and "out of core" in model.plan_[1].parallelism
     small = Scaled(PCA(n_components=3), backend="dask-ml").fit(Xd)
     assert small.plan_[0].engine == "scikit-learn" and "loaded whole" in small.plan_[0].reason
-    assert "else by dask-ml's blocked implementation" in explain(PCA(), backend="dask-ml", X=Xd)[0].reason
+    assert "else by scaleml.decomposition's blocked implementation" in explain(PCA(), backend="dask-ml", X=Xd)[0].reason
     # A Dask array's size is known before reading: the plan decides up front, and the fit follows it.
     over = Scaled(PCA(n_components=3), backend="dask-ml", max_in_memory_bytes=ROWS * FEATURES * 8)
-    assert explain(over, X=Xd) == over.fit(Xd).plan_ and over.plan_[0].engine == "dask-ml"
+    assert explain(over, X=Xd) == over.fit(Xd).plan_ and over.plan_[0].engine == "scaleml.decomposition"
 
 
 def test_scaleml_linear_model_is_fitted_on_the_blocks_not_loaded(parquet_dir):

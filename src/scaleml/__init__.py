@@ -26,9 +26,11 @@ from .exceptions import (
 from .persistence import load, save
 from .planning import Plan
 
-# The dask-ml backend fits scikit-learn's linear models beyond memory with
-# scaleml's blocked ones; registered by path, so no backend imports them.
-backends.register_twin_provider("scaleml.linear_model:from_sklearn")
+# The dask-ml backend fits scikit-learn's linear models, PCA/TruncatedSVD and KMeans
+# beyond memory with scaleml's blocked ones; registered by path, so no backend imports them.
+for _package in ("linear_model", "decomposition", "cluster"):
+    backends.register_twin_provider(f"scaleml.{_package}:from_sklearn")
+del _package
 
 __all__ = [
     "BackendOptionError",

@@ -83,7 +83,8 @@ def fit_in_memory(backend: Any, path: str, step: Any, before: list[Any], data: B
 
 def fit_blocks(model: Any, before: list[Any], data: Blocks, record: Record, path: str) -> None:
     """Fit a model made for blocks (``fit_blocks``) on the transformed blocks, where they are read."""
-    blocks = data.map(_transformed_part, before, n_features=None if before else data.n_features)
+    # A copy: the steps fitted later join `before`, and lazy results (KMeans labels_) outlive this call.
+    blocks = data.map(_transformed_part, tuple(before), n_features=None if before else data.n_features)
     if blocks.n_features is None:
         blocks.n_features = data.compute(blocks.parts[0])[0].shape[1]
     model.fit_blocks(blocks)
@@ -97,40 +98,17 @@ def fit_twin(step: Any, before: list[Any], data: Blocks, record: Record, path: s
     pipeline stays plain scikit-learn and predicts without dask or dask-ml.
     """
     twin = twin_of(step)
-    if hasattr(twin, "fit_blocks"):
-        fit_blocks(twin, before, data, record, path)
-    else:
-        import dask
-
-        blocks = data.map(_transformed_part, before)
-        n_features = data.compute(blocks.parts[0])[0].shape[1]
-        X = blocks.map_to_array(_first, n_columns=n_features, dtype=float)
-        with dask.config.set(scheduler=data.client if data.client is not None else "threads"):
-            twin.fit(X.compute_chunk_sizes())  # dask-ml's PCA needs the block lengths
+    if data.client is None and "persist" in twin.get_params():
+        # The input is past this process's in-memory budget: keeping its blocks here
+        # between passes would spend the memory the budget protects.
+        twin.set_params(persist=False)
+    fit_blocks(twin, before, data, record, path)
+    if hasattr(twin, "export_to"):
+        twin.export_to(step)  # a twin that knows how to make the step fitted (scaleml.cluster.KMeans)
+        return
     for attr, value in vars(twin).items():
         if attr.endswith("_") and not attr.startswith("_"):
-            setattr(step, attr, value.compute() if hasattr(value, "compute") else value)
-
-
-def dask_ml_pca(step: Any) -> Any:
-    """dask-ml's PCA (exact, blocked QR/SVD) for scikit-learn's PCA, unfitted; else None.
-
-    dask-ml's KMeans returns a class that is not scikit-learn's, so KMeans has no
-    twin here (MiniBatchKMeans streams instead).
-    """
-    from sklearn.decomposition import PCA
-
-    if type(step) is not PCA:
-        return None
-    from dask_ml.decomposition import PCA as DaskPCA
-
-    params = step.get_params()
-    solver = params["svd_solver"] if params["svd_solver"] in ("auto", "full", "tsqr", "randomized") else "auto"
-    return DaskPCA(
-        n_components=params["n_components"], whiten=params["whiten"], svd_solver=solver,
-        tol=params["tol"], iterated_power=params["iterated_power"] if isinstance(params["iterated_power"], int) else 0,
-        random_state=params["random_state"],
-    )
+            setattr(step, attr, value)
 
 
 # -- predictions on lazy data -------------------------------------------------------------
@@ -185,10 +163,6 @@ def _transformed_part(part: tuple[Any, Any], before: list[Any]) -> tuple[Any, An
     for step in before:
         X_block = step.transform(X_block)
     return np.asarray(X_block, dtype=float), part[1]
-
-
-def _first(pair: tuple[Any, Any]) -> Any:
-    return pair[0]
 
 
 def _apply(part: tuple[Any, Any], model: Any, method: str) -> Any:

@@ -8,7 +8,8 @@
   scaleml's blocked estimators pass by pass where the blocks are; a step without
   ``partial_fit`` on the data loaded whole when it fits ``max_in_memory_bytes``,
   beyond that by its out-of-core twin (scaleml.linear_model for
-  LogisticRegression, LinearRegression and Ridge; dask-ml's PCA), else refused
+  LogisticRegression, LinearRegression and Ridge; scaleml.decomposition for PCA
+  and TruncatedSVD; scaleml.cluster for KMeans), else refused
   with the alternatives named. ``predict``, ``transform``, ... return lazy Dask
   arrays computed block by block; ``score`` one number.
 
@@ -30,10 +31,8 @@ from ..exceptions import InvalidParameterError
 from ..planning import Placement, Record, data_forms, describe_estimator, self_placement
 from . import _lazy_steps as steps
 from ._base import Option
-from ._twins import engine_of, register_twin_provider, twin_of
+from ._twins import engine_of, twin_of
 from .dask import BYTE_SIZE, POSITIVE_INT, DaskBackend
-
-register_twin_provider("scaleml.backends._lazy_steps:dask_ml_pca")
 
 
 class DaskMLBackend(DaskBackend):

@@ -198,18 +198,23 @@ class Blocks:
             return
         yield from stream(parts, window, self.client)
 
-    def reduce(self, fn: Callable, *args: Any, merge: Callable) -> Any:
+    def reduce(self, fn: Callable, *args: Any, merge: Callable, indexed: bool = False) -> Any:
         """``merge`` of ``fn(part, *args)`` over every block: one pass over the data.
 
         On lazy data each ``fn`` runs where its block is, and the results are
-        merged in a tree of tasks, so only the summaries travel.
+        merged in a tree of tasks, so only the summaries travel. ``indexed``: pass
+        each block's position as ``fn``'s last argument (to seed random draws per block).
         """
         self.passes += 1
+
+        def arguments(index: int) -> tuple:
+            return (*args, index) if indexed else args
+
         if not self.lazy:
-            return merge(*(fn(part, *args) for part in self.parts))
+            return merge(*(fn(part, *arguments(i)) for i, part in enumerate(self.parts)))
         import dask
 
-        level = [dask.delayed(fn, pure=True)(part, *args) for part in self.parts]
+        level = [dask.delayed(fn, pure=True)(part, *arguments(i)) for i, part in enumerate(self.parts)]
         while len(level) > 1:
             level = [dask.delayed(merge, pure=True)(*level[i: i + _FAN_IN]) for i in range(0, len(level), _FAN_IN)]
         return self.compute(level[0])

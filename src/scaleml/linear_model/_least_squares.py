@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._blocks import SCALE_ABOVE, gram_sums, merge_gram, merge_qr, qr_sums
 from ..data.blocks import Blocks, no_rows_error
-from ._common import NON_NEGATIVE, BlockedModel, apply_rows, blocked_input, report_to
+from .._blocked import NON_NEGATIVE, BlockedModel, apply_rows, blocked_input, report_to
 
 
 class _LeastSquares(BlockedModel, RegressorMixin, BaseEstimator):

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._blocks import SCALE_ABOVE, _largest, logistic_sums, merge_logistic, scale_for
 from .._validation import Interval, StrOptions
 from ..data.blocks import Blocks, no_rows_error
-from ._common import NON_NEGATIVE, PERSIST, POSITIVE_INT, BlockedModel, apply_rows, blocked_input, report_to
+from .._blocked import NON_NEGATIVE, PERSIST, POSITIVE_INT, BlockedModel, apply_rows, blocked_input, report_to
 from ._solvers import lbfgs, newton
 
 # Above this many coefficients "auto" prefers L-BFGS: a Newton pass costs

@@ -1,4 +1,10 @@
-"""What the linear models share: parameters, placement, input routing, block-wise prediction."""
+"""What scaleml's blocked estimators share: parameters, placement, input routing, block-wise output.
+
+The blocked estimators (``scaleml.linear_model``, ``scaleml.decomposition``,
+``scaleml.cluster``) fit by passes over :class:`~scaleml.data.blocks.Blocks`:
+in memory as one block, on Dask collections or Parquet/CSV paths block by block
+where the blocks are.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +14,36 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from .._validation import Interval, StrOptions, ValidatedParams
-from ..data.blocks import Blocks, has_column, score_blocks
-from ..data.cluster import current_client
-from ..data.forms import is_lazy
-from ..exceptions import DataError
-from ..planning import Placement, PlacementRequest
+from ._validation import Interval, StrOptions, ValidatedParams
+from .data.blocks import Blocks, has_column, score_blocks
+from .data.cluster import current_client
+from .data.forms import is_lazy
+from .exceptions import DataError
+from .planning import Placement, PlacementRequest
 
 NON_NEGATIVE = Interval(Real, 0, None, closed="left")
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 PERSIST = ["boolean", StrOptions({"auto"})]
 
 
-class BlockedModel(ValidatedParams):
-    """Mixin of the blocked linear models: they say where they run (``__scaleml_placement__``)
-    and score lazy data block by block."""
+class BlockedEstimator(ValidatedParams):
+    """Base of the blocked estimators: they say where they run (``__scaleml_placement__``)."""
+
+    def __scaleml_placement__(self, request: PlacementRequest) -> Placement:
+        name, engine = type(self).__name__, engine_name(self)
+        if not request.lazy:
+            return Placement(request.step, name, "cpu", engine, "1 process", request.data_form,
+                             f"{request.backend} backend: in-memory data, fitted as one block in this process")
+        where = f"Dask ({request.cluster})" if request.cluster else "threads in this process"
+        return Placement(
+            request.step, name, "cpu", engine, where, request.data_form,
+            f"{request.backend} backend: one pass over the blocks per solver step, each block's sums computed "
+            + ("where it is and reduced on the workers" if request.cluster else "on threads here (no cluster)"),
+        )
+
+
+class BlockedModel(BlockedEstimator):
+    """A blocked classifier or regressor: also scores lazy data block by block."""
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Accuracy (classifiers) or R² (regressors); on lazy X, y is the target column's name
@@ -33,17 +54,10 @@ class BlockedModel(ValidatedParams):
             return lazy_score(self, X, y)
         return super().score(X, y, sample_weight=sample_weight)
 
-    def __scaleml_placement__(self, request: PlacementRequest) -> Placement:
-        name = type(self).__name__
-        if not request.lazy:
-            return Placement(request.step, name, "cpu", "scaleml.linear_model", "1 process", request.data_form,
-                             f"{request.backend} backend: in-memory data, fitted as one block in this process")
-        where = f"Dask ({request.cluster})" if request.cluster else "threads in this process"
-        return Placement(
-            request.step, name, "cpu", "scaleml.linear_model", where, request.data_form,
-            f"{request.backend} backend: one pass over the blocks per solver step, each block's sums computed "
-            + ("where it is and reduced on the workers" if request.cluster else "on threads here (no cluster)"),
-        )
+
+def engine_name(estimator: Any) -> str:
+    """The scaleml package an estimator comes from (``"scaleml.cluster"``), for plans."""
+    return type(estimator).__module__.split("._")[0]
 
 
 def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> Blocks:
@@ -65,6 +79,21 @@ def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> Blocks:
         multi_output=not classifier,
     )
     return Blocks.from_input(X.astype(np.float64, copy=False), y)
+
+
+def unsupervised_input(estimator: Any, X: Any, y: Any = None, *, min_features: int = 1) -> Blocks:
+    """``X`` as blocks for an estimator that learns from X alone: in memory after
+    scikit-learn's validation (dense or CSR, float64), or lazy (validated block by block).
+
+    ``y`` is ignored, as scikit-learn ignores it, except that a target column named
+    by lazy data is left out of the features (here and in later transforms).
+    """
+    target = y if is_lazy(X) and isinstance(y, str) else None
+    estimator.target_column_ = target
+    if is_lazy(X):
+        return Blocks.from_input(X, target, client=current_client())
+    X = validate_data(estimator, X, accept_sparse="csr", dtype=np.float64, ensure_min_features=min_features)
+    return Blocks.from_input(X, None)
 
 
 def apply_rows(estimator: Any, X: Any, fn: Any, n_outputs: int | None, dtype: Any) -> Any:

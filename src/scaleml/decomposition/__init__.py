@@ -1,0 +1,17 @@
+"""Decompositions of tall data in one pass over blocks of rows: in memory, on Dask, or out of core.
+
+    PCA            exact principal components (TSQR of the centred blocks, then an SVD here)
+    TruncatedSVD   exact leading singular vectors, uncentred
+
+    from_sklearn   the twin of a scikit-learn PCA/TruncatedSVD, or None
+
+On data that fits they agree with scikit-learn's ``PCA(svd_solver="full")`` and
+``TruncatedSVD(algorithm="arpack")`` (components within rounding, signs as
+scikit-learn's). The ``dask-ml`` backend fits scikit-learn's PCA and
+TruncatedSVD with these when lazy data is larger than its in-memory budget.
+"""
+
+from ._svd import PCA, TruncatedSVD
+from ._twins import from_sklearn
+
+__all__ = ["PCA", "TruncatedSVD", "from_sklearn"]

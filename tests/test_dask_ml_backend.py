@@ -193,6 +193,28 @@ def test_differently_chunked_y_is_aligned():
     assert_allclose(model.estimator_[-1].coef_, _loop_reference()[1].coef_, rtol=1e-10)
 
 
+def test_y_as_a_dask_series_beside_its_dataframe(parquet_dir):
+    """As dask-ml users pass it: X, y = df[features], df["label"], partitions paired without a pass."""
+    frame = dd.read_parquet(str(parquet_dir))
+    by_name = Scaled(_pipe(), backend="dask-ml").fit(frame, "label")
+    apart = Scaled(_pipe(), backend="dask-ml").fit(frame[COLUMNS], frame["label"])
+    assert_allclose(apart.estimator_[-1].coef_, by_name.estimator_[-1].coef_, rtol=1e-12)
+    assert_allclose(apart.estimator_[-1].coef_, _loop_reference()[1].coef_, rtol=1e-10)
+    assert apart.score(frame[COLUMNS], frame["label"]) == by_name.score(frame, "label")
+    # Targets partitioned otherwise (a Dask array in other blocks) are aligned by position.
+    other = Scaled(_pipe(), backend="dask-ml").fit(frame[COLUMNS], da.from_array(y, chunks=ROWS // 2))
+    assert_allclose(other.estimator_[-1].coef_, by_name.estimator_[-1].coef_, rtol=1e-12)
+
+
+def test_a_series_with_other_row_boundaries_is_named(parquet_dir):
+    frame = dd.read_parquet(str(parquet_dir))
+    n_parts = len(frame[COLUMNS].to_delayed())
+    short = dd.from_pandas(pd.Series(y[:-10]), npartitions=n_parts)
+    assert len(short.to_delayed()) == n_parts
+    with pytest.raises(DataError, match="different row boundaries"):
+        Scaled(_pipe(), backend="dask-ml").fit(frame[COLUMNS], short)
+
+
 def test_mismatched_lengths_are_refused():
     Xd = da.from_array(X, chunks=(ROWS, FEATURES))
     with pytest.raises(DataError, match="rows but y has"):
@@ -237,3 +259,24 @@ def test_scaleml_linear_model_is_fitted_on_the_blocks_not_loaded(parquet_dir):
     assert np.max(np.abs(model.estimator_.coef_ - reference.coef_)) / np.max(np.abs(reference.coef_)) < 1e-4
     assert model.plan_[0].engine == "scaleml.linear_model"
     assert model.plan_[0].parallelism == "threads in this process"
+
+
+def test_a_model_fitted_elsewhere_predicts_lazy_data_block_by_block(parquet_dir):
+    """dask-ml's ParallelPostFit: any fitted estimator, lazy predictions, nothing refitted."""
+    from sklearn.exceptions import NotFittedError
+
+    fitted = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    wrapped = Scaled.from_fitted(fitted, backend="dask-ml")
+    assert wrapped.estimator_ is fitted and wrapped.plan_ is None
+    Xd = da.from_array(X, chunks=(ROWS, FEATURES))
+    for method in ("predict", "predict_proba", "decision_function"):
+        lazy = getattr(wrapped, method)(Xd)
+        assert isinstance(lazy, da.Array)
+        assert_allclose(lazy.compute(), getattr(fitted, method)(X))
+    with pytest.raises(ValueError, match="X has 9 features, but StandardScaler is expecting 8"):
+        wrapped.predict(str(parquet_dir / "*.parquet"))  # every column a feature: no target was named
+    features = dd.read_parquet(str(parquet_dir))[COLUMNS]
+    assert_array_equal(wrapped.predict(features).compute(), fitted.predict(X))
+    assert wrapped.score(dd.read_parquet(str(parquet_dir)), "label") == fitted.score(X, y)
+    with pytest.raises(NotFittedError):
+        Scaled.from_fitted(LogisticRegression(), backend="dask-ml")

@@ -138,6 +138,29 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         self._fitted(fitted, record, resolved, X, y)
         return self
 
+    @classmethod
+    def from_fitted(cls, estimator: Any, backend: str | None = None, **backend_options: Any) -> Scaled:
+        """Wrap an estimator fitted elsewhere, so that its predictions run on ``backend``.
+
+        With the ``dask-ml`` backend, ``predict``, ``predict_proba``, ``transform``, ...
+        on lazy data (Dask arrays/DataFrames, Parquet/CSV paths) return lazy Dask
+        arrays computed block by block, and ``score`` one number: what dask-ml's
+        ``ParallelPostFit`` did, for any fitted scikit-learn estimator or pipeline.
+        ``plan_`` is None (this wrapper fitted nothing); ``fit`` fits a clone anew.
+
+        Examples
+        --------
+        >>> model = Scaled.from_fitted(fitted_pipeline, backend="dask-ml")  # doctest: +SKIP
+        >>> model.predict("data/*.parquet")  # doctest: +SKIP
+        dask.array<concatenate, shape=(nan,), dtype=int64, ...>
+        """
+        check_is_fitted(estimator)
+        model = cls(estimator, backend, **backend_options)
+        model.estimator_ = estimator
+        model.plan_ = None
+        model.target_column_ = None
+        return model
+
     def _fitted(self, fitted: Any, record: Record, resolved: Any, X: Any, y: Any) -> None:
         self.estimator_ = fitted
         self.plan_ = record.plan(resolved.backend, resolved.source, X)

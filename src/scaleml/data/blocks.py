@@ -101,22 +101,50 @@ class Blocks:
     @classmethod
     def _from_frame(cls, X: Any, y: Any, client: Any) -> Blocks:
         import dask
+        import dask.array as da
+        import dask.dataframe as dd
 
         y_column = None
         if isinstance(y, str):
             if y not in X.columns:
                 raise DataError(f"Target column {y!r} is not in the data; its columns are {list(X.columns)}.")
             y_column = y
+        elif isinstance(y, (dd.Series, da.Array)):
+            return cls._from_frame_and_target(X, y, client)
         elif y is not None:
             raise DataError(
-                "With a DataFrame or a path, pass y as the name of the target column "
-                "(e.g. fit('data/*.parquet', y='label'))."
+                f"With a Dask DataFrame or a path, y must be the name of the target column "
+                f"(e.g. fit('data/*.parquet', y='label')), or a Dask Series/array with X's rows; "
+                f"got {type(y).__name__}."
             )
         parts = [dask.delayed(_frame_part_to_xy)(p, y_column) for p in X.to_delayed()]
         return cls(
             parts, lazy=True, description=f"Dask DataFrame, {X.npartitions} partitions",
             n_features=len(X.columns) - (1 if y_column else 0), y_column=y_column,
             y_unique=X[y_column].unique() if y_column else None, client=client,
+        )
+
+    @classmethod
+    def _from_frame_and_target(cls, X: Any, y: Any, client: Any) -> Blocks:
+        """A Dask DataFrame with its targets apart, as users split them (``df[features], df["label"]``).
+
+        Rows pair by position, as in scikit-learn. Partitions pair as they are when
+        X and y have as many (no pass over the data; each pair's lengths are checked
+        where it is read); otherwise the targets are re-blocked to X's rows, which
+        costs one pass to learn the partitions' lengths.
+        """
+        import dask
+        import dask.dataframe as dd
+
+        x_parts = X.to_delayed()
+        y_parts = y.to_delayed() if isinstance(y, dd.Series) else list(y.to_delayed().ravel())
+        if y.ndim != 1 or len(y_parts) != len(x_parts):
+            return cls._from_array(X.to_dask_array(), y, client)
+        parts = [dask.delayed(_frame_and_target)(xp, yp) for xp, yp in zip(x_parts, y_parts)]
+        return cls(
+            parts, lazy=True, description=f"Dask DataFrame, {len(parts)} partitions, targets apart",
+            n_features=len(X.columns), y_unique=y.unique() if isinstance(y, dd.Series) else _unique(y),
+            client=client,
         )
 
     @classmethod
@@ -369,6 +397,24 @@ def _frame_part_to_xy(part: Any, y_column: str | None) -> tuple[Any, Any]:
     y = part[y_column].to_numpy() if y_column is not None else None
     X = part.drop(columns=[y_column]) if y_column is not None else part
     return X.to_numpy(), y
+
+
+def _frame_and_target(part: Any, target: Any) -> tuple[Any, Any]:
+    """On a worker: one partition and its targets to NumPy ``(X, y)``, checked to pair up."""
+    y = np.asarray(target)
+    if len(y) != len(part):
+        raise DataError(
+            f"A partition of X has {len(part)} rows but its targets have {len(y)}: X and y have as many "
+            "partitions but different row boundaries. Take both from one DataFrame "
+            "(X, y = df[features], df['label']), or pass y as the target column's name."
+        )
+    return part.to_numpy(), y
+
+
+def _unique(y: Any) -> Any:
+    import dask.array as da
+
+    return da.unique(y)
 
 
 def _pair(x: Any, y: Any) -> tuple[Any, Any]:

@@ -6,6 +6,7 @@ imports them and nothing reads data: lazy collections stay lazy.
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Any
 
@@ -68,4 +69,5 @@ def array_kind(X: Any) -> str:
 
 
 def _unknown(size: Any) -> bool:
-    return size is None or (isinstance(size, float) and size != size)
+    # A Dask DataFrame's row count is a lazy scalar: unknown until computed.
+    return size is None or (isinstance(size, float) and size != size) or not isinstance(size, numbers.Number)

@@ -1,0 +1,59 @@
+"""Lazy data larger than a set memory budget: the blocked decompositions and KMeans stay within it.
+
+Measured in a fresh process: the memory it allocates (anonymous pages, sampled
+every 10 ms) while PCA, and the dask-ml backend's KMeans past its in-memory
+budget, make their passes over a Dask array of ~300 MiB generated block by block.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("dask.array")
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+SCRIPT = textwrap.dedent("""
+    import json, sys, threading, time
+
+    def anonymous_mb():
+        # Memory the process allocated (not file pages it maps, which the kernel can drop).
+        fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        return (int(fields["RssAnon"].split()[0]) + int(fields["RssShmem"].split()[0])) / 1024
+
+    import dask.array as da
+    import sklearn.cluster
+    from scaleml import Scaled
+    from scaleml.decomposition import PCA
+
+    rows, columns, block = 2_000_000, 20, 50_000
+    X = da.random.RandomState(0).standard_normal((rows, columns), chunks=(block, columns)) + da.arange(columns)
+    baseline, peak, done = anonymous_mb(), [0.0], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], anonymous_mb())
+            time.sleep(0.01)
+
+    threading.Thread(target=watch, daemon=True).start()
+    pca = PCA(5).fit(X)
+    kmeans = Scaled(sklearn.cluster.KMeans(4, max_iter=2, random_state=0), backend="dask-ml",
+                    max_in_memory_bytes=64 * 2**20).fit(X)
+    done.set()
+    print(json.dumps({"data_mb": X.nbytes / 2**20, "block_mb": block * columns * 8 / 2**20,
+                      "baseline_mb": baseline, "peak_mb": peak[0], "pca_passes": pca.n_passes_,
+                      "kmeans_engine": kmeans.plan_[0].engine, "kmeans_iterations": int(kmeans.estimator_.n_iter_)}))
+""")
+
+
+def test_pca_and_kmeans_on_lazy_data_past_the_budget_stay_within_a_few_blocks():
+    budget_mb = 120
+    run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=280)
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert figures["data_mb"] > 2 * budget_mb, figures  # the data could not be held within the budget
+    assert figures["pca_passes"] == 1 and figures["kmeans_engine"] == "scaleml.cluster"
+    assert figures["peak_mb"] - figures["baseline_mb"] < budget_mb, figures

@@ -32,6 +32,7 @@ from ..data.forms import is_lazy, is_path
 from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
 from ._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
+from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
 
 # Estimators whose n_jobs scikit-learn ignores: nothing of theirs goes to joblib.
 _IGNORED_N_JOBS = {
@@ -76,6 +77,7 @@ class DaskBackend(Backend):
         "memory_limit": Option(None, "LocalCluster memory per worker, e.g. '2GiB' (default: shared evenly)", [BYTE_SIZE, Interval(Real, 0, None, closed="neither"), None]),
         "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once (None: never)", [POSITIVE_INT, None]),
         "verbose": Option(False, "print the dashboard link", ["boolean"]),
+        "share_prefix": SHARE_PREFIX,
     }
 
     def __init__(self, **options: Any) -> None:
@@ -175,8 +177,14 @@ class DaskBackend(Backend):
         """Run ``estimator.<method>`` as a whole, its joblib work on the cluster."""
         self._check_form(estimator, X, method)
         placements = self.place_steps(estimator, X, record, self._placement)
-        if record.dry_run:
-            return estimator if method == "fit" else None
+        with sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit",
+                            shared_disk=self.cluster_spec().on_this_machine()):
+            if record.dry_run:
+                return estimator if method == "fit" else None
+            return self._run_placed(estimator, method, X, y, record, fit_params, placements)
+
+    def _run_placed(self, estimator: Any, method: str, X: Any, y: Any, record: Record, fit_params: dict,
+                    placements: list[Placement]) -> Any:
         if in_dask_worker():
             return self._run_nested(estimator, method, X, y, record, fit_params, placements)
         self._forget_lost_connection()

@@ -16,6 +16,7 @@ import joblib
 from .._validation import Predicate
 from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
+from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
 
 NON_ZERO_INT = Predicate(
     lambda v: isinstance(v, Integral) and not isinstance(v, bool) and v != 0,
@@ -44,6 +45,7 @@ class LocalBackend(Backend):
         "n_jobs": Option(None, "joblib workers for steps whose n_jobs is None (-1: every core)", [NON_ZERO_INT, None]),
         "in_process": Option(False, "run every joblib call in this process, whatever the estimators' n_jobs",
                              ["boolean"]),
+        "share_prefix": SHARE_PREFIX,
     }
 
     def engine_config(self) -> ContextManager[Any]:
@@ -76,10 +78,11 @@ class LocalBackend(Backend):
 
     def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
         self.place_steps(estimator, X, record, self._placement)
-        if record.dry_run:
-            return estimator
-        with self.activate(), self._steps_n_jobs(estimator):
-            return estimator.fit(X, y, **fit_params)
+        with sharing_in_fit(estimator, record, self.options["share_prefix"], shared_disk=True):
+            if record.dry_run:
+                return estimator
+            with self.activate(), self._steps_n_jobs(estimator):
+                return estimator.fit(X, y, **fit_params)
 
     def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
         # The estimator's own fit_transform, which some compute differently from fit + transform.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -55,6 +56,23 @@ class ClusterSpec:
         from ..machine import usable_cores
 
         return ("local", self.n_workers or usable_cores(), self.threads_per_worker or 1, self.memory_limit)
+
+    def on_this_machine(self) -> bool:
+        """Whether the workers run on this machine (and see its disk), judged without connecting:
+        a managed LocalCluster, or a scheduler at a loopback address or this host's name.
+
+        A scheduler elsewhere may still have workers here, and one here workers elsewhere;
+        the address is the one thing known before connecting.
+        """
+        address = self.resolved_address
+        if not address:
+            return True
+        scheme, _, location = address.rpartition("://")
+        if scheme == "inproc":
+            return True
+        host = location.rsplit(":", 1)[0].strip("[]") if ":" in location else location
+        return host in ("localhost", "127.0.0.1", "::1", "0.0.0.0", socket.gethostname(), socket.getfqdn()) \
+            or host.startswith("127.")
 
     def describe(self) -> str:
         """For plans: where work on this cluster runs, without connecting."""

@@ -1,0 +1,219 @@
+"""Searches that fit a pipeline's shared prefix once per fold, as dask-ml's GridSearchCV did.
+
+A search over a pipeline's last step refits the steps before it for every
+candidate, though on a given fold they are the same steps with the same
+parameters on the same rows. scikit-learn's ``Pipeline`` can cache its
+transformers (``memory=``): given a cache that the search's workers share,
+each fold's prefix is fitted once per distinct prefix setting and every other
+candidate reads it. ``cv_results_`` keep scikit-learn's scores exactly (the
+cached transformer is the one that would have been fitted); only the timings
+change.
+
+The cache here never fails a fit that would have run without it: arguments it
+cannot hash and results it cannot store (a lambda in a FunctionTransformer) are
+computed as usual. It lives in a temporary folder on this machine, so the
+backends use it where the workers share this machine's disk, and remove it
+after the fit.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import joblib
+
+from ..planning import is_plain_pipeline
+from ._base import Option
+
+SHARE_PREFIX = Option(
+    True, "searches over a pipeline fit the steps before the last once per fold and shared setting", ["boolean"])
+_SEARCHES = ("GridSearchCV", "RandomizedSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV")
+_MISS = "fitted-"  # one empty file per prefix fit: how many there were, across processes
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """What a search shares: its pipeline's steps before the last, across candidates.
+
+    ``settings`` is how many distinct parameter settings of those steps the
+    candidates hold (at most; for random searches, bounded by the lists sampled).
+    """
+
+    prefix: tuple[str, ...]
+    candidates: int
+    settings: int
+
+    def describe(self) -> str:
+        steps = ", ".join(self.prefix)
+        each = "one setting" if self.settings == 1 else f"{self.settings} settings"
+        return (f"the pipeline's steps before the last ({steps}) fitted once per fold for each of {each}, "
+                f"shared by {self.candidates} candidates (scikit-learn's Pipeline memory, a cache the workers share)")
+
+
+def sharing_of(search: Any) -> Sharing | None:
+    """How ``search`` would share its pipeline prefix, or None when nothing would be shared."""
+    if type(search).__name__ not in _SEARCHES or not type(search).__module__.startswith("sklearn."):
+        return None
+    pipeline = search.get_params(deep=False).get("estimator")
+    if not is_plain_pipeline(pipeline) or pipeline.memory is not None or len(pipeline.steps) < 2:
+        return None
+    prefix = tuple(name for name, step in pipeline.steps[:-1]
+                   if not (step is None or (isinstance(step, str) and step == "passthrough")))
+    if not prefix:
+        return None
+    final = pipeline.steps[-1][0]
+    counted = _grid_settings(search, final) if hasattr(search, "param_grid") else _random_settings(search, final)
+    if counted is None:
+        return None
+    candidates, settings = counted
+    return Sharing(prefix, candidates, settings) if settings < candidates else None
+
+
+def _prefix_keys(keys: Any, final: str) -> list[str] | None:
+    """The searched parameters that are not the last step's; None when one is the cache itself."""
+    touched = []
+    for key in keys:
+        if key == "memory":
+            return None  # the user controls the caching
+        if key.split("__", 1)[0] != final:
+            touched.append(key)
+    return touched
+
+
+def _grid_settings(search: Any, final: str) -> tuple[int, int] | None:
+    from sklearn.model_selection import ParameterGrid
+
+    candidates = list(ParameterGrid(search.param_grid))
+    settings = set()
+    for candidate in candidates:
+        keys = _prefix_keys(candidate, final)
+        if keys is None:
+            return None
+        settings.add(tuple(sorted((key, repr(candidate[key])) for key in keys)))
+    return len(candidates), len(settings)
+
+
+def _random_settings(search: Any, final: str) -> tuple[int, int] | None:
+    grids = search.param_distributions
+    grids = grids if isinstance(grids, list) else [grids]
+    settings = 0
+    for grid in grids:
+        keys = _prefix_keys(grid, final)
+        if keys is None or any(not isinstance(grid[key], (list, tuple)) for key in keys):
+            return None  # a continuous distribution: no two candidates are likely to share
+        settings += math.prod(len(grid[key]) for key in keys)
+    return search.n_iter, min(settings, search.n_iter)
+
+
+class FoldCache:
+    """joblib.Memory's ``cache`` interface over a folder that this machine's processes share.
+
+    Results are keyed by joblib's hash of the call (the unfitted transformer, the
+    fold's rows, ...), written whole under a temporary name and renamed, so workers
+    fitting at once never read half a file.
+    """
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+    def cache(self, func: Any, ignore: list[str] | None = None) -> Any:
+        """``func`` with its results shared; arguments named in ``ignore`` are left out of the key."""
+        return _CachedCall(func, self.location, tuple(ignore or ()))
+
+    def fits(self) -> int:
+        """How many calls were computed (not read from the cache) so far."""
+        try:
+            return sum(name.startswith(_MISS) for name in os.listdir(self.location))
+        except FileNotFoundError:
+            return 0
+
+
+class _CachedCall:
+    def __init__(self, func: Any, location: str, ignore: tuple[str, ...]) -> None:
+        self.func = func
+        self.location = location
+        self.ignore = ignore
+
+    def _key(self, args: tuple, kwargs: dict) -> str:
+        bound = inspect.signature(self.func).bind(*args, **kwargs)
+        named = {name: value for name, value in bound.arguments.items() if name not in self.ignore}
+        return joblib.hash((self.func.__module__, self.func.__qualname__, named))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            key = self._key(args, kwargs)
+        except Exception:  # noqa: BLE001 - what cannot be hashed is computed, as without a cache
+            return self.func(*args, **kwargs)
+        path = os.path.join(self.location, f"{key}.joblib")
+        if os.path.exists(path):
+            try:
+                return joblib.load(path)
+            except Exception:  # noqa: BLE001 - a damaged entry is recomputed
+                pass
+        result = self.func(*args, **kwargs)
+        os.makedirs(self.location, exist_ok=True)
+        open(os.path.join(self.location, f"{_MISS}{uuid.uuid4().hex}"), "w").close()
+        partial = f"{path}.{uuid.uuid4().hex}.partial"
+        try:
+            joblib.dump(result, partial)
+            os.replace(partial, path)
+        except Exception:  # noqa: BLE001 - a result that cannot be stored is simply not shared
+            if os.path.exists(partial):
+                os.remove(partial)
+        return result
+
+
+@contextmanager
+def shared_prefix(search: Any) -> Iterator[FoldCache]:
+    """Give ``search``'s pipeline a shared cache while it fits; remove it after.
+
+    The fitted search keeps no trace of it: its ``estimator`` and ``best_estimator_``
+    have ``memory=None`` again.
+    """
+    cache = FoldCache(tempfile.mkdtemp(prefix="scaleml-prefix-"))
+    search.estimator.set_params(memory=cache)
+    try:
+        yield cache
+    finally:
+        search.estimator.set_params(memory=None)
+        best = search.__dict__.get("best_estimator_")
+        if is_plain_pipeline(best):
+            best.set_params(memory=None)
+        shutil.rmtree(cache.location, ignore_errors=True)
+
+
+@contextmanager
+def sharing_in_fit(estimator: Any, record: Any, enabled: bool, shared_disk: bool) -> Iterator[None]:
+    """Share ``estimator``'s pipeline prefix during its fit when that helps, and say so in the plan.
+
+    ``shared_disk``: whether the workers that fit see this machine's temporary folder
+    (this process, loky, a LocalCluster); where they do not, nothing is shared and the
+    plan says why. Call after the steps are placed; in a dry run only the plan is written.
+    """
+    sharing = sharing_of(estimator) if enabled else None
+    if sharing is None or not record.steps:
+        yield
+        return
+    placement = record.steps[0]  # a search is one step
+    path = placement.step
+    if not shared_disk:
+        record.place(replace(placement, reason=f"{placement.reason}; the pipeline prefix is refitted for every "
+                                               "candidate: the workers are on other machines, so they share no cache"))
+        yield
+        return
+    record.place(replace(placement, reason=f"{placement.reason}; {sharing.describe()}"))
+    if record.dry_run:
+        yield
+        return
+    with shared_prefix(estimator) as cache:
+        yield
+        record.observe(path, prefix_fits=cache.fits())

@@ -1,0 +1,112 @@
+"""Searches over a pipeline fit the steps before the last once per fold and shared setting.
+
+scikit-learn's cv_results_ scores exactly, on the local backend (loky), the
+dask backend (a real LocalCluster), and a dry run's plan that says so.
+"""
+
+import os
+import tempfile
+
+import pytest
+from numpy.testing import assert_array_equal
+from scipy.stats import loguniform
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from scaleml import Scaled, explain
+from scaleml.backends._shared_prefix import sharing_of
+
+pytestmark = pytest.mark.timeout(300)
+
+X, y = load_digits(return_X_y=True)
+X, y = X[:900], y[:900]
+GRID = {"logisticregression__C": [0.01, 0.1, 1.0, 10.0]}
+
+
+def _pipe():
+    return make_pipeline(StandardScaler(), PCA(20, svd_solver="full"), LogisticRegression(max_iter=300))
+
+
+def _scores(search):
+    return {key: value for key, value in search.cv_results_.items() if "score" in key and "time" not in key}
+
+
+def _assert_same_results(ours, theirs):
+    for key, value in _scores(theirs).items():
+        assert_array_equal(ours.cv_results_[key], value, err_msg=key)
+    assert ours.cv_results_["params"] == theirs.cv_results_["params"]
+    assert ours.best_params_ == theirs.best_params_
+    assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+def _leftovers():
+    return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith("scaleml-prefix-")}
+
+
+@pytest.mark.parametrize("backend, options", [("local", {"n_jobs": 2}), ("dask", {"n_workers": 2})],
+                         ids=["local-loky", "dask-localcluster"])
+def test_grid_over_the_last_step_fits_the_prefix_once_per_fold(backend, options):
+    before = _leftovers()
+    theirs = GridSearchCV(_pipe(), GRID, cv=3, n_jobs=2).fit(X, y)
+    model = Scaled(GridSearchCV(_pipe(), GRID, cv=3, n_jobs=2), backend=backend, **options).fit(X, y)
+    _assert_same_results(model.estimator_, theirs)
+    step = model.plan_[0]
+    assert "fitted once per fold for each of one setting, shared by 4 candidates" in step.reason
+    # 3 folds x 2 prefix steps, plus the refit's 2: not 4 candidates x 3 folds x 2 + 2 = 26
+    assert step.observed["prefix_fits"] == 3 * 2 + 2
+    fitted = model.estimator_
+    assert fitted.estimator.memory is None and fitted.best_estimator_.memory is None
+    assert _leftovers() == before  # the cache folder is gone
+
+
+def test_a_grid_over_the_prefix_too_shares_each_setting():
+    grid = {"pca__n_components": [10, 20], "logisticregression__C": [0.1, 1.0, 10.0]}
+    theirs = GridSearchCV(_pipe(), grid, cv=3).fit(X, y)
+    model = Scaled(GridSearchCV(_pipe(), grid, cv=3), backend="local").fit(X, y)
+    _assert_same_results(model.estimator_, theirs)
+    assert "for each of 2 settings, shared by 6 candidates" in model.plan_[0].reason
+    # the scaler: one setting (3 folds); PCA: 2 settings x 3 folds; the refit 2
+    assert model.plan_[0].observed["prefix_fits"] == 3 + 2 * 3 + 2
+
+
+def test_nothing_shared_is_left_alone_and_the_plan_says_nothing():
+    grid = {"pca__n_components": [10, 20]}  # every candidate a new prefix
+    assert sharing_of(GridSearchCV(_pipe(), grid)) is None
+    assert sharing_of(RandomizedSearchCV(_pipe(), {"logisticregression__C": loguniform(0.01, 10)}, n_iter=3)) \
+        is not None
+    assert sharing_of(RandomizedSearchCV(_pipe(), {"pca__n_components": range(5, 30)}, n_iter=3)) is None
+    assert sharing_of(GridSearchCV(Pipeline([("pca", _pipe()[1]), ("lr", _pipe()[2])], memory="somewhere"), GRID)) \
+        is None  # the user's own cache is theirs
+    model = Scaled(GridSearchCV(_pipe(), grid, cv=2), backend="local").fit(X, y)
+    assert "prefix_fits" not in model.plan_[0].observed and "shared" not in model.plan_[0].reason
+
+
+def test_switched_off_it_refits_as_scikit_learn_does():
+    model = Scaled(GridSearchCV(_pipe(), GRID, cv=2), backend="local", share_prefix=False).fit(X, y)
+    assert "prefix_fits" not in model.plan_[0].observed
+    assert "shared by" not in model.plan_[0].reason
+
+
+def test_explain_says_it_before_fitting_and_equals_the_fit():
+    model = Scaled(GridSearchCV(_pipe(), GRID, cv=2), backend="local")
+    planned = explain(model, X=X, y=y)
+    assert "shared by 4 candidates" in planned[0].reason
+    assert planned == model.fit(X, y).plan_
+
+
+def test_a_prefix_the_cache_cannot_hash_is_fitted_as_usual():
+    pipe = Pipeline([("double", FunctionTransformer(lambda a: a * 2)), ("lr", LogisticRegression(max_iter=300))])
+    grid = {"lr__C": [0.1, 1.0]}
+    theirs = GridSearchCV(pipe, grid, cv=2).fit(X, y)
+    model = Scaled(GridSearchCV(pipe, grid, cv=2), backend="local").fit(X, y)
+    _assert_same_results(model.estimator_, theirs)
+    assert model.plan_[0].observed["prefix_fits"] == 0  # nothing could be stored: every fit computed
+
+
+def test_a_remote_scheduler_address_shares_nothing_and_says_why():
+    model = Scaled(GridSearchCV(_pipe(), GRID), backend="dask", address="tcp://scheduler.example:8786")
+    assert "the workers are on other machines" in explain(model, X=X, y=y)[0].reason

@@ -166,11 +166,15 @@ class Blocks:
                     f"With lazy X, y must be 1-d (one target per row); got {y.ndim} dimensions. "
                     "Fit one model per target, or load the data in memory."
                 )
-            if y.chunks[0] != X.chunks[0]:
+            unknown = any(math.isnan(c) for c in (*X.chunks[0], *y.chunks[0]))
+            # Unknown lengths in as many blocks (both cut by the same filter, say): paired
+            # as they are, each pair's lengths checked where it is read; else aligned.
+            paired = unknown and len(X.chunks[0]) == len(y.chunks[0])
+            if not paired and tuple(y.chunks[0]) != tuple(X.chunks[0]):
                 X, y = _align(X, y)
         x_parts = list(X.to_delayed().ravel())
         y_parts = [None] * len(x_parts) if y is None else list(y.to_delayed().ravel())
-        parts = [dask.delayed(_pair)(xp, yp) for xp, yp in zip(x_parts, y_parts)]
+        parts = [dask.delayed(_checked_pair)(xp, yp) for xp, yp in zip(x_parts, y_parts)]
         known = not any(math.isnan(c) for c in X.chunks[0])
         return cls(
             parts, lazy=True, description=f"Dask array, {len(parts)} blocks", n_features=X.shape[1],
@@ -417,7 +421,13 @@ def _unique(y: Any) -> Any:
     return da.unique(y)
 
 
-def _pair(x: Any, y: Any) -> tuple[Any, Any]:
+def _checked_pair(x: Any, y: Any) -> tuple[Any, Any]:
+    """On a worker: a block of X and its targets, checked to have as many rows."""
+    if y is not None and len(y) != len(x):
+        raise DataError(
+            f"A block of X has {len(x)} rows but its targets have {len(y)}: X and y must be cut alike "
+            "(split them together, e.g. with scaleml.model_selection.train_test_split(X, y))."
+        )
     return x, y
 
 

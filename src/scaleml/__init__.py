@@ -26,9 +26,10 @@ from .exceptions import (
 from .persistence import load, save
 from .planning import Plan
 
-# The dask-ml backend fits scikit-learn's linear models, PCA/TruncatedSVD and KMeans
-# beyond memory with scaleml's blocked ones; registered by path, so no backend imports them.
-for _package in ("linear_model", "decomposition", "cluster"):
+# The dask-ml backend fits scikit-learn's linear models, PCA/TruncatedSVD, KMeans, encoders,
+# SimpleImputer and RobustScaler beyond memory with scaleml's blocked twins; registered by
+# path, so no backend imports them.
+for _package in ("linear_model", "decomposition", "cluster", "preprocessing"):
     backends.register_twin_provider(f"scaleml.{_package}:from_sklearn")
 del _package
 

@@ -45,10 +45,10 @@ def stream_fit(backend: Any, step: Any, before: list[Any], data: Blocks, final: 
     for epoch in range(passes):
         order = rng.permutation(len(data.parts)) if epoch and backend.options["shuffle"] else None
         for X_block, y_block in _transformed_stream(backend, before, data, order):
-            if len(X_block) == 0:
+            if X_block.shape[0] == 0:
                 continue  # an empty partition (a filtered file, say)
             step.partial_fit(X_block, y_block, **kwargs)
-            rows += len(X_block)
+            rows += X_block.shape[0]
             record.observe(path, partial_fit_calls=1)
     if rows == 0:
         raise no_rows_error(data.description)
@@ -162,7 +162,11 @@ def _transformed_part(part: tuple[Any, Any], before: list[Any]) -> tuple[Any, An
     X_block = part[0]
     for step in before:
         X_block = step.transform(X_block)
-    return np.asarray(X_block, dtype=float), part[1]
+    if hasattr(X_block, "tocsr"):
+        return X_block.tocsr(), part[1]  # a sparse step output (OneHotEncoder): the blocked models take CSR
+    X_block = np.asarray(X_block)
+    # Numbers as float64 for the blocked solvers; strings (categories) as they are, for the encoders.
+    return (X_block if X_block.dtype == object else X_block.astype(float, copy=False)), part[1]
 
 
 def _apply(part: tuple[Any, Any], model: Any, method: str) -> Any:

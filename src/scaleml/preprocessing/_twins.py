@@ -1,0 +1,196 @@
+"""One-pass twins of scikit-learn's encoders, SimpleImputer and RobustScaler, for lazy data.
+
+Each twin learns what its scikit-learn step needs in one pass over the blocks
+(each block summarized where it is, the summaries merged in a tree) and then
+makes the step itself fitted, by fitting it on a few rows that hold exactly
+what the pass found: every category of every column (encoders), each column's
+statistic and whether it had missing values (SimpleImputer), or a uniform
+sample of rows (RobustScaler). The fitted step is plain scikit-learn, with the
+state its own ``fit`` gives it.
+
+- ``OneHotEncoder``, ``OrdinalEncoder`` (``categories="auto"``, no
+  ``min_frequency``/``max_categories``): exact; the categories are gathered per block.
+- ``SimpleImputer`` (``mean``, ``most_frequent``, ``constant``): exact (the mean up
+  to rounding); ``median`` has no one-pass form and is not twinned.
+- ``RobustScaler``: approximate. Its quantiles come from a uniform sample of up to
+  100,000 rows (at most 64 MiB), drawn in one pass; a quantile's rank is then
+  typically within about 0.3 percentage points of the exact one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..data.blocks import Blocks, no_rows_error
+
+SAMPLE_ROWS = 100_000
+SAMPLE_BYTES = 64 * 2**20
+
+
+def from_sklearn(estimator: Any) -> Any:
+    """The one-pass twin of a scikit-learn encoder, imputer or RobustScaler, or None."""
+    import sklearn.impute
+    import sklearn.preprocessing as sk
+
+    kind = type(estimator)
+    params = estimator.get_params(deep=False)
+    if kind in (sk.OneHotEncoder, sk.OrdinalEncoder):
+        if params["categories"] != "auto" or params.get("min_frequency") is not None \
+                or params.get("max_categories") is not None:
+            return None
+        return CategoriesTwin()
+    if kind is sklearn.impute.SimpleImputer:
+        if params["strategy"] not in ("mean", "most_frequent", "constant"):
+            return None
+        return ImputerTwin(strategy=params["strategy"], missing_values=params["missing_values"])
+    if kind is sk.RobustScaler:
+        return SampleTwin()
+    return None
+
+
+class _Twin(BaseEstimator):
+    """Learns in one pass (``fit_blocks``), then fits the scikit-learn step (``export_to``)."""
+
+    def fit_blocks(self, data: Blocks) -> _Twin:
+        self.summary_ = data.reduce(_summarize, self, merge=self.merge, indexed=True)
+        if self.summary_[0] == 0:
+            raise no_rows_error(data.description)
+        self.n_passes_ = data.passes
+        return self
+
+    def export_to(self, model: Any) -> None:
+        model.fit(self.stand_in())
+
+
+class CategoriesTwin(_Twin):
+    """Every column's distinct values, gathered block by block (encoders)."""
+
+    def summarize(self, part: tuple[Any, Any], index: int) -> tuple:
+        import pandas as pd
+
+        X = _as_2d(part[0])
+        return len(X), X.dtype, [pd.unique(X[:, j]) for j in range(X.shape[1])]
+
+    def merge(self, *summaries: tuple) -> tuple:
+        import pandas as pd
+
+        rows = sum(s[0] for s in summaries)
+        dtype = np.result_type(*(s[1] for s in summaries)) if all(s[1] != object for s in summaries) else object
+        columns = [pd.unique(np.concatenate([s[2][j] for s in summaries]))
+                   for j in range(len(summaries[0][2]))]
+        return rows, dtype, columns
+
+    def stand_in(self) -> np.ndarray:
+        """Rows in which every column shows each of its values (cycled to the longest)."""
+        _, dtype, columns = self.summary_
+        length = max(len(values) for values in columns)
+        return np.column_stack([np.resize(np.asarray(values, dtype=dtype), length) for values in columns])
+
+
+class ImputerTwin(_Twin):
+    """Per column: the statistic's ingredients and whether a value was missing (SimpleImputer)."""
+
+    def __init__(self, strategy="mean", missing_values=np.nan):
+        self.strategy = strategy
+        self.missing_values = missing_values
+
+    def _missing(self, X: np.ndarray) -> np.ndarray:
+        import pandas as pd
+
+        if _is_nan(self.missing_values):
+            return np.asarray(pd.isna(X))
+        return X == self.missing_values
+
+    def summarize(self, part: tuple[Any, Any], index: int) -> tuple:
+        X = _as_2d(part[0])
+        missing = self._missing(X)
+        columns = []
+        for j in range(X.shape[1]):
+            present = X[~missing[:, j], j]
+            if self.strategy == "mean":
+                columns.append((float(np.sum(present.astype(np.float64))), len(present)))
+            elif self.strategy == "most_frequent":
+                values, counts = np.unique(present, return_counts=True)
+                columns.append(dict(zip(values.tolist(), counts.tolist())))
+            else:
+                columns.append(present[:1])
+        return len(X), X.dtype, missing.any(axis=0), columns
+
+    def merge(self, *summaries: tuple) -> tuple:
+        rows = sum(s[0] for s in summaries)
+        dtype = np.result_type(*(s[1] for s in summaries)) if all(s[1] != object for s in summaries) else object
+        missing = np.logical_or.reduce([s[2] for s in summaries])
+        columns = []
+        for j in range(len(missing)):
+            parts = [s[3][j] for s in summaries]
+            if self.strategy == "mean":
+                columns.append((sum(p[0] for p in parts), sum(p[1] for p in parts)))
+            elif self.strategy == "most_frequent":
+                counts: dict = {}
+                for p in parts:
+                    for value, count in p.items():
+                        counts[value] = counts.get(value, 0) + count
+                columns.append(counts)
+            else:
+                columns.append(next((p for p in parts if len(p)), parts[0]))
+        return rows, dtype, missing, columns
+
+    def stand_in(self) -> np.ndarray:
+        """Two rows: each column's statistic (or the missing marker where it had no value),
+        then the missing marker where the column had missing values, else the statistic again."""
+        _, dtype, missing, columns = self.summary_
+        marker = self.missing_values
+        first = []
+        for column in columns:
+            if self.strategy == "mean":
+                total, count = column
+                first.append(total / count if count else marker)
+            elif self.strategy == "most_frequent":
+                # scikit-learn breaks ties by the smallest value
+                best = max(column.values()) if column else None
+                first.append(min(v for v, c in column.items() if c == best) if column else marker)
+            else:
+                first.append(column[0] if len(column) else marker)
+        second = [marker if had else value for value, had in zip(first, missing)]
+        return np.array([first, second], dtype=dtype if dtype == object else np.float64)
+
+
+class SampleTwin(_Twin):
+    """A uniform sample of rows (RobustScaler's quantiles), drawn in one pass by reservoir keys."""
+
+    def summarize(self, part: tuple[Any, Any], index: int) -> tuple:
+        X = np.asarray(_as_2d(part[0]), dtype=np.float64)
+        limit = max(1, min(SAMPLE_ROWS, SAMPLE_BYTES // max(1, 8 * X.shape[1])))
+        keys = np.random.default_rng([0, index]).random(len(X))  # seeded: a refit draws the same sample
+        if len(X) > limit:
+            keep = np.argpartition(keys, -limit)[-limit:]
+            return len(X), keys[keep], X[keep], limit
+        return len(X), keys, X, limit
+
+    def merge(self, *summaries: tuple) -> tuple:
+        limit = summaries[0][3]
+        keys = np.concatenate([s[1] for s in summaries])
+        rows = np.concatenate([s[2] for s in summaries])
+        if len(keys) > limit:
+            keep = np.argpartition(keys, -limit)[-limit:]
+            keys, rows = keys[keep], rows[keep]
+        return sum(s[0] for s in summaries), keys, rows, limit
+
+    def stand_in(self) -> np.ndarray:
+        return self.summary_[2]
+
+
+def _summarize(part: tuple[Any, Any], twin: _Twin, index: int) -> tuple:
+    return twin.summarize(part, index)
+
+
+def _as_2d(X: Any) -> np.ndarray:
+    X = np.asarray(X)
+    return X.reshape(len(X), -1) if X.ndim != 2 else X
+
+
+def _is_nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)

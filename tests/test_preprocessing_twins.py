@@ -1,0 +1,107 @@
+"""The dask-ml backend fits encoders, SimpleImputer and RobustScaler past its budget in one pass.
+
+Each fitted step is plain scikit-learn and equals (encoders, imputer) or
+approximates within the documented bound (RobustScaler) the same step fitted
+on all the data in memory.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import SGDClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler
+
+from scaleml import Scaled, explain
+from scaleml.preprocessing import from_sklearn
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+
+pytestmark = pytest.mark.timeout(300)
+
+RNG = np.random.default_rng(0)
+N = 6_000
+COLORS = np.array(["red", "green", "blue", "amber"])
+CATEGORIES = pd.DataFrame({
+    "color": COLORS[RNG.integers(0, 4, N)],
+    "size": np.array(["S", "M", "L"])[RNG.integers(0, 3, N)],
+})
+CATEGORIES.loc[5_500, "color"] = "violet"  # a category seen in one late block only
+LABELS = (CATEGORIES["color"] == "red").astype(int).to_numpy()
+
+
+def _tiny_budget(**options):
+    return {"backend": "dask-ml", "max_in_memory_bytes": 1_000, **options}
+
+
+@pytest.fixture(scope="module")
+def category_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("categories")
+    frame = CATEGORIES.assign(label=LABELS)
+    for i, start in enumerate(range(0, N, 1_500)):
+        frame.iloc[start:start + 1_500].to_parquet(folder / f"part-{i}.parquet")
+    return str(folder)
+
+
+@pytest.mark.parametrize("encoder", [OneHotEncoder(handle_unknown="ignore", sparse_output=False), OrdinalEncoder()],
+                         ids=["onehot", "ordinal"])
+def test_encoders_gather_categories_per_block_and_equal_sklearns(category_files, encoder):
+    model = Scaled(encoder, **_tiny_budget()).fit(category_files, "label")
+    fitted = model.estimator_
+    reference = type(encoder)(**encoder.get_params()).fit(CATEGORIES.to_numpy())
+    assert type(fitted) is type(encoder)
+    for ours, theirs in zip(fitted.categories_, reference.categories_):
+        assert_array_equal(ours, theirs)
+    assert "violet" in fitted.categories_[0]
+    assert_array_equal(fitted.transform(CATEGORIES.to_numpy()), reference.transform(CATEGORIES.to_numpy()))
+    assert model.plan_[0].engine == "scaleml.preprocessing"
+
+
+def test_a_pipeline_of_encoder_and_classifier_on_files_past_the_budget(category_files):
+    pipe = make_pipeline(OneHotEncoder(handle_unknown="ignore"), SGDClassifier(random_state=0))
+    model = Scaled(pipe, **_tiny_budget()).fit(category_files, "label")
+    assert model.score(category_files, "label") > 0.95
+    assert model.plan_[0].engine == "scaleml.preprocessing"
+    assert "grew past max_in_memory_bytes" in model.plan_[0].reason  # learned while loading the files
+
+
+@pytest.mark.parametrize("strategy", ["mean", "most_frequent", "constant"])
+@pytest.mark.parametrize("add_indicator", [False, True])
+def test_simple_imputer_equals_sklearns(strategy, add_indicator):
+    X = np.round(RNG.normal(size=(N, 4)), 1)
+    X[RNG.random((N, 4)) < 0.1] = np.nan
+    X[:, 3] = np.where(np.isnan(X[:, 3]), 2.0, X[:, 3])  # a column with nothing missing
+    imputer = SimpleImputer(strategy=strategy, add_indicator=add_indicator, fill_value=-1.0)
+    Xd = da.from_array(X, chunks=(1_000, -1))
+    model = Scaled(imputer, **_tiny_budget()).fit(Xd)
+    assert explain(model, X=Xd)[0].engine == "scaleml.preprocessing"  # a Dask array's size is known up front
+    reference = SimpleImputer(**imputer.get_params()).fit(X)
+    # (scikit-learn keeps the constant strategy's statistics as objects)
+    assert_allclose(model.estimator_.statistics_.astype(float), reference.statistics_.astype(float), rtol=1e-12)
+    assert_allclose(model.estimator_.transform(X), reference.transform(X), rtol=1e-12)
+
+
+def test_robust_scaler_from_a_uniform_sample_is_close():
+    X = RNG.lognormal(size=(300_000, 3)) * [1, 10, 100]
+    Xd = da.from_array(X, chunks=(40_000, -1))
+    model = Scaled(RobustScaler(), **_tiny_budget()).fit(Xd)
+    reference = RobustScaler().fit(X)
+    # a 100,000-row sample: the quantiles' ranks within ~0.3 points, so center and scale within 2%
+    assert_allclose(model.estimator_.center_, reference.center_, rtol=0.02)
+    assert_allclose(model.estimator_.scale_, reference.scale_, rtol=0.02)
+    again = Scaled(RobustScaler(), **_tiny_budget()).fit(Xd)
+    assert_array_equal(again.estimator_.center_, model.estimator_.center_)  # seeded: refits agree
+
+
+def test_what_has_no_one_pass_twin_is_refused_with_the_alternatives():
+    assert from_sklearn(SimpleImputer(strategy="median")) is None
+    assert from_sklearn(OneHotEncoder(min_frequency=5)) is None
+    assert from_sklearn(OneHotEncoder(categories=[["a", "b"]])) is None
+    from scaleml.exceptions import OutOfMemoryBudgetError
+
+    X = da.from_array(RNG.normal(size=(2_000, 3)), chunks=(500, -1))
+    with pytest.raises(OutOfMemoryBudgetError, match="no partial_fit"):
+        Scaled(SimpleImputer(strategy="median"), **_tiny_budget()).fit(X)

@@ -13,8 +13,9 @@ state its own ``fit`` gives it.
 - ``SimpleImputer`` (``mean``, ``most_frequent``, ``constant``): exact (the mean up
   to rounding); ``median`` has no one-pass form and is not twinned.
 - ``RobustScaler``: approximate. Its quantiles come from a uniform sample of up to
-  100,000 rows (at most 64 MiB), drawn in one pass; a quantile's rank is then
-  typically within about 0.3 percentage points of the exact one.
+  100,000 rows (at most 64 MiB), drawn in one pass (two for files and DataFrames,
+  whose rows are counted first); a quantile's rank is then typically within about
+  0.3 percentage points of the exact one.
 """
 
 from __future__ import annotations
@@ -159,28 +160,46 @@ class ImputerTwin(_Twin):
 
 
 class SampleTwin(_Twin):
-    """A uniform sample of rows (RobustScaler's quantiles), drawn in one pass by reservoir keys."""
+    """A uniform sample of rows (RobustScaler's quantiles).
+
+    Every row is kept with probability ``1.1 * limit / rows`` (a generator seeded per
+    block), so each block's summary is its share of the sample, never the block
+    itself; the merge keeps the ``limit`` rows with the smallest keys. The row count
+    is known up front for Dask arrays; files and DataFrames cost one pass to count.
+    """
+
+    def fit_blocks(self, data: Blocks) -> _Twin:
+        rows = sum(data.rows) if data.rows is not None else data.reduce(_count_rows, merge=_add)
+        self.rows_ = int(rows)
+        return super().fit_blocks(data)
 
     def summarize(self, part: tuple[Any, Any], index: int) -> tuple:
         X = np.asarray(_as_2d(part[0]), dtype=np.float64)
         limit = max(1, min(SAMPLE_ROWS, SAMPLE_BYTES // max(1, 8 * X.shape[1])))
+        rate = min(1.0, 1.1 * limit / max(self.rows_, 1))
         keys = np.random.default_rng([0, index]).random(len(X))  # seeded: a refit draws the same sample
-        if len(X) > limit:
-            keep = np.argpartition(keys, -limit)[-limit:]
-            return len(X), keys[keep], X[keep], limit
-        return len(X), keys, X, limit
+        kept = keys < rate
+        return len(X), keys[kept], X[kept], limit
 
     def merge(self, *summaries: tuple) -> tuple:
         limit = summaries[0][3]
         keys = np.concatenate([s[1] for s in summaries])
         rows = np.concatenate([s[2] for s in summaries])
         if len(keys) > limit:
-            keep = np.argpartition(keys, -limit)[-limit:]
+            keep = np.argpartition(keys, limit)[:limit]
             keys, rows = keys[keep], rows[keep]
         return sum(s[0] for s in summaries), keys, rows, limit
 
     def stand_in(self) -> np.ndarray:
         return self.summary_[2]
+
+
+def _count_rows(part: tuple[Any, Any]) -> int:
+    return len(part[0])
+
+
+def _add(*counts: int) -> int:
+    return sum(counts)
 
 
 def _summarize(part: tuple[Any, Any], twin: _Twin, index: int) -> tuple:

@@ -105,3 +105,67 @@ def test_what_has_no_one_pass_twin_is_refused_with_the_alternatives():
     X = da.from_array(RNG.normal(size=(2_000, 3)), chunks=(500, -1))
     with pytest.raises(OutOfMemoryBudgetError, match="no partial_fit"):
         Scaled(SimpleImputer(strategy="median"), **_tiny_budget()).fit(X)
+
+
+@pytest.fixture(scope="module")
+def mixed_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mixed")
+    numbers = RNG.normal(size=(N, 2)) * [1.0, 50.0] + [0.0, 300.0]
+    numbers[RNG.random(N) < 0.05, 0] = np.nan
+    frame = CATEGORIES.assign(income=numbers[:, 1], age=numbers[:, 0], label=LABELS)
+    for i, start in enumerate(range(0, N, 1_500)):
+        frame.iloc[start:start + 1_500].to_parquet(folder / f"part-{i}.parquet")
+    return str(folder), frame.drop(columns="label")
+
+
+def _dense(X):
+    return X.toarray() if hasattr(X, "toarray") else X
+
+
+def _column_transformer():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import StandardScaler
+
+    return ColumnTransformer([
+        ("categories", OneHotEncoder(handle_unknown="ignore"), ["color", "size"]),
+        ("income", StandardScaler(), ["income"]),
+        ("age", SimpleImputer(), ["age"]),
+    ])
+
+
+def test_a_column_transformer_on_lazy_files_past_the_budget_equals_sklearns(mixed_files):
+    files, frame = mixed_files
+    model = Scaled(make_pipeline(_column_transformer(), SGDClassifier(random_state=0)), **_tiny_budget())
+    model.fit(files, "label")
+    fitted = model.estimator_[0]
+    reference = _column_transformer().fit(frame)
+    assert_allclose(_dense(fitted.transform(frame)), _dense(reference.transform(frame)), rtol=1e-9, atol=1e-12)
+    assert list(fitted.get_feature_names_out()) == list(reference.get_feature_names_out())
+    assert fitted.sparse_output_ == reference.sparse_output_
+    assert model.plan_[0].engine == "scaleml.preprocessing"
+    assert model.score(files, "label") > 0.95
+    lazy = model.estimator_.predict(frame)  # a plain scikit-learn pipeline
+    assert lazy.shape == (N,)
+
+
+def test_a_column_transformer_within_the_budget_is_loaded_whole(mixed_files):
+    files, frame = mixed_files
+    model = Scaled(make_pipeline(_column_transformer(), SGDClassifier(random_state=0)), backend="dask-ml")
+    model.fit(files, "label")
+    assert model.plan_[0].engine == "scikit-learn" and "loaded_mib" in model.plan_[0].observed
+    reference = _column_transformer().fit(frame)
+    assert_allclose(_dense(model.estimator_[0].transform(frame)), _dense(reference.transform(frame)))
+    predictions = model.predict(files)
+    assert isinstance(predictions, da.Array) and predictions.compute().shape == (N,)
+
+
+def test_a_column_transformer_with_a_part_that_needs_all_rows_is_refused_past_the_budget(mixed_files):
+    from sklearn.compose import ColumnTransformer
+
+    from scaleml.exceptions import OutOfMemoryBudgetError
+
+    files, _ = mixed_files
+    median = ColumnTransformer([("age", SimpleImputer(strategy="median"), ["age"])])
+    assert from_sklearn(median) is None
+    with pytest.raises(OutOfMemoryBudgetError):
+        Scaled(median, **_tiny_budget()).fit(files, "label")

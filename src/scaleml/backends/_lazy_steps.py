@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.blocks import Blocks, has_column, no_rows_error, score_blocks
 from ..exceptions import DataError, OutOfMemoryBudgetError
-from ..planning import Record
+from ..planning import Record, walk
 from ._twins import engine_of, twin_of
 
 
@@ -59,7 +59,7 @@ def fit_in_memory(backend: Any, path: str, step: Any, before: list[Any], data: B
     budget = backend.memory_budget()
     X_parts, y_parts, size = [], [], 0
     for X_block, y_block in _transformed_stream(backend, before, data):
-        size += X_block.nbytes
+        size += _nbytes(X_block)
         if size > budget:
             twin = twin_of(step)
             if twin is None:
@@ -77,7 +77,7 @@ def fit_in_memory(backend: Any, path: str, step: Any, before: list[Any], data: B
     if not X_parts or sum(len(p) for p in X_parts) == 0:
         raise no_rows_error(data.description)
     y_all = None if y_parts[0] is None else np.concatenate(y_parts)
-    step.fit(np.concatenate(X_parts), y_all)
+    step.fit(_concatenate(X_parts), y_all)
     record.observe(path, loaded_mib=round(size / 2**20, 1), blocks=len(X_parts))
 
 
@@ -121,7 +121,7 @@ def lazy_apply(backend: Any, estimator: Any, method: str, X: Any, target: str | 
     """
     import dask
 
-    data = backend.blocks(X, target if target is not None and has_column(X, target) else None)
+    data = backend.blocks(X, target if target is not None and has_column(X, target) else None, estimator=estimator)
     n_columns, dtype = _output_shape(estimator, method, data)
     return data.map_to_array(_apply, dask.delayed(estimator), method, n_columns=n_columns, dtype=dtype)
 
@@ -135,7 +135,7 @@ def lazy_score(backend: Any, estimator: Any, X: Any, y: Any = None, sample_weigh
         raise DataError("sample_weight is not supported with lazy data; score in-memory data to use it.")
     if y is None:
         raise DataError("score on lazy data needs y: the target column's name (files, DataFrames) or a Dask array.")
-    return score_blocks(estimator, backend.blocks(X, y))
+    return score_blocks(estimator, backend.blocks(X, y, estimator=estimator))
 
 
 def _output_shape(estimator: Any, method: str, data: Blocks) -> tuple[int | None, Any]:
@@ -158,8 +158,32 @@ def _transformed_stream(backend: Any, before: list[Any], data: Blocks, order: An
         yield X_block, y_block
 
 
+def selects_columns(estimator: Any) -> bool:
+    """Whether the first step picks columns by name (a ColumnTransformer): it needs DataFrame blocks."""
+    from sklearn.compose import ColumnTransformer
+
+    first = next(walk(estimator), (None, None))[1]
+    return isinstance(first, ColumnTransformer)
+
+
+def _nbytes(X: Any) -> int:
+    if hasattr(X, "memory_usage"):
+        return int(X.memory_usage(deep=True).sum())  # a DataFrame block, strings counted
+    return X.data.nbytes if hasattr(X, "tocsr") else X.nbytes
+
+
+def _concatenate(parts: list[Any]) -> Any:
+    if hasattr(parts[0], "iloc"):
+        import pandas as pd
+
+        return pd.concat(parts, ignore_index=True)
+    return np.concatenate(parts)
+
+
 def _transformed_part(part: tuple[Any, Any], before: list[Any]) -> tuple[Any, Any]:
     X_block = part[0]
+    if not before and hasattr(X_block, "iloc"):
+        return part  # a DataFrame block for a step that selects columns by name
     for step in before:
         X_block = step.transform(X_block)
     if hasattr(X_block, "tocsr"):

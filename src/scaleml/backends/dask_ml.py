@@ -104,10 +104,15 @@ class DaskMLBackend(DaskBackend):
             return replace(request, cluster=None)
         return request
 
-    def blocks(self, X: Any, y: Any = None, *, start: bool = True) -> Blocks:
-        """``X, y`` as blocks, read where this backend reads them (``start=False``: describe only)."""
+    def blocks(self, X: Any, y: Any = None, *, start: bool = True, estimator: Any = None) -> Blocks:
+        """``X, y`` as blocks, read where this backend reads them (``start=False``: describe only).
+
+        When ``estimator``'s first step selects columns by name (a ColumnTransformer),
+        a DataFrame's blocks stay DataFrames.
+        """
         return Blocks.from_input(X, y, block_bytes=self.options["block_bytes"],
-                                 client=self.reading_client() if start else None)
+                                 client=self.reading_client() if start else None,
+                                 frames=estimator is not None and steps.selects_columns(estimator))
 
     # -- fitting ------------------------------------------------------------------------------
 
@@ -119,7 +124,7 @@ class DaskMLBackend(DaskBackend):
                 f"Fit parameters {sorted(fit_params)} cannot be streamed with lazy data; "
                 "pass in-memory data to use them."
             )
-        data = self.blocks(X, y, start=not record.dry_run)
+        data = self.blocks(X, y, start=not record.dry_run, estimator=estimator)
         done: list[Any] = []
         planned = list(data_forms(estimator, X))
         for index, (path, step, form) in enumerate(planned):

@@ -74,12 +74,15 @@ class Blocks:
         self.passes = 0
 
     @classmethod
-    def from_input(cls, X: Any, y: Any = None, *, block_bytes: int | str = "32MiB", client: Any = None) -> Blocks:
+    def from_input(cls, X: Any, y: Any = None, *, block_bytes: int | str = "32MiB", client: Any = None,
+                   frames: bool = False) -> Blocks:
         """Blocks of a Dask array/DataFrame or a Parquet/CSV path, or one block of in-memory data.
 
         ``y`` may be the name of a target column (DataFrames and files), a Dask
         array or Series aligned with a Dask ``X``, in-memory targets for
-        in-memory ``X``, or None.
+        in-memory ``X``, or None. ``frames``: a DataFrame's (or file's) blocks of X
+        stay pandas DataFrames, column names and types included, for steps that
+        select columns by name (ColumnTransformer); otherwise they are NumPy arrays.
         """
         if not is_lazy(X):
             nbytes = X.data.nbytes if hasattr(X, "tocsr") else getattr(X, "nbytes", None)
@@ -93,13 +96,13 @@ class Blocks:
 
             X = read_path(X, block_bytes)
         if isinstance(X, dd.DataFrame):
-            return cls._from_frame(X, y, client)
+            return cls._from_frame(X, y, client, frames)
         if isinstance(X, da.Array):
             return cls._from_array(X, y, client)
         raise DataError(f"Not a lazy input: {type(X).__name__}.")
 
     @classmethod
-    def _from_frame(cls, X: Any, y: Any, client: Any) -> Blocks:
+    def _from_frame(cls, X: Any, y: Any, client: Any, frames: bool = False) -> Blocks:
         import dask
         import dask.array as da
         import dask.dataframe as dd
@@ -110,14 +113,14 @@ class Blocks:
                 raise DataError(f"Target column {y!r} is not in the data; its columns are {list(X.columns)}.")
             y_column = y
         elif isinstance(y, (dd.Series, da.Array)):
-            return cls._from_frame_and_target(X, y, client)
+            return cls._from_frame_and_target(X, y, client, frames)
         elif y is not None:
             raise DataError(
                 f"With a Dask DataFrame or a path, y must be the name of the target column "
                 f"(e.g. fit('data/*.parquet', y='label')), or a Dask Series/array with X's rows; "
                 f"got {type(y).__name__}."
             )
-        parts = [dask.delayed(_frame_part_to_xy)(p, y_column) for p in X.to_delayed()]
+        parts = [dask.delayed(_frame_part_to_xy)(p, y_column, frames) for p in X.to_delayed()]
         return cls(
             parts, lazy=True, description=f"Dask DataFrame, {X.npartitions} partitions",
             n_features=len(X.columns) - (1 if y_column else 0), y_column=y_column,
@@ -125,7 +128,7 @@ class Blocks:
         )
 
     @classmethod
-    def _from_frame_and_target(cls, X: Any, y: Any, client: Any) -> Blocks:
+    def _from_frame_and_target(cls, X: Any, y: Any, client: Any, frames: bool = False) -> Blocks:
         """A Dask DataFrame with its targets apart, as users split them (``df[features], df["label"]``).
 
         Rows pair by position, as in scikit-learn. Partitions pair as they are when
@@ -139,8 +142,14 @@ class Blocks:
         x_parts = X.to_delayed()
         y_parts = y.to_delayed() if isinstance(y, dd.Series) else list(y.to_delayed().ravel())
         if y.ndim != 1 or len(y_parts) != len(x_parts):
+            if frames:
+                raise DataError(
+                    "X (a Dask DataFrame) and y are partitioned differently, and the first step selects "
+                    "columns by name, so X cannot become an array to re-block. Take X and y from one "
+                    "DataFrame (X, y = df[features], df['label']), or name the target column."
+                )
             return cls._from_array(X.to_dask_array(), y, client)
-        parts = [dask.delayed(_frame_and_target)(xp, yp) for xp, yp in zip(x_parts, y_parts)]
+        parts = [dask.delayed(_frame_and_target)(xp, yp, frames) for xp, yp in zip(x_parts, y_parts)]
         return cls(
             parts, lazy=True, description=f"Dask DataFrame, {len(parts)} partitions, targets apart",
             n_features=len(X.columns), y_unique=y.unique() if isinstance(y, dd.Series) else _unique(y),
@@ -396,14 +405,14 @@ def stream(parts: list[Any], window: int = 2, client: Any = None) -> Iterator[tu
             pool.shutdown(wait=True)
 
 
-def _frame_part_to_xy(part: Any, y_column: str | None) -> tuple[Any, Any]:
-    """On a worker: one pandas partition to NumPy ``(X, y)``."""
+def _frame_part_to_xy(part: Any, y_column: str | None, frames: bool = False) -> tuple[Any, Any]:
+    """On a worker: one pandas partition to ``(X, y)``, X as NumPy (or the DataFrame with ``frames``)."""
     y = part[y_column].to_numpy() if y_column is not None else None
     X = part.drop(columns=[y_column]) if y_column is not None else part
-    return X.to_numpy(), y
+    return (X if frames else X.to_numpy()), y
 
 
-def _frame_and_target(part: Any, target: Any) -> tuple[Any, Any]:
+def _frame_and_target(part: Any, target: Any, frames: bool = False) -> tuple[Any, Any]:
     """On a worker: one partition and its targets to NumPy ``(X, y)``, checked to pair up."""
     y = np.asarray(target)
     if len(y) != len(part):
@@ -412,7 +421,7 @@ def _frame_and_target(part: Any, target: Any) -> tuple[Any, Any]:
             "partitions but different row boundaries. Take both from one DataFrame "
             "(X, y = df[features], df['label']), or pass y as the target column's name."
         )
-    return part.to_numpy(), y
+    return (part if frames else part.to_numpy()), y
 
 
 def _unique(y: Any) -> Any:

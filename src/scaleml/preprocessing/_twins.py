@@ -1,4 +1,4 @@
-"""One-pass twins of scikit-learn's encoders, SimpleImputer and RobustScaler, for lazy data.
+"""One-pass twins of scikit-learn's encoders, SimpleImputer, RobustScaler and ColumnTransformer.
 
 Each twin learns what its scikit-learn step needs in one pass over the blocks
 (each block summarized where it is, the summaries merged in a tree) and then
@@ -12,6 +12,9 @@ state its own ``fit`` gives it.
   ``min_frequency``/``max_categories``): exact; the categories are gathered per block.
 - ``SimpleImputer`` (``mean``, ``most_frequent``, ``constant``): exact (the mean up
   to rounding); ``median`` has no one-pass form and is not twinned.
+- ``ColumnTransformer`` of parts with ``partial_fit`` (the scalers), encoders and
+  SimpleImputers (or ``"drop"``/``"passthrough"``): one pass over DataFrame blocks
+  brought here, each part learning from its columns; exact where its parts are.
 - ``RobustScaler``: approximate. Its quantiles come from a uniform sample of up to
   100,000 rows (at most 64 MiB), drawn in one pass (two for files and DataFrames,
   whose rows are counted first); a quantile's rank is then typically within about
@@ -49,7 +52,32 @@ def from_sklearn(estimator: Any) -> Any:
         return ImputerTwin(strategy=params["strategy"], missing_values=params["missing_values"])
     if kind is sk.RobustScaler:
         return SampleTwin()
+    from sklearn.compose import ColumnTransformer
+
+    if kind is ColumnTransformer and all(_learnable(t) for _, t, _ in _parts(estimator)):
+        selectors = any(callable(columns) for _, _, columns in estimator.transformers)
+        if selectors and estimator.remainder != "drop":
+            return None  # the remainder's columns are known only once the selectors have run
+        return ColumnsTwin().set_column_transformer(estimator)
     return None
+
+
+def _parts(column_transformer: Any) -> list[tuple[str, Any, Any]]:
+    """``(name, transformer, columns)`` of a ColumnTransformer, the remainder last (columns None)."""
+    parts = list(column_transformer.transformers)
+    if column_transformer.remainder not in ("drop",):
+        parts.append(("remainder", column_transformer.remainder, None))
+    return parts
+
+
+def _learnable(transformer: Any) -> bool:
+    """Whether a ColumnTransformer's part can be learned in one streamed pass."""
+    if isinstance(transformer, str):
+        return transformer in ("drop", "passthrough")
+    if transformer.get_params(deep=False).get("drop") is not None:
+        # A dropped category makes the output's density (whether it is sparse) depend on the data.
+        return False
+    return hasattr(transformer, "partial_fit") or isinstance(from_sklearn(transformer), (CategoriesTwin, ImputerTwin))
 
 
 class _Twin(BaseEstimator):
@@ -192,6 +220,91 @@ class SampleTwin(_Twin):
 
     def stand_in(self) -> np.ndarray:
         return self.summary_[2]
+
+
+class ColumnsTwin(_Twin):
+    """A ColumnTransformer learned in one pass over DataFrame blocks streamed here.
+
+    Each part learns from its columns of every block: with ``partial_fit`` (the
+    scalers, IncrementalPCA) or its one-pass twin's summary (encoders,
+    SimpleImputer). The ColumnTransformer is then fitted on a few stand-in rows
+    (the first block's head, each encoder's and imputer's columns holding exactly
+    what the pass found), which gives it scikit-learn's own fitted structure, and
+    the parts learned with ``partial_fit`` take their places in ``transformers_``.
+    """
+
+    def fit_blocks(self, data: Blocks) -> _Twin:
+        from sklearn.base import clone
+
+        self.learners_: dict[str, Any] = {}
+        summaries: dict[str, Any] = {}
+        head, rows = None, 0
+        for index, (X_block, _) in enumerate(data.stream()):
+            if head is None:
+                head = X_block.iloc[:50]
+            rows += len(X_block)
+            for name, transformer, columns in self._parts:
+                if isinstance(transformer, str):
+                    continue
+                learner = self.learners_.setdefault(
+                    name, clone(transformer) if hasattr(transformer, "partial_fit") else from_sklearn(transformer))
+                block = _columns(X_block, columns, self._remainder_columns)
+                if hasattr(learner, "partial_fit"):
+                    learner.partial_fit(block)
+                else:
+                    summary = learner.summarize((block, None), index)
+                    summaries[name] = summary if name not in summaries else learner.merge(summaries[name], summary)
+        if rows == 0:
+            raise no_rows_error(data.description)
+        for name, summary in summaries.items():
+            self.learners_[name].summary_ = summary
+        self.head_ = head
+        self.n_passes_ = 1
+        return self
+
+    def export_to(self, model: Any) -> None:
+        import pandas as pd
+
+        stand_ins = {name: learner.stand_in() for name, learner in self.learners_.items()
+                     if not hasattr(learner, "partial_fit")}
+        length = max([len(self.head_), 2, *(len(rows) for rows in stand_ins.values())])
+        frame = {column: np.resize(self.head_[column].to_numpy(), length) for column in self.head_.columns}
+        for name, transformer, columns in self._parts:
+            if name in stand_ins:
+                selected = list(_columns(self.head_, columns, self._remainder_columns).columns)
+                for j, column in enumerate(selected):
+                    frame[column] = np.resize(stand_ins[name][:, j], length)
+        model.fit(pd.DataFrame(frame, columns=list(self.head_.columns)))
+        for i, (name, _, columns) in enumerate(model.transformers_):
+            learner = self.learners_.get(name)
+            if learner is not None and hasattr(learner, "partial_fit"):
+                model.transformers_[i] = (name, learner, columns)
+
+    def set_column_transformer(self, column_transformer: Any) -> ColumnsTwin:
+        self._parts = _parts(column_transformer)
+        named = [c for _, _, cols in column_transformer.transformers for c in _as_list(cols)]
+        self._remainder_columns = named
+        return self
+
+
+def _as_list(columns: Any) -> list[Any]:
+    if columns is None or callable(columns):
+        return []
+    return [columns] if isinstance(columns, (str, int)) else list(columns)
+
+
+def _columns(frame: Any, columns: Any, named: list[Any]) -> Any:
+    """The DataFrame's columns a part selects; the remainder (None): those no part names."""
+    if columns is None:
+        return frame[[c for c in frame.columns if c not in named]]
+    if callable(columns):
+        columns = columns(frame)
+    if isinstance(columns, (str, int)):
+        columns = [columns]
+    columns = list(columns)
+    if columns and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in columns):
+        return frame.iloc[:, columns]
+    return frame[columns]
 
 
 def _count_rows(part: tuple[Any, Any]) -> int:

@@ -110,3 +110,15 @@ def test_a_prefix_the_cache_cannot_hash_is_fitted_as_usual():
 def test_a_remote_scheduler_address_shares_nothing_and_says_why():
     model = Scaled(GridSearchCV(_pipe(), GRID), backend="dask", address="tcp://scheduler.example:8786")
     assert "the workers are on other machines" in explain(model, X=X, y=y)[0].reason
+
+
+def test_a_halving_search_shares_within_each_round():
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    grid = {"logisticregression__C": [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]}
+    theirs = HalvingGridSearchCV(_pipe(), grid, cv=3, random_state=0).fit(X, y)
+    model = Scaled(HalvingGridSearchCV(_pipe(), grid, cv=3, random_state=0), backend="local").fit(X, y)
+    _assert_same_results(model.estimator_, theirs)
+    # each round fits the prefix once per fold on its own rows: 2 rounds x 3 folds x 2 steps + the refit's 2
+    assert model.plan_[0].observed["prefix_fits"] == theirs.n_iterations_ * 3 * 2 + 2

@@ -116,15 +116,19 @@ def _random_settings(search: Any, final: str) -> tuple[int, int] | None:
         if keys is None or any(not isinstance(grid[key], (list, tuple)) for key in keys):
             return None  # a continuous distribution: no two candidates are likely to share
         settings += math.prod(len(grid[key]) for key in keys)
-    return search.n_iter, min(settings, search.n_iter)
+    # RandomizedSearchCV draws n_iter candidates; HalvingRandomSearchCV n_candidates in its first round
+    candidates = getattr(search, "n_iter", getattr(search, "n_candidates", None))
+    if not isinstance(candidates, int):
+        return None  # "exhaust": the count depends on the data
+    return candidates, min(settings, candidates)
 
 
 class FoldCache:
     """joblib.Memory's ``cache`` interface over a folder that this machine's processes share.
 
-    Results are keyed by joblib's hash of the call (the unfitted transformer, the
-    fold's rows, ...), written whole under a temporary name and renamed, so workers
-    fitting at once never read half a file.
+    Results are keyed by a hash of the call (the unfitted transformer's parameters,
+    the fold's rows, ...: see :func:`_argument_key`), written whole under a temporary
+    name and renamed, so workers fitting at once never read half a file.
     """
 
     def __init__(self, location: str) -> None:

@@ -144,8 +144,11 @@ def test_a_column_transformer_on_lazy_files_past_the_budget_equals_sklearns(mixe
     assert fitted.sparse_output_ == reference.sparse_output_
     assert model.plan_[0].engine == "scaleml.preprocessing"
     assert model.score(files, "label") > 0.95
-    lazy = model.estimator_.predict(frame)  # a plain scikit-learn pipeline
-    assert lazy.shape == (N,)
+    assert model.estimator_.predict(frame).shape == (N,)  # a plain scikit-learn pipeline
+    columns = Scaled(_column_transformer(), **_tiny_budget()).fit(files, "label")
+    lazy = columns.transform(files)  # block by block, the label column left out; sparse blocks densified
+    assert isinstance(lazy, da.Array)
+    assert_allclose(lazy.compute(), _dense(reference.transform(frame)), rtol=1e-9, atol=1e-12)
 
 
 def test_a_column_transformer_within_the_budget_is_loaded_whole(mixed_files):

@@ -143,7 +143,7 @@ def _output_shape(estimator: Any, method: str, data: Blocks) -> tuple[int | None
     for part in data.parts:
         X_block = data.compute(part)[0] if data.lazy else part[0]
         if len(X_block):
-            out = np.asarray(getattr(estimator, method)(X_block[:1]))
+            out = _dense(getattr(estimator, method)(X_block[:1]))
             return (None if out.ndim == 1 else out.shape[1]), out.dtype
     raise no_rows_error(data.description)
 
@@ -194,7 +194,13 @@ def _transformed_part(part: tuple[Any, Any], before: list[Any]) -> tuple[Any, An
 
 
 def _apply(part: tuple[Any, Any], model: Any, method: str) -> Any:
-    return getattr(model, method)(part[0])
+    return _dense(getattr(model, method)(part[0]))
+
+
+def _dense(out: Any) -> np.ndarray:
+    """A block's output as a NumPy array: a sparse one (OneHotEncoder, a ColumnTransformer) densified,
+    since a Dask array's blocks are dense."""
+    return out.toarray() if hasattr(out, "toarray") else np.asarray(out)
 
 
 def _too_large(backend: Any, path: str, step: Any) -> OutOfMemoryBudgetError:

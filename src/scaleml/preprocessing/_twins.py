@@ -35,7 +35,7 @@ SAMPLE_BYTES = 64 * 2**20
 
 
 def from_sklearn(estimator: Any) -> Any:
-    """The one-pass twin of a scikit-learn encoder, imputer or RobustScaler, or None."""
+    """The one-pass twin of a scikit-learn encoder, imputer, RobustScaler or ColumnTransformer, or None."""
     import sklearn.impute
     import sklearn.preprocessing as sk
 
@@ -240,8 +240,8 @@ class ColumnsTwin(_Twin):
         summaries: dict[str, Any] = {}
         head, rows = None, 0
         for index, (X_block, _) in enumerate(data.stream()):
-            if head is None:
-                head = X_block.iloc[:50]
+            if head is None and len(X_block):
+                head = X_block.iloc[:50]  # stand-in rows for the parts learned by partial_fit
             rows += len(X_block)
             for name, transformer, columns in self._parts:
                 if isinstance(transformer, str):

@@ -3,11 +3,12 @@
 Each workload runs in a fresh process that measures the memory it allocates
 (anonymous pages, sampled every 10 ms) from just before the fit to its end:
 
-- PCA, and the dask-ml backend past its in-memory budget (KMeans, SimpleImputer,
-  RobustScaler, each with its twin), over a Dask array of ~300 MiB generated
-  block by block;
-- a ColumnTransformer (one-hot strings, scaled numbers) + SGD pipeline on a
-  ~300 MiB lazy DataFrame split by scaleml.model_selection.
+- PCA and TruncatedSVD, and the dask-ml backend past its in-memory budget
+  (KMeans, SimpleImputer, RobustScaler by their twins; MiniBatchKMeans,
+  MinMaxScaler, MaxAbsScaler streamed), over a Dask array of ~300 MiB
+  generated block by block;
+- a ColumnTransformer (one-hot and ordinal strings, scaled numbers) + SGD
+  pipeline on a ~300 MiB lazy DataFrame split by scaleml.model_selection.
 """
 
 import json
@@ -50,20 +51,25 @@ ARRAY_WORKLOAD = textwrap.dedent("""
     import sklearn.impute
     import sklearn.preprocessing
     from scaleml import Scaled
-    from scaleml.decomposition import PCA
+    from scaleml.decomposition import PCA, TruncatedSVD
 
     rows, columns, block = 2_000_000, 20, 50_000
     X = da.random.RandomState(0).standard_normal((rows, columns), chunks=(block, columns)) + da.arange(columns)
 
+    STEPS = {
+        "twins": (sklearn.cluster.KMeans(4, max_iter=2, random_state=0), sklearn.impute.SimpleImputer(),
+                  sklearn.preprocessing.RobustScaler()),
+        "streamed": (sklearn.cluster.MiniBatchKMeans(4, random_state=0), sklearn.preprocessing.MinMaxScaler(),
+                     sklearn.preprocessing.MaxAbsScaler()),
+    }
+
     def fit():
-        pca = PCA(5).fit(X)
-        kmeans = Scaled(sklearn.cluster.KMeans(4, max_iter=2, random_state=0), backend="dask-ml",
-                        max_in_memory_bytes=64 * 2**20).fit(X)
-        engines = [kmeans.plan_[0].engine]
-        for step in (sklearn.impute.SimpleImputer(), sklearn.preprocessing.RobustScaler()):
-            engines.append(Scaled(step, backend="dask-ml", max_in_memory_bytes=64 * 2**20).fit(X).plan_[0].engine)
+        group = sys.argv[1]
+        passes = [PCA(5).fit(X).n_passes_, TruncatedSVD(5).fit(X).n_passes_] if group == "twins" else []
+        engines = [Scaled(step, backend="dask-ml", max_in_memory_bytes=64 * 2**20).fit(X).plan_[0].engine
+                   for step in STEPS[group]]
         return {"data_mb": X.nbytes / 2**20, "block_mb": block * columns * 8 / 2**20,
-                "pca_passes": pca.n_passes_, "engines": engines}
+                "passes": passes, "engines": engines}
 
     print(json.dumps(measure(fit)))
 """)
@@ -76,7 +82,7 @@ FRAME_WORKLOAD = textwrap.dedent("""
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import SGDClassifier
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
     from scaleml import Scaled
     from scaleml.model_selection import train_test_split
 
@@ -96,6 +102,7 @@ FRAME_WORKLOAD = textwrap.dedent("""
     def fit():
         train, test = train_test_split(frame, test_size=0.2, random_state=0)
         columns = ColumnTransformer([("color", OneHotEncoder(handle_unknown="ignore"), ["color"]),
+                                     ("rank", OrdinalEncoder(), ["color"]),
                                      ("numbers", StandardScaler(), ["a", "b"])])
         model = Scaled(make_pipeline(columns, SGDClassifier(random_state=0)), backend="dask-ml",
                        max_in_memory_bytes=32 * 2**20).fit(train, "label")
@@ -105,25 +112,35 @@ FRAME_WORKLOAD = textwrap.dedent("""
 """)
 
 
-def _measured(workload: str) -> dict:
-    run = subprocess.run([sys.executable, "-c", MEASURE + workload], capture_output=True, text=True, timeout=280)
+def _measured(workload: str, *args: str) -> dict:
+    run = subprocess.run([sys.executable, "-c", MEASURE + workload, *args], capture_output=True, text=True,
+                         timeout=280)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def test_twins_on_lazy_data_past_the_budget_stay_within_a_few_blocks():
+@pytest.mark.parametrize("group, engines", [
+    ("twins", ["scaleml.cluster", "scaleml.preprocessing", "scaleml.preprocessing"]),
+    ("streamed", ["scikit-learn partial_fit"] * 3),
+])
+def test_lazy_data_past_the_budget_is_fitted_within_a_few_blocks(group, engines):
+    """One process per group: allocator arenas kept between many fits would blur the figure."""
     budget_mb = 120
-    figures = _measured(ARRAY_WORKLOAD)
+    figures = _measured(ARRAY_WORKLOAD, group)
     assert figures["data_mb"] > 2 * budget_mb, figures  # the data could not be held within the budget
-    assert figures["pca_passes"] == 1
-    assert figures["engines"] == ["scaleml.cluster", "scaleml.preprocessing", "scaleml.preprocessing"]
+    assert figures["passes"] == ([1, 1] if group == "twins" else [])
+    assert figures["engines"] == engines
     assert figures["peak_mb"] - figures["baseline_mb"] < budget_mb, figures
 
 
 def test_a_column_transformer_pipeline_on_a_split_lazy_dataframe_stays_bounded():
-    """Strings and numbers, split by scaleml.model_selection, fitted past a 32 MiB budget."""
-    budget_mb = 150
+    """Strings and numbers, split by scaleml.model_selection, fitted past a 32 MiB budget.
+
+    The growth includes the 32 MiB loaded before the budget is seen to be exceeded
+    (measured: 142 MiB with three parts, 127 with two).
+    """
+    budget_mb = 165
     figures = _measured(FRAME_WORKLOAD)
-    assert figures["data_mb"] > 1.9 * budget_mb, figures  # as pandas holds it, strings included
+    assert figures["data_mb"] > 1.8 * budget_mb, figures  # as pandas holds it, strings included
     assert figures["engine"] == "scaleml.preprocessing" and figures["score"] > 0.95
     assert figures["peak_mb"] - figures["baseline_mb"] < budget_mb, figures

@@ -16,6 +16,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from scaleml import Scaled
 from scaleml.cluster import KMeans, from_sklearn
 
 da = pytest.importorskip("dask.array")
@@ -137,7 +138,7 @@ def test_bad_input_is_named():
 
 
 def test_dask_ml_backend_fits_kmeans_beyond_its_budget_and_it_stays_sklearn():
-    from scaleml import Scaled, explain
+    from scaleml import explain
 
     Xd = da.from_array(BLOBS, chunks=(1_500, -1))
     model = Scaled(sk.KMeans(7, random_state=0), backend="dask-ml", max_in_memory_bytes=BLOBS.nbytes // 3)
@@ -159,3 +160,13 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         check(estimator)
+
+
+def test_minibatch_kmeans_is_streamed_block_by_block_as_a_partial_fit_loop():
+    Xd = da.from_array(BLOBS, chunks=(2_000, -1))
+    model = Scaled(sk.MiniBatchKMeans(7, random_state=0, n_init=1), backend="dask-ml").fit(Xd)
+    loop = sk.MiniBatchKMeans(7, random_state=0, n_init=1)
+    for start in range(0, len(BLOBS), 2_000):
+        loop.partial_fit(BLOBS[start:start + 2_000])
+    assert model.plan_[0].engine == "scikit-learn partial_fit"
+    assert_allclose(model.estimator_.cluster_centers_, loop.cluster_centers_, rtol=1e-12)

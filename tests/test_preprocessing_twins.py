@@ -172,3 +172,14 @@ def test_a_column_transformer_with_a_part_that_needs_all_rows_is_refused_past_th
     assert from_sklearn(median) is None
     with pytest.raises(OutOfMemoryBudgetError):
         Scaled(median, **_tiny_budget()).fit(files, "label")
+
+
+@pytest.mark.parametrize("scaler_name", ["StandardScaler", "MinMaxScaler", "MaxAbsScaler"])
+def test_scalers_streamed_past_the_budget_equal_the_in_memory_fit(scaler_name):
+    import sklearn.preprocessing as sk
+
+    X = RNG.normal(size=(N, 3)) * [1.0, 100.0, 1e-3] + [5.0, -50.0, 0.0]
+    model = Scaled(getattr(sk, scaler_name)(), **_tiny_budget()).fit(da.from_array(X, chunks=(700, -1)))
+    reference = getattr(sk, scaler_name)().fit(X)
+    assert model.plan_[0].engine == "scikit-learn partial_fit"
+    assert_allclose(model.estimator_.transform(X), reference.transform(X), rtol=1e-10, atol=1e-12)

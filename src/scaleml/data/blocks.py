@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import DataError
+from ._parts import align, checked_pair, frame_and_target, frame_part_to_xy, unique_targets
 from .forms import is_lazy, is_path
 
 _FAN_IN = 8  # summaries merged per task in a reduction tree
@@ -120,7 +121,7 @@ class Blocks:
                 f"(e.g. fit('data/*.parquet', y='label')), or a Dask Series/array with X's rows; "
                 f"got {type(y).__name__}."
             )
-        parts = [dask.delayed(_frame_part_to_xy)(p, y_column, frames) for p in X.to_delayed()]
+        parts = [dask.delayed(frame_part_to_xy)(p, y_column, frames) for p in X.to_delayed()]
         return cls(
             parts, lazy=True, description=f"Dask DataFrame, {X.npartitions} partitions",
             n_features=len(X.columns) - (1 if y_column else 0), y_column=y_column,
@@ -149,10 +150,10 @@ class Blocks:
                     "DataFrame (X, y = df[features], df['label']), or name the target column."
                 )
             return cls._from_array(X.to_dask_array(), y, client)
-        parts = [dask.delayed(_frame_and_target)(xp, yp, frames) for xp, yp in zip(x_parts, y_parts)]
+        parts = [dask.delayed(frame_and_target)(xp, yp, frames) for xp, yp in zip(x_parts, y_parts)]
         return cls(
             parts, lazy=True, description=f"Dask DataFrame, {len(parts)} partitions, targets apart",
-            n_features=len(X.columns), y_unique=y.unique() if isinstance(y, dd.Series) else _unique(y),
+            n_features=len(X.columns), y_unique=y.unique() if isinstance(y, dd.Series) else unique_targets(y),
             client=client,
         )
 
@@ -180,10 +181,10 @@ class Blocks:
             # as they are, each pair's lengths checked where it is read; else aligned.
             paired = unknown and len(X.chunks[0]) == len(y.chunks[0])
             if not paired and tuple(y.chunks[0]) != tuple(X.chunks[0]):
-                X, y = _align(X, y)
+                X, y = align(X, y)
         x_parts = list(X.to_delayed().ravel())
         y_parts = [None] * len(x_parts) if y is None else list(y.to_delayed().ravel())
-        parts = [dask.delayed(_checked_pair)(xp, yp) for xp, yp in zip(x_parts, y_parts)]
+        parts = [dask.delayed(checked_pair)(xp, yp) for xp, yp in zip(x_parts, y_parts)]
         known = not any(math.isnan(c) for c in X.chunks[0])
         return cls(
             parts, lazy=True, description=f"Dask array, {len(parts)} blocks", n_features=X.shape[1],
@@ -403,56 +404,6 @@ def stream(parts: list[Any], window: int = 2, client: Any = None) -> Iterator[tu
             future.cancel()
         if client is None:
             pool.shutdown(wait=True)
-
-
-def _frame_part_to_xy(part: Any, y_column: str | None, frames: bool = False) -> tuple[Any, Any]:
-    """On a worker: one pandas partition to ``(X, y)``, X as NumPy (or the DataFrame with ``frames``)."""
-    y = part[y_column].to_numpy() if y_column is not None else None
-    X = part.drop(columns=[y_column]) if y_column is not None else part
-    return (X if frames else X.to_numpy()), y
-
-
-def _frame_and_target(part: Any, target: Any, frames: bool = False) -> tuple[Any, Any]:
-    """On a worker: one partition and its targets to NumPy ``(X, y)``, checked to pair up."""
-    y = np.asarray(target)
-    if len(y) != len(part):
-        raise DataError(
-            f"A partition of X has {len(part)} rows but its targets have {len(y)}: X and y have as many "
-            "partitions but different row boundaries. Take both from one DataFrame "
-            "(X, y = df[features], df['label']), or pass y as the target column's name."
-        )
-    return (part if frames else part.to_numpy()), y
-
-
-def _unique(y: Any) -> Any:
-    import dask.array as da
-
-    return da.unique(y)
-
-
-def _checked_pair(x: Any, y: Any) -> tuple[Any, Any]:
-    """On a worker: a block of X and its targets, checked to have as many rows."""
-    if y is not None and len(y) != len(x):
-        raise DataError(
-            f"A block of X has {len(x)} rows but its targets have {len(y)}: X and y must be cut alike "
-            "(split them together, e.g. with scaleml.model_selection.train_test_split(X, y))."
-        )
-    return x, y
-
-
-def _align(X: Any, y: Any) -> tuple[Any, Any]:
-    """Rechunk ``y`` to ``X``'s row blocks, learning unknown block sizes if needed.
-
-    Unknown sizes (arrays made from DataFrames) cost one pass over the data to
-    learn; the alternative is refusing an input users make every day.
-    """
-    if any(math.isnan(c) for c in X.chunks[0]):
-        X = X.compute_chunk_sizes()
-    if any(math.isnan(c) for c in y.chunks[0]):
-        y = y.compute_chunk_sizes()
-    if X.shape[0] != y.shape[0]:
-        raise DataError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
-    return X, y.rechunk((X.chunks[0],))
 
 
 def _mib(nbytes: float | None) -> str:

@@ -55,6 +55,21 @@ class BlockedModel(BlockedEstimator):
         return super().score(X, y, sample_weight=sample_weight)
 
 
+def check_rows(X: Any, n_features: int | None) -> Any:
+    """One block of X validated as scikit-learn validates a whole input (dense or CSR, float64).
+
+    The messages are scikit-learn's (``check_array``), so a lazy input fails as an
+    in-memory one would; ``n_features``: the columns the first block had (None: unknown).
+    Runs where the block is.
+    """
+    from sklearn.utils import check_array
+
+    X = check_array(X, accept_sparse="csr", dtype=np.float64, ensure_min_samples=0, input_name="X")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features in one block but {n_features} in the first.")
+    return X
+
+
 def engine_name(estimator: Any) -> str:
     """The scaleml package an estimator comes from (``"scaleml.cluster"``), for plans."""
     return type(estimator).__module__.split("._")[0]

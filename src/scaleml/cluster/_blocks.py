@@ -21,16 +21,13 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from .._blocked import check_rows
+
 _CHUNK_ROWS = 4096  # rows whose distances to every centre are held at once
 
 
 def _rows(part: tuple[Any, Any], n_features: int | None) -> Any:
-    from sklearn.utils import check_array
-
-    X = check_array(part[0], accept_sparse="csr", dtype=np.float64, ensure_min_samples=0, input_name="X")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features in one block but {n_features} in the first.")
-    return X
+    return check_rows(part[0], n_features)
 
 
 def _dense(X: Any) -> np.ndarray:

@@ -16,6 +16,8 @@ import numpy as np
 import scipy.linalg
 from scipy import sparse
 
+from .._blocked import check_rows
+
 _SPARSE_ROWS = 8192  # sparse blocks are densified this many rows at a time
 
 
@@ -24,11 +26,7 @@ def centred_summary(part: tuple[Any, Any], n_features: int | None) -> tuple[int,
 
     ``n_features``: the expected number of columns (None: not yet known).
     """
-    from sklearn.utils import check_array
-
-    X = check_array(part[0], accept_sparse="csr", dtype=np.float64, ensure_min_samples=0, input_name="X")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features in one block but {n_features} in the first.")
+    X = check_rows(part[0], n_features)
     if sparse.issparse(X):
         pieces = [_dense_summary(X[i:i + _SPARSE_ROWS].toarray()) for i in range(0, X.shape[0], _SPARSE_ROWS)]
         return merge_summaries(*pieces) if pieces else _dense_summary(np.empty((0, X.shape[1])))

@@ -14,6 +14,8 @@ import scipy.linalg
 from scipy import sparse
 from scipy.special import expit, log_expit, logsumexp, softmax
 
+from .._blocked import check_rows
+
 
 def check_block(part: tuple[Any, Any], n_features: int | None, classes: Any = None) -> tuple[Any, Any]:
     """Validate one block as scikit-learn validates a whole input.
@@ -24,9 +26,7 @@ def check_block(part: tuple[Any, Any], n_features: int | None, classes: Any = No
     from sklearn.utils import check_array
 
     X, y = part
-    X = check_array(X, accept_sparse="csr", dtype=np.float64, ensure_min_samples=0, input_name="X")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features in one block but {n_features} in the first.")
+    X = check_rows(X, n_features)
     if y is None:
         raise ValueError("y is required: pass the targets (a Dask array or the target column's name).")
     y = np.asarray(y)

@@ -133,7 +133,7 @@ def lloyd_summary(part: tuple[Any, Any], centers: np.ndarray) -> tuple:
     sums = membership @ X
     sums = sums.toarray() if sparse.issparse(sums) else np.asarray(sums)
     counts = np.bincount(labels, minlength=k).astype(np.float64)
-    far = np.argsort(distances)[::-1][:k]
+    far = np.argpartition(distances, -k)[-k:] if len(distances) > k else np.arange(len(distances))
     return sums, counts, float(distances.sum()), distances[far], _dense(X[far]).reshape(len(far), X.shape[1])
 
 

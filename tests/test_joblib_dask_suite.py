@@ -34,6 +34,7 @@ import pytest
 from joblib import Parallel, delayed
 
 import scaleml
+from scaleml.data.cluster import workers_of
 from scaleml.exceptions import ClusterConnectionError
 
 distributed = pytest.importorskip("distributed")
@@ -224,7 +225,7 @@ def test_auto_scatter(on_cluster):
     data1 = np.ones(int(1e4), dtype=np.uint8)
     data2 = np.ones(int(1e4), dtype=np.uint8)
     data_to_process = ([data1] * 3) + ([data2] * 3)
-    workers = len(client.scheduler_info()["workers"])
+    workers = len(workers_of(client))
     _forgotten_scatters(client)
     with enter(broadcast_min_bytes=1_000):
         Parallel()(delayed(noop)(data, data, i, opt=data) for i, data in enumerate(data_to_process))
@@ -382,8 +383,8 @@ def interrupting(i):
 
 def test_keyboard_interrupt_in_a_task_comes_back_as_keyboard_interrupt(on_cluster):
     enter, client = on_cluster
-    workers = set(client.scheduler_info()["workers"])
+    workers = set(workers_of(client))
     with enter():
         with pytest.raises(KeyboardInterrupt):
             Parallel()(delayed(interrupting)(i) for i in range(6))
-    assert set(client.scheduler_info()["workers"]) == workers  # no worker was lost to it
+    assert set(workers_of(client)) == workers  # no worker was lost to it

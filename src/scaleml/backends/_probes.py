@@ -82,7 +82,7 @@ def loky_probes(cores: int, raw: dict[str, Any]) -> dict[str, float]:
 
 
 def dask_probes(cores: int, serial: float, raw: dict[str, Any]) -> dict[str, float | None]:
-    from ..data.cluster import CONNECTIONS, ClusterSpec
+    from ..data.cluster import CONNECTIONS, ClusterSpec, workers_of
 
     X, y = _data()
     start = time.perf_counter()
@@ -91,7 +91,7 @@ def dask_probes(cores: int, serial: float, raw: dict[str, Any]) -> dict[str, flo
     started = time.perf_counter() - start
     client = connection.client
     try:
-        workers = len(client.scheduler_info()["workers"])
+        workers = len(workers_of(client))
         tasks = min(_timed(lambda: client.gather(client.map(noop_numbered, range(NOOP_TASKS), pure=False)))
                     for _ in range(2))
         array = np.ones(ARRAY_MB * 2**20 // 8)

@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from ..data.cluster import workers_of
 from ..data.forms import describe_data, is_lazy
 from ..machine import usable_cores
 from ..planning import Decision, Estimate, Record, walk
@@ -165,7 +166,7 @@ class AutoBackend(Backend):
             constants = replace(constants, dask_start_s=None)
         workers = None
         if client is not None:
-            workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or None
+            workers = sum(w.get("nthreads", 1) for w in workers_of(client).values()) or None
         return predict(work, constants, loky_warm=_loky_started, dask_workers=workers,
                        dask_running=client is not None)
 

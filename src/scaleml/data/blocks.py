@@ -25,6 +25,7 @@ import numpy as np
 
 from ..exceptions import DataError
 from ._parts import align, checked_pair, frame_and_target, frame_part_to_xy, unique_targets
+from .cluster import workers_of
 from .forms import is_lazy, is_path
 
 _FAN_IN = 8  # summaries merged per task in a reduction tree
@@ -280,7 +281,7 @@ class Blocks:
         or a quarter of this machine's available memory without a cluster."""
         if self.client is None:
             return local_memory_budget()
-        limits = [w.get("memory_limit") or 0 for w in self.client.scheduler_info()["workers"].values()]
+        limits = [w.get("memory_limit") or 0 for w in workers_of(self.client).values()]
         if not limits or 0 in limits:
             return 2 * local_memory_budget()
         return sum(limits) // 2

@@ -281,6 +281,19 @@ def scheduler_loss_as_error(client: Any) -> Iterator[None]:
         ) from exc
 
 
+def workers_of(client: Any) -> dict[str, dict[str, Any]]:
+    """The scheduler's workers now, by address, each with its ``nthreads``, ``memory_limit``, ...
+
+    Asked of the scheduler on every call. ``client.scheduler_info()`` returns the client's
+    shared copy, which the client's own periodic refresh (every 2 s, asking for no
+    workers) may replace while the call is returning: a worker that is there then looks
+    gone, which once stopped a healthy data-parallel fit as "worker lost".
+    """
+    if client.asynchronous:
+        raise RuntimeError("workers_of needs a synchronous Client")
+    return dict(client.sync(client.scheduler.identity, n_workers=-1)["workers"])
+
+
 def in_dask_worker() -> bool:
     """Whether this code runs inside a task on a Dask worker (where no cluster may be started)."""
     if "distributed" not in sys.modules:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ..data.cluster import workers_of
 from ..exceptions import ClusterConnectionError, TrainingInterruptedError
 from .callbacks import Callback
 from .distributed import free_port
@@ -133,7 +134,7 @@ def ranks_for(client: Any) -> list[str]:
 
 
 def _live_workers(client: Any) -> set[str]:
-    return set(client.scheduler_info(n_workers=-1)["workers"])
+    return set(workers_of(client))
 
 
 _DONE = ("finished", "error", "cancelled", "lost")

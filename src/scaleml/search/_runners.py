@@ -18,6 +18,8 @@ from typing import Any
 from sklearn.base import clone
 from sklearn.metrics import check_scoring
 
+from ..data.cluster import workers_of
+
 
 def advance(
     previous: Any, estimator: Any, params: dict, calls: int, data: tuple, fit_params: dict,
@@ -102,7 +104,7 @@ class DaskRunner:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        workers = len(client.scheduler_info().get("workers", {}))
+        workers = len(workers_of(client))
         self.where = f"Dask cluster at {client.scheduler.address} ({workers} workers)"
 
     def put(self, data: tuple) -> tuple:

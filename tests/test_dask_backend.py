@@ -155,7 +155,8 @@ def test_fit_error_is_the_estimators_own():
 
 @pytest.mark.parametrize(
     "options, match",
-    [({"n_workers": 0}, "n_workers"), ({"timeout": -1}, "timeout"), ({"address": ""}, "address"), ({"adress": "x"}, "no option 'adress'")],
+    [({"n_workers": 0}, "n_workers"), ({"timeout": -1}, "timeout"), ({"address": ""}, "address"), ({"adress": "x"}, "no option 'adress'"),
+     ({"data_movement": "tree"}, "data_movement")],
 )
 def test_bad_options(options, match):
     with pytest.raises(BackendOptionError, match=match):

@@ -91,11 +91,20 @@ def _task_key(func: Any, calls: int) -> str:
 
 
 class BroadcastCache:
-    """Futures of data already sent to every worker, keyed by the object's identity."""
+    """Futures of data already on every worker, keyed by the object's identity.
 
-    def __init__(self, client: Any, min_bytes: int) -> None:
+    ``movement`` is how it gets there: ``"peers"`` (sent once, copied among the workers
+    and kept for the fit: :class:`scaleml.data.spread.Spread`) or ``"broadcast"`` (Dask's
+    ``scatter(broadcast=True)``, whose copies the scheduler's memory manager drops).
+    """
+
+    def __init__(self, client: Any, min_bytes: int, movement: str = "peers") -> None:
+        from ..data.spread import Spread
+
         self.client = client
         self.min_bytes = min_bytes
+        self.movement = movement
+        self._spread = Spread(client)
         self._lock = threading.Lock()
         self._entries: dict[int, tuple[Any, Any]] = {}
 
@@ -116,7 +125,10 @@ class BroadcastCache:
                 return obj  # lists, tuples: not worth tracking, sent with the task
             if sizeof(obj) < self.min_bytes:
                 return obj
-            future = self.client.scatter(obj, broadcast=True, hash=False)
+            if self.movement == "peers":
+                future = self._spread.put(obj)
+            else:
+                future = self.client.scatter(obj, broadcast=True, hash=False)
             self._entries[key] = (ref, future)
             return future
 
@@ -128,6 +140,7 @@ class BroadcastCache:
         with self._lock:
             futures = [future for _, future in self._entries.values()]
             self._entries.clear()
+        self._spread.release()
         if futures:
             self.client.cancel(futures)
 
@@ -148,6 +161,8 @@ class DaskJoblibBackend(ParallelBackendBase):
         Seconds to wait for a first worker before failing.
     preload : tuple
         Objects to broadcast before the first task (a fit's X and y).
+    data_movement : {"peers", "broadcast"}
+        How large arguments reach the workers (see :class:`BroadcastCache`).
 
     Attributes
     ----------
@@ -172,6 +187,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         progress: bool = False,
         nesting_level: int | None = None,
         inner_max_num_threads: int | None = None,
+        data_movement: str = "peers",
         **backend_kwargs: Any,
     ) -> None:
         super().__init__(
@@ -181,6 +197,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         self.broadcast_min_bytes = broadcast_min_bytes
         self.wait_for_workers = wait_for_workers
         self.preload = preload
+        self.data_movement = data_movement
         self.activity = activity if activity is not None else {"dask_tasks": 0, "joblib_calls": 0}
         self.progress = Progress("tasks", verbose=progress)
         self.tasks = 0
@@ -197,7 +214,7 @@ class DaskJoblibBackend(ParallelBackendBase):
     @property
     def cache(self) -> BroadcastCache:
         if self._cache is None:
-            self._cache = BroadcastCache(self.client, self.broadcast_min_bytes or float("inf"))
+            self._cache = BroadcastCache(self.client, self.broadcast_min_bytes or float("inf"), self.data_movement)
             self._cache.preload(self.preload)
         return self._cache
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import joblib
 
-from .._validation import Interval
+from .._validation import Interval, StrOptions
 from ..data.cluster import (
     CONNECTIONS,
     ClusterSpec,
@@ -59,6 +59,12 @@ class DaskBackend(Backend):
     broadcast_min_bytes : int or None
         Arguments at least this large are sent to every worker once per fit
         rather than with each task (None: never).
+    data_movement : {"peers", "broadcast"}
+        How such arguments reach the workers. ``"peers"`` (default): sent once from
+        this process, copied from worker to worker, and every copy kept until the fit
+        ends. ``"broadcast"``: Dask's ``scatter(broadcast=True)``, whose extra copies
+        the scheduler's memory manager drops within seconds, so that tasks fetch the
+        data again from the one worker left holding it (kept for comparison).
     verbose : bool
         Print the dashboard link when the cluster is opened.
     """
@@ -76,6 +82,7 @@ class DaskBackend(Backend):
         "threads_per_worker": Option(None, "LocalCluster threads per worker (default 1)", [POSITIVE_INT, None]),
         "memory_limit": Option(None, "LocalCluster memory per worker, e.g. '2GiB' (default: shared evenly)", [BYTE_SIZE, Interval(Real, 0, None, closed="neither"), None]),
         "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once (None: never)", [POSITIVE_INT, None]),
+        "data_movement": Option("peers", "how large arguments reach every worker: 'peers' (sent once, copied worker to worker) or 'broadcast' (Dask's scatter)", [StrOptions({"peers", "broadcast"})]),
         "verbose": Option(False, "print the dashboard link", ["boolean"]),
         "share_prefix": SHARE_PREFIX,
     }
@@ -155,7 +162,7 @@ class DaskBackend(Backend):
 
         backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
                                     self.options["timeout"], preload, activity=self._activity,
-                                    progress=self.options["verbose"])
+                                    progress=self.options["verbose"], data_movement=self.options["data_movement"])
         with scheduler_loss_as_error(self._started_client):
             try:
                 with joblib.parallel_config(backend=backend):

@@ -19,6 +19,7 @@ from sklearn.base import clone
 from sklearn.metrics import check_scoring
 
 from ..data.cluster import workers_of
+from ..data.spread import Spread
 
 
 def advance(
@@ -96,7 +97,8 @@ class LocalRunner:
 class DaskRunner:
     """Training tasks as futures on a ``distributed.Client``.
 
-    The data goes to every worker once; each model stays on the worker that
+    The data goes to every worker once and stays there until the search ends
+    (:class:`scaleml.data.spread.Spread`); each model stays on the worker that
     trained it, its next task chained to it; only scores travel here until the
     best model is fetched. A worker lost mid-search costs the tasks it held: the
     scheduler re-runs them from their inputs elsewhere.
@@ -106,9 +108,10 @@ class DaskRunner:
         self.client = client
         workers = len(workers_of(client))
         self.where = f"Dask cluster at {client.scheduler.address} ({workers} workers)"
+        self.spread = Spread(client)
 
     def put(self, data: tuple) -> tuple:
-        return tuple(None if part is None else self.client.scatter(part, broadcast=True) for part in data)
+        return tuple(None if part is None else self.spread.put(part) for part in data)
 
     def submit(self, previous: Any, *args: Any) -> tuple[Any, Any]:
         record = self.client.submit(advance, previous, *args, pure=False)
@@ -139,7 +142,7 @@ class DaskRunner:
         return scheduler_loss_as_error(self.client)
 
     def close(self) -> None:
-        pass
+        self.spread.release()
 
 
 def make_runner(client: Any, n_jobs: int | None) -> Any:

@@ -55,10 +55,10 @@ def test_every_worker_keeps_its_copy_until_released(client):
     sums = client.gather([client.submit(np.sum, future, workers=[w], pure=False) for w in client.nthreads()])
     assert sums == [data.sum()] * 3
     spread.release()
-    deadline = time.monotonic() + 10
-    while (client.processing() and any(client.processing().values())) and time.monotonic() < deadline:
-        time.sleep(0.1)
     assert not any(client.processing().values()), "a holder outlived the release"
+    deadline = time.monotonic() + 10
+    while future.key in client.who_has() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert future.key not in client.who_has()
 
 

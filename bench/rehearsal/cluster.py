@@ -46,10 +46,12 @@ class Rehearsal:
         Threads per worker.
     log_dir : str or None
         Where the processes' logs go (a temporary folder by default).
+    env : dict or None
+        Extra environment for the scheduler and workers (Dask settings, say).
     """
 
     def __init__(self, workers: int, mbit: float | None = 1000.0, threads: int = 1,
-                 log_dir: str | None = None, start_timeout: float = 60.0) -> None:
+                 log_dir: str | None = None, start_timeout: float = 60.0, env: dict | None = None) -> None:
         if not 1 <= workers <= 64:
             raise ValueError(f"workers={workers}: choose 1 to 64 simulated workers")
         self.workers = workers
@@ -58,6 +60,7 @@ class Rehearsal:
         names = ["client", "scheduler", *(f"w{i}" for i in range(workers))]
         self.network = Network(names, mbit=mbit)
         self._log_dir = log_dir
+        self.env = dict(env or {})
         self.processes: list[subprocess.Popen] = []
 
     @property
@@ -95,7 +98,7 @@ class Rehearsal:
 
     def _spawn(self, node: str, command: list[str], log: str) -> subprocess.Popen:
         namespace = self.network.nodes[node].namespace
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        env = {**os.environ, **(self.env if node != "client" else {}), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
                "REHEARSAL_NODES": json.dumps({n: node.namespace for n, node in self.network.nodes.items()})}
         handle = open(self.logs / log, "w")

@@ -136,6 +136,14 @@ class BroadcastCache:
         for obj in objects:
             self.future_for(obj)
 
+    def describe(self) -> str | None:
+        """How the data reached the workers, for the plan (None: nothing was sent ahead)."""
+        if self.movement == "peers":
+            return self._spread.describe() if self._spread.objects else None
+        with self._lock:
+            count = len(self._entries)
+        return f"{count} object(s) sent with Dask's scatter(broadcast=True)" if count else None
+
     def release(self) -> None:
         with self._lock:
             futures = [future for _, future in self._entries.values()]
@@ -203,6 +211,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         self.tasks = 0
         self.calls = 0
         self._cache: BroadcastCache | None = None
+        self.data_sent: str | None = None  # how the data reached the workers, once released
         self._futures: dict[Any, bool] = {}  # future -> whether it runs a joblib batch (else one callable)
         self._batch_size = 1
         self._lock = threading.Lock()
@@ -222,6 +231,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         """Free the broadcast data (the end of a fit or block)."""
         self.progress.close()
         if self._cache is not None:
+            self.data_sent = self._cache.describe()
             self._cache.release()
             self._cache = None
 

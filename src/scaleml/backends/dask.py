@@ -214,6 +214,8 @@ class DaskBackend(Backend):
             cluster=self.cluster_spec().describe() if self.started else "not started (no step sent work to it)",
             dask_tasks=joblib_backend.tasks, joblib_calls=joblib_backend.calls,
         )
+        if joblib_backend.data_sent:
+            record.observe(None, data_to_workers=joblib_backend.data_sent)
         return result
 
     def _run_nested(self, estimator: Any, method: str, X: Any, y: Any, record: Record, fit_params: dict,

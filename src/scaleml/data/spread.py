@@ -13,13 +13,14 @@ holder the receiving worker picks at random: Dask's ``replicate``), so N workers
 after log2(N) rounds, and keeps every copy: on each worker, as soon as its copy lands, a
 *holder* task that depends on the data leaves the worker's thread pool (``secede``) and
 waits: while it waits, the scheduler counts a task on that worker still needing the
-data, and the memory manager keeps that worker's copy. Each holder ends once the data's
-key is gone from the cluster: when the fit releases it, or when this process exits.
+data, and the memory manager keeps that worker's copy. The holders end when the fit
+releases the data, or by themselves once its key is gone (this process exited).
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 from .cluster import workers_of
@@ -27,17 +28,18 @@ from .cluster import workers_of
 HOLD_POLL_S = 1.0  # how often a holder checks that its data is still wanted
 
 
-def _hold(data: Any, key: str) -> int:
-    """Run on a worker: keep ``data`` wanted here until its ``key`` is released."""
-    import time
-
-    from distributed import get_client, secede
+def _hold(data: Any, key: str, done: str) -> int:
+    """Run on a worker: keep ``data`` wanted here until the event ``done`` is set, or the
+    data's ``key`` is gone (its owner exited without releasing it)."""
+    from distributed import Event, get_client, secede
 
     secede()  # waits outside the worker's thread pool: other tasks run meanwhile
     client = get_client()
+    event = Event(done, client=client)
     # Asked by key: a Future made here would itself keep the data wanted.
-    while client.sync(client.scheduler.who_has, keys=[key]).get(key):
-        time.sleep(HOLD_POLL_S)
+    while not event.wait(timeout=HOLD_POLL_S):
+        if not client.sync(client.scheduler.who_has, keys=[key]).get(key):
+            break
     return 0
 
 
@@ -51,9 +53,13 @@ class Spread:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self._done = f"scaleml-spread-done-{uuid.uuid4().hex}"
         self._lock = threading.Lock()
         self._futures: list[Any] = []
         self.nbytes = 0
+        self.objects = 0
+        self.workers = 0
+        self.rounds = 0
 
     def put(self, obj: Any) -> Any:
         """A future of ``obj``, with a copy on every worker present now when this returns."""
@@ -63,28 +69,55 @@ class Spread:
         have = sorted(self.client.who_has([future]).get(future.key, ()))
         waiting = [w for w in sorted(workers_of(self.client)) if w not in have]
         keep = [future, *(self._holder(future, w) for w in have)]
+        rounds = 0
         while waiting:
+            rounds += 1
             # As many new copies as holders, each from a holder picked at random by the
             # receiving worker; held at once, before the memory manager's next pass.
             targets, waiting = waiting[:len(have)], waiting[len(have):]
             self.client.replicate([future], n=len(have) + len(targets), workers=have + targets)
             keep += [self._holder(future, w) for w in targets]
             have += targets
+        if rounds:
+            # A copy the memory manager dropped before its holder reached the scheduler is
+            # made again (a round does so for the earlier ones; none is missing, mostly).
+            self.client.replicate([future], n=len(have), workers=have)
         with self._lock:
             self._futures += keep
             self.nbytes += sizeof(obj)
+            self.objects += 1
+            self.workers = max(self.workers, len(have))
+            self.rounds = max(self.rounds, rounds)
         return future
 
+    def describe(self) -> str:
+        """What was sent and how, for a plan: ``"12.0 MB in 2 objects: sent once from here, ..."``."""
+        return (f"{self.nbytes / 1e6:.1f} MB in {self.objects} object{'s' * (self.objects != 1)}: sent once from "
+                f"this process, copied worker to worker in {self.rounds} round{'s' * (self.rounds != 1)} to "
+                f"{self.workers} worker{'s' * (self.workers != 1)}, each copy kept until the fit ended")
+
     def _holder(self, future: Any, worker: str) -> Any:
-        return self.client.submit(_hold, future, future.key, workers=[worker], allow_other_workers=False,
+        return self.client.submit(_hold, future, future.key, self._done, workers=[worker], allow_other_workers=False,
                                   pure=False, key=f"scaleml-hold-{future.key}-{worker}")
 
     def release(self) -> None:
-        """Free every copy; each holder sees its data gone and ends within a second or two."""
+        """Free every copy; the holders have ended when this returns (or within a second
+        for one on a worker that stopped answering)."""
+        from distributed import Event, wait
+
         with self._lock:
             futures, self._futures = self._futures, []
-        if futures and self.client.status == "running":
+        if not futures or self.client.status != "running":
+            return
+        done = Event(self._done, client=self.client)
+        try:
+            done.set()
+            wait(futures, timeout=HOLD_POLL_S + 1)
+        except (OSError, TimeoutError):
+            pass  # the scheduler or a worker is gone; whatever is left ends by itself
+        finally:
             try:
+                done.clear()  # with no one waiting, the scheduler forgets the event
                 self.client.cancel(futures)
             except OSError:
                 pass  # the scheduler is gone, and the copies with it

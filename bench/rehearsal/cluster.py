@@ -135,7 +135,13 @@ class Rehearsal:
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise RehearsalError(f"the client ran past {timeout:g} s; its log: {self.tail('client.log')}") from None
+            os.killpg(process.pid, 9)
+            process.wait()
+            self.processes.remove(process)
+            if not measure:
+                raise RehearsalError(f"the client ran past {timeout:g} s; its log: {self.tail('client.log')}") from None
+            # What a fit that never ends did meanwhile is a result too (bytes moved so far).
+            return {"timed_out": True, "wall_s": timeout, "process_bytes": delta(before, self.network.counters())}
         wall = time.perf_counter() - start
         self.processes.remove(process)
         if code:

@@ -1,20 +1,23 @@
 """The scaling model of the ``dask`` backend's fit of in-memory data (bench/SCALING.md).
 
-A fit of ``S`` bytes on ``N`` workers, links of ``B`` bytes/s, ``T`` tasks of ``c``
+A fit of ``S`` bytes on ``N`` workers, links of ``B`` bytes/s, ``T`` calls of ``c``
 seconds each, on ``P`` cores in all, then a refit of ``r`` seconds in the client:
 
-    time   = S/B                      client -> scheduler (the one copy the client sends)
+    time   = f                        the fit's fixed cost (connecting, planning, the search's own work)
+           + S/B                      client -> scheduler (the one copy the client sends)
            + S/B                      scheduler -> first worker
-           + tree(N) * S/B            Dask's replicate: each holder serves two more per round
-           + T * (c + o) / min(P, N)  the tasks, ``o`` the per-task cost of the scheduler and comms
+           + rounds(N) * S/B          copies among the workers, in rounds that double the holders
+           + ceil(T / p) * c          the calls, in waves of p = min(P, N) at once
            + r                        the best candidate refitted on all the data, in the client
     client bytes    = S (whatever N)
     scheduler bytes = S in, S out
     worker bytes    = S in each; S * (N - 1) out in all
 
-``tree(N)`` is the sum over rounds of the busiest holder's copies: Dask's scheduler asks
-up to ``2 * holders`` new workers per round to fetch from a holder picked at random, so
-it is simulated as Dask does it (mean of many draws), not taken as log3(N).
+``rounds(N)`` is the sum over rounds of the busiest holder's copies: each round as many
+workers as hold the data fetch it, each from a holder picked at random, so some holders
+serve two or more; it is simulated as it happens (mean of many draws): 1, 2.5, 4.6, 7.2
+transfer times for N = 2, 4, 8, 16 (17 for 100, 32 for 1,000), where a tree whose
+holders each served one worker per round would take log2(N) = 1, 2, 3, 4 (7, 10).
 """
 
 from __future__ import annotations
@@ -23,9 +26,14 @@ import random
 from dataclasses import dataclass
 
 
-def replicate_rounds(workers: int, draws: int = 2000, seed: int = 0) -> float:
-    """Mean, over random draws, of the sum over Dask's replicate rounds of the largest
-    number of copies one holder sends in the round (a holder's link is shared by them)."""
+def copy_rounds(workers: int, per_round: int = 1, draws: int = 2000, seed: int = 0) -> float:
+    """Sum over copy rounds of the most copies one holder sends in the round (its link is
+    shared by them), the mean of many random draws.
+
+    Each round, ``per_round * holders`` workers without the data each fetch it from a
+    holder picked at random: ``per_round=1`` is scaleml's ``peers`` movement (holders
+    double), ``per_round=2`` Dask's own ``replicate`` (holders triple).
+    """
     if workers <= 1:
         return 0.0
     rng = random.Random(seed)
@@ -33,7 +41,7 @@ def replicate_rounds(workers: int, draws: int = 2000, seed: int = 0) -> float:
     for _ in range(draws):
         holders, missing = 1, workers - 1
         while missing:
-            copies = min(missing, 2 * holders)
+            copies = min(missing, per_round * holders)
             load: dict[int, int] = {}
             for _ in range(copies):
                 source = rng.randrange(holders)
@@ -46,24 +54,35 @@ def replicate_rounds(workers: int, draws: int = 2000, seed: int = 0) -> float:
 
 @dataclass(frozen=True)
 class Constants:
-    """Measured on the machine (or cluster) the model speaks for."""
+    """Measured on the cluster the model speaks for (bench/rehearsal/workloads.py)."""
 
     link_bytes_per_s: float  # one link, one direction, as a transfer achieves it
-    task_s: float  # one task's compute
-    task_overhead_s: float  # per task: scheduling, the task's messages, result back
+    fixed_s: float  # a fit's cost whatever its data: connecting, planning, the search's own work
+    call_s: float  # one call's compute on a worker, alone
+    call_two_at_once_s: float  # the same while another worker runs one (shared cores)
     refit_s: float  # the final refit in the client
     cores: int  # cores the workers share in all (the rehearsal: this machine's)
 
 
-def grid_fit(data_bytes: float, workers: int, tasks: int, k: Constants, cores_per_worker: int | None = None) -> dict:
-    """Predicted seconds (by part) and bytes of a grid-search fit on the ``dask`` backend."""
+def grid_fit(data_bytes: float, workers: int, calls: int, k: Constants, cores_per_worker: int | None = None) -> dict:
+    """Predicted seconds (by part) and bytes of a grid-search fit on the ``dask`` backend.
+
+    ``cores_per_worker`` None: the workers share ``k.cores`` (the rehearsal); else each
+    has its own (a real cluster), and a call takes ``k.call_s``.
+    """
     per_copy = data_bytes / k.link_bytes_per_s
-    parallel = min(k.cores, workers) if cores_per_worker is None else workers * cores_per_worker
+    if cores_per_worker is None:
+        parallel = min(k.cores, workers)
+        call = k.call_s if parallel == 1 else k.call_two_at_once_s
+    else:
+        parallel, call = workers * cores_per_worker, k.call_s
+    waves = -(-calls // parallel)  # calls run in waves of `parallel`; the last may be partial
     parts = {
+        "fixed_s": k.fixed_s,
         "client_to_scheduler_s": per_copy,
         "scheduler_to_worker_s": per_copy,
-        "copies_among_workers_s": replicate_rounds(workers) * per_copy,
-        "tasks_s": tasks * (k.task_s + k.task_overhead_s) / parallel,
+        "copies_among_workers_s": copy_rounds(workers) * per_copy,
+        "calls_s": waves * call,
         "refit_s": k.refit_s,
     }
     return {

@@ -52,7 +52,7 @@ def grid(args: argparse.Namespace, client: Any) -> dict[str, Any]:
 
     X, y = _data(args.mb, args.features)
     search = GridSearchCV(RidgeClassifier(), {"alpha": np.logspace(-3, 3, args.candidates)}, cv=args.folds)
-    constants = _grid_constants(client, X, y, args.folds) if args.constants else {}
+    constants = _grid_constants(client, X, y, args) if args.constants else {}
     options = {} if args.movement is None else {"data_movement": args.movement}
     model = scaleml.Scaled(search, backend="dask", address=args.address, **options)
     result = _timed(client, lambda: model.fit(X, y), nbytes=X.nbytes + y.nbytes, tasks=args.candidates * args.folds)
@@ -61,17 +61,16 @@ def grid(args: argparse.Namespace, client: Any) -> dict[str, Any]:
     return result
 
 
-def _grid_constants(client: Any, X: np.ndarray, y: np.ndarray, folds: int) -> dict[str, float]:
-    """The model's constants, measured here and on this cluster, outside the fit's clock."""
+def _grid_constants(client: Any, X: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> dict[str, float]:
+    """The scaling model's constants, measured on this cluster before the fit (off its clock):
+    the link's rate, a fit's fixed cost, and one call's compute on a worker, alone and
+    while a second runs on another worker (the workers share this machine's cores)."""
     import statistics
 
     from sklearn.linear_model import RidgeClassifier
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-    train, test = next(StratifiedKFold(folds).split(X, y))
-
-    def one_task() -> None:  # what one of the search's tasks does: split, fit, score
-        RidgeClassifier().fit(X[train], y[train]).score(X[test], y[test])
+    import scaleml
 
     def seconds(call: Any, repeat: int) -> float:
         times = []
@@ -82,12 +81,31 @@ def _grid_constants(client: Any, X: np.ndarray, y: np.ndarray, folds: int) -> di
         return statistics.median(times)
 
     probe = np.ones(int(20e6 / 8))
-    first = sorted(client.nthreads())[0]
-    link = seconds(lambda: client.cancel(client.scatter(probe, workers=[first], direct=True, hash=False)), 3)
-    noops = 200
-    overhead = seconds(lambda: client.gather(client.map(_noop, range(noops), pure=False)), 3) / noops
-    return {"link_bytes_per_s": probe.nbytes / link, "task_s": seconds(one_task, 3),
-            "task_overhead_s": overhead, "refit_s": seconds(lambda: RidgeClassifier().fit(X, y), 2)}
+    workers = sorted(client.nthreads())
+    link = seconds(lambda: client.cancel(client.scatter(probe, workers=workers[:1], direct=True, hash=False)), 3)
+    small = slice(0, 2000)
+    tiny = GridSearchCV(RidgeClassifier(), {"alpha": np.logspace(-3, 3, args.candidates)}, cv=args.folds)
+    fixed = seconds(lambda: scaleml.Scaled(tiny, backend="dask", address=args.address).fit(X[small], y[small]), 3)
+    train, test = next(StratifiedKFold(args.folds).split(X, y))
+    pair = workers[:2]
+    data = client.scatter([X, y], workers=pair, broadcast=True, direct=True, hash=False)
+    alone = statistics.median(client.submit(_one_call, *data, train, test, workers=pair[:1], pure=False).result()
+                              for _ in range(3))
+    together = statistics.median(max(client.gather([
+        client.submit(_one_call, *data, train, test, workers=[w], pure=False) for w in pair])) for _ in range(3))
+    client.cancel(data)
+    refit = seconds(lambda: RidgeClassifier().fit(X, y), 2)
+    return {"link_bytes_per_s": probe.nbytes / link, "fixed_s": fixed, "call_s": alone,
+            "call_two_at_once_s": together, "refit_s": refit}
+
+
+def _one_call(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+    """What one call of the search does on a worker (split, fit, score); its seconds there."""
+    from sklearn.linear_model import RidgeClassifier
+
+    start = time.perf_counter()
+    RidgeClassifier().fit(X[train], y[train]).score(X[test], y[test])
+    return time.perf_counter() - start
 
 
 def _noop(i: int) -> int:

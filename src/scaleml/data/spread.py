@@ -112,7 +112,8 @@ class Spread:
         done = Event(self._done, client=self.client)
         try:
             done.set()
-            wait(futures, timeout=HOLD_POLL_S + 1)
+            with self.client.as_current():  # wait() asks for the current client; ours is not the default
+                wait(futures, timeout=HOLD_POLL_S + 1)
         except (OSError, TimeoutError):
             pass  # the scheduler or a worker is gone; whatever is left ends by itself
         finally:

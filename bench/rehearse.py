@@ -1,5 +1,7 @@
 """Rehearse the ``dask`` backend past one machine: a real scheduler and N workers, each in
 its own network namespace on a shaped link (bench/rehearsal), the client in its own.
+The search runs as many calls at once as this machine has cores (n_jobs), whatever the
+number of simulated workers, so that what grows with N is the data's movement alone.
 
 For each cluster size, one cluster is started (not timed); then rounds go data movement
 by data movement (A B A B ...), each fit in a fresh client process: the fit's wall time,

@@ -61,7 +61,12 @@ class Constants:
     call_s: float  # one call's compute on a worker, alone
     call_two_at_once_s: float  # the same while another worker runs one (shared cores)
     refit_s: float  # the final refit in the client
-    cores: int  # cores the workers share in all (the rehearsal: this machine's)
+    cores: int  # calls at once: the search's n_jobs (the rehearsal: this machine's cores)
+
+
+# Dask's scheduler spends about this much on each task (its documentation says ~1 ms);
+# it bounds how many tasks per second a cluster of any size can run.
+SCHEDULER_S_PER_TASK = 1e-3
 
 
 def grid_fit(data_bytes: float, workers: int, calls: int, k: Constants, cores_per_worker: int | None = None) -> dict:
@@ -77,12 +82,13 @@ def grid_fit(data_bytes: float, workers: int, calls: int, k: Constants, cores_pe
     else:
         parallel, call = workers * cores_per_worker, k.call_s
     waves = -(-calls // parallel)  # calls run in waves of `parallel`; the last may be partial
+    calls_s = max(waves * call, calls * SCHEDULER_S_PER_TASK)  # the scheduler's rate bounds it too
     parts = {
         "fixed_s": k.fixed_s,
         "client_to_scheduler_s": per_copy,
         "scheduler_to_worker_s": per_copy,
         "copies_among_workers_s": copy_rounds(workers) * per_copy,
-        "calls_s": waves * call,
+        "calls_s": calls_s,
         "refit_s": k.refit_s,
     }
     return {
@@ -92,3 +98,26 @@ def grid_fit(data_bytes: float, workers: int, calls: int, k: Constants, cores_pe
         "scheduler_sent_bytes": data_bytes,
         "workers_received_bytes": data_bytes * workers,
     }
+
+
+def bottleneck(parts: dict) -> str:
+    """The part that takes longest, in words."""
+    names = {"fixed_s": "fixed cost", "client_to_scheduler_s": "client's link",
+             "scheduler_to_worker_s": "scheduler's link", "copies_among_workers_s": "copy rounds among workers",
+             "calls_s": "compute (or the scheduler's task rate)", "refit_s": "refit in the client"}
+    return names[max(parts, key=parts.get)]
+
+
+def extrapolate(k: Constants, data_bytes: float, calls: int, workers: list[int], gbit: float,
+                cores_per_worker: int) -> list[dict]:
+    """Predictions for real clusters: every worker on its own ``cores_per_worker`` cores,
+    links of ``gbit`` Gbit/s at the rate the rehearsal's links reached of theirs."""
+    efficiency = k.link_bytes_per_s / 125e6  # the rehearsal's links were 1 Gbit/s
+    real = Constants(link_bytes_per_s=gbit * 125e6 * efficiency, fixed_s=k.fixed_s, call_s=k.call_s,
+                     call_two_at_once_s=k.call_s, refit_s=k.refit_s, cores=cores_per_worker)
+    rows = []
+    for n in workers:
+        predicted = grid_fit(data_bytes, n, calls, real, cores_per_worker=cores_per_worker)
+        rows.append({"workers": n, "seconds": predicted["seconds"], "parts": predicted["parts"],
+                     "bottleneck": bottleneck(predicted["parts"])})
+    return rows

@@ -51,7 +51,10 @@ def grid(args: argparse.Namespace, client: Any) -> dict[str, Any]:
     import scaleml
 
     X, y = _data(args.mb, args.features)
-    search = GridSearchCV(RidgeClassifier(), {"alpha": np.logspace(-3, 3, args.candidates)}, cv=args.folds)
+    # n_jobs: as many calls at once as this machine has cores, whatever the number of
+    # simulated workers (16 at once on 2 cores measure the oversubscription, not the cluster).
+    search = GridSearchCV(RidgeClassifier(), {"alpha": np.logspace(-3, 3, args.candidates)}, cv=args.folds,
+                          n_jobs=args.n_jobs)
     constants = _grid_constants(client, X, y, args) if args.constants else {}
     options = {} if args.movement is None else {"data_movement": args.movement}
     model = scaleml.Scaled(search, backend="dask", address=args.address, **options)
@@ -151,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--movement", default=None, help="the dask backend's data_movement option")
     parser.add_argument("--constants", action="store_true", help="measure the scaling model's constants first")
+    parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1, help="calls at once (default: cores here)")
     args = parser.parse_args(argv)
     import distributed
 

@@ -118,6 +118,48 @@ def extrapolate(k: Constants, data_bytes: float, calls: int, workers: list[int],
     rows = []
     for n in workers:
         predicted = grid_fit(data_bytes, n, calls, real, cores_per_worker=cores_per_worker)
+        # Copying to fewer workers than there are, and running the calls only there:
+        # what the copy rounds cost against what the extra workers save.
+        subset = min((grid_fit(data_bytes, m, calls, real, cores_per_worker=cores_per_worker)["seconds"], m)
+                     for m in sorted({2 ** i for i in range(n.bit_length())} | {n}))
         rows.append({"workers": n, "seconds": predicted["seconds"], "parts": predicted["parts"],
-                     "bottleneck": bottleneck(predicted["parts"])})
+                     "bottleneck": bottleneck(predicted["parts"]), "best_subset": subset[1],
+                     "best_subset_seconds": subset[0]})
     return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the model's extrapolation from a rehearsal's measured constants.
+
+    python -m rehearsal.model bench/results/rehearsal-peers-8-16.json --gb 5 --gbit 10
+    """
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="the dask backend's grid search, extrapolated")
+    parser.add_argument("results", help="a bench/rehearse.py result file (its constants are used)")
+    parser.add_argument("--gb", type=float, default=5.0, help="data size")
+    parser.add_argument("--gbit", type=float, default=10.0, help="each link's bandwidth")
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--call-s", type=float, default=None, help="one call's seconds (default: measured)")
+    parser.add_argument("--cores-per-worker", type=int, default=8)
+    parser.add_argument("--workers", default="2,16,100,1000")
+    args = parser.parse_args(argv)
+    sizes = json.load(open(args.results))["sizes"]
+    measured = next(size["constants"] for size in sizes.values() if "constants" in size)
+    k = Constants(cores=1, **measured)
+    if args.call_s:
+        k = Constants(**{**k.__dict__, "call_s": args.call_s})
+    rows = extrapolate(k, args.gb * 1e9, args.calls, [int(n) for n in args.workers.split(",")], args.gbit,
+                       args.cores_per_worker)
+    print(f"{args.gb:g} GB, {args.calls} calls of {k.call_s:.2f} s, {args.cores_per_worker} cores per worker, "
+          f"{args.gbit:g} Gbit/s links")
+    print(f"{'workers':>8} {'seconds':>9} {'copies s':>9} {'calls s':>8}  {'bottleneck':<40} on a subset")
+    for row in rows:
+        print(f"{row['workers']:>8} {row['seconds']:>9.1f} {row['parts']['copies_among_workers_s']:>9.1f} "
+              f"{row['parts']['calls_s']:>8.1f}  {row['bottleneck']:<40} "
+              f"{row['best_subset_seconds']:.1f} s on {row['best_subset']}")
+
+
+if __name__ == "__main__":
+    main()

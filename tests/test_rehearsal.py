@@ -54,6 +54,14 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
+def _gone(pids: list[int], within: float = 10) -> bool:
+    """Whether every process in ``pids`` has ended, waiting up to ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while _alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _alive(pids) == []
+
+
 SEND = """
 import json, sys, time
 import distributed, numpy as np
@@ -127,10 +135,7 @@ def test_an_interrupted_run_removes_everything(sig):
     process.send_signal(sig)
     process.wait(timeout=60)
     assert _ours(process.pid) == []
-    deadline = time.monotonic() + 10
-    while _alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _alive(pids) == []
+    assert _gone(pids)
 
 
 def test_a_killed_run_is_swept_by_the_next():
@@ -141,10 +146,7 @@ def test_a_killed_run_is_swept_by_the_next():
     swept = network.sweep()
     assert set(swept) >= set(_ours(process.pid)) | {f"{network.PREFIX}{process.pid}-switch"}
     assert _ours(process.pid) == []
-    deadline = time.monotonic() + 10
-    while _alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _alive(pids) == []
+    assert _gone(pids)
 
 
 def test_a_sweep_leaves_a_live_run_alone():

@@ -3,9 +3,10 @@
 ``client.scatter(obj, broadcast=True)`` looks like the way, and is not, on today's Dask:
 the scheduler's Active Memory Manager drops every replica but one within seconds
 (``ReduceReplicas``: a key held by no waiting task on a worker needs one copy), so tasks
-fetch the data again, all from the one holder left: measured on the rehearsal cluster
-(bench/rehearsal), every worker received the data twice and the first holder sent it
-to each one (N copies from one link).
+fetch the data again, all from the one holder left. Where a copy takes longer than the
+manager's pass (2 s: 200 MB on 1 Gbit/s), the broadcast itself never ends, its copies
+dropped as fast as ``replicate`` makes them (bench/SCALING.md: 8 and 16 simulated
+workers, each receiving the data over and over for minutes).
 
 :class:`Spread` sends the data once (through the scheduler, to one worker), then
 copies it in rounds that double the holders (1, 2, 4, ...; each new copy fetched from a
@@ -20,6 +21,7 @@ releases the data, or by themselves once its key is gone (this process exited).
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -56,6 +58,7 @@ class Spread:
         self._done = f"scaleml-spread-done-{uuid.uuid4().hex}"
         self._lock = threading.Lock()
         self._futures: list[Any] = []
+        self._round_limit = 60.0
         self.nbytes = 0
         self.objects = 0
         self.workers = 0
@@ -65,7 +68,12 @@ class Spread:
         """A future of ``obj``, with a copy on every worker present now when this returns."""
         from dask.sizeof import sizeof
 
+        start = time.monotonic()
         future = self.client.scatter(obj, hash=False)  # one copy, through the scheduler
+        # A round waits at most this long (a worker lost mid-copy never reports; the holder
+        # left for it fetches the data if it comes back): a minute more than ten of these
+        # transfers.
+        self._round_limit = 60 + 10 * (time.monotonic() - start)
         have = sorted(self.client.who_has([future]).get(future.key, ()))
         waiting = [w for w in sorted(workers_of(self.client)) if w not in have]
         keep = [future, *(self._holder(future, w) for w in have)]
@@ -117,12 +125,13 @@ class Spread:
 
         threading.Thread(target=replicate, name="scaleml-spread", daemon=True).start()
         holders: dict[str, Any] = {}
+        deadline = time.monotonic() + self._round_limit
         while True:
             done = finished.wait(0.05)
             landed = self.client.who_has([future]).get(future.key, ())
             holders.update({w: self._holder(future, w) for w in targets if w in landed and w not in holders})
-            if done:
-                break
+            if done or time.monotonic() > deadline:
+                break  # past the deadline, the scheduler's replicate ends when the data is released
         if failed:
             raise failed[0]
         # A copy the memory manager dropped before its holder came is fetched by the holder.

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..data.cluster import workers_of
+from ..data.spread import Spread
 from ..exceptions import ClusterConnectionError, TrainingInterruptedError
 from .callbacks import Callback
 from .distributed import free_port
@@ -171,10 +172,9 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
     model = clone(estimator)
     if model.checkpoint_dir:  # the same folder for every rank whatever its working directory
         model.checkpoint_dir = os.path.abspath(model.checkpoint_dir)
-    scattered: list[Any] = []
+    spread = Spread(client)
     if not is_source(X):
-        scattered = client.scatter([X, y], broadcast=True, hash=False)  # each rank reads its copy locally
-        X, y = scattered
+        X, y = spread.put(X), spread.put(y)  # each rank reads its copy locally
     token = uuid.uuid4().hex[:8]
     futures = [
         client.submit(_run_rank, model, X, y, rank, world, address, backend, local_ranks[rank], device,
@@ -194,8 +194,7 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
 
             Event(f"scaleml-ddp-stop-{token}", client=client).set()
             client.cancel(pending)
-        if scattered:
-            client.cancel(scattered)
+        spread.release()
 
 
 def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) -> Any:

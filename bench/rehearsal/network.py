@@ -13,6 +13,7 @@ injected here (no ``netem``): links add only the kernel's own (tens of microseco
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -114,6 +115,7 @@ class Network:
 
     Use as a context manager; :meth:`close` is idempotent and also runs on SIGTERM/SIGHUP
     (turned into ``SystemExit`` while the network is open) and at interpreter exit.
+    A run killed outright (SIGKILL) leaves its namespaces to the next run's :func:`sweep`.
     """
 
     node_names: list[str]
@@ -131,6 +133,7 @@ class Network:
         if os.geteuid() != 0:
             raise NetworkError("network namespaces need root (ip netns add); run the rehearsal as root")
         self._old_handlers = {s: signal.signal(s, _exit_on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
+        atexit.register(self.close)
         try:
             self._make()
         except BaseException:
@@ -167,6 +170,7 @@ class Network:
         for sig, handler in getattr(self, "_old_handlers", {}).items():
             signal.signal(sig, handler)
         self._old_handlers = {}
+        atexit.unregister(self.close)
 
     def __enter__(self) -> Network:
         return self.open()

@@ -291,7 +291,11 @@ def workers_of(client: Any) -> dict[str, dict[str, Any]]:
     """
     if client.asynchronous:
         raise RuntimeError("workers_of needs a synchronous Client")
-    return dict(client.sync(client.scheduler.identity, n_workers=-1)["workers"])
+    try:
+        identity = client.sync(client.scheduler.identity, n_workers=-1)
+    except TypeError:  # distributed before 2025.4: identity() lists every worker, and takes no count
+        identity = client.sync(client.scheduler.identity)
+    return dict(identity["workers"])
 
 
 def in_dask_worker() -> bool:

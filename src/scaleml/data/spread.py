@@ -27,7 +27,10 @@ from typing import Any
 
 from .cluster import workers_of
 
-HOLD_POLL_S = 1.0  # how often a holder checks that its data is still wanted
+# How often a holder checks that its data's key still exists (its owner may have exited
+# without releasing it). Release does not wait for this: it sets an event holders wake on.
+HOLD_POLL_S = 10.0
+RELEASE_WAIT_S = 2.0  # how long release waits for the holders to end
 
 
 def _hold(data: Any, key: str, done: str) -> int:
@@ -65,7 +68,8 @@ class Spread:
         self.rounds = 0
 
     def put(self, obj: Any) -> Any:
-        """A future of ``obj``, with a copy on every worker present now when this returns."""
+        """A future of ``obj``. When this returns, every worker present then holds a copy,
+        or (a round past its deadline) has a holder that fetches one."""
         from dask.sizeof import sizeof
 
         start = time.monotonic()
@@ -81,14 +85,13 @@ class Spread:
         while waiting:
             rounds += 1
             # As many new copies as holders, each from a holder picked at random by the
-            # receiving worker.
+            # receiving worker; a worker gone meanwhile is neither source nor target.
+            live = set(workers_of(self.client))
+            have = [w for w in have if w in live]
+            waiting = [w for w in waiting if w in live]
             targets, waiting = waiting[:len(have)], waiting[len(have):]
             keep += self._copy_round(future, have, targets)
             have += targets
-        if rounds:
-            # A copy the memory manager dropped before its holder reached the scheduler is
-            # made again (a round does so for the earlier ones; none is missing, mostly).
-            self.client.replicate([future], n=len(have), workers=have)
         with self._lock:
             self._futures += keep
             self.nbytes += sizeof(obj)
@@ -142,25 +145,29 @@ class Spread:
         return self.client.submit(_hold, future, future.key, self._done, workers=[worker], allow_other_workers=False,
                                   pure=False, key=f"scaleml-hold-{future.key}-{worker}")
 
-    def release(self) -> None:
-        """Free every copy; the holders have ended when this returns (or within a second
-        for one on a worker that stopped answering)."""
+    def release(self) -> int:
+        """Free every copy. Returns how many holders had ended when it returned: all of
+        them, but one on a worker that stopped answering (which ends by itself within
+        ``HOLD_POLL_S`` once the data is gone)."""
         from distributed import Event, wait
+        from distributed import TimeoutError as DaskTimeoutError
 
         with self._lock:
             futures, self._futures = self._futures, []
         if not futures or self.client.status != "running":
-            return
+            return 0
         done = Event(self._done, client=self.client)
         try:
             done.set()
             with self.client.as_current():  # wait() asks for the current client; ours is not the default
-                wait(futures, timeout=HOLD_POLL_S + 1)
-        except (OSError, TimeoutError):
+                wait(futures, timeout=RELEASE_WAIT_S)
+        except (OSError, TimeoutError, DaskTimeoutError):
             pass  # the scheduler or a worker is gone; whatever is left ends by itself
         finally:
+            ended = sum(f.status == "finished" for f in futures if str(f.key).startswith("scaleml-hold-"))
             try:
                 done.clear()  # with no one waiting, the scheduler forgets the event
                 self.client.cancel(futures)
             except OSError:
                 pass  # the scheduler is gone, and the copies with it
+        return ended

@@ -173,17 +173,18 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
     if model.checkpoint_dir:  # the same folder for every rank whatever its working directory
         model.checkpoint_dir = os.path.abspath(model.checkpoint_dir)
     spread = Spread(client)
-    if not is_source(X):
-        X, y = spread.put(X), spread.put(y)  # each rank reads its copy locally
     token = uuid.uuid4().hex[:8]
-    futures = [
-        client.submit(_run_rank, model, X, y, rank, world, address, backend, local_ranks[rank], device,
-                      f"scaleml-ddp-stop-{token}", workers=[worker],
-                      allow_other_workers=False, pure=False, retries=0,
-                      key=f"scaleml-ddp-{type(estimator).__name__}-rank{rank}-of-{world}-{token}")
-        for rank, worker in enumerate(workers)
-    ]
+    futures: list[Any] = []
     try:
+        if not is_source(X):
+            X, y = spread.put(X), spread.put(y)  # each rank reads its copy locally
+        futures = [
+            client.submit(_run_rank, model, X, y, rank, world, address, backend, local_ranks[rank], device,
+                          f"scaleml-ddp-stop-{token}", workers=[worker],
+                          allow_other_workers=False, pure=False, retries=0,
+                          key=f"scaleml-ddp-{type(estimator).__name__}-rank{rank}-of-{world}-{token}")
+            for rank, worker in enumerate(workers)
+        ]
         return _watch(client, futures, workers, estimator)
     finally:
         pending = [f for f in futures if f.status != "finished"]
@@ -206,7 +207,8 @@ def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) 
         statuses = [f.status for f in futures]
         if all(s == "finished" for s in statuses):
             return futures[0].result()
-        lost = [w for w in workers if w not in _live_workers(client)]
+        live = _live_workers(client)
+        lost = [w for w in workers if w not in live]
         failed = [f for f, s in zip(futures, statuses) if s in ("error", "cancelled", "lost")]
         if failed and not lost:
             # A rank fails at once when a peer dies (gloo sees the closed connection), before
@@ -215,7 +217,8 @@ def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) 
             deadline = time.monotonic() + 10
             while not lost and time.monotonic() < deadline and not all(f.status in _DONE for f in futures):
                 time.sleep(0.1)
-                lost = [w for w in workers if w not in _live_workers(client)]
+                live = _live_workers(client)
+                lost = [w for w in workers if w not in live]
         if lost:
             client.cancel(futures)
             raise TrainingInterruptedError(_lost_message(lost, workers, estimator)) from None

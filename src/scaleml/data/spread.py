@@ -61,7 +61,6 @@ class Spread:
         self._done = f"scaleml-spread-done-{uuid.uuid4().hex}"
         self._lock = threading.Lock()
         self._futures: list[Any] = []
-        self._round_limit = 60.0
         self.nbytes = 0
         self.objects = 0
         self.workers = 0
@@ -77,7 +76,7 @@ class Spread:
         # A round waits at most this long (a worker lost mid-copy never reports; the holder
         # left for it fetches the data if it comes back): a minute more than ten of these
         # transfers.
-        self._round_limit = 60 + 10 * (time.monotonic() - start)
+        round_limit = 60 + 10 * (time.monotonic() - start)
         have = sorted(self.client.who_has([future]).get(future.key, ()))
         waiting = [w for w in sorted(workers_of(self.client)) if w not in have]
         keep = [future, *(self._holder(future, w) for w in have)]
@@ -89,8 +88,10 @@ class Spread:
             live = set(workers_of(self.client))
             have = [w for w in have if w in live]
             waiting = [w for w in waiting if w in live]
+            if not have:
+                break  # every holder is gone, and the data with them: the tasks will say so
             targets, waiting = waiting[:len(have)], waiting[len(have):]
-            keep += self._copy_round(future, have, targets)
+            keep += self._copy_round(future, have, targets, round_limit)
             have += targets
         with self._lock:
             self._futures += keep
@@ -106,8 +107,9 @@ class Spread:
                 f"this process, copied worker to worker in {self.rounds} round{'s' * (self.rounds != 1)} to "
                 f"{self.workers} worker{'s' * (self.workers != 1)}, each copy kept until the fit ended")
 
-    def _copy_round(self, future: Any, have: list[str], targets: list[str]) -> list[Any]:
-        """Copy ``future``'s data to ``targets``; returns their holders.
+    def _copy_round(self, future: Any, have: list[str], targets: list[str], limit: float) -> list[Any]:
+        """Copy ``future``'s data to ``targets``, waiting at most ``limit`` seconds; returns
+        their holders.
 
         Each copy gets its holder as soon as the scheduler records it, while the round's
         other copies are still on their way: a copy left unheld for a memory-manager
@@ -128,7 +130,7 @@ class Spread:
 
         threading.Thread(target=replicate, name="scaleml-spread", daemon=True).start()
         holders: dict[str, Any] = {}
-        deadline = time.monotonic() + self._round_limit
+        deadline = time.monotonic() + limit
         while True:
             done = finished.wait(0.05)
             landed = self.client.who_has([future]).get(future.key, ())

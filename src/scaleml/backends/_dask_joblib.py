@@ -57,24 +57,64 @@ class _Raised:
         raise self.exc
 
 
-def _run_calls(calls: list[tuple[Any, tuple, dict]]) -> Any:
-    """Run on a worker: the calls of one joblib batch, nested parallelism sequential.
+class _Dependency:
+    """Stands, inside a packed batch, for the ``index``-th future passed beside it."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __reduce__(self) -> tuple:
+        return _Dependency, (self.index,)
+
+
+def _pack(calls: list[tuple[Any, tuple, dict]], future_for: Any) -> tuple[bytes, list]:
+    """A joblib batch as one ``bytes`` payload plus the futures its arguments stand for.
+
+    Dask's scheduler unpickles every task it is sent and pickles it again for the
+    worker; scikit-learn's calls carry ~100 KB each (the search object, its callback
+    context), which made the scheduler the busiest process for batches of millisecond
+    fits. Bytes pass through it as they are. Large arguments become futures of data
+    already on the workers (``future_for``); they stay outside the bytes so that
+    Dask still sees them as dependencies.
+    """
+    import cloudpickle
+
+    dependencies: list = []
+
+    def stand_in(value: Any) -> Any:
+        sent = future_for(value)
+        if sent is value:
+            return value
+        dependencies.append(sent)
+        return _Dependency(len(dependencies) - 1)
+
+    packed = [(f, tuple(map(stand_in, args)), {k: stand_in(v) for k, v in kwargs.items()}) for f, args, kwargs in calls]
+    return cloudpickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL), dependencies
+
+
+def _run_packed(payload: bytes, dependencies: list) -> Any:
+    """Run on a worker: the calls of one packed batch, nested parallelism sequential.
 
     Returns ``(results, seconds the calls took here)``, or a ``_Raised`` (a
     KeyboardInterrupt included, which must not look like a crashed worker).
     """
+
+    def resolved(value: Any) -> Any:
+        return dependencies[value.index] if isinstance(value, _Dependency) else value
+
     start = time.perf_counter()
     try:
+        calls = pickle.loads(payload)
         with joblib.parallel_config(backend="sequential"):
-            results = [func(*args, **kwargs) for func, args, kwargs in calls]
+            results = [
+                func(*map(resolved, args), **{k: resolved(v) for k, v in kwargs.items()})
+                for func, args, kwargs in calls
+            ]
     except BaseException as exc:  # noqa: BLE001 - sent back and raised where the user called
         return _Raised(exc)
     return results, time.perf_counter() - start
-
-
-def _run_one(func: Any) -> Any:
-    """Run on a worker: a callable that is not a joblib batch."""
-    return _run_calls([(func, (), {})])
 
 
 def _probe() -> None:
@@ -180,10 +220,13 @@ class DaskJoblibBackend(ParallelBackendBase):
 
     supports_retrieve_callback = True
     default_n_jobs = -1
-    # Calls shorter than this are grouped into one task, since a task costs a few
-    # milliseconds of scheduling; longer calls (a cross-validation fit) go one per
-    # task, so no worker waits behind another's batch.
-    target_task_seconds = 0.2
+    # Calls shorter than a task's scheduling cost are grouped: a batch that took less
+    # than MIN_TASK_SECONDS on its worker grows (at most 2x) towards twice that; one
+    # past MAX_TASK_SECONDS shrinks back; in between the size stays (joblib's band).
+    # A call that takes longer than MIN_TASK_SECONDS alone (a cross-validation fit)
+    # goes one per task, so no worker waits behind another's batch.
+    MIN_TASK_SECONDS = 0.2
+    MAX_TASK_SECONDS = 2.0
 
     def __init__(
         self,
@@ -275,26 +318,26 @@ class DaskJoblibBackend(ParallelBackendBase):
         with self._lock:
             if calls != self._batch_size:
                 return  # a batch sized before the last change
-            ideal = int(self.target_task_seconds * calls / seconds) if seconds > 0 else 2 * calls
-            # Grow at most 2x per batch (first timings include warming up), shrink at once
-            # when calls turn out slow.
-            self._batch_size = max(1, min(ideal, 2 * calls))
+            if seconds < self.MIN_TASK_SECONDS:
+                ideal = int(2 * self.MIN_TASK_SECONDS * calls / seconds) if seconds > 0 else 2 * calls
+                # At most 2x per batch: the first timings include warming up.
+                self._batch_size = max(1, min(ideal, 2 * calls))
+            elif seconds > self.MAX_TASK_SECONDS and calls > 1:
+                self._batch_size = max(1, int(2 * self.MIN_TASK_SECONDS * calls / seconds))
 
     def submit(self, func: Any, callback: Any = None) -> Any:
         # A joblib batch lists its calls in `items` (joblib's own dask backend reads
-        # it too); large arguments are replaced by futures of broadcast data.
+        # it too); large arguments are replaced by futures of data on the workers.
         items = getattr(func, "items", None)
         if items is None:
-            future = self.client.submit(_run_one, func, key=_task_key(func, 1), pure=False)
-            calls, batch = 1, False
+            calls, batch = [(func, (), {})], False
         else:
-            future_for = self.cache.future_for
-            calls = [
-                (f, tuple(map(future_for, args)), {k: future_for(v) for k, v in kwargs.items()})
-                for f, args, kwargs in items
-            ]
-            future = self.client.submit(_run_calls, calls, key=_task_key(items[0][0], len(calls)), pure=False)
-            calls, batch = len(calls), True
+            calls, batch = items, True
+        payload, dependencies = _pack(calls, self.cache.future_for)
+        future = self.client.submit(
+            _run_packed, payload, dependencies, key=_task_key(calls[0][0], len(calls)), pure=False
+        )
+        calls = len(calls)
         with self._lock:  # joblib also submits from its callback threads
             self.tasks += 1
             self.calls += calls

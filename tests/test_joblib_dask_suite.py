@@ -151,6 +151,18 @@ def test_dask_backend_uses_autobatching(on_cluster):
             assert backend.compute_batch_size() > 10
 
 
+def test_calls_dispatched_all_at_once_are_batched_too(on_cluster):
+    """scaleml's own: with pre_dispatch="all" (scikit-learn's learning_curve) joblib builds
+    every batch before any has run, at the size it has then (1); the caller waits for
+    timings once two tasks per worker thread are out, so tiny calls still share tasks."""
+    enter, _ = on_cluster
+    with enter():
+        with Parallel(pre_dispatch="all") as parallel:
+            backend = parallel._backend
+            assert parallel(delayed(inc)(i) for i in range(2000)) == [inc(i) for i in range(2000)]
+            assert backend.calls == 2000 and backend.tasks < 200
+
+
 @pytest.mark.parametrize("n_jobs", [2, -1])
 def test_parallel_unordered_generator_returns_fastest_first_with_dask(on_cluster, n_jobs):
     enter, _ = on_cluster

@@ -258,6 +258,13 @@ class DaskJoblibBackend(ParallelBackendBase):
         self._futures: dict[Any, bool] = {}  # future -> whether it runs a joblib batch (else one callable)
         self._batch_size = 1
         self._lock = threading.Lock()
+        # Tasks sent and not yet back, and whether the batch size may still grow: while it
+        # may, the thread that started the Parallel call holds back (see compute_batch_size).
+        self._timed = threading.Condition(self._lock)
+        self._in_flight = 0
+        self._growing = True
+        self._threads = 1  # the cluster's worker threads, as last counted
+        self._caller: threading.Thread | None = None
 
     @property
     def client(self) -> Any:
@@ -282,6 +289,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         threads = sum(self.client.nthreads().values())
         if not threads:
             threads = self._probe_for_workers()
+        self._threads = max(1, threads)
         if n_jobs is None:
             n_jobs = self.default_n_jobs
         if n_jobs < 0:
@@ -304,10 +312,32 @@ class DaskJoblibBackend(ParallelBackendBase):
         return sum(self.client.nthreads().values())
 
     def start_call(self) -> None:
-        self._batch_size = 1  # every Parallel call starts unbatched, then measures
+        with self._lock:
+            self._batch_size = 1  # every Parallel call starts unbatched, then measures
+            self._growing = True
+            self._caller = threading.current_thread()
+            self._queue_limit = 2 * self._threads
 
     def compute_batch_size(self) -> int:
-        return self._batch_size
+        """The size of the next batch; may wait for a first timing.
+
+        joblib asks for a size before it builds each batch. A call with
+        ``pre_dispatch="all"`` (scikit-learn's ``learning_curve``) builds every batch
+        before any has run, at size 1: a task each for a hundred 5 ms fits. So while
+        the size may still grow and two tasks per worker thread are already out, the
+        thread that started the call waits for the next batch's timing (at most
+        ``MAX_TASK_SECONDS``). Dask's callback thread never waits: the timings arrive
+        on it.
+        """
+        with self._timed:
+            if threading.current_thread() is self._caller:
+                deadline = time.monotonic() + self.MAX_TASK_SECONDS
+                while self._growing and self._in_flight >= self._queue_limit:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._timed.wait(left)
+            return self._batch_size
 
     def batch_completed(self, batch_size: int, duration: float) -> None:
         """Not used: ``duration`` is joblib's round trip, which time spent queueing inflates
@@ -322,8 +352,12 @@ class DaskJoblibBackend(ParallelBackendBase):
                 ideal = int(2 * self.MIN_TASK_SECONDS * calls / seconds) if seconds > 0 else 2 * calls
                 # At most 2x per batch: the first timings include warming up.
                 self._batch_size = max(1, min(ideal, 2 * calls))
-            elif seconds > self.MAX_TASK_SECONDS and calls > 1:
-                self._batch_size = max(1, int(2 * self.MIN_TASK_SECONDS * calls / seconds))
+                self._growing = self._batch_size > calls
+            else:
+                self._growing = False
+                if seconds > self.MAX_TASK_SECONDS and calls > 1:
+                    self._batch_size = max(1, int(2 * self.MIN_TASK_SECONDS * calls / seconds))
+            self._timed.notify_all()
 
     def submit(self, func: Any, callback: Any = None) -> Any:
         # A joblib batch lists its calls in `items` (joblib's own dask backend reads
@@ -339,6 +373,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         )
         calls = len(calls)
         with self._lock:  # joblib also submits from its callback threads
+            self._in_flight += 1
             self.tasks += 1
             self.calls += calls
             self.activity["dask_tasks"] += 1
@@ -352,6 +387,9 @@ class DaskJoblibBackend(ParallelBackendBase):
     def retrieve_result_callback(self, future: Any) -> Any:
         batch = self._futures.pop(future, True)
         self.progress.add_done()
+        with self._timed:
+            self._in_flight = max(0, self._in_flight - 1)  # abort_everything zeroed it
+            self._timed.notify_all()
         out = future.result()
         if isinstance(out, _Raised):
             out.reraise()
@@ -361,6 +399,9 @@ class DaskJoblibBackend(ParallelBackendBase):
         return results if batch else results[0]
 
     def abort_everything(self, ensure_ready: bool = True) -> None:
+        with self._timed:
+            self._in_flight, self._growing = 0, False
+            self._timed.notify_all()
         futures, self._futures = list(self._futures), {}
         if futures:
             self.client.cancel(futures)

@@ -91,11 +91,30 @@ def _exit(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+# distributed's default for every worker a Nanny starts. glibc then returns freed memory
+# over 64 KiB to the system at once, and gets it back on the next allocation: numpy's
+# temporaries in small fits pay for that (GaussianNB fits on digits took 2x as long,
+# bench/BENCHMARKS.md). loky's workers keep glibc's own setting; so do these.
+DASK_MALLOC_TRIM_THRESHOLD = 65536
+
+
+def worker_environ(environ: dict[str, Any]) -> dict[str, Any]:
+    """The environment Dask sets for new workers (``distributed.nanny.pre-spawn-environ``),
+    without distributed's default malloc trim threshold; a value the user chose is kept."""
+    environ = dict(environ)
+    if str(environ.get("MALLOC_TRIM_THRESHOLD_")) == str(DASK_MALLOC_TRIM_THRESHOLD):
+        del environ["MALLOC_TRIM_THRESHOLD_"]
+    return environ
+
+
 def main() -> None:
     options = json.loads(sys.argv[1])
     signal.signal(signal.SIGTERM, _exit)  # close the workers on SIGTERM too
+    import dask
     from distributed import LocalCluster
 
+    key = "distributed.nanny.pre-spawn-environ"
+    dask.config.set({key: worker_environ(dask.config.get(key, {}))})
     cluster = LocalCluster(processes=True, dashboard_address=":0", silence_logs=40, **options)
     try:
         print(json.dumps({"address": cluster.scheduler_address, "dashboard": cluster.dashboard_link}), flush=True)

@@ -82,13 +82,16 @@ def _pack(calls: list[tuple[Any, tuple, dict]], future_for: Any) -> tuple[bytes,
     import cloudpickle
 
     dependencies: list = []
+    index: dict[int, _Dependency] = {}  # id(future) -> its stand-in: each future listed once
 
     def stand_in(value: Any) -> Any:
         sent = future_for(value)
         if sent is value:
             return value
-        dependencies.append(sent)
-        return _Dependency(len(dependencies) - 1)
+        if id(sent) not in index:
+            dependencies.append(sent)
+            index[id(sent)] = _Dependency(len(dependencies) - 1)
+        return index[id(sent)]
 
     packed = [(f, tuple(map(stand_in, args)), {k: stand_in(v) for k, v in kwargs.items()}) for f, args, kwargs in calls]
     return cloudpickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL), dependencies
@@ -104,9 +107,11 @@ def _run_packed(payload: bytes, dependencies: list) -> Any:
     def resolved(value: Any) -> Any:
         return dependencies[value.index] if isinstance(value, _Dependency) else value
 
-    start = time.perf_counter()
     try:
         calls = pickle.loads(payload)
+        # Timed from here: unpickling is a batch's fixed cost, and on a cold worker it
+        # imports modules, which would make the first calls look slow.
+        start = time.perf_counter()
         with joblib.parallel_config(backend="sequential"):
             results = [
                 func(*map(resolved, args), **{k: resolved(v) for k, v in kwargs.items()})
@@ -264,6 +269,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         self._in_flight = 0
         self._growing = True
         self._threads = 1  # the cluster's worker threads, as last counted
+        self._queue_limit = 2
         self._caller: threading.Thread | None = None
 
     @property
@@ -319,22 +325,24 @@ class DaskJoblibBackend(ParallelBackendBase):
             self._queue_limit = 2 * self._threads
 
     def compute_batch_size(self) -> int:
-        """The size of the next batch; may wait for a first timing.
+        """The size of the next batch; with ``pre_dispatch="all"``, may wait for a timing.
 
         joblib asks for a size before it builds each batch. A call with
         ``pre_dispatch="all"`` (scikit-learn's ``learning_curve``) builds every batch
-        before any has run, at size 1: a task each for a hundred 5 ms fits. So while
-        the size may still grow and two tasks per worker thread are already out, the
-        thread that started the call waits for the next batch's timing (at most
-        ``MAX_TASK_SECONDS``). Dask's callback thread never waits: the timings arrive
-        on it.
+        before any has run, at size 1: a task each for a hundred 5 ms fits. So in such a
+        call, while the size may still grow and two tasks per worker thread are already
+        out, the thread that started the call waits for the next timing. A wait past
+        ``MAX_TASK_SECONDS`` ends the growing: calls that slow need no batching. Dask's
+        callback thread never waits: the timings arrive on it.
         """
         with self._timed:
-            if threading.current_thread() is self._caller:
+            if (threading.current_thread() is self._caller
+                    and getattr(getattr(self, "parallel", None), "pre_dispatch", None) == "all"):
                 deadline = time.monotonic() + self.MAX_TASK_SECONDS
                 while self._growing and self._in_flight >= self._queue_limit:
                     left = deadline - time.monotonic()
                     if left <= 0:
+                        self._growing = False
                         break
                     self._timed.wait(left)
             return self._batch_size
@@ -344,20 +352,18 @@ class DaskJoblibBackend(ParallelBackendBase):
         (a busy or remote cluster kept tiny fits one per task); see :meth:`_worker_timed`."""
 
     def _worker_timed(self, calls: int, seconds: float) -> None:
-        """Size the next batches from the time ``calls`` took on the worker."""
-        with self._lock:
-            if calls != self._batch_size:
-                return  # a batch sized before the last change
-            if seconds < self.MIN_TASK_SECONDS:
-                ideal = int(2 * self.MIN_TASK_SECONDS * calls / seconds) if seconds > 0 else 2 * calls
-                # At most 2x per batch: the first timings include warming up.
-                self._batch_size = max(1, min(ideal, 2 * calls))
-                self._growing = self._batch_size > calls
-            else:
-                self._growing = False
-                if seconds > self.MAX_TASK_SECONDS and calls > 1:
-                    self._batch_size = max(1, int(2 * self.MIN_TASK_SECONDS * calls / seconds))
-            self._timed.notify_all()
+        """Size the next batches from the time ``calls`` took on the worker (lock held)."""
+        if calls != self._batch_size:
+            return  # a batch sized before the last change
+        if seconds < self.MIN_TASK_SECONDS:
+            ideal = int(2 * self.MIN_TASK_SECONDS * calls / seconds) if seconds > 0 else 2 * calls
+            # At most 2x per batch: the first timings include warming up.
+            self._batch_size = max(1, min(ideal, 2 * calls))
+            self._growing = self._batch_size > calls
+        else:
+            self._growing = False
+            if seconds > self.MAX_TASK_SECONDS and calls > 1:
+                self._batch_size = max(1, int(2 * self.MIN_TASK_SECONDS * calls / seconds))
 
     def submit(self, func: Any, callback: Any = None) -> Any:
         # A joblib batch lists its calls in `items` (joblib's own dask backend reads
@@ -387,15 +393,20 @@ class DaskJoblibBackend(ParallelBackendBase):
     def retrieve_result_callback(self, future: Any) -> Any:
         batch = self._futures.pop(future, True)
         self.progress.add_done()
-        with self._timed:
-            self._in_flight = max(0, self._in_flight - 1)  # abort_everything zeroed it
-            self._timed.notify_all()
-        out = future.result()
+        out = None
+        try:
+            out = future.result()
+        finally:
+            # The count and the timing change together, so a waiting caller that wakes
+            # reads the size this batch's timing gave.
+            with self._timed:
+                self._in_flight = max(0, self._in_flight - 1)  # abort_everything zeroed it
+                if batch and isinstance(out, tuple):
+                    self._worker_timed(len(out[0]), out[1])
+                self._timed.notify_all()
         if isinstance(out, _Raised):
             out.reraise()
-        results, seconds = out
-        if batch:
-            self._worker_timed(len(results), seconds)
+        results, _ = out
         return results if batch else results[0]
 
     def abort_everything(self, ensure_ready: bool = True) -> None:

@@ -100,7 +100,9 @@ DASK_MALLOC_TRIM_THRESHOLD = 65536
 
 def worker_environ(environ: dict[str, Any]) -> dict[str, Any]:
     """The environment Dask sets for new workers (``distributed.nanny.pre-spawn-environ``),
-    without distributed's default malloc trim threshold; a value the user chose is kept."""
+    without distributed's default malloc trim threshold. Another value set in Dask's config
+    is kept (65536 itself cannot be told from the default: set 65537 to keep trimming);
+    a variable set in the shell that starts the cluster wins anyway (distributed's rule)."""
     environ = dict(environ)
     if str(environ.get("MALLOC_TRIM_THRESHOLD_")) == str(DASK_MALLOC_TRIM_THRESHOLD):
         del environ["MALLOC_TRIM_THRESHOLD_"]

@@ -269,7 +269,6 @@ class DaskJoblibBackend(ParallelBackendBase):
         self._in_flight = 0
         self._growing = True
         self._threads = 1  # the cluster's worker threads, as last counted
-        self._queue_limit = 2
         self._caller: threading.Thread | None = None
 
     @property
@@ -322,7 +321,6 @@ class DaskJoblibBackend(ParallelBackendBase):
             self._batch_size = 1  # every Parallel call starts unbatched, then measures
             self._growing = True
             self._caller = threading.current_thread()
-            self._queue_limit = 2 * self._threads
 
     def compute_batch_size(self) -> int:
         """The size of the next batch; with ``pre_dispatch="all"``, may wait for a timing.
@@ -339,7 +337,7 @@ class DaskJoblibBackend(ParallelBackendBase):
             if (threading.current_thread() is self._caller
                     and getattr(getattr(self, "parallel", None), "pre_dispatch", None) == "all"):
                 deadline = time.monotonic() + self.MAX_TASK_SECONDS
-                while self._growing and self._in_flight >= self._queue_limit:
+                while self._growing and self._in_flight >= 2 * self._threads:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         self._growing = False
@@ -377,13 +375,12 @@ class DaskJoblibBackend(ParallelBackendBase):
         future = self.client.submit(
             _run_packed, payload, dependencies, key=_task_key(calls[0][0], len(calls)), pure=False
         )
-        calls = len(calls)
         with self._lock:  # joblib also submits from its callback threads
             self._in_flight += 1
             self.tasks += 1
-            self.calls += calls
+            self.calls += len(calls)
             self.activity["dask_tasks"] += 1
-            self.activity["joblib_calls"] += calls
+            self.activity["joblib_calls"] += len(calls)
         self.progress.add_sent()
         self._futures[future] = batch
         if callback is not None:
@@ -406,7 +403,7 @@ class DaskJoblibBackend(ParallelBackendBase):
                 self._timed.notify_all()
         if isinstance(out, _Raised):
             out.reraise()
-        results, _ = out
+        results = out[0]
         return results if batch else results[0]
 
     def abort_everything(self, ensure_ready: bool = True) -> None:

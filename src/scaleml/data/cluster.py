@@ -243,7 +243,10 @@ def _start_local(spec: ClusterSpec, key: tuple) -> Connection:
         "memory_limit": memory_limit if memory_limit is not None else "auto",
     }, spec.timeout)
     try:
-        client = Client(host.address, timeout=spec.timeout, set_as_default=False)
+        # Results straight from the worker that holds them: Dask's default gathers through
+        # the scheduler (a second round trip per task, and the scheduler's CPU), which is
+        # right where workers may be unreachable from the client, never the case here.
+        client = Client(host.address, timeout=spec.timeout, set_as_default=False, direct_to_workers=True)
     except BaseException:
         host.close()
         raise

@@ -179,6 +179,31 @@ def test_managed_workers_keep_the_allocators_own_trim_threshold():
     assert set(seen.values()) == {(os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS", "1"))}
 
 
+def test_batches_grow_on_every_short_timing_and_stay_single_for_long_calls():
+    """The batching rule, timed on the worker: joblib sends four size-1 batches before the
+    first returns; each short one that returns may double the size (it waited for a batch
+    of the new size before: three rounds to reach 8). Long calls stay one per task; only a
+    batch of the current size keeps or shrinks it."""
+    from scaleml.backends._dask_joblib import DaskJoblibBackend
+
+    backend = DaskJoblibBackend()
+    backend.start_call()
+    for _ in range(3):
+        backend._worker_timed(1, 0.01)  # three of the first four batches, 10 ms each
+    assert backend.compute_batch_size() == 8 and backend._growing
+    backend._worker_timed(8, 0.3)  # in the band (0.2-2 s): kept, growth over
+    assert backend.compute_batch_size() == 8 and not backend._growing
+    backend._worker_timed(1, 0.5)  # an older, smaller batch: says nothing about size 8
+    assert backend.compute_batch_size() == 8
+    backend._worker_timed(8, 8.0)  # past 2 s: shrinks towards 0.4 s a batch
+    assert backend.compute_batch_size() == 1
+
+    backend.start_call()
+    for _ in range(4):
+        backend._worker_timed(1, 0.5)  # cross-validation fits: one per task
+    assert backend.compute_batch_size() == 1 and not backend._growing
+
+
 def _count_scheduler_gathers(dask_scheduler=None):
     """Run on the scheduler: count the ``gather`` requests it serves from now on."""
     handlers = dask_scheduler.handlers

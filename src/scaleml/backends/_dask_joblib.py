@@ -350,15 +350,21 @@ class DaskJoblibBackend(ParallelBackendBase):
         (a busy or remote cluster kept tiny fits one per task); see :meth:`_worker_timed`."""
 
     def _worker_timed(self, calls: int, seconds: float) -> None:
-        """Size the next batches from the time ``calls`` took on the worker (lock held)."""
-        if calls != self._batch_size:
-            return  # a batch sized before the last change
+        """Size the next batches from the time ``calls`` took on the worker (lock held).
+
+        Any batch short enough to say the size should grow counts, one sized before the
+        last change too: joblib sends ``2 * n_jobs`` batches before the first returns,
+        and waiting for one of each new size to return made the climb from 1 to 8 take
+        three rounds of batches. Growth stays at most 2x per timing (calls in one
+        ``Parallel`` call may differ in length); keeping or shrinking the size is decided
+        only by batches of the current size.
+        """
         if seconds < self.MIN_TASK_SECONDS:
-            ideal = int(2 * self.MIN_TASK_SECONDS * calls / seconds) if seconds > 0 else 2 * calls
-            # At most 2x per batch: the first timings include warming up.
-            self._batch_size = max(1, min(ideal, 2 * calls))
-            self._growing = self._batch_size > calls
-        else:
+            ideal = int(2 * self.MIN_TASK_SECONDS * calls / seconds) if seconds > 0 else 2 * self._batch_size
+            if ideal > self._batch_size:
+                self._batch_size = min(ideal, 2 * self._batch_size)
+                self._growing = True
+        elif calls == self._batch_size:
             self._growing = False
             if seconds > self.MAX_TASK_SECONDS and calls > 1:
                 self._batch_size = max(1, int(2 * self.MIN_TASK_SECONDS * calls / seconds))

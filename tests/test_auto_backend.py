@@ -35,6 +35,9 @@ def _calibration_file(tmp_path, **figures):
 
 
 def test_tiny_search_stays_in_process_whatever_its_n_jobs_and_says_why():
+    # No cluster left open by an earlier test: a running one costs nothing to start, and
+    # then auto may rightly predict it cheaper (it did after tests/test_readme.py).
+    CONNECTIONS.close()
     model = Scaled(GridSearchCV(SVC(), TINY_GRID, n_jobs=-1), backend="auto").fit(X_IRIS, Y_IRIS)
     plan = model.plan_
     assert plan.backend == "local" and plan.backend_options == {"in_process": True}

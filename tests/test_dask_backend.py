@@ -234,6 +234,18 @@ def test_results_come_straight_from_the_workers_of_the_managed_cluster():
     assert search.best_score_ == GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0, 10.0]}, cv=3).fit(X, y).best_score_
 
 
+@pytest.mark.parametrize("direct, through_scheduler", [(None, True), (True, False)])
+def test_a_cluster_at_an_address_gathers_as_told(external_cluster, direct, through_scheduler):
+    """At an address the workers may be unreachable from here, so Dask's default (through
+    the scheduler) stays unless ``direct_to_workers=True`` says otherwise."""
+    address, client = external_cluster
+    client.run_on_scheduler(_count_scheduler_gathers)
+    with scaleml.backend("dask", address=address, direct_to_workers=direct):
+        GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0]}, cv=2).fit(X, y)
+    served = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.scaleml_test_gathers[0])
+    assert (served > 0) is through_scheduler
+
+
 def test_the_worker_list_is_never_a_stale_empty_copy():
     """The client's periodic refresh of ``scheduler_info()`` carries no workers: read in a
     race with it, a live worker looked lost and stopped a data-parallel fit. Refreshed

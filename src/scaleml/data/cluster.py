@@ -43,6 +43,10 @@ class ClusterSpec:
     n_workers: int | None = None
     threads_per_worker: int | None = None
     memory_limit: Any = None
+    # Results and data straight between this process and the workers of a cluster at an
+    # address (None: Dask's default, through the scheduler). A managed LocalCluster's
+    # workers are always reached directly.
+    direct_to_workers: bool | None = None
 
     @property
     def resolved_address(self) -> str | None:
@@ -52,7 +56,7 @@ class ClusterSpec:
         address = self.resolved_address
         if address:
             # Different credentials for one address are different connections.
-            return ("address", address, repr(getattr(self.security, "__dict__", self.security)))
+            return ("address", address, repr(getattr(self.security, "__dict__", self.security)), self.direct_to_workers)
         from ..machine import usable_cores
 
         return ("local", self.n_workers or usable_cores(), self.threads_per_worker or 1, self.memory_limit)
@@ -222,7 +226,8 @@ def _connect(spec: ClusterSpec) -> Connection:
     address = spec.resolved_address
     security = _security(spec.security, address)
     try:
-        client = Client(address, timeout=spec.timeout, security=security, set_as_default=False)
+        client = Client(address, timeout=spec.timeout, security=security, set_as_default=False,
+                        direct_to_workers=spec.direct_to_workers)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterConnectionError(
             f"Could not reach the Dask scheduler at {address!r} within {spec.timeout:g} s ({exc}). "

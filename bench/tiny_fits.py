@@ -9,7 +9,9 @@ permutation_importance, a forest grid, stacking) run unchanged inside:
 - ``joblib.parallel_config(backend="dask")``: joblib's own dask backend, same cluster.
 
 One untimed round warms every backend, then rounds go workload by workload,
-backend by backend (A B C A B C ...); medians of the rounds.
+backend by backend, the backends' order rotated each round (A B C, B C A, C A B,
+...): a run's position matters here (a `dask` run right after another was 5-10 %
+faster than one right after loky's); medians of the rounds.
 
     python bench/tiny_fits.py --rounds 3
 
@@ -162,7 +164,9 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {w.__name__: {} for w in WORKLOADS}
     for round_ in range(args.rounds + 1):  # round 0 warms up, not counted
         for workload in WORKLOADS:
-            for label, context in contexts.items():
+            labels = list(contexts)
+            for label in labels[round_ % len(labels):] + labels[:round_ % len(labels)]:
+                context = contexts[label]
                 with context():
                     start = time.perf_counter()
                     value = workload()

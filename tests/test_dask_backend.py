@@ -204,48 +204,6 @@ def test_batches_grow_on_every_short_timing_and_stay_single_for_long_calls():
     assert backend.compute_batch_size() == 1 and not backend._growing
 
 
-def _count_scheduler_gathers(dask_scheduler=None):
-    """Run on the scheduler: count the ``gather`` requests it serves from now on."""
-    handlers = dask_scheduler.handlers
-    original = handlers["gather"]
-    calls = getattr(dask_scheduler, "scaleml_test_gathers", None)
-    if calls is None:
-        calls = dask_scheduler.scaleml_test_gathers = [0]
-
-        def counted(*args, **kwargs):
-            calls[0] += 1
-            return original(*args, **kwargs)
-
-        handlers["gather"] = counted
-    calls[0] = 0
-
-
-def test_results_come_straight_from_the_workers_of_the_managed_cluster():
-    """Dask's default gathers each result through the scheduler: a second round trip per
-    task (tiny fits: 1.31x -> 1.08x local n_jobs=-1 without it). The managed cluster's
-    workers are always reachable from here, so results come from them directly."""
-    with scaleml.backend("dask") as backend:
-        client = backend.cluster()
-        client.run_on_scheduler(_count_scheduler_gathers)
-        search = GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0, 10.0]}, cv=3).fit(X, y)
-        served = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.scaleml_test_gathers[0])
-    assert backend.activity()["dask_tasks"] >= 2
-    assert served == 0
-    assert search.best_score_ == GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0, 10.0]}, cv=3).fit(X, y).best_score_
-
-
-@pytest.mark.parametrize("direct, through_scheduler", [(None, True), (True, False)])
-def test_a_cluster_at_an_address_gathers_as_told(external_cluster, direct, through_scheduler):
-    """At an address the workers may be unreachable from here, so Dask's default (through
-    the scheduler) stays unless ``direct_to_workers=True`` says otherwise."""
-    address, client = external_cluster
-    client.run_on_scheduler(_count_scheduler_gathers)
-    with scaleml.backend("dask", address=address, direct_to_workers=direct):
-        GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0]}, cv=2).fit(X, y)
-    served = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.scaleml_test_gathers[0])
-    assert (served > 0) is through_scheduler
-
-
 def test_the_worker_list_is_never_a_stale_empty_copy():
     """The client's periodic refresh of ``scheduler_info()`` carries no workers: read in a
     race with it, a live worker looked lost and stopped a data-parallel fit. Refreshed

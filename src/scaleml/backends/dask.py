@@ -65,11 +65,6 @@ class DaskBackend(Backend):
         ends. ``"broadcast"``: Dask's ``scatter(broadcast=True)``, whose extra copies
         the scheduler's memory manager drops within seconds, so that tasks fetch the
         data again from the one worker left holding it (kept for comparison).
-    direct_to_workers : bool or None
-        With an address: fetch each result from the worker holding it and send data
-        straight to workers (True), or through the scheduler (None, Dask's default:
-        workers need not be reachable from here). Through the scheduler, every task's
-        result takes a second round trip. The managed LocalCluster always goes direct.
     verbose : bool
         Print the dashboard link when the cluster is opened.
     """
@@ -88,7 +83,6 @@ class DaskBackend(Backend):
         "memory_limit": Option(None, "LocalCluster memory per worker, e.g. '2GiB' (default: shared evenly)", [BYTE_SIZE, Interval(Real, 0, None, closed="neither"), None]),
         "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once (None: never)", [POSITIVE_INT, None]),
         "data_movement": Option("peers", "how large arguments reach every worker: 'peers' (sent once, copied worker to worker) or 'broadcast' (Dask's scatter)", [StrOptions({"peers", "broadcast"})]),
-        "direct_to_workers": Option(None, "with an address: results and data straight between this process and the workers (None: through the scheduler, Dask's default)", ["boolean", None]),
         "verbose": Option(False, "print the dashboard link", ["boolean"]),
         "share_prefix": SHARE_PREFIX,
     }
@@ -105,8 +99,7 @@ class DaskBackend(Backend):
 
     def cluster_spec(self) -> ClusterSpec:
         o = self.options
-        return ClusterSpec(o["address"], o["security"], o["timeout"], o["n_workers"], o["threads_per_worker"], o["memory_limit"],
-                           o["direct_to_workers"])
+        return ClusterSpec(o["address"], o["security"], o["timeout"], o["n_workers"], o["threads_per_worker"], o["memory_limit"])
 
     def start(self) -> None:
         if self._connection is None:

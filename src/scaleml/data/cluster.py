@@ -43,10 +43,6 @@ class ClusterSpec:
     n_workers: int | None = None
     threads_per_worker: int | None = None
     memory_limit: Any = None
-    # Results and data straight between this process and the workers of a cluster at an
-    # address (None: Dask's default, through the scheduler). A managed LocalCluster's
-    # workers are always reached directly.
-    direct_to_workers: bool | None = None
 
     @property
     def resolved_address(self) -> str | None:
@@ -56,7 +52,7 @@ class ClusterSpec:
         address = self.resolved_address
         if address:
             # Different credentials for one address are different connections.
-            return ("address", address, repr(getattr(self.security, "__dict__", self.security)), self.direct_to_workers)
+            return ("address", address, repr(getattr(self.security, "__dict__", self.security)))
         from ..machine import usable_cores
 
         return ("local", self.n_workers or usable_cores(), self.threads_per_worker or 1, self.memory_limit)
@@ -226,8 +222,7 @@ def _connect(spec: ClusterSpec) -> Connection:
     address = spec.resolved_address
     security = _security(spec.security, address)
     try:
-        client = Client(address, timeout=spec.timeout, security=security, set_as_default=False,
-                        direct_to_workers=spec.direct_to_workers)
+        client = Client(address, timeout=spec.timeout, security=security, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterConnectionError(
             f"Could not reach the Dask scheduler at {address!r} within {spec.timeout:g} s ({exc}). "
@@ -248,10 +243,7 @@ def _start_local(spec: ClusterSpec, key: tuple) -> Connection:
         "memory_limit": memory_limit if memory_limit is not None else "auto",
     }, spec.timeout)
     try:
-        # Results straight from the worker that holds them: Dask's default gathers through
-        # the scheduler (a second round trip per task, and the scheduler's CPU), which is
-        # right where workers may be unreachable from the client, never the case here.
-        client = Client(host.address, timeout=spec.timeout, set_as_default=False, direct_to_workers=True)
+        client = Client(host.address, timeout=spec.timeout, set_as_default=False)
     except BaseException:
         host.close()
         raise

@@ -7,7 +7,9 @@ dask, dask-ml, torch and auto. Every fit runs in a fresh Python process, as a
 script would: the time is the ``fit`` call alone (imports and data generation
 before it are not counted), so it includes what each backend starts (loky
 workers, a LocalCluster, PyTorch) and, for auto, its own decision. Rounds go
-workload by workload, backend by backend (A B C ... A B C ...); medians of the rounds.
+workload by workload, backend by backend, in an order that changes each round
+(``_order.balanced``: what a run leaves behind, a cluster still closing, falls on
+every backend in turn); medians of the rounds.
 
     python bench/auto.py --rounds 3            # all workloads
     python bench/auto.py --only svc-grid-iris  # one
@@ -30,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _order import balanced
 
 HERE = Path(__file__).resolve().parent
 BACKENDS = {
@@ -198,7 +202,7 @@ def main() -> None:
         for workload in workloads:
             if round_ > args.rounds and workload not in QUICK:
                 continue
-            for label in BACKENDS:
+            for label in balanced(list(BACKENDS), round_):
                 runs[workload][label].append(_fresh(workload, label, args.timeout))
             print(f"round {round_} {workload}: " + ", ".join(
                 f"{b} {r[-1]['seconds']:.2f}" if r[-1]["seconds"] is not None else f"{b} -"

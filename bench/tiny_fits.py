@@ -9,9 +9,10 @@ permutation_importance, a forest grid, stacking) run unchanged inside:
 - ``joblib.parallel_config(backend="dask")``: joblib's own dask backend, same cluster.
 
 One untimed round warms every backend, then rounds go workload by workload,
-backend by backend, the backends' order rotated each round (A B C, B C A, C A B,
-...): a run's position matters here (a `dask` run right after another was 5-10 %
-faster than one right after loky's); medians of the rounds.
+backend by backend, in an order that changes each round (``_order.balanced``: A B C,
+C B A, B C A, A C B, ...; six rounds run all six orders): what ran just before a
+run matters here (a `dask` run right after another was 5-12 % faster than one
+right after loky's); medians of the rounds.
 
     python bench/tiny_fits.py --rounds 3
 
@@ -26,6 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _order import balanced
 
 HERE = Path(__file__).resolve().parent
 
@@ -164,8 +167,7 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {w.__name__: {} for w in WORKLOADS}
     for round_ in range(args.rounds + 1):  # round 0 warms up, not counted
         for workload in WORKLOADS:
-            labels = list(contexts)
-            for label in labels[round_ % len(labels):] + labels[:round_ % len(labels)]:
+            for label in balanced(list(contexts), round_):
                 context = contexts[label]
                 with context():
                     start = time.perf_counter()

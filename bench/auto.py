@@ -8,7 +8,7 @@ script would: the time is the ``fit`` call alone (imports and data generation
 before it are not counted), so it includes what each backend starts (loky
 workers, a LocalCluster, PyTorch) and, for auto, its own decision. Rounds go
 workload by workload, backend by backend, in an order that changes each round
-(``_order.balanced``: what a run leaves behind, a cluster still closing, falls on
+(``scaleml.bench.order.balanced``: what a run leaves behind, a cluster still closing, falls on
 every backend in turn); medians of the rounds.
 
     python bench/auto.py --rounds 3            # all workloads
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _order import balanced
+from scaleml.bench.order import balanced
 
 HERE = Path(__file__).resolve().parent
 BACKENDS = {

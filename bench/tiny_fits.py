@@ -9,7 +9,7 @@ permutation_importance, a forest grid, stacking) run unchanged inside:
 - ``joblib.parallel_config(backend="dask")``: joblib's own dask backend, same cluster.
 
 One untimed round warms every backend, then rounds go workload by workload,
-backend by backend, in an order that changes each round (``_order.balanced``: A B C,
+backend by backend, in an order that changes each round (``scaleml.bench.order.balanced``: A B C,
 C B A, B C A, A C B, ...; six rounds run all six orders): what ran just before a
 run matters here (a `dask` run right after another was 5-12 % faster than one
 right after loky's); medians of the rounds.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _order import balanced
+from scaleml.bench.order import balanced
 
 HERE = Path(__file__).resolve().parent
 

@@ -4,7 +4,7 @@ distributed sets ``MALLOC_TRIM_THRESHOLD_=65536`` for every worker a Nanny start
 (``distributed.nanny.pre-spawn-environ``); scaleml's managed LocalCluster leaves it
 out, as loky's workers do. This measures both on the dask backend, each variant in a
 fresh process with its own managed cluster (the threshold is read when workers
-start), rounds interleaved (A B A B ...): fit time and the workers' peak RSS
+start), rounds interleaved in a balanced order (A B, B A, B A, A B, ...: ``scaleml.bench.order``): fit time and the workers' peak RSS
 (sampled every 50 ms) for three workloads of ``bench/tiny_fits.py``.
 The "with" variant sets the threshold to 65537 in a Dask config file (a value the
 user chose is kept; 65536 itself is what scaleml removes): the same allocator
@@ -76,6 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from scaleml import machine
+    from scaleml.bench.order import balanced
     from scaleml.bench.results import write_json
 
     with tempfile.TemporaryDirectory() as config_dir:
@@ -84,7 +85,8 @@ def main() -> None:
         variants = {"glibc default (scaleml)": {}, "trim threshold 64 KiB (distributed's)": {"DASK_CONFIG": config_dir}}
         runs: dict[str, list[dict]] = {v: [] for v in variants}
         for round_ in range(args.rounds):
-            for label, env in variants.items():
+            for label in balanced(list(variants), round_):
+                env = variants[label]
                 done = subprocess.run([sys.executable, __file__, "--one-process"], env={**os.environ, **env},
                                       capture_output=True, text=True, check=True)
                 runs[label].append(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -44,7 +44,8 @@ def test_run_interleaves_and_measures_memory_apart():
     case = get_case("synthetic-logreg")
     run = run_bench(case, [BackendSpec("sklearn"), BackendSpec("local")], repeat=2, warmup=1, scale=0.01,
                     progress=lines.append)
-    assert [m.backend for m in run.measurements] == ["sklearn", "local"] * 2
+    # Rounds alternate the order, so neither backend always runs right after the other.
+    assert [m.backend for m in run.measurements] == ["sklearn", "local", "local", "sklearn"]
     assert [m.repeat for m in run.measurements] == [0, 0, 1, 1]
     assert any("warm-up" in line for line in lines)
     # Same algorithm, same data: same score on both.
@@ -59,6 +60,21 @@ def test_run_interleaves_and_measures_memory_apart():
     prov = run.provenance
     assert prov["repeat"] == 2 and prov["machine"]["cores_logical"] >= 1
     assert prov["machine"]["packages"]["scikit-learn"]
+
+
+def test_balanced_order_gives_each_backend_each_neighbour_in_turn():
+    from itertools import permutations
+
+    from scaleml.bench.order import balanced
+
+    three = ["a", "b", "c"]
+    six = [tuple(balanced(three, r)) for r in range(6)]
+    assert sorted(six) == sorted(permutations(three))
+    # Over those rounds each backend runs right after each other one equally often.
+    follows = [(order[i - 1], order[i]) for order in six for i in range(1, 3)]
+    assert {pair: follows.count(pair) for pair in set(follows)} == {pair: 2 for pair in permutations(three, 2)}
+    assert [balanced(["x", "y"], r) for r in range(4)] == [["x", "y"], ["y", "x"], ["y", "x"], ["x", "y"]]
+    assert three == ["a", "b", "c"]  # the caller's list is left alone
 
 
 def test_a_name_that_is_no_backend_stops_the_run_before_any_work():

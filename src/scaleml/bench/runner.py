@@ -1,4 +1,4 @@
-"""Run a case on several backends, interleaving repeats (A B A B ...)."""
+"""Run a case on several backends, interleaving repeats (A B, B A, B A, A B, ...: see :mod:`.order`)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..backends import create_backend, normalize_name, parse_options
 from ..exceptions import InvalidParameterError, ScaleMLError, UnknownBackendError
 from .cases import Case
 from .memory import run_measured
+from .order import balanced
 from .results import BenchRun, Measurement
 
 # The bare scikit-learn estimator, not wrapped by scaleml: the floor every backend
@@ -170,7 +171,9 @@ def run_bench(
 
     Each backend first runs ``warmup`` untimed fits (worker pools start, caches
     fill); then the timed repeats go round the backends in turn, so drifts in the
-    machine's state (heat, other load) touch every backend alike.
+    machine's state (heat, other load) touch every backend alike, in an order that
+    changes from round to round (:func:`.order.balanced`), so no backend always runs
+    right after the same neighbour.
 
     Returns
     -------
@@ -227,7 +230,7 @@ def _rounds(run: BenchRun, case: Case, runnable: list[BackendSpec], data: tuple,
     done = 0
     for round_ in range(warmup + repeat):
         timed = round_ >= warmup
-        for spec in list(runnable):
+        for spec in balanced(list(runnable), max(round_ - warmup, 0)):
             done += 1
             try:
                 m = measure_once(case, spec, data, round_ - warmup)

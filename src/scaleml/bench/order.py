@@ -1,9 +1,16 @@
-"""The order backends run in within a round of an interleaved benchmark."""
+"""The order backends run in within a round of an interleaved benchmark.
+
+Used by ``scaleml bench`` and by the scripts in the repository's ``bench/`` folder.
+"""
 
 from __future__ import annotations
 
+from typing import TypeVar
 
-def balanced(labels: list[str], round_: int) -> list[str]:
+T = TypeVar("T")
+
+
+def balanced(labels: list[T], round_: int) -> list[T]:
     """``labels`` rotated by ``round_ // 2``, reversed on odd rounds.
 
     A run's neighbour matters on a small machine (on 2 cores, `dask` right after loky

@@ -1,6 +1,6 @@
 """backend="auto" against every fixed backend, workload by workload, each fit in a fresh process.
 
-Nine workloads written as users write them (searches with ``n_jobs=-1``, a forest
+Ten workloads written as users write them (searches with ``n_jobs=-1``, small and large, a forest
 left at ``n_jobs=None``, a Parquet set, an Array-API pipeline, a CNN) are fitted
 with ``Scaled(estimator, backend=B)`` for B in local, local with ``n_jobs=-1``,
 dask, dask-ml, torch and auto. Every fit runs in a fresh Python process, as a
@@ -79,6 +79,13 @@ def svc_grid_iris():
     return GridSearchCV(SVC(), grid, cv=5, n_jobs=-1), *_iris()
 
 
+def small_grid_iris():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    return GridSearchCV(LogisticRegression(max_iter=500), {"C": [0.1, 1, 10]}, cv=5, n_jobs=-1), *_iris()
+
+
 def svc_grid_digits():
     from sklearn.model_selection import GridSearchCV
     from sklearn.svm import SVC
@@ -136,11 +143,11 @@ def cnn_digits():
 
 # Sub-second fits in a fresh process vary by a third from run to run: these get
 # QUICK_ROUNDS times the rounds (they cost little).
-QUICK = {"tiny-logreg", "small-extra-trees", "array-api-pipeline"}
+QUICK = {"tiny-logreg", "small-grid-iris", "small-extra-trees", "array-api-pipeline"}
 QUICK_ROUNDS = 3
 WORKLOADS = {f.__name__.replace("_", "-"): f for f in (
-    tiny_logreg, svc_grid_iris, svc_grid_digits, forest_grid, single_forest, small_extra_trees, parquet_sgd,
-    array_api_pipeline, cnn_digits)}
+    tiny_logreg, small_grid_iris, svc_grid_iris, svc_grid_digits, forest_grid, single_forest, small_extra_trees,
+    parquet_sgd, array_api_pipeline, cnn_digits)}
 
 
 def run_one(workload: str, label: str) -> dict:

@@ -8,8 +8,10 @@ script would: the time is the ``fit`` call alone (imports and data generation
 before it are not counted), so it includes what each backend starts (loky
 workers, a LocalCluster, PyTorch) and, for auto, its own decision. Rounds go
 workload by workload, backend by backend, in an order that changes each round
-(``scaleml.bench.order.balanced``: what a run leaves behind, a cluster still closing, falls on
-every backend in turn); medians of the rounds.
+(``scaleml.bench.order.balanced``: what a run leaves behind falls on every backend in
+turn), each fit in a session of its own, the next starting only when every process of
+the last has exited (loky's workers outlive their parent by about a second); medians
+of the rounds.
 
     python bench/auto.py --rounds 3            # all workloads
     python bench/auto.py --only svc-grid-iris  # one
@@ -25,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -177,13 +180,44 @@ def run_one(workload: str, label: str) -> dict:
 
 
 def _fresh(workload: str, label: str, timeout: float) -> dict:
+    """One fit in a fresh process of its own session; returns once every process the fit
+    started has exited too (loky's workers outlive their parent by about a second, and a
+    fit that overlapped them was timed with less of the machine)."""
     # As a user's installation runs: byte code cached (this environment may turn it off).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"SCIPY_ARRAY_API": "1"}
-    done = subprocess.run([sys.executable, __file__, "--run", workload, label], capture_output=True, text=True,
-                          timeout=timeout, env=env)
-    if done.returncode != 0:
-        return {"seconds": None, "error": f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1][:160]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    process = subprocess.Popen([sys.executable, __file__, "--run", workload, label], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return {"seconds": None, "error": f"timed out after {timeout:g} s"}
+    finally:
+        settle_s = _wait_for_session(process.pid)
+    if process.returncode != 0:
+        return {"seconds": None, "error": f"exit {process.returncode}: {err.strip().splitlines()[-1][:160]}"}
+    return json.loads(out.strip().splitlines()[-1]) | {"settle_s": settle_s}
+
+
+def _wait_for_session(session: int, limit: float = 30.0) -> float:
+    """Seconds until no process of ``session`` is left; past ``limit``, the rest are killed."""
+    import psutil
+
+    start = time.perf_counter()
+    while True:
+        left = []
+        for proc in psutil.process_iter():
+            try:
+                if os.getsid(proc.pid) == session:
+                    left.append(proc)
+            except (ProcessLookupError, PermissionError):
+                continue
+        if not left:
+            return time.perf_counter() - start
+        if time.perf_counter() - start > limit:
+            os.killpg(session, signal.SIGKILL)
+        time.sleep(0.02)
 
 
 def main() -> None:

@@ -34,6 +34,8 @@ NOT_RUN = {
     "scaleml bench recipes/sgd_out_of_core.yaml --scale 10": "writes 5.7 GB of generated data",
     "scaleml bench --compare old.json new.json": "needs two earlier result files; --compare is tested in test_recipes.py",
     "scaleml bench --case digits-forest-search --backends": "minutes of benchmarking; the bench CLI is tested small in test_cli.py",
+    "scaleml calibrate --refine": "names the file of a bench run of minutes (its date in the name); --refine is "
+                                  "tested on a real bench run in test_calibration_refine.py",
     "[project.entry-points": "packaging metadata, not code; entry-point plug-ins are tested in test_registry.py",
 }
 

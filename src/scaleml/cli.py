@@ -285,21 +285,29 @@ def run(
               help="Write here instead of the user's config folder (read it back with backend option calibration=).")
 @click.option("--no-dask", is_flag=True, help="Skip the Dask probes (no LocalCluster is started).")
 @click.option("--show", is_flag=True, help="Print the constants in use and where they come from; measure nothing.")
-def calibrate(output: str | None, no_dask: bool, show: bool) -> None:
+@click.option("--refine", "refine_with", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A JSON file `scaleml bench` wrote (in its --out folder) of a search or forest case with sklearn and "
+                   "local:n_jobs=-1 and/or dask rows: the parallel efficiency it measured replaces the probes'. "
+                   "Repeatable (each constant takes the median).")
+def calibrate(output: str | None, no_dask: bool, show: bool, refine_with: tuple[str, ...]) -> None:
     """Measure what backend="auto" needs to know about this machine (under a minute).
 
     Short probes in a fresh process: starting loky workers and a LocalCluster, the
     cost of one task on each, how fast data reaches workers, and how much of a
     core a fit keeps when all are busy. The figures, with their provenance, go to
     the user's config folder (SCALEML_CONFIG_DIR overrides it); without them auto
-    uses conservative defaults that prefer running in this process.
+    uses conservative defaults that prefer running in this process. With --refine,
+    nothing is probed: the stored figures are refined with bench results of your
+    own workloads.
     """
     import dataclasses
 
     from .backends import _calibration
     from .exceptions import ScaleMLError
 
-    if show:
+    if refine_with:
+        constants = _refine_calibration(output, refine_with)
+    elif show:
         constants = _calibration.load(output)
     else:
         click.echo("scaleml calibrate: timing loky workers" + ("" if no_dask else " and a LocalCluster")
@@ -313,6 +321,40 @@ def calibrate(output: str | None, no_dask: bool, show: bool) -> None:
     for field in dataclasses.fields(constants):
         value = getattr(constants, field.name)
         click.echo(f"{field.name:<16} {value:.4g}" if isinstance(value, float) else f"{field.name:<16} {value}")
+
+
+def _refine_calibration(output: str | None, results: tuple[str, ...]) -> Any:
+    """The stored calibration refined with bench ``results``, saved back; returns the constants."""
+    import dataclasses
+    from pathlib import Path
+
+    from .backends import _calibration
+    from .bench.refine import refine
+    from .bench.results import BenchRun
+    from .exceptions import ScaleMLError
+
+    path = Path(output) if output else _calibration.calibration_path()
+    if not path.exists():
+        raise click.ClickException(f"No calibration at {path} to refine: run `scaleml calibrate` first.")
+    try:
+        document = json.loads(path.read_text())
+        constants = _calibration.parse(document, str(path))
+        runs = [(str(r), BenchRun.read_json(r)) for r in results]
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # a damaged file: CalibrationError is a ValueError
+        raise click.ClickException(f"{exc}") from None
+    try:
+        refined, provenance, found = refine(constants, document.get("provenance", {}), runs)
+    except ScaleMLError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not found:
+        raise click.ClickException("The bench results measured no constant this calibration has (dask rows need "
+                                   "a calibration with Dask's figures: `scaleml calibrate` with dask installed).")
+    for r in found:
+        click.echo(f"refined: {r.describe()}", err=True)
+    for name in dict.fromkeys(r.constant for r in found):
+        click.echo(f"{name}: {getattr(constants, name):.3f} -> {getattr(refined, name):.3f}", err=True)
+    saved = _calibration.save(refined, provenance, path)
+    return dataclasses.replace(refined, source=f"refined now, saved to {saved}")
 
 
 from ._cli_bench import bench, bench_memory  # noqa: E402 - the group above must exist first

@@ -141,7 +141,9 @@ def parse(data: Any, path: str = "<data>") -> Constants:
         )
     provenance = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
     values["cores"] = int(values["cores"])
-    return Constants(**values, source=f"calibrated {provenance.get('date', '(date unknown)')} ({path})")
+    refined = provenance.get("refined")
+    note = f", refined with bench results {refined[-1].get('date', '')}" if isinstance(refined, list) and refined else ""
+    return Constants(**values, source=f"calibrated {provenance.get('date', '(date unknown)')}{note} ({path})")
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Constants:

@@ -1,0 +1,167 @@
+"""Refine ``backend="auto"``'s constants with ``scaleml bench`` results.
+
+``scaleml calibrate`` measures how much of a core a fit keeps when every core is
+busy (the parallel *efficiency*) with probe fits of small trees. A bench run of a
+search or a forest on the bare estimator (``sklearn``: one process) and on every core
+(``local:n_jobs=-1``, ``dask``) measures the same for the user's own kind of work.
+The bench warms the workers before it times them, so what separates the two times is
+the efficiency, the per-task cost and the data sent, the last two already calibrated:
+
+    parallel = waves x unit / efficiency + tasks x task cost + data + the refit
+
+with ``unit`` the sequential time over the units of work (candidate-folds or trees)
+and ``waves`` the units per worker, the cost model's own terms
+(:mod:`scaleml.backends._cost`). Solving it for the efficiency makes the model
+predict that run exactly; with several runs each constant takes the median.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from ..exceptions import ScaleMLError
+from .cases import get_case
+from .results import BenchRun
+
+REFERENCE = "sklearn"
+# Bench row -> (the constant it refines, the workers it ran on).
+ROWS = {"local:n_jobs=-1": ("efficiency", "loky"), "dask": ("dask_efficiency", "dask")}
+# Outside these, the run is not comparable with its reference (other load on the
+# machine, a case whose rows are not the work the model counts): refused, not stored.
+PLAUSIBLE = (0.05, 1.25)
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """One constant derived from one bench run."""
+
+    constant: str
+    value: float
+    case: str
+    backend: str
+    results: str
+    detail: str
+
+    def describe(self) -> str:
+        return f"{self.constant} {self.value:.3f} from {self.case} on {self.backend} ({self.results}): {self.detail}"
+
+
+def derive(run: BenchRun, constants: Any, results: str = "(bench run)") -> list[Refinement]:
+    """The constants ``run`` measures, one :class:`Refinement` per parallel row it has.
+
+    Raises
+    ------
+    ScaleMLError
+        Naming what the run lacks and how to get it: an interrupted run, another
+        machine's, no ``sklearn`` row, no parallel row, a case that is not built in
+        or has no parallel structure, a figure that makes no sense.
+    """
+    from ..backends._cost import _nbytes, _spread_seconds
+    from ..backends._structure import structure
+    from ..machine import usable_cores
+    from ..planning import walk
+    from .stats import UNSTABLE_SPREAD, spread
+
+    where = f"The bench results {results}"
+    rerun = (f"Run it again with `scaleml bench --case {run.case} --backends {REFERENCE},"
+             f"{','.join(ROWS)}` on this machine, then refine with that file.")
+    if run.provenance.get("partial"):
+        raise ScaleMLError(f"{where} are partial ({run.provenance['partial']}). {rerun}")
+    machine = run.provenance.get("machine", {})
+    cores = machine.get("cores_usable")
+    if cores != usable_cores() or cores != constants.cores:
+        raise ScaleMLError(f"{where} were measured with {cores} usable cores; this process has {usable_cores()} "
+                           f"and the calibration {constants.cores}. {rerun}")
+    reference = run.times(REFERENCE)
+    if not reference:
+        raise ScaleMLError(f"{where} have no {REFERENCE!r} row: the bare estimator in one process is what the "
+                           f"parallel rows are compared with. {rerun}")
+    rows = [label for label in ROWS if run.times(label)]
+    if not rows:
+        raise ScaleMLError(f"{where} have no {' or '.join(repr(r) for r in ROWS)} row, so nothing ran in "
+                           f"parallel to learn from. {rerun}")
+    try:
+        case = get_case(run.case)
+    except ScaleMLError as exc:
+        raise ScaleMLError(f"{where} are of case {run.case!r}, which is not built in: refining rebuilds the "
+                           f"case to count its units of work. ({exc})") from None
+    X, _, y, _ = case.load(float(run.provenance.get("scale", 1.0)))
+    estimator = case.make_estimator()
+    shape = structure(estimator, X, y)
+    if shape.kind == "serial":
+        raise ScaleMLError(f"Case {run.case!r} is one fit with no search or forest to spread: its times say "
+                           "nothing of parallel efficiency. Refine with a search or forest case, such as "
+                           "digits-forest-search.")
+    n_jobs = next(s for p, s in walk(estimator) if p == shape.path).get_params(deep=False).get("n_jobs")
+    if n_jobs not in (None, 1):
+        raise ScaleMLError(f"Case {run.case!r} sets n_jobs={n_jobs}, so its {REFERENCE!r} row did not run in one "
+                           "process: it cannot serve as the sequential reference.")
+
+    from ..backends._cost import Work
+
+    n = X.shape[0]
+    refit_share = n / max(2, int(n * shape.row_fraction)) if shape.refit else 0.0
+    sequential = statistics.median(reference)
+    unit_s = sequential / (shape.units + refit_share)
+    mb = (_nbytes(X) + _nbytes(y)) / 2**20
+    work = Work(shape.units, unit_s, unit_s * refit_share, int(mb * 2**20), shape.detail, "", shape.threads)
+    found = []
+    for label in rows:
+        constant, workers_kind = ROWS[label]
+        if workers_kind == "dask" and constants.dask_task_s is None:
+            continue
+        workers = constants.cores
+        if shape.threads and workers_kind == "loky":  # a forest's trees on threads: no tasks, no data sent
+            task_s, send = 0.0, 0.0
+        elif workers_kind == "loky":
+            task_s, send = constants.loky_task_s, mb / constants.loky_mb_per_s
+        else:
+            task_s, send = constants.dask_task_s, mb * workers / constants.dask_mb_per_s
+        compute, _ = _spread_seconds(work, workers, 1.0, 0.0)
+        overhead = _spread_seconds(work, workers, 1.0, task_s)[0] - compute + send + work.serial_seconds
+        measured = statistics.median(run.times(label))
+        value = compute / (measured - overhead) if measured > overhead else math.inf
+        if not PLAUSIBLE[0] <= value <= PLAUSIBLE[1]:
+            raise ScaleMLError(
+                f"{where}: {label} took {measured:.3g} s against {sequential:.3g} s in one process, an "
+                f"efficiency of {value:.3g} (plausible: {PLAUSIBLE[0]}-{PLAUSIBLE[1]}). The rows are not "
+                "comparable, e.g. other work loaded the machine during one of them; nothing was changed. "
+                + rerun)
+        unsteady = [f"{lab} spread {spread(run.times(lab)):.0%}" for lab in (REFERENCE, label)
+                    if spread(run.times(lab)) > UNSTABLE_SPREAD]
+        found.append(Refinement(
+            constant, value, run.case, label, results,
+            f"{shape.units} units of ~{unit_s * 1000:.0f} ms ({sequential:.3g} s in one process), "
+            f"{measured:.3g} s over {workers} workers"
+            + (f"; unstable ({', '.join(unsteady)}): more --repeat would make it surer" if unsteady else ""),
+        ))
+    return found
+
+
+def refine(constants: Any, provenance: dict[str, Any], runs: Sequence[tuple[str, BenchRun]]
+           ) -> tuple[Any, dict[str, Any], list[Refinement]]:
+    """``constants`` with each constant the runs measure replaced by the median of
+    their values, and ``provenance`` recording what changed, from which files.
+
+    Returns
+    -------
+    constants, provenance, refinements
+        What to save, and every value derived (for the report).
+    """
+    found = [r for path, run in runs for r in derive(run, constants, path)]
+    changes: dict[str, Any] = {}
+    record = []
+    for name in dict.fromkeys(r.constant for r in found):
+        value = statistics.median(r.value for r in found if r.constant == name)
+        record.append({"constant": name, "was": getattr(constants, name), "now": value,
+                       "from": [asdict(r) for r in found if r.constant == name]})
+        changes[name] = value
+    updated = dict(provenance)
+    updated["refined"] = [*provenance.get("refined", []),
+                          {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "changes": record}]
+    return replace(constants, **changes), updated, found

@@ -77,6 +77,17 @@ def test_balanced_order_gives_each_backend_each_neighbour_in_turn():
     assert three == ["a", "b", "c"]  # the caller's list is left alone
 
 
+def test_a_run_whose_every_backend_fails_reports_it_and_ends():
+    case = _tiny_case()
+    from sklearn.linear_model import LogisticRegression
+
+    failing = Case(case.name, case.description, case.load, lambda: LogisticRegression(C=-1.0), "accuracy")
+    lines = []
+    run = run_bench(failing, [BackendSpec("local")], repeat=3, memory=False, progress=lines.append)
+    assert run.measurements == [] and run.skipped["local"].startswith("failed: InvalidParameterError")
+    assert "failed: InvalidParameterError" in format_table(run)
+
+
 def test_a_name_that_is_no_backend_stops_the_run_before_any_work():
     from scaleml.exceptions import InvalidParameterError, UnknownBackendError
 

@@ -19,6 +19,8 @@ def balanced(labels: list[T], round_: int) -> list[T]:
     each backend each neighbour in turn: with three backends, six rounds run all six
     orders.
     """
+    if not labels:  # every backend skipped or failed: the rounds go on with nothing to run
+        return []
     shift = (round_ // 2) % len(labels)
     order = labels[shift:] + labels[:shift]
     return order[::-1] if round_ % 2 else order

@@ -306,6 +306,9 @@ def calibrate(output: str | None, no_dask: bool, show: bool, refine_with: tuple[
     from .exceptions import ScaleMLError
 
     if refine_with:
+        if show or no_dask:
+            raise click.UsageError("--refine measures nothing and refines the stored figures: give it without "
+                                   "--show or --no-dask (run `scaleml calibrate --show` after it).")
         constants = _refine_calibration(output, refine_with)
     elif show:
         constants = _calibration.load(output)
@@ -339,16 +342,25 @@ def _refine_calibration(output: str | None, results: tuple[str, ...]) -> Any:
     try:
         document = json.loads(path.read_text())
         constants = _calibration.parse(document, str(path))
-        runs = [(str(r), BenchRun.read_json(r)) for r in results]
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # a damaged file: CalibrationError is a ValueError
-        raise click.ClickException(f"{exc}") from None
+    except (OSError, ValueError) as exc:  # CalibrationError is a ValueError, as is bad JSON
+        raise click.ClickException(f"{exc} Run `scaleml calibrate` to measure this machine again.") from None
+    runs = []
+    for result in dict.fromkeys(results):
+        try:
+            runs.append((result, BenchRun.read_json(result)))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise click.ClickException(f"{result} is not a result file `scaleml bench` wrote ({type(exc).__name__}: "
+                                       f"{exc}); give the .json file from its --out folder.") from None
+    recorded = document.get("provenance")
     try:
-        refined, provenance, found = refine(constants, document.get("provenance", {}), runs)
+        refined, provenance, found, notes = refine(constants, recorded if isinstance(recorded, dict) else {}, runs)
     except ScaleMLError as exc:
         raise click.ClickException(str(exc)) from None
+    for note in notes:
+        click.echo(f"not used: {note}", err=True)
     if not found:
-        raise click.ClickException("The bench results measured no constant this calibration has (dask rows need "
-                                   "a calibration with Dask's figures: `scaleml calibrate` with dask installed).")
+        raise click.ClickException("The bench results measured no constant this calibration can take (see "
+                                   "'not used' above); the calibration is left as it was.")
     for r in found:
         click.echo(f"refined: {r.describe()}", err=True)
     for name in dict.fromkeys(r.constant for r in found):

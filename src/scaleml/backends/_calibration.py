@@ -142,7 +142,8 @@ def parse(data: Any, path: str = "<data>") -> Constants:
     provenance = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
     values["cores"] = int(values["cores"])
     refined = provenance.get("refined")
-    note = f", refined with bench results {refined[-1].get('date', '')}" if isinstance(refined, list) and refined else ""
+    last = refined[-1] if isinstance(refined, list) and refined and isinstance(refined[-1], dict) else None
+    note = f", refined with bench results {last.get('date', '')}" if last is not None else ""
     return Constants(**values, source=f"calibrated {provenance.get('date', '(date unknown)')}{note} ({path})")
 
 

@@ -51,8 +51,10 @@ class Refinement:
         return f"{self.constant} {self.value:.3f} from {self.case} on {self.backend} ({self.results}): {self.detail}"
 
 
-def derive(run: BenchRun, constants: Any, results: str = "(bench run)") -> list[Refinement]:
-    """The constants ``run`` measures, one :class:`Refinement` per parallel row it has.
+def derive(run: BenchRun, constants: Any, results: str = "(bench run)",
+           notes: list[str] | None = None) -> list[Refinement]:
+    """The constants ``run`` measures, one :class:`Refinement` per parallel row it can use;
+    a row it cannot use (a ``dask`` row on another cluster) is said in ``notes``.
 
     Raises
     ------
@@ -70,13 +72,18 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)") -> list[
     where = f"The bench results {results}"
     rerun = (f"Run it again with `scaleml bench --case {run.case} --backends {REFERENCE},"
              f"{','.join(ROWS)}` on this machine, then refine with that file.")
+    notes = notes if notes is not None else []
     if run.provenance.get("partial"):
         raise ScaleMLError(f"{where} are partial ({run.provenance['partial']}). {rerun}")
+    if run.provenance.get("warmup", 1) < 1:
+        raise ScaleMLError(f"{where} were taken with --warmup 0, so the timed fits include starting the workers, "
+                           f"which the efficiency must not. {rerun} (keep --warmup at 1 or more)")
     machine = run.provenance.get("machine", {})
     cores = machine.get("cores_usable")
     if cores != usable_cores() or cores != constants.cores:
         raise ScaleMLError(f"{where} were measured with {cores} usable cores; this process has {usable_cores()} "
-                           f"and the calibration {constants.cores}. {rerun}")
+                           f"and the calibration {constants.cores} (run `scaleml calibrate` if this machine "
+                           f"changed). {rerun}")
     reference = run.times(REFERENCE)
     if not reference:
         raise ScaleMLError(f"{where} have no {REFERENCE!r} row: the bare estimator in one process is what the "
@@ -85,11 +92,16 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)") -> list[
     if not rows:
         raise ScaleMLError(f"{where} have no {' or '.join(repr(r) for r in ROWS)} row, so nothing ran in "
                            f"parallel to learn from. {rerun}")
+    built_in = ("Refine with a run of a built-in search case, such as digits-forest-search or "
+                "synthetic-forest-search.")
     try:
         case = get_case(run.case)
-    except ScaleMLError as exc:
+    except ScaleMLError:
         raise ScaleMLError(f"{where} are of case {run.case!r}, which is not built in: refining rebuilds the "
-                           f"case to count its units of work. ({exc})") from None
+                           f"case to count its units of work. {built_in}") from None
+    if run.case_description != case.description:
+        raise ScaleMLError(f"{where} are of a case named {run.case!r} that is not the built-in one (described "
+                           f"{run.case_description!r}): a recipe of the same name? {built_in}")
     X, _, y, _ = case.load(float(run.provenance.get("scale", 1.0)))
     estimator = case.make_estimator()
     shape = structure(estimator, X, y)
@@ -100,7 +112,7 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)") -> list[
     n_jobs = next(s for p, s in walk(estimator) if p == shape.path).get_params(deep=False).get("n_jobs")
     if n_jobs not in (None, 1):
         raise ScaleMLError(f"Case {run.case!r} sets n_jobs={n_jobs}, so its {REFERENCE!r} row did not run in one "
-                           "process: it cannot serve as the sequential reference.")
+                           f"process: it cannot serve as the sequential reference. {built_in}")
 
     from ..backends._cost import Work
 
@@ -114,6 +126,14 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)") -> list[
     for label in rows:
         constant, workers_kind = ROWS[label]
         if workers_kind == "dask" and constants.dask_task_s is None:
+            notes.append(f"{results}: the dask row is not used: this calibration has no Dask figures "
+                         "(run `scaleml calibrate` with Dask installed)")
+            continue
+        if workers_kind == "dask" and run.provenance.get("dask_address_from_environment", "unknown") is not None:
+            elsewhere = run.provenance.get("dask_address_from_environment", "unknown")
+            notes.append(f"{results}: the dask row is not used: it ran on "
+                         + ("a cluster the run does not record" if elsewhere == "unknown" else elsewhere)
+                         + ", not on a LocalCluster of this machine's cores, which dask_efficiency describes")
             continue
         workers = constants.cores
         if shape.threads and workers_kind == "loky":  # a forest's trees on threads: no tasks, no data sent
@@ -144,16 +164,18 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)") -> list[
 
 
 def refine(constants: Any, provenance: dict[str, Any], runs: Sequence[tuple[str, BenchRun]]
-           ) -> tuple[Any, dict[str, Any], list[Refinement]]:
+           ) -> tuple[Any, dict[str, Any], list[Refinement], list[str]]:
     """``constants`` with each constant the runs measure replaced by the median of
     their values, and ``provenance`` recording what changed, from which files.
 
     Returns
     -------
-    constants, provenance, refinements
-        What to save, and every value derived (for the report).
+    constants, provenance, refinements, notes
+        What to save, every value derived, and the rows not used and why (for the report).
     """
-    found = [r for path, run in runs for r in derive(run, constants, path)]
+    notes: list[str] = []
+    unique = {str(path): run for path, run in runs}  # a file given twice counts once
+    found = [r for path, run in unique.items() for r in derive(run, constants, path, notes)]
     changes: dict[str, Any] = {}
     record = []
     for name in dict.fromkeys(r.constant for r in found):
@@ -162,6 +184,7 @@ def refine(constants: Any, provenance: dict[str, Any], runs: Sequence[tuple[str,
                        "from": [asdict(r) for r in found if r.constant == name]})
         changes[name] = value
     updated = dict(provenance)
-    updated["refined"] = [*provenance.get("refined", []),
+    earlier = provenance.get("refined")
+    updated["refined"] = [*(earlier if isinstance(earlier, list) else []),
                           {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "changes": record}]
-    return replace(constants, **changes), updated, found
+    return replace(constants, **changes), updated, found, notes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 from .. import machine
 from ..backends import create_backend, normalize_name, parse_options
+from ..data.cluster import ENV_ADDRESS
 from ..exceptions import InvalidParameterError, ScaleMLError, UnknownBackendError
 from .cases import Case
 from .memory import run_measured
@@ -204,6 +206,9 @@ def run_bench(
         "scale": scale,
         "memory_sampled": memory,
         "peers": {s.label: PEERS[s.name][0] for s in specs if s.name in PEERS},
+        # Where a `dask` row without address= ran: a cluster named by the environment, or
+        # (None) a LocalCluster scaleml started with a worker per core.
+        "dask_address_from_environment": os.environ.get(ENV_ADDRESS, "").strip() or None,
     }
     data = case.load(scale)
     for spec in runnable:

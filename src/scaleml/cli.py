@@ -286,7 +286,7 @@ def run(
 @click.option("--no-dask", is_flag=True, help="Skip the Dask probes (no LocalCluster is started).")
 @click.option("--show", is_flag=True, help="Print the constants in use and where they come from; measure nothing.")
 @click.option("--refine", "refine_with", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="A JSON file `scaleml bench` wrote (in its --out folder) of a search or forest case with sklearn and "
+              help="A JSON file `scaleml bench` wrote (in its --out folder) of a built-in search case with sklearn and "
                    "local:n_jobs=-1 and/or dask rows: the parallel efficiency it measured replaces the probes'. "
                    "Repeatable (each constant takes the median).")
 def calibrate(output: str | None, no_dask: bool, show: bool, refine_with: tuple[str, ...]) -> None:

@@ -200,6 +200,16 @@ def _fewer_trees(estimator: Any) -> tuple[Any, float]:
     return estimator, 1.0
 
 
+def unit_rows(shape: Structure, n: int) -> int:
+    """Rows one unit of ``shape``'s work fits on, out of ``n``: a fold's training share for a search."""
+    return max(2, int(n * shape.row_fraction))
+
+
+def refit_units(shape: Structure, n: int) -> float:
+    """What a search's refit on all ``n`` rows costs, in units (0 when it does not refit)."""
+    return n / unit_rows(shape, n) if shape.refit else 0.0
+
+
 def size_work(estimator: Any, X: Any, y: Any, shape: Structure | None = None) -> Work:
     """Time the unit of ``estimator``'s parallel structure (``shape``, read if not given)
     on ``X, y`` and describe the work."""
@@ -210,7 +220,7 @@ def size_work(estimator: Any, X: Any, y: Any, shape: Structure | None = None) ->
     if shape.kind == "serial":
         return Work(1, 0.0, 0.0, data_bytes, "one fit: no joblib work to spread")
     step = next(s for p, s in walk(estimator) if p == shape.path)
-    rows = max(2, int(n * shape.row_fraction))
+    rows = unit_rows(shape, n)
     if shape.kind == "search":
         held_out = 1 / (shape.folds - 1) if shape.folds > 1 else 0.0
         probed = [_fewer_trees(clone(step.estimator).set_params(**params)) for params in _candidates(step)[1]]
@@ -218,7 +228,7 @@ def size_work(estimator: Any, X: Any, y: Any, shape: Structure | None = None) ->
         unit_s, how = _time_unit([_Scored(est, held_out) for est, _ in probed], X, y, rows, shape.units * scale)
         unit_s *= scale
         how += f", forests timed with {PROBE_TREES} trees" if scale > 1 else ""
-        serial_s = unit_s * n / rows if shape.refit else 0.0  # the refit, on every row
+        serial_s = unit_s * refit_units(shape, n)
         what, threads = "fit", False
     else:  # an ensemble: a few trees, averaged (trees of one forest differ in depth)
         trees = min(shape.units, PROBE_TREES)

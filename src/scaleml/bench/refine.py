@@ -63,7 +63,7 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)",
         machine's, no ``sklearn`` row, no parallel row, a case that is not built in
         or has no parallel structure, a figure that makes no sense.
     """
-    from ..backends._cost import _nbytes, _spread_seconds
+    from ..backends._cost import Work, _nbytes, _spread_seconds, refit_units
     from ..backends._structure import structure
     from ..machine import usable_cores
     from ..planning import walk
@@ -114,10 +114,7 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)",
         raise ScaleMLError(f"Case {run.case!r} sets n_jobs={n_jobs}, so its {REFERENCE!r} row did not run in one "
                            f"process: it cannot serve as the sequential reference. {built_in}")
 
-    from ..backends._cost import Work
-
-    n = X.shape[0]
-    refit_share = n / max(2, int(n * shape.row_fraction)) if shape.refit else 0.0
+    refit_share = refit_units(shape, X.shape[0])
     sequential = statistics.median(reference)
     unit_s = sequential / (shape.units + refit_share)
     mb = (_nbytes(X) + _nbytes(y)) / 2**20

@@ -235,7 +235,7 @@ def _rounds(run: BenchRun, case: Case, runnable: list[BackendSpec], data: tuple,
     done = 0
     for round_ in range(warmup + repeat):
         timed = round_ >= warmup
-        for spec in balanced(list(runnable), max(round_ - warmup, 0)):
+        for spec in balanced(runnable, max(round_ - warmup, 0)):
             done += 1
             try:
                 m = measure_once(case, spec, data, round_ - warmup)

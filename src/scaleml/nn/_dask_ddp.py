@@ -198,6 +198,12 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
         spread.release()
 
 
+def _lost_workers(client: Any, workers: list[str]) -> list[str]:
+    """The ranks' workers the scheduler no longer lists."""
+    live = _live_workers(client)
+    return [w for w in workers if w not in live]
+
+
 def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) -> Any:
     """Wait for every rank; stop them all as soon as one fails or a worker is lost."""
     from distributed import TimeoutError as DaskTimeoutError
@@ -207,8 +213,7 @@ def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) 
         statuses = [f.status for f in futures]
         if all(s == "finished" for s in statuses):
             return futures[0].result()
-        live = _live_workers(client)
-        lost = [w for w in workers if w not in live]
+        lost = _lost_workers(client, workers)
         failed = [f for f, s in zip(futures, statuses) if s in ("error", "cancelled", "lost")]
         if failed and not lost:
             # A rank fails at once when a peer dies (gloo sees the closed connection), before
@@ -217,8 +222,7 @@ def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) 
             deadline = time.monotonic() + 10
             while not lost and time.monotonic() < deadline and not all(f.status in _DONE for f in futures):
                 time.sleep(0.1)
-                live = _live_workers(client)
-                lost = [w for w in workers if w not in live]
+                lost = _lost_workers(client, workers)
         if lost:
             client.cancel(futures)
             raise TrainingInterruptedError(_lost_message(lost, workers, estimator)) from None

@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--movements", default=",".join(MOVEMENTS))
     parser.add_argument("--fit-timeout", type=float, default=300.0, help="seconds before a fit is stopped")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment for the scheduler and workers (Dask settings), repeatable")
     parser.add_argument("--out", default=str(HERE / "results" / "rehearsal.json"))
     parser.add_argument("--repredict", metavar="FILE", help="recompute FILE's predictions with the model as it is "
                         "now, from the constants and runs it recorded (no cluster is started)")
@@ -110,13 +112,16 @@ def main() -> None:
         return
     from scaleml.bench.results import write_json
 
+    if any("=" not in item for item in args.worker_env):
+        parser.error("--worker-env takes NAME=VALUE, e.g. DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False")
+    env = dict(item.split("=", 1) for item in args.worker_env)
     network.sweep()  # what an earlier run killed outright left
     movements = args.movements.split(",") if args.workload == "grid" else [args.workload]
     sizes: dict[str, dict] = {}
     for workers in [int(n) for n in args.workers.split(",")]:
         runs: dict[str, list[dict]] = {m: [] for m in movements}
         constants = None
-        with Rehearsal(workers=workers, mbit=args.mbit) as rehearsal:
+        with Rehearsal(workers=workers, mbit=args.mbit, env=env) as rehearsal:
             for round_ in range(args.rounds):
                 for movement in movements:
                     result = _fit(rehearsal, args, movement, constants=constants is None)
@@ -137,7 +142,7 @@ def main() -> None:
         write_json(args.out, {"provenance": machine.provenance(machine.script_command(__file__)),
                               "workload": {"name": args.workload, "blocks": args.blocks, "max_iter": args.max_iter,
                                            "mb": args.mb, "features": args.features, "candidates": args.candidates,
-                                           "folds": args.folds, "mbit": args.mbit,
+                                           "folds": args.folds, "mbit": args.mbit, "worker_env": env,
                                            "fit_timeout_s": args.fit_timeout},
                               "sizes": sizes})
     _print(sizes, movements)

@@ -89,9 +89,13 @@ def _grid_constants(client: Any, X: np.ndarray, y: np.ndarray, args: argparse.Na
     small = slice(0, 2000)
     tiny = GridSearchCV(RidgeClassifier(), {"alpha": np.logspace(-3, 3, args.candidates)}, cv=args.folds)
     fixed = _seconds(lambda: scaleml.Scaled(tiny, backend="dask", address=args.address).fit(X[small], y[small]), 3)
-    train, test = next(StratifiedKFold(args.folds).split(X, y))
+    folds = list(StratifiedKFold(args.folds).split(X, y))
+    train, test = folds[0]
     at_once = min(2 * args.n_jobs, len(client.nthreads()), args.candidates * args.folds)
-    alone, together, slowest = _at_once(client, at_once, _one_call, X, y, train, test, spread=True)
+    # Every fold's indices held too, as the fit holds them: each held object keeps a
+    # waiting thread on every worker, which the workers' profiler samples (SCALING.md).
+    others = tuple(part for fold in folds[1:] for part in fold)
+    alone, together, slowest = _at_once(client, at_once, _one_call, X, y, train, test, spread=others)
     refit = _seconds(lambda: RidgeClassifier().fit(X, y), 2)
     return {"link_bytes_per_s": _link_rate(client), "fixed_s": fixed, "call_s": alone,
             "call_at_once_s": together, "call_slowest_s": slowest, "at_once": at_once, "refit_s": refit}
@@ -125,14 +129,17 @@ def _link_rate(client: Any) -> float:
         lambda: client.cancel(client.scatter(probe, workers=workers[:1], direct=True, hash=False)), 3)
 
 
-def _at_once(client: Any, at_once: int, task: Any, *args: Any, spread: bool = False) -> tuple[float, float, float]:
+def _at_once(client: Any, at_once: int, task: Any, *args: Any,
+             spread: tuple | None = None) -> tuple[float, float, float]:
     """``task(*args)``'s seconds as it reports them: on one worker alone; then, ``at_once`` run
     at once on as many workers (which share this machine's cores), their mean and the
-    slowest; medians of five rounds. Each worker gets its own copy of the arrays first, under a key of its own:
-    one key on several workers has its extra copies dropped by the scheduler's memory
-    manager, and fetching them again would run beside the timed calls. ``spread``: the
-    arrays go to every worker instead, as the fit sends them (scaleml's Spread, the
-    copies held), so the calls run with each worker holding what it holds in the fit."""
+    slowest; medians of five rounds. Each worker gets its own copy of the arrays first,
+    under a key of its own: one key on several workers has its extra copies dropped by
+    the scheduler's memory manager, and fetching them again would run beside the timed
+    calls. ``spread`` (a
+    tuple, maybe empty): the arrays, and those in ``spread``, go to every worker instead,
+    as the fit sends them (scaleml's Spread, the copies held), so the calls run with each
+    worker holding what it holds in the fit."""
     import statistics
 
     from distributed import Future
@@ -140,9 +147,11 @@ def _at_once(client: Any, at_once: int, task: Any, *args: Any, spread: bool = Fa
     from scaleml.data.spread import Spread
 
     workers = sorted(client.nthreads())[:at_once]
-    holder = Spread(client) if spread else None
+    holder = Spread(client) if spread is not None else None
     if holder is not None:
         shared = [holder.put(a) if isinstance(a, np.ndarray) else a for a in args]
+        for extra in spread:
+            holder.put(extra)
         copies = {w: shared for w in workers}
     else:
         copies = {w: [client.scatter(a, workers=[w], direct=True, hash=False) if isinstance(a, np.ndarray) else a

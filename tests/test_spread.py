@@ -80,3 +80,19 @@ def test_holders_end_when_their_owner_goes_away(client):
     while (any(client.processing().values()) or key in client.who_has()) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(client.processing().values()) and key not in client.who_has()
+
+
+def test_a_worker_waits_on_one_holder_however_many_objects_it_keeps(client):
+    """Each waiting holder is a thread Dask's worker profiler samples 100 times a second;
+    a fit keeps several objects (X, y, each fold's indices): one holder per worker keeps
+    them all, and every copy still survives the memory manager."""
+    spread = Spread(client)
+    objects = [np.full(100_000, float(i)) for i in range(4)]
+    futures = [spread.put(obj) for obj in objects]
+    _settle(client)
+    for future in futures:
+        assert _holders(client, future) == set(client.nthreads())
+    holding = {w: [k for k in keys if str(k).startswith("scaleml-hold-")] for w, keys in client.processing().items()}
+    assert all(len(keys) == 1 for keys in holding.values()), holding
+    assert spread.release() == 3
+    assert not any(client.processing().values()), "a holder outlived the release"

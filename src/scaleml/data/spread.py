@@ -14,8 +14,13 @@ holder the receiving worker picks at random: Dask's ``replicate``), so N workers
 after log2(N) rounds, and keeps every copy: on each worker, as soon as its copy lands, a
 *holder* task that depends on the data leaves the worker's thread pool (``secede``) and
 waits: while it waits, the scheduler counts a task on that worker still needing the
-data, and the memory manager keeps that worker's copy. The holders end when the fit
-releases the data, or by themselves once its key is gone (this process exited).
+data, and the memory manager keeps that worker's copy. Once every worker has the
+object, one holder per worker for all the objects so far replaces those holders: each
+waiting holder is a thread that Dask's worker profiler samples 100 times a second, and
+a fit holds several objects (X, y, each fold's indices), which made every worker's event
+loop busy enough to slow a 16-worker rehearsal 1.7x (bench/SCALING.md). The holders end
+when the fit releases the data, or by themselves once its keys are gone (this process
+exited).
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ from .cluster import workers_of
 # without releasing it). Release does not wait for this: it sets an event holders wake on.
 HOLD_POLL_S = 10.0
 RELEASE_WAIT_S = 2.0  # how long release waits for the holders to end
+MERGE_WAIT_S = 10.0  # how long a put waits for the merged holders to be placed before keeping the old ones too
 
 
-def _hold(data: Any, key: str, done: str) -> int:
-    """Run on a worker: keep ``data`` wanted here until the event ``done`` is set, or the
-    data's ``key`` is gone (its owner exited without releasing it)."""
+def _hold(data: Any, keys: list[str], done: str) -> int:
+    """Run on a worker: keep ``data`` (one object, or a list of them) wanted here until the
+    event ``done`` is set, or every key in ``keys`` is gone (their owner exited without
+    releasing them)."""
     from distributed import Event, get_client, secede
 
     secede()  # waits outside the worker's thread pool: other tasks run meanwhile
@@ -43,7 +50,8 @@ def _hold(data: Any, key: str, done: str) -> int:
     event = Event(done, client=client)
     # Asked by key: a Future made here would itself keep the data wanted.
     while not event.wait(timeout=HOLD_POLL_S):
-        if not client.sync(client.scheduler.who_has, keys=[key]).get(key):
+        held = client.sync(client.scheduler.who_has, keys=keys)
+        if not any(held.get(key) for key in keys):
             break
     return 0
 
@@ -60,7 +68,11 @@ class Spread:
         self.client = client
         self._done = f"scaleml-spread-done-{uuid.uuid4().hex}"
         self._lock = threading.Lock()
-        self._futures: list[Any] = []
+        self._futures: list[Any] = []  # every object's future and every holder, cancelled on release
+        self._data: list[Any] = []  # the objects' futures, in order
+        self._events: list[str] = []  # every holder generation's event (one per put, one per merge)
+        self._live: list[Any] = []  # the holders not told to end yet
+        self._merged: tuple[str, list[Any]] | None = None  # the one-per-worker holders: event, futures
         self.nbytes = 0
         self.objects = 0
         self.workers = 0
@@ -79,7 +91,8 @@ class Spread:
         round_limit = 60 + 10 * (time.monotonic() - start)
         have = sorted(self.client.who_has([future]).get(future.key, ()))
         waiting = [w for w in sorted(workers_of(self.client)) if w not in have]
-        keep = [future, *(self._holder(future, w) for w in have)]
+        event = self._new_event()  # this object's own holders, ended once the merged ones stand
+        keep = [future, *(self._holder(future, w, event) for w in have)]
         rounds = 0
         while waiting:
             rounds += 1
@@ -91,15 +104,70 @@ class Spread:
             if not have:
                 break  # every holder is gone, and the data with them: the tasks will say so
             targets, waiting = waiting[:len(have)], waiting[len(have):]
-            keep += self._copy_round(future, have, targets, round_limit)
+            keep += self._copy_round(future, have, targets, round_limit, event)
             have += targets
         with self._lock:
             self._futures += keep
+            self._live += keep[1:]
+            self._data.append(future)
             self.nbytes += sizeof(obj)
             self.objects += 1
             self.workers = max(self.workers, len(have))
             self.rounds = max(self.rounds, rounds)
+        self._merge_holders(have, event, keep[1:])
         return future
+
+    def _new_event(self) -> str:
+        with self._lock:
+            name = f"{self._done}-{len(self._events)}"
+            self._events.append(name)
+        return name
+
+    def _merge_holders(self, workers: list[str], event: str, holders: list[Any]) -> None:
+        """One holder per worker for every object so far, in place of ``holders`` (the last
+        object's, waiting on ``event``) and of the previous merged ones.
+
+        The old holders are told to end only once the scheduler has placed every new one
+        on its worker (a task placed there needing the data keeps the copy as well as a
+        running one); a new holder not placed within ``MERGE_WAIT_S`` leaves everything as
+        it was, more threads but no copy at risk.
+        """
+        from distributed import Event
+
+        with self._lock:
+            data = list(self._data)
+            previous = self._merged
+            if previous is None:  # the first object's holders are one per worker already
+                self._merged = (event, list(holders))
+                return
+        merged_event = self._new_event()
+        keys = [f.key for f in data]
+        merged = [self.client.submit(_hold, data, keys, merged_event, workers=[w], allow_other_workers=False,
+                                     pure=False, key=f"scaleml-hold-{merged_event}-{w}") for w in workers]
+        with self._lock:
+            self._futures += merged
+            self._live += merged
+        if not self._placed(merged, workers):
+            return
+        ended = [event, previous[0]]
+        old = set(holders) | set(previous[1])
+        for name in ended:
+            Event(name, client=self.client).set()
+        with self._lock:
+            self._merged = (merged_event, merged)
+            self._live = [h for h in self._live if h not in old]
+
+    def _placed(self, holders: list[Any], workers: list[str]) -> bool:
+        """Whether the scheduler has put each holder on its worker, waiting ``MERGE_WAIT_S``."""
+        deadline = time.monotonic() + MERGE_WAIT_S
+        wanted = {h.key: w for h, w in zip(holders, workers)}
+        while True:
+            processing = self.client.processing(workers=workers)
+            if all(key in processing.get(worker, ()) for key, worker in wanted.items()):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
 
     def describe(self) -> str:
         """What was sent and how, for a plan: ``"12.0 MB in 2 objects: sent once from here, ..."``."""
@@ -107,7 +175,7 @@ class Spread:
                 f"this process, copied worker to worker in {self.rounds} round{'s' * (self.rounds != 1)} to "
                 f"{self.workers} worker{'s' * (self.workers != 1)}, each copy kept until the fit ended")
 
-    def _copy_round(self, future: Any, have: list[str], targets: list[str], limit: float) -> list[Any]:
+    def _copy_round(self, future: Any, have: list[str], targets: list[str], limit: float, event: str) -> list[Any]:
         """Copy ``future``'s data to ``targets``, waiting at most ``limit`` seconds; returns
         their holders.
 
@@ -134,17 +202,17 @@ class Spread:
         while True:
             done = finished.wait(0.05)
             landed = self.client.who_has([future]).get(future.key, ())
-            holders.update({w: self._holder(future, w) for w in targets if w in landed and w not in holders})
+            holders.update({w: self._holder(future, w, event) for w in targets if w in landed and w not in holders})
             if done or time.monotonic() > deadline:
                 break  # past the deadline, the scheduler's replicate ends when the data is released
         if failed:
             raise failed[0]
         # A copy the memory manager dropped before its holder came is fetched by the holder.
-        holders.update({w: self._holder(future, w) for w in targets if w not in holders})
+        holders.update({w: self._holder(future, w, event) for w in targets if w not in holders})
         return list(holders.values())
 
-    def _holder(self, future: Any, worker: str) -> Any:
-        return self.client.submit(_hold, future, future.key, self._done, workers=[worker], allow_other_workers=False,
+    def _holder(self, future: Any, worker: str, event: str) -> Any:
+        return self.client.submit(_hold, future, [future.key], event, workers=[worker], allow_other_workers=False,
                                   pure=False, key=f"scaleml-hold-{future.key}-{worker}")
 
     def release(self) -> int:
@@ -156,19 +224,24 @@ class Spread:
 
         with self._lock:
             futures, self._futures = self._futures, []
+            live, self._live = self._live, []
+            events, self._events = self._events, []
+            self._data, self._merged = [], None
         if not futures or self.client.status != "running":
             return 0
-        done = Event(self._done, client=self.client)
+        done = [Event(name, client=self.client) for name in events]
         try:
-            done.set()
+            for event in done:
+                event.set()
             with self.client.as_current():  # wait() asks for the current client; ours is not the default
                 wait(futures, timeout=RELEASE_WAIT_S)
         except (OSError, TimeoutError, DaskTimeoutError):
             pass  # the scheduler or a worker is gone; whatever is left ends by itself
         finally:
-            ended = sum(f.status == "finished" for f in futures if str(f.key).startswith("scaleml-hold-"))
+            ended = sum(f.status == "finished" for f in live)
             try:
-                done.clear()  # with no one waiting, the scheduler forgets the event
+                for event in done:
+                    event.clear()  # with no one waiting, the scheduler forgets the event
                 self.client.cancel(futures)
             except OSError:
                 pass  # the scheduler is gone, and the copies with it

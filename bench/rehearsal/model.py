@@ -13,6 +13,11 @@ seconds each, on ``P`` cores in all, then a refit of ``r`` seconds in the client
     scheduler bytes = S in, S out
     worker bytes    = S in each; S * (N - 1) out in all
 
+The blocked linear models (:func:`blocked_fit`, data sent from the client or read from
+files every pass) and Hyperband (:func:`hyperband_fit`, the same spread, then
+:func:`schedule`) have their own formulas; :func:`blocked_real` and
+:func:`hyperband_real` extrapolate them to clusters of real nodes.
+
 ``rounds(N)`` is the sum over rounds of the busiest holder's copies: each round as many
 workers as hold the data fetch it, each from a holder picked at random, so some holders
 serve two or more; it is simulated as it happens (mean of many draws): 1, 2.5, 4.6, 7.2
@@ -22,8 +27,8 @@ holders each served one worker per round would take log2(N) = 1, 2, 3, 4 (7, 10)
 
 from __future__ import annotations
 
-import random
 import math
+import random
 from dataclasses import dataclass
 
 
@@ -240,12 +245,17 @@ def bottleneck(parts: dict) -> str:
     return names[max(parts, key=parts.get)]
 
 
+def real_link(rehearsal_bytes_per_s: float, gbit: float) -> float:
+    """A real link of ``gbit`` Gbit/s in bytes/s, at the share of nominal the rehearsal's
+    1 Gbit/s links reached."""
+    return gbit * 125e6 * rehearsal_bytes_per_s / 125e6
+
+
 def extrapolate(k: Constants, data_bytes: float, calls: int, workers: list[int], gbit: float,
                 cores_per_worker: int) -> list[dict]:
     """Predictions for real clusters: every worker on its own ``cores_per_worker`` cores,
     links of ``gbit`` Gbit/s at the rate the rehearsal's links reached of theirs."""
-    efficiency = k.link_bytes_per_s / 125e6  # the rehearsal's links were 1 Gbit/s
-    real = Constants(link_bytes_per_s=gbit * 125e6 * efficiency, fixed_s=k.fixed_s, call_s=k.call_s,
+    real = Constants(link_bytes_per_s=real_link(k.link_bytes_per_s, gbit), fixed_s=k.fixed_s, call_s=k.call_s,
                      call_at_once_s=k.call_s, at_once=1, refit_s=k.refit_s, cores=cores_per_worker)
     rows = []
     for n in workers:
@@ -271,7 +281,7 @@ def blocked_real(k: PassConstants, data_bytes: float, passes: int, workers: int,
     on every pass (object storage), else sent once from the client. Per pass, the scheduler's
     task rate bounds the blocks' waves, and the merge tree adds a hop of ``latency_s`` per
     level (not measured here: the rehearsal has no latency to inject)."""
-    link = gbit * 125e6 * k.link_bytes_per_s / 125e6
+    link = real_link(k.link_bytes_per_s, gbit)
     blocks = max(1, math.ceil(data_bytes / block_bytes))
     compute = k.block_s * block_bytes / rehearsal_block_bytes + (block_bytes / link if files else 0.0)
     waves = math.ceil(blocks / (workers * cores_per_worker))
@@ -296,7 +306,7 @@ def hyperband_real(k: TaskConstants, data_bytes: float, brackets: list, workers:
     """A Hyperband search on a real cluster: the data spread as for a grid search, each
     partial_fit call's and score's cost scaled from the rehearsal's by the data's size."""
     scale = data_bytes / rehearsal_bytes
-    link = gbit * 125e6 * k.link_bytes_per_s / 125e6
+    link = real_link(k.link_bytes_per_s, gbit)
     slots = workers * cores_per_worker
     tasks = sum(sum(counts) for counts, _ in brackets)
     parts = {

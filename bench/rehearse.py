@@ -154,12 +154,14 @@ def _predict(args: argparse.Namespace, constants: dict, runs: list[dict], data_b
     and the data, not of the cluster)."""
     cores = os.cpu_count() or 1
     if args.workload == "grid":
-        return model.grid_fit(data_bytes, workers, args.candidates * args.folds, model.Constants(cores=cores, **constants))
+        k = model.Constants(cores=cores, **constants)
+        return model.grid_fit(data_bytes, workers, args.candidates * args.folds, k)
     if args.workload == "hyperband":
         brackets = [tuple(b) for b in runs[0]["brackets"]]
         return model.hyperband_fit(data_bytes, brackets, workers, model.TaskConstants(cores=cores, **constants))
     passes = statistics.median(r["passes"] for r in runs)
-    return model.blocked_fit(data_bytes, args.blocks, round(passes), workers, model.PassConstants(cores=cores, **constants),
+    k = model.PassConstants(cores=cores, **constants)
+    return model.blocked_fit(data_bytes, args.blocks, round(passes), workers, k,
                              sent_from_client=args.workload == "blocked", summary_bytes=runs[0]["summary_bytes"])
 
 

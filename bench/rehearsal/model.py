@@ -359,8 +359,9 @@ def main(argv: list[str] | None = None) -> None:
         for n in counts:
             row = blocked_real(k, args.gb * 1e9, passes, n, args.gbit, args.cores_per_worker, name == "files",
                                rehearsal_block)
-            print(f"{n:>8} {row['seconds']:>9.1f} {row['parts']['compute_s']:>10.1f} {row['parts']['scheduler_s']:>8.1f} "
-                  f"{row['parts']['pass_overhead_s']:>9.2f}  {row['bottleneck']}")
+            parts = row["parts"]
+            print(f"{n:>8} {row['seconds']:>9.1f} {parts['compute_s']:>10.1f} {parts['scheduler_s']:>8.1f} "
+                  f"{parts['pass_overhead_s']:>9.2f}  {row['bottleneck']}")
         return
     if name == "hyperband":
         from scaleml.search._schedule import hyperband_brackets

@@ -136,10 +136,9 @@ def _at_once(client: Any, at_once: int, task: Any, *args: Any,
     slowest; medians of five rounds. Each worker gets its own copy of the arrays first,
     under a key of its own: one key on several workers has its extra copies dropped by
     the scheduler's memory manager, and fetching them again would run beside the timed
-    calls. ``spread`` (a
-    tuple, maybe empty): the arrays, and those in ``spread``, go to every worker instead,
-    as the fit sends them (scaleml's Spread, the copies held), so the calls run with each
-    worker holding what it holds in the fit."""
+    calls. ``spread`` (a tuple, maybe empty): the arrays, and those in ``spread``, go to
+    every worker instead, as the fit sends them (scaleml's Spread, the copies held), so
+    the calls run with each worker holding what it holds in the fit."""
     import statistics
 
     from distributed import Future
@@ -250,8 +249,9 @@ def _blocked_constants(client: Any, X: np.ndarray, y: np.ndarray, args: argparse
         alone, together, slowest = _at_once(client, at_once, _one_block_pass, f"{files}/{first}", None)
     else:
         alone, together, slowest = _at_once(client, at_once, _one_block_pass, X[:rows], y[:rows])
-    return {"link_bytes_per_s": _link_rate(client), "block_s": block_s, "block_at_once_s": block_s * together / alone,
-            "block_slowest_s": block_s * slowest / alone, "at_once": at_once, "pass_s": pass_s, "fixed_s": max(0.0, t1 - p1 * pass_s)}
+    return {"link_bytes_per_s": _link_rate(client), "block_s": block_s,
+            "block_at_once_s": block_s * together / alone, "block_slowest_s": block_s * slowest / alone,
+            "at_once": at_once, "pass_s": pass_s, "fixed_s": max(0.0, t1 - p1 * pass_s)}
 
 
 def _blocked_fit_seconds(client: Any, X: np.ndarray, y: np.ndarray, blocks: int, steps: int,
@@ -361,10 +361,6 @@ def _one_partial_fit(X: Any, y: Any, X_val: Any, y_val: Any, score: bool) -> flo
         return fitted - start
     model.score(X_val, y_val)
     return time.perf_counter() - fitted
-
-
-def _noop(i: int) -> int:
-    return i
 
 
 def _timed(client: Any, fit: Any, nbytes: int, tasks: int) -> dict[str, Any]:

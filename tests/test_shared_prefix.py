@@ -5,7 +5,11 @@ dask backend (a real LocalCluster), and a dry run's plan that says so.
 """
 
 import os
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 
 import pytest
 from numpy.testing import assert_array_equal
@@ -18,7 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from scaleml import Scaled, explain
-from scaleml.backends._shared_prefix import sharing_of
+from scaleml.backends._shared_prefix import FoldCache, sharing_of
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -122,3 +126,35 @@ def test_a_halving_search_shares_within_each_round():
     _assert_same_results(model.estimator_, theirs)
     # each round fits the prefix once per fold on its own rows: 2 rounds x 3 folds x 2 steps + the refit's 2
     assert model.plan_[0].observed["prefix_fits"] == theirs.n_iterations_ * 3 * 2 + 2
+
+
+def _slow_double(x, seen):
+    seen.append(x)
+    time.sleep(0.3)
+    return 2 * x
+
+
+def test_a_fit_under_way_elsewhere_is_waited_for_not_repeated(tmp_path):
+    """Two candidates on one fold may start at once on two workers (the flake that showed
+    10 prefix fits for 8): the second waits for the first's result instead of fitting too."""
+    cache = FoldCache(str(tmp_path))
+    seen: list = []
+    cached = cache.cache(_slow_double, ignore=["seen"])
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(cached(21, seen))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [42, 42, 42] and seen == [21] and cache.fits() == 1
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".fitting")]
+
+
+def test_a_claim_left_by_a_dead_process_does_not_hold_the_fit(tmp_path):
+    cache = FoldCache(str(tmp_path))
+    seen: list = []
+    cached = cache.cache(_slow_double, ignore=["seen"])
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    claim = tmp_path / f"{cached._key((5, seen), {})}.joblib.fitting"
+    claim.write_text(gone.stdout.strip())
+    assert cached(5, seen) == 10 and seen == [5]

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 import weakref
 from collections import OrderedDict
@@ -35,6 +36,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import psutil
 
 from ..planning import is_plain_pipeline
 from ._base import Option
@@ -43,6 +45,7 @@ SHARE_PREFIX = Option(
     True, "searches over a pipeline fit the steps before the last once per fold and shared setting", ["boolean"])
 _SEARCHES = ("GridSearchCV", "RandomizedSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV")
 _MISS = "fitted-"  # one empty file per prefix fit: how many there were, across processes
+_WAIT_S = 0.005  # how often a fit waiting for the same fit elsewhere looks for its result
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,8 @@ class FoldCache:
 
     Results are keyed by a hash of the call (the unfitted transformer's parameters,
     the fold's rows, ...: see :func:`_argument_key`), written whole under a temporary
-    name and renamed, so workers fitting at once never read half a file.
+    name and renamed, so workers fitting at once never read half a file. A call that
+    another worker (or thread) on this machine is fitting is waited for, not fitted again.
     """
 
     def __init__(self, location: str) -> None:
@@ -163,22 +167,79 @@ class _CachedCall:
         except Exception:  # noqa: BLE001 - what cannot be hashed is computed, as without a cache
             return self.func(*args, **kwargs)
         path = os.path.join(self.location, f"{key}.joblib")
-        if os.path.exists(path):
-            try:
-                return _remember(joblib.load(path), key)
-            except Exception:  # noqa: BLE001 - a damaged entry is recomputed
-                pass
-        result = self.func(*args, **kwargs)
-        os.makedirs(self.location, exist_ok=True)
-        open(os.path.join(self.location, f"{_MISS}{uuid.uuid4().hex}"), "w").close()
-        partial = f"{path}.{uuid.uuid4().hex}.partial"
+        found = _load(path, key)
+        if found is not None:
+            return found[0]
+        # Two candidates on the same fold may start at once on two workers: one fits, the
+        # other waits for its result (never longer than fitting itself would take).
+        claim = f"{path}.fitting"
+        claimed = _claim(claim)
+        if not claimed:
+            found = _wait_for(path, claim, key)
+            if found is not None:
+                return found[0]
         try:
-            joblib.dump(result, partial)
-            os.replace(partial, path)
-        except Exception:  # noqa: BLE001 - a result that cannot be stored is simply not shared
-            if os.path.exists(partial):
-                os.remove(partial)
+            result = self.func(*args, **kwargs)
+            os.makedirs(self.location, exist_ok=True)
+            open(os.path.join(self.location, f"{_MISS}{uuid.uuid4().hex}"), "w").close()
+            partial = f"{path}.{uuid.uuid4().hex}.partial"
+            try:
+                joblib.dump(result, partial)
+                os.replace(partial, path)
+            except Exception:  # noqa: BLE001 - a result that cannot be stored is simply not shared
+                if os.path.exists(partial):
+                    os.remove(partial)
+        finally:
+            if claimed:
+                _unclaim(claim)
         return _remember(result, key)
+
+
+def _load(path: str, key: str) -> tuple[Any] | None:
+    """The cached result at ``path`` (as a 1-tuple), or None: absent or damaged (recomputed)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return (_remember(joblib.load(path), key),)
+    except Exception:  # noqa: BLE001 - a damaged entry is recomputed
+        return None
+
+
+def _claim(claim: str) -> bool:
+    """Mark a fit as under way in this process; False if another process or thread has."""
+    try:
+        descriptor = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    except OSError:
+        return False  # cannot mark (folder gone): _wait_for sees no claim, and the call fits
+    with os.fdopen(descriptor, "w") as file:
+        file.write(str(os.getpid()))
+    return True
+
+
+def _unclaim(claim: str) -> None:
+    try:
+        os.remove(claim)
+    except OSError:
+        pass
+
+
+def _wait_for(path: str, claim: str, key: str) -> tuple[Any] | None:
+    """Wait while another fit of the same call is under way; its result, or None when it
+    ended without one (not storable, failed, or its process died): then the caller fits."""
+    while True:
+        found = _load(path, key)
+        if found is not None:
+            return found
+        try:
+            with open(claim) as file:
+                holder = file.read().strip()
+        except OSError:  # the claim is gone: the result is there now, or never will be
+            return _load(path, key)
+        if holder.isdigit() and not psutil.pid_exists(int(holder)):
+            return None
+        time.sleep(_WAIT_S)
 
 
 # Arrays this process got from the cache, by id, with their keys: the next step's

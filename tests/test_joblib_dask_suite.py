@@ -163,6 +163,31 @@ def test_calls_dispatched_all_at_once_are_batched_too(on_cluster):
             assert backend.calls == 2000 and backend.tasks < 200
 
 
+def _short(i, fail_at=None):
+    sleep(0.002)
+    if i == fail_at:
+        raise ValueError(f"call {i} failed")
+    return i
+
+
+@pytest.mark.parametrize("return_as", ["list", "generator_unordered"])
+def test_the_last_calls_go_out_as_a_few_tasks_not_joblibs_twenty(on_cluster, return_as):
+    """scaleml's own: joblib cuts the calls left at the end of its input into ten batches
+    per job, a task each of a call or a few: 40 tasks for these 400 calls before. The
+    backend takes those batches together as at most two tasks per worker thread; every
+    result comes back once, in order where asked, and an error among them is the call's."""
+    enter, _ = on_cluster
+    with enter():
+        with Parallel(n_jobs=-1, return_as=return_as) as parallel:
+            backend = parallel._backend
+            out = list(parallel(delayed(_short)(i) for i in range(400)))
+            assert (out if return_as == "list" else sorted(out)) == list(range(400))
+            assert backend.calls == 400 and backend.tasks <= 24
+        with pytest.raises(ValueError, match="call 395 failed") as error:
+            Parallel(n_jobs=-1)(delayed(_short)(i, fail_at=395) for i in range(400))
+    assert "_short" in str(error.value.__cause__)
+
+
 @pytest.mark.parametrize("n_jobs", [2, -1])
 def test_parallel_unordered_generator_returns_fastest_first_with_dask(on_cluster, n_jobs):
     enter, _ = on_cluster

@@ -185,6 +185,10 @@ def test_the_last_calls_go_out_as_a_few_tasks_not_joblibs_twenty(on_cluster, ret
             assert backend.calls == 400 and backend.tasks <= 24
         with pytest.raises(ValueError, match="call 395 failed") as error:
             Parallel(n_jobs=-1)(delayed(_short)(i, fail_at=395) for i in range(400))
+        with Parallel(n_jobs=-1, batch_size=1) as parallel:  # a size the caller fixed is kept
+            before = parallel._backend.tasks  # the block's backend counts every call made in it
+            assert parallel(delayed(_short)(i) for i in range(100)) == list(range(100))
+            assert parallel._backend.tasks - before == 100
     assert "_short" in str(error.value.__cause__)
 
 

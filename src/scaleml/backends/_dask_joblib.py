@@ -429,8 +429,11 @@ class DaskJoblibBackend(ParallelBackendBase):
         13x13 SVC grid on iris 1.27x as long as on loky with the split, 0.99x without).
         Such a batch is smaller than the size the timings asked for, and reaches the
         backend from joblib's callback thread (the thread that started the call only
-        dispatches the first batches, sized 1 then).
+        dispatches the first batches, sized 1 then). A ``batch_size`` the caller fixed
+        is kept as given.
         """
+        if getattr(getattr(self, "parallel", None), "batch_size", "auto") != "auto":
+            return False
         with self._lock:
             return (threading.current_thread() is not self._caller and self._call_seconds is not None
                     and len(calls) < self._batch_size)

@@ -24,6 +24,7 @@ checked below).
 """
 
 import os
+import threading
 from math import sqrt
 from random import random
 from time import sleep, time
@@ -185,11 +186,27 @@ def test_the_last_calls_go_out_as_a_few_tasks_not_joblibs_twenty(on_cluster, ret
             assert backend.calls == 400 and backend.tasks <= 24
         with pytest.raises(ValueError, match="call 395 failed") as error:
             Parallel(n_jobs=-1)(delayed(_short)(i, fail_at=395) for i in range(400))
+        for unpicklable in (1, 395):  # a batch that cannot be sent raises, from the first calls or the last
+            with pytest.raises(TypeError, match="pickle"):
+                Parallel(n_jobs=-1, timeout=30)(
+                    delayed(_short)(i, fail_at=threading.Lock() if i == unpicklable else None) for i in range(400))
         with Parallel(n_jobs=-1, batch_size=1) as parallel:  # a size the caller fixed is kept
             before = parallel._backend.tasks  # the block's backend counts every call made in it
             assert parallel(delayed(_short)(i) for i in range(100)) == list(range(100))
             assert parallel._backend.tasks - before == 100
     assert "_short" in str(error.value.__cause__)
+
+
+def test_two_open_parallel_objects_each_take_their_own_last_batches(on_cluster):
+    """scaleml's own: two ``with Parallel()`` blocks open at once share one backend; the
+    last batches of each are taken from that one (taking them from the other hung the
+    first call and broke the other's next one)."""
+    enter, _ = on_cluster
+    with enter():
+        with Parallel(n_jobs=-1, timeout=30) as first, Parallel(n_jobs=-1, timeout=30) as second:
+            assert second(delayed(_short)(i) for i in range(300)) == list(range(300))
+            assert first(delayed(_short)(i) for i in range(300)) == list(range(300))
+            assert second(delayed(_short)(i) for i in range(300)) == list(range(300))
 
 
 @pytest.mark.parametrize("n_jobs", [2, -1])

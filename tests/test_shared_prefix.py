@@ -158,3 +158,27 @@ def test_a_claim_left_by_a_dead_process_does_not_hold_the_fit(tmp_path):
     claim = tmp_path / f"{cached._key((5, seen), {})}.joblib.fitting"
     claim.write_text(gone.stdout.strip())
     assert cached(5, seen) == 10 and seen == [5]
+    assert not claim.exists()  # removed, not left for the next fit to wait on
+
+
+def _slow_unstorable(x, seen):
+    seen.append(("start", x))
+    time.sleep(0.3)
+    seen.append(("end", x))
+    return lambda: x  # pickle cannot store it
+
+
+def test_a_result_that_cannot_be_stored_lets_the_waiting_fits_go_on(tmp_path):
+    cache = FoldCache(str(tmp_path))
+    seen: list = []
+    cached = cache.cache(_slow_unstorable, ignore=["seen"])
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(cached(7, seen)())) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [7, 7, 7]
+    # Each fits (nothing to share): the first alone, then the two that waited for it at
+    # once, not one after the other.
+    assert [event for event, _ in seen] == ["start", "end", "start", "start", "end", "end"]

@@ -323,10 +323,14 @@ class DaskJoblibBackend(ParallelBackendBase):
         if not threads:
             threads = self._probe_for_workers()
         self._threads = max(1, threads)
+        return self._n_jobs_for(n_jobs)
+
+    def _n_jobs_for(self, n_jobs: int | None) -> int:
+        """``n_jobs`` as a count on the worker threads last counted (-1: all of them)."""
         if n_jobs is None:
             n_jobs = self.default_n_jobs
         if n_jobs < 0:
-            return max(threads + 1 + n_jobs, 1)
+            return max(self._threads + 1 + n_jobs, 1)
         return n_jobs
 
     def _probe_for_workers(self) -> int:
@@ -408,59 +412,72 @@ class DaskJoblibBackend(ParallelBackendBase):
         if gathered is not None:  # a batch this thread pulled from joblib: sent with the others
             gathered.append((calls, part))
             return part
-        if self._is_tail(calls):
-            self._gathering.batches = gathered = [(calls, part)]
-            try:
-                self._pull_rest(gathered)
-            finally:
-                del self._gathering.batches
-            for chunk in self._chunks(gathered):
-                self._send(chunk)
-        else:
-            self._send([(calls, part)])
+        if not self._is_tail(calls, callback):
+            self._send_each([[(calls, part)]])
+            return part
+        parallel = callback.parallel
+        self._gathering.batches = gathered = [(calls, part)]
+        try:
+            self._pull_rest(parallel, gathered)
+        finally:
+            del self._gathering.batches
+            # A batch that is not one of the last few (the pull reached calls joblib had
+            # not cut small) goes alone; the others as a few tasks.
+            alone = [gathered.pop()] if len(gathered) > 1 and not self._cut_small(gathered[-1][0]) else []
+            self._send_each([*self._chunks(gathered, self._n_jobs_for(parallel.n_jobs)), *([alone] if alone else [])])
         return part
 
-    def _is_tail(self, calls: list) -> bool:
-        """Whether joblib cut this batch from its last few calls.
+    def _cut_small(self, calls: list) -> bool:
+        """Whether a batch is one joblib cut from its last calls: at most a tenth of the
+        size it asked for (joblib cuts ``len(rest) // (10 * n_jobs)`` of fewer than
+        ``size * n_jobs`` calls left)."""
+        with self._lock:
+            return 10 * len(calls) <= self._batch_size
+
+    def _is_tail(self, calls: list, callback: Any) -> bool:
+        """Whether joblib cut this batch from the last calls of its input.
 
         joblib splits the calls left at the end of its input into ten batches per job
         to even out the workers' finishing times: for millisecond fits, twenty or more
         tasks of a call or a few, each paying a task's scheduling cost (measured: a
         13x13 SVC grid on iris 1.27x as long as on loky with the split, 0.99x without).
-        Such a batch is smaller than the size the timings asked for, and reaches the
-        backend from joblib's callback thread (the thread that started the call only
-        dispatches the first batches, sized 1 then). A ``batch_size`` the caller fixed
+        Such a batch is a tenth of the size the timings asked for or less, and reaches
+        the backend from joblib's callback thread (the thread that started the call
+        dispatches only the first batches, sized 1). A ``batch_size`` the caller fixed
         is kept as given.
         """
-        if getattr(getattr(self, "parallel", None), "batch_size", "auto") != "auto":
+        parallel = getattr(callback, "parallel", None)  # the Parallel call this batch belongs to
+        if getattr(parallel, "batch_size", None) != "auto" or not hasattr(parallel, "dispatch_next"):
             return False
         with self._lock:
-            return (threading.current_thread() is not self._caller and self._call_seconds is not None
-                    and len(calls) < self._batch_size)
+            if threading.current_thread() is self._caller or self._call_seconds is None:
+                return False
+        return self._cut_small(calls)
 
-    def _pull_rest(self, gathered: list) -> None:
-        """Take joblib's next batches on this thread (``Parallel.dispatch_next``, as its
-        callback does), up to a full round of batches at the current size; each lands in
-        ``gathered`` through :meth:`submit`. Stops at the first pull that dispatches
-        nothing: joblib's input is then used up, and another pull would be an error."""
-        dispatch_next = getattr(getattr(self, "parallel", None), "dispatch_next", None)
-        if dispatch_next is None:
-            return
+    def _pull_rest(self, parallel: Any, gathered: list) -> None:
+        """Take ``parallel``'s next batches on this thread (``Parallel.dispatch_next``, as
+        joblib's callback does), each landing in ``gathered`` through :meth:`submit`, while
+        they are cut small and until as many calls as joblib reads from its input at once.
+
+        Stops at the first pull that dispatches nothing: joblib's input is then used up,
+        and another pull would be an error. The callback that led here checked that the
+        input was not used up before it dispatched this call's batch.
+        """
         with self._lock:
-            limit = self._batch_size * self._threads
+            limit = self._batch_size * self._n_jobs_for(parallel.n_jobs)
         while sum(len(calls) for calls, _ in gathered) < limit:
             count = len(gathered)
-            dispatch_next()
-            if len(gathered) == count:
+            parallel.dispatch_next()
+            if len(gathered) == count or not self._cut_small(gathered[-1][0]):
                 return
 
-    def _chunks(self, gathered: list) -> list[list]:
-        """The gathered batches as at most two tasks per worker thread, in order, of about
-        equal time (no task under ``TAIL_TASK_SECONDS`` unless it is the only one)."""
+    def _chunks(self, gathered: list, n_jobs: int) -> list[list]:
+        """The gathered batches as at most two tasks per job, in order, of about equal time
+        (no task under ``TAIL_TASK_SECONDS`` unless it is the only one)."""
         calls = sum(len(c) for c, _ in gathered)
         with self._lock:
             seconds = calls * (self._call_seconds or 0.0)
-            tasks = max(1, min(len(gathered), 2 * self._threads, int(seconds / self.TAIL_TASK_SECONDS)))
+        tasks = max(1, min(len(gathered), 2 * n_jobs, int(seconds / self.TAIL_TASK_SECONDS)))
         chunks: list[list] = [[]]
         per_task, taken = calls / tasks, 0
         for calls_and_part in gathered:
@@ -469,6 +486,20 @@ class DaskJoblibBackend(ParallelBackendBase):
             chunks[-1].append(calls_and_part)
             taken += len(calls_and_part[0])
         return chunks
+
+    def _send_each(self, chunks: list[list]) -> None:
+        """Send each chunk as a task. Every batch in them is joblib's already: one that
+        cannot be sent (an argument that does not pickle, a closed client) gets the error
+        as its outcome, through joblib's callback, so that the call raises, not waits."""
+        for index, chunk in enumerate(chunks):
+            try:
+                self._send(chunk)
+            except BaseException as exc:  # noqa: BLE001 - handed to joblib, raised where the user called
+                for _, part in (pair for unsent in chunks[index:] for pair in unsent):
+                    part.outcome = exc
+                    if part.callback is not None:
+                        part.callback(part)
+                return
 
     def _send(self, batches: list[tuple[list, _Part]]) -> None:
         """One Dask task that runs ``batches`` (joblib batches with their parts) in order;

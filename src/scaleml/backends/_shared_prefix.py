@@ -167,18 +167,23 @@ class _CachedCall:
         except Exception:  # noqa: BLE001 - what cannot be hashed is computed, as without a cache
             return self.func(*args, **kwargs)
         path = os.path.join(self.location, f"{key}.joblib")
-        found = _load(path, key)
-        if found is not None:
-            return found[0]
-        # Two candidates on the same fold may start at once on two workers: one fits, the
-        # other waits for its result (never longer than fitting itself would take).
+        # Two candidates on the same fold may start at once on two workers: one fits (it
+        # holds the claim), the others wait for its result, as long as its process lives.
         claim = f"{path}.fitting"
-        claimed = _claim(claim)
-        if not claimed:
-            found = _wait_for(path, claim, key)
+        while True:
+            found = _load(path, key)
             if found is not None:
                 return found[0]
+            if os.path.exists(f"{path}.unstorable"):
+                return self.func(*args, **kwargs)  # fitted elsewhere, but not shareable: fit here too
+            claimed = _claim(claim)
+            if claimed is not False:
+                break  # ours (True), or the folder cannot be marked (None): fit, unmarked
+            _wait_for(claim)
         try:
+            found = _load(path, key)  # stored between the look above and the claim
+            if found is not None:
+                return found[0]
             result = self.func(*args, **kwargs)
             os.makedirs(self.location, exist_ok=True)
             open(os.path.join(self.location, f"{_MISS}{uuid.uuid4().hex}"), "w").close()
@@ -189,9 +194,10 @@ class _CachedCall:
             except Exception:  # noqa: BLE001 - a result that cannot be stored is simply not shared
                 if os.path.exists(partial):
                     os.remove(partial)
+                _touch(f"{path}.unstorable")  # so that the fits waiting for it fit now
         finally:
             if claimed:
-                _unclaim(claim)
+                _remove(claim)
         return _remember(result, key)
 
 
@@ -205,40 +211,47 @@ def _load(path: str, key: str) -> tuple[Any] | None:
         return None
 
 
-def _claim(claim: str) -> bool:
-    """Mark a fit as under way in this process; False if another process or thread has."""
+def _claim(claim: str) -> bool | None:
+    """Mark a fit as under way in this process: True; False if another process or thread
+    has; None if the mark cannot be made (the folder is gone)."""
     try:
         descriptor = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return False
     except OSError:
-        return False  # cannot mark (folder gone): _wait_for sees no claim, and the call fits
+        return None
     with os.fdopen(descriptor, "w") as file:
         file.write(str(os.getpid()))
     return True
 
 
-def _unclaim(claim: str) -> None:
+def _touch(path: str) -> None:
     try:
-        os.remove(claim)
+        open(path, "w").close()
     except OSError:
         pass
 
 
-def _wait_for(path: str, claim: str, key: str) -> tuple[Any] | None:
-    """Wait while another fit of the same call is under way; its result, or None when it
-    ended without one (not storable, failed, or its process died): then the caller fits."""
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _wait_for(claim: str) -> None:
+    """Wait while another fit holds ``claim``: until it ends (its result stored, or not),
+    or its process is found gone, whose claim is then removed. Not bounded otherwise: a
+    fit that never ends would hold the search anyway."""
     while True:
-        found = _load(path, key)
-        if found is not None:
-            return found
         try:
             with open(claim) as file:
                 holder = file.read().strip()
-        except OSError:  # the claim is gone: the result is there now, or never will be
-            return _load(path, key)
+        except OSError:
+            return  # ended
         if holder.isdigit() and not psutil.pid_exists(int(holder)):
-            return None
+            _remove(claim)  # left by a process that died mid-fit
+            return
         time.sleep(_WAIT_S)
 
 

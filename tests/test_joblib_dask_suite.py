@@ -175,7 +175,7 @@ def _short(i, fail_at=None):
 def test_the_last_calls_go_out_as_a_few_tasks_not_joblibs_twenty(on_cluster, return_as):
     """scaleml's own: joblib cuts the calls left at the end of its input into ten batches
     per job, a task each of a call or a few: 40 tasks for these 400 calls before. The
-    backend takes those batches together as at most two tasks per worker thread; every
+    backend takes those batches together as at most two tasks per job; every
     result comes back once, in order where asked, and an error among them is the call's."""
     enter, _ = on_cluster
     with enter():

@@ -130,7 +130,7 @@ def test_a_halving_search_shares_within_each_round():
 
 def _slow_double(x, seen):
     seen.append(x)
-    time.sleep(0.3)
+    time.sleep(0.5)
     return 2 * x
 
 
@@ -163,7 +163,7 @@ def test_a_claim_left_by_a_dead_process_does_not_hold_the_fit(tmp_path):
 
 def _slow_unstorable(x, seen):
     seen.append(("start", x))
-    time.sleep(0.3)
+    time.sleep(0.5)
     seen.append(("end", x))
     return lambda: x  # pickle cannot store it
 

@@ -14,7 +14,7 @@ class TwoArgError(Exception):
 
 
 def test_a_task_error_that_pickles_but_cannot_be_rebuilt_still_arrives_with_its_words():
-    from scaleml.backends._dask_joblib import _Raised
+    from scaleml.backends._dask_tasks import _Raised
 
     try:
         raise TwoArgError(1, 2)

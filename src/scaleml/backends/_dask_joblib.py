@@ -137,7 +137,7 @@ class DaskJoblibBackend(ParallelBackendBase):
     MIN_TASK_SECONDS = 0.2
     MAX_TASK_SECONDS = 2.0
     # The calls joblib cuts from the end of its input go out as at most two tasks per
-    # worker thread, none shorter than this (see _is_tail).
+    # job, none shorter than this (see _is_tail).
     TAIL_TASK_SECONDS = 0.02
 
     def __init__(
@@ -298,15 +298,16 @@ class DaskJoblibBackend(ParallelBackendBase):
             self._send_each([[(calls, part)]])
             return part
         parallel = callback.parallel
+        n_jobs = self._n_jobs_for(parallel.n_jobs)
         self._gathering.batches = gathered = [(calls, part)]
         try:
-            self._pull_rest(parallel, gathered)
+            self._pull_rest(parallel, n_jobs, gathered)
         finally:
             del self._gathering.batches
             # A batch that is not one of the last few (the pull reached calls joblib had
             # not cut small) goes alone; the others as a few tasks.
             alone = [gathered.pop()] if len(gathered) > 1 and not self._cut_small(gathered[-1][0]) else []
-            self._send_each([*self._chunks(gathered, self._n_jobs_for(parallel.n_jobs)), *([alone] if alone else [])])
+            self._send_each([*self._chunks(gathered, n_jobs), *([alone] if alone else [])])
         return part
 
     def _cut_small(self, calls: list) -> bool:
@@ -336,7 +337,7 @@ class DaskJoblibBackend(ParallelBackendBase):
                 return False
         return self._cut_small(calls)
 
-    def _pull_rest(self, parallel: Any, gathered: list) -> None:
+    def _pull_rest(self, parallel: Any, n_jobs: int, gathered: list) -> None:
         """Take ``parallel``'s next batches on this thread (``Parallel.dispatch_next``, as
         joblib's callback does), each landing in ``gathered`` through :meth:`submit`, while
         they are cut small and until as many calls as joblib reads from its input at once.
@@ -346,7 +347,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         input was not used up before it dispatched this call's batch.
         """
         with self._lock:
-            limit = self._batch_size * self._n_jobs_for(parallel.n_jobs)
+            limit = self._batch_size * n_jobs
         while sum(len(calls) for calls, _ in gathered) < limit:
             count = len(gathered)
             parallel.dispatch_next()

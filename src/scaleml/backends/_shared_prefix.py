@@ -192,8 +192,7 @@ class _CachedCall:
                 joblib.dump(result, partial)
                 os.replace(partial, path)
             except Exception:  # noqa: BLE001 - a result that cannot be stored is simply not shared
-                if os.path.exists(partial):
-                    os.remove(partial)
+                _remove(partial)
                 _touch(f"{path}.unstorable")  # so that the fits waiting for it fit now
         finally:
             if claimed:

@@ -64,6 +64,10 @@ class ArrayAPIBackend(Backend):
     def _fallback_reason(self) -> str:
         return ""
 
+    def _device_name(self, device: Any) -> str:
+        """The device as plans name it: ``"cpu"``, ``"cuda:0"``, ``"mps"``."""
+        return str(device)
+
     # -- shared ----------------------------------------------------------------------------
 
     def _on_device(self, step: Any, device: Any) -> bool:
@@ -174,9 +178,9 @@ class ArrayAPIBackend(Backend):
                              f"{self.name} backend: {self._fallback_reason()}, so it runs on NumPy")
         if array_api(step):
             return Placement(
-                path, name, str(device), f"scikit-learn Array API on {self.library}", "1 process", data_form,
+                path, name, self._device_name(device), f"scikit-learn Array API on {self.library}", "1 process", data_form,
                 f"{self.name} backend: scikit-learn's Array API support covers it, so it runs on "
-                f"{self.library} arrays on {device}",
+                f"{self.library} arrays on {self._device_name(device)}",
             )
         return Placement(
             path, name, "cpu", "scikit-learn", "1 process", data_form,

@@ -56,6 +56,9 @@ class CuPyBackend(ArrayAPIBackend):
                           RuntimeWarning, stacklevel=4)
         return super()._fit_steps(estimator, X, y, record, fit_params, transform_last)
 
+    def _device_name(self, device: Any) -> str:
+        return f"cuda:{device.id}"
+
     def _to_device(self, X: Any, device: Any) -> Any:
         import cupy
 

@@ -59,6 +59,13 @@ class TorchBackend(ArrayAPIBackend):
 
         return resolve_device(self.options["device"])
 
+    def _device_name(self, device: Any) -> str:
+        if device.type == "cuda" and device.index is None:  # "cuda" alone means the current GPU
+            import torch
+
+            return f"cuda:{torch.cuda.current_device()}"
+        return str(device)
+
     def _to_device(self, X: Any, device: Any) -> Any:
         import torch
 

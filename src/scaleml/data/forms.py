@@ -65,7 +65,9 @@ def array_kind(X: Any) -> str:
     """The array type a step received, for plans: ``"numpy.ndarray"``, ``"torch.Tensor on cpu"``."""
     module = type(X).__module__.split(".", 1)[0]
     kind = f"{module}.{type(X).__name__}"
-    return f"{kind} on {X.device}" if module in ("torch", "cupy") else kind
+    if module == "cupy":  # CuPy's device prints as "<CUDA Device 0>"
+        return f"{kind} on cuda:{X.device.id}"
+    return f"{kind} on {X.device}" if module == "torch" else kind
 
 
 def _unknown(size: Any) -> bool:

@@ -285,9 +285,7 @@ def test_auto_scatter(on_cluster):
     data_to_process = ([data1] * 3) + ([data2] * 3)
     workers = len(workers_of(client))
     _forgotten_scatters(client)
-    # inline_bytes=0: sent ahead at first use, as joblib does (scaleml's default lets an
-    # argument ride inside its first tasks up to 4 MiB; tested below).
-    with enter(broadcast_min_bytes=1_000, inline_bytes=0):
+    with enter(broadcast_min_bytes=1_000):
         Parallel()(delayed(noop)(data, data, i, opt=data) for i, data in enumerate(data_to_process))
         # Counted inside the block: at its end the broadcast data are released, and the
         # workers forget the tasks whose stories hold the events.
@@ -298,26 +296,6 @@ def test_auto_scatter(on_cluster):
     with enter(broadcast_min_bytes=1_000):
         Parallel()(delayed(noop)(data1[:3], i) for i in range(5))
         assert sum(count_events("receive-from-scatter", client).values()) == 0  # small: inside the task
-
-
-def _length(data, i):
-    return len(data) + i
-
-
-def test_a_large_argument_rides_inside_its_first_tasks_then_goes_ahead(on_cluster):
-    """scaleml's own: an argument over broadcast_min_bytes travels inside tasks until it has
-    carried inline_bytes that way (sending it ahead costs more than a few tasks' copies),
-    then goes to every worker once; a fit's X and y go ahead at once (test_dask_backend)."""
-    enter, client = on_cluster
-    data = np.ones(10_000, dtype=np.uint8)  # 10 KB: five copies fit in 50 KB
-    _forgotten_scatters(client)
-    with enter(broadcast_min_bytes=1_000, inline_bytes=50_000):
-        assert Parallel(batch_size=1)(delayed(_length)(data, i) for i in range(5)) == [10_000 + i for i in range(5)]
-        assert sum(count_events("receive-from-scatter", client).values()) == 0
-    _forgotten_scatters(client)
-    with enter(broadcast_min_bytes=1_000, inline_bytes=50_000):
-        assert Parallel(batch_size=1)(delayed(_length)(data, i) for i in range(12)) == [10_000 + i for i in range(12)]
-        assert sum(count_events("receive-from-scatter", client).values()) >= 1
 
 
 def test_nested_scatter(on_cluster):

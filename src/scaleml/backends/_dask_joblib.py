@@ -30,35 +30,23 @@ from ._dask_tasks import _pack, _probe, _Raised, _run_packed, _task_key
 class BroadcastCache:
     """Futures of data already on every worker, keyed by the object's identity.
 
-    An argument of at least ``min_bytes`` rides inside its first tasks while the bytes it
-    has carried that way stay within ``inline_bytes``, then goes to every worker once:
-    sending it ahead costs a fixed ~10 ms of the caller's time and work in every process
-    of the cluster while the first tasks start (measured on RFECV's five folds of
-    breast_cancer, bench/BENCHMARKS.md), which is the cost of sending a few MB inside tasks.
     ``movement`` is how it gets there: ``"peers"`` (sent once, copied among the workers
     and kept for the fit: :class:`scaleml.data.spread.Spread`) or ``"broadcast"`` (Dask's
     ``scatter(broadcast=True)``, whose copies the scheduler's memory manager drops).
     """
 
-    INLINE_BYTES = 4 * 2**20
-
-    def __init__(self, client: Any, min_bytes: float, movement: str = "peers",
-                 inline_bytes: int | None = None) -> None:
+    def __init__(self, client: Any, min_bytes: int, movement: str = "peers") -> None:
         from ..data.spread import Spread
 
         self.client = client
         self.min_bytes = min_bytes
         self.movement = movement
-        self.inline_bytes = self.INLINE_BYTES if inline_bytes is None else inline_bytes
         self._spread = Spread(client)
         self._lock = threading.Lock()
-        # id(obj) -> (weak reference, its future or None while it rides inside tasks,
-        # the bytes it has carried inside tasks)
-        self._entries: dict[int, tuple[Any, Any, int]] = {}
+        self._entries: dict[int, tuple[Any, Any]] = {}
 
-    def future_for(self, obj: Any, ahead: bool = False) -> Any:
-        """A future standing for ``obj`` on every worker, or ``obj`` itself: small, or still
-        within its inline budget (``ahead``: send it now whatever its size)."""
+    def future_for(self, obj: Any) -> Any:
+        """A future standing for ``obj`` on every worker, or ``obj`` itself if small."""
         from dask.sizeof import sizeof
 
         if obj is None or isinstance(obj, (int, float, str, bool, bytes)):
@@ -66,43 +54,36 @@ class BroadcastCache:
         key = id(obj)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry[0]() is not obj:
-                entry = None  # another object that had the same id
-            if entry is not None and entry[1] is not None:
+            if entry is not None and entry[0]() is obj:
                 return entry[1]
             try:
                 ref = weakref.ref(obj)
             except TypeError:
                 return obj  # lists, tuples: not worth tracking, sent with the task
-            size = sizeof(obj)
-            if size < self.min_bytes:
-                return obj
-            carried = entry[2] if entry is not None else 0
-            if not ahead and carried + size <= self.inline_bytes:
-                self._entries[key] = (ref, None, carried + size)
+            if sizeof(obj) < self.min_bytes:
                 return obj
             if self.movement == "peers":
                 future = self._spread.put(obj)
             else:
                 future = self.client.scatter(obj, broadcast=True, hash=False)
-            self._entries[key] = (ref, future, carried)
+            self._entries[key] = (ref, future)
             return future
 
     def preload(self, objects: Iterable[Any]) -> None:
         for obj in objects:
-            self.future_for(obj, ahead=True)
+            self.future_for(obj)
 
     def describe(self) -> str | None:
         """How the data reached the workers, for the plan (None: nothing was sent ahead)."""
         if self.movement == "peers":
             return self._spread.describe() if self._spread.objects else None
         with self._lock:
-            count = sum(future is not None for _, future, _ in self._entries.values())
+            count = len(self._entries)
         return f"{count} object(s) sent with Dask's scatter(broadcast=True)" if count else None
 
     def release(self) -> None:
         with self._lock:
-            futures = [future for _, future, _ in self._entries.values() if future is not None]
+            futures = [future for _, future in self._entries.values()]
             self._entries.clear()
         self._spread.release()
         if futures:
@@ -132,11 +113,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         nothing.
     broadcast_min_bytes : int or None
         Arguments at least this large are sent to every worker once (shared by
-        every ``Parallel`` call made under this backend), not with each task, once
-        they have carried ``inline_bytes`` inside tasks.
-    inline_bytes : int or None
-        How many bytes such an argument carries inside its first tasks before it is
-        sent ahead (None: :attr:`BroadcastCache.INLINE_BYTES`, 4 MiB; 0: at first use).
+        every ``Parallel`` call made under this backend), not with each task.
     wait_for_workers : float
         Seconds to wait for a first worker before failing.
     preload : tuple
@@ -174,7 +151,6 @@ class DaskJoblibBackend(ParallelBackendBase):
         nesting_level: int | None = None,
         inner_max_num_threads: int | None = None,
         data_movement: str = "peers",
-        inline_bytes: int | None = None,
         **backend_kwargs: Any,
     ) -> None:
         super().__init__(
@@ -185,7 +161,6 @@ class DaskJoblibBackend(ParallelBackendBase):
         self.wait_for_workers = wait_for_workers
         self.preload = preload
         self.data_movement = data_movement
-        self.inline_bytes = inline_bytes
         self.activity = activity if activity is not None else {"dask_tasks": 0, "joblib_calls": 0}
         self.progress = Progress("tasks", verbose=progress)
         self.tasks = 0
@@ -213,8 +188,7 @@ class DaskJoblibBackend(ParallelBackendBase):
     @property
     def cache(self) -> BroadcastCache:
         if self._cache is None:
-            self._cache = BroadcastCache(self.client, self.broadcast_min_bytes or float("inf"), self.data_movement,
-                                         self.inline_bytes)
+            self._cache = BroadcastCache(self.client, self.broadcast_min_bytes or float("inf"), self.data_movement)
             self._cache.preload(self.preload)
         return self._cache
 

@@ -70,21 +70,15 @@ def _pack(batches: list[list[tuple[Any, tuple, dict]]], future_for: Any) -> tupl
 
     dependencies: list = []
     index: dict[int, _Dependency] = {}  # id(future) -> its stand-in: each future listed once
-    # id(value) -> what stands for it: each object asked about once per task, as it is
-    # pickled once per task however many calls share it (a budget counts per task).
-    seen: dict[int, Any] = {}
 
     def stand_in(value: Any) -> Any:
-        if id(value) in seen:
-            return seen[id(value)]
         sent = future_for(value)
-        if sent is not value:
-            if id(sent) not in index:
-                dependencies.append(sent)
-                index[id(sent)] = _Dependency(len(dependencies) - 1)
-            sent = index[id(sent)]
-        seen[id(value)] = sent
-        return sent
+        if sent is value:
+            return value
+        if id(sent) not in index:
+            dependencies.append(sent)
+            index[id(sent)] = _Dependency(len(dependencies) - 1)
+        return index[id(sent)]
 
     packed = [[(f, tuple(map(stand_in, args)), {k: stand_in(v) for k, v in kwargs.items()}) for f, args, kwargs in calls]
               for calls in batches]

@@ -11,7 +11,6 @@ from typing import Any
 from .._validation import Interval, Predicate
 
 POSITIVE_INT = Interval(Integral, 1, None)
-NON_NEGATIVE_INT = Interval(Integral, 0, None)
 
 
 def _is_byte_size(value: Any) -> bool:

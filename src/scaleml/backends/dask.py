@@ -31,7 +31,7 @@ from ..data.cluster import (
 from ..data.forms import is_lazy, is_path
 from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
-from ._options import ADDRESS, BYTE_SIZE, NON_NEGATIVE_INT, POSITIVE_INT, SECURITY
+from ._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
 from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
 
 # Estimators whose n_jobs scikit-learn ignores: nothing of theirs goes to joblib.
@@ -58,15 +58,7 @@ class DaskBackend(Backend):
         process per core, memory shared evenly).
     broadcast_min_bytes : int or None
         Arguments at least this large are sent to every worker once per fit
-        rather than with each task (None: never), once they have carried
-        ``inline_bytes`` inside their first tasks. A fit's own X and y are sent
-        ahead at once.
-    inline_bytes : int
-        How many bytes such an argument carries inside tasks before it is sent
-        ahead (default 4 MiB; 0: at first use). Sending ahead costs ~10 ms and
-        work in every process while the first tasks start, about what a few MB
-        inside tasks cost: an argument of 136 KB in five tasks (RFECV's folds)
-        rides inside them, one of 50 MB goes ahead at once.
+        rather than with each task (None: never).
     data_movement : {"peers", "broadcast"}
         How such arguments reach the workers. ``"peers"`` (default): sent once from
         this process, copied from worker to worker, and every copy kept until the fit
@@ -90,7 +82,6 @@ class DaskBackend(Backend):
         "threads_per_worker": Option(None, "LocalCluster threads per worker (default 1)", [POSITIVE_INT, None]),
         "memory_limit": Option(None, "LocalCluster memory per worker, e.g. '2GiB' (default: shared evenly)", [BYTE_SIZE, Interval(Real, 0, None, closed="neither"), None]),
         "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once (None: never)", [POSITIVE_INT, None]),
-        "inline_bytes": Option(4 * 2**20, "bytes such an argument carries inside its first tasks before it is sent ahead (0: at first use)", [NON_NEGATIVE_INT]),
         "data_movement": Option("peers", "how large arguments reach every worker: 'peers' (sent once, copied worker to worker) or 'broadcast' (Dask's scatter)", [StrOptions({"peers", "broadcast"})]),
         "verbose": Option(False, "print the dashboard link", ["boolean"]),
         "share_prefix": SHARE_PREFIX,
@@ -171,8 +162,7 @@ class DaskBackend(Backend):
 
         backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
                                     self.options["timeout"], preload, activity=self._activity,
-                                    progress=self.options["verbose"], data_movement=self.options["data_movement"],
-                                    inline_bytes=self.options["inline_bytes"])
+                                    progress=self.options["verbose"], data_movement=self.options["data_movement"])
         with scheduler_loss_as_error(self._started_client):
             try:
                 with joblib.parallel_config(backend=backend):

@@ -28,9 +28,11 @@ X, y = make_regression(1500, 20, random_state=0)
 Xc, yc = make_classification(1500, 20, random_state=0)
 
 
+# These compare float64 results to within 1e-7: on the CPU whatever the machine has
+# (tests/test_gpu.py checks a GPU, in float32).
 def test_array_api_pipeline_equals_local_and_stays_plain_sklearn():
     pipe = make_pipeline(StandardScaler(), PCA(5), Ridge(solver="svd"))
-    torch_model = Scaled(pipe, backend="torch").fit(X, y)
+    torch_model = Scaled(pipe, backend="torch", device="cpu").fit(X, y)
     local = Scaled(pipe, backend="local").fit(X, y)
     assert_allclose(torch_model.predict(X), local.predict(X), rtol=1e-7, atol=1e-9)
     assert [s.engine for s in torch_model.plan_] == ["scikit-learn Array API on PyTorch"] * 3
@@ -41,7 +43,7 @@ def test_array_api_pipeline_equals_local_and_stays_plain_sklearn():
 
 def test_steps_without_array_api_run_on_numpy():
     pipe = make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=10, random_state=0))
-    model = Scaled(pipe, backend="torch").fit(X, y)
+    model = Scaled(pipe, backend="torch", device="cpu").fit(X, y)
     first, second = model.plan_
     assert first.engine == "scikit-learn Array API on PyTorch"
     assert second.device == "cpu" and "does not cover it" in second.reason
@@ -50,7 +52,7 @@ def test_steps_without_array_api_run_on_numpy():
 
 def test_classifier_labels_and_probabilities():
     pipe = make_pipeline(StandardScaler(), LogisticRegression())
-    model = Scaled(pipe, backend="torch").fit(Xc, yc)
+    model = Scaled(pipe, backend="torch", device="cpu").fit(Xc, yc)
     local = Scaled(pipe).fit(Xc, yc)
     assert list(model.classes_) == [0, 1]
     assert_allclose(model.predict_proba(Xc), local.predict_proba(Xc), rtol=1e-6, atol=1e-9)

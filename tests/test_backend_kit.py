@@ -5,6 +5,7 @@ that break the contract (a plan that lies, predictions from elsewhere, a dry run
 that fits), naming the check.
 """
 
+import importlib.util
 import warnings
 
 import numpy as np
@@ -12,21 +13,14 @@ import pytest
 
 import scaleml
 from scaleml.backends import Backend, Placement
+from scaleml.data.device import available_devices
 from scaleml.testing import backend_checks, check_backend
-
-
-
-def _cuda_visible() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
 
 
 # Tolerance against local: torch runs float64 on the CPU (PyTorch's linear algebra
 # rounds differently from NumPy's); on a GPU the torch and cupy backends compute in float32.
-RTOL = {"torch": 1e-3, "cupy": 1e-3} if _cuda_visible() else {"torch": 1e-7}
+ON_GPU = importlib.util.find_spec("torch") is not None and any(d.startswith("cuda") for d in available_devices())
+RTOL = {"torch": 1e-3, "cupy": 1e-3} if ON_GPU else {"torch": 1e-7}
 AVAILABLE = [b.name for b in scaleml.backends.available() if b.available]
 CHECKS = [check for name in AVAILABLE for check in backend_checks(name, rtol=RTOL.get(name, 0.0))]
 

@@ -4,6 +4,7 @@ Outcome = the error (type and message) the bare estimator raises, or, when it
 fits, its predictions. Never a crash deep in an engine, never a different answer.
 """
 
+import importlib.util
 import warnings
 
 import numpy as np
@@ -19,19 +20,13 @@ from sklearn.preprocessing import StandardScaler
 import scaleml
 import scaleml.linear_model
 from scaleml import Scaled
+from scaleml.data.device import available_devices
 
 BACKENDS = [b.name for b in scaleml.backends.available() if b.available]
 
 
-def _cuda_visible() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
-
-
-ON_GPU = _cuda_visible()  # the torch and cupy backends then compute in float32
+# With a GPU the torch and cupy backends compute in float32.
+ON_GPU = importlib.util.find_spec("torch") is not None and any(d.startswith("cuda") for d in available_devices())
 # Ridge with the SVD solver: under Array API dispatch scikit-learn switches Ridge
 # to SVD, so naming it keeps the algorithm the same on every backend.
 ESTIMATORS = {

@@ -177,10 +177,11 @@ class ArrayAPIBackend(Backend):
             return Placement(path, name, "cpu", "scikit-learn", "1 process", data_form,
                              f"{self.name} backend: {self._fallback_reason()}, so it runs on NumPy")
         if array_api(step):
+            where = self._device_name(device)
             return Placement(
-                path, name, self._device_name(device), f"scikit-learn Array API on {self.library}", "1 process", data_form,
+                path, name, where, f"scikit-learn Array API on {self.library}", "1 process", data_form,
                 f"{self.name} backend: scikit-learn's Array API support covers it, so it runs on "
-                f"{self.library} arrays on {self._device_name(device)}",
+                f"{self.library} arrays on {where}",
             )
         return Placement(
             path, name, "cpu", "scikit-learn", "1 process", data_form,

@@ -332,10 +332,10 @@ class DaskJoblibBackend(ParallelBackendBase):
         parallel = getattr(callback, "parallel", None)  # the Parallel call this batch belongs to
         if getattr(parallel, "batch_size", None) != "auto" or not hasattr(parallel, "dispatch_next"):
             return False
-        with self._lock:
+        with self._lock:  # an RLock (Condition's own): _cut_small takes it again, in one hold
             if threading.current_thread() is self._caller or self._call_seconds is None:
                 return False
-        return self._cut_small(calls)
+            return self._cut_small(calls)
 
     def _pull_rest(self, parallel: Any, n_jobs: int, gathered: list) -> None:
         """Take ``parallel``'s next batches on this thread (``Parallel.dispatch_next``, as

@@ -13,9 +13,16 @@ class TwoArgError(Exception):
         super().__init__(f"{a} and {b}")
 
 
-def test_a_task_error_that_pickles_but_cannot_be_rebuilt_still_arrives_with_its_words():
+def test_a_task_error_that_pickles_but_cannot_be_rebuilt_still_arrives_with_its_words(monkeypatch):
+    import copyreg
+
     from scaleml.backends._dask_tasks import _Raised
 
+    # Importing distributed registers every exception class defined by then with copyreg
+    # (tblib's pickling support), which rebuilds them without calling __init__: once this
+    # module is imported before distributed, TwoArgError would travel whole. A class
+    # imported later, as a user's module is on a worker, is not registered.
+    monkeypatch.delitem(copyreg.dispatch_table, TwoArgError, raising=False)
     try:
         raise TwoArgError(1, 2)
     except TwoArgError as exc:

@@ -59,6 +59,25 @@ def test_backend_n_jobs_option_shows_in_plan():
     assert single[0].parallelism == "1 process" and "n_jobs=-1" in single[0].reason
 
 
+def test_local_n_jobs_leaves_a_step_whose_n_jobs_scikit_learn_ignores_alone():
+    """scikit-learn 1.8+ ignores LogisticRegression's n_jobs and warns when it is set: the
+    backend option must not set it, and the plan must not promise workers for it."""
+    import warnings
+
+    import sklearn
+
+    if tuple(int(part) for part in sklearn.__version__.split(".")[:2]) < (1, 8):
+        pytest.skip("scikit-learn before 1.8 reads LogisticRegression's n_jobs")
+    model = Scaled(make_pipeline(StandardScaler(), LogisticRegression()), backend="local", n_jobs=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        model.fit(X, y)
+    step = model.plan_[1]
+    assert step.parallelism == "1 process"
+    assert "ignores LogisticRegression's n_jobs since 1.8" in step.reason
+    assert model.estimator_[-1].n_jobs is None
+
+
 def test_explain_a_scaled_uses_its_backend_and_options():
     plan = explain(Scaled(RandomForestClassifier(), backend="local", n_jobs=2))
     assert plan.backend_source == "argument" and plan.backend_options == {"n_jobs": 2}

@@ -38,10 +38,28 @@ def _is_search(step: Any) -> bool:
         and hasattr(step, "estimator")
 
 
+# Estimators whose n_jobs scikit-learn ignores from a version on: nothing of theirs goes
+# to joblib, and setting it only warns (FutureWarning, "has no effect").
+_N_JOBS_IGNORED_FROM = {
+    "sklearn.linear_model._logistic.LogisticRegression": (1, 8),
+}
+
+
+def n_jobs_ignored(step: Any) -> str | None:
+    """Why the installed scikit-learn ignores ``step``'s n_jobs, or None where it uses it."""
+    import sklearn
+
+    since = _N_JOBS_IGNORED_FROM.get(type(step).__module__ + "." + type(step).__name__)
+    if since is None or tuple(int(part) for part in sklearn.__version__.split(".")[:2]) < since:
+        return None
+    return f"scikit-learn ignores {type(step).__name__}'s n_jobs since {since[0]}.{since[1]}"
+
+
 def _spreads(step: Any) -> bool:
-    """Whether the step's joblib work may run in parallel (its n_jobs is not an explicit 1)."""
+    """Whether the step's joblib work may run in parallel (its n_jobs is not an explicit 1,
+    and scikit-learn reads it)."""
     params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
-    return "n_jobs" in params and params["n_jobs"] != 1
+    return "n_jobs" in params and params["n_jobs"] != 1 and n_jobs_ignored(step) is None
 
 
 def candidates(search: Any) -> tuple[int, list[dict[str, Any]]]:

@@ -33,11 +33,8 @@ from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
 from ._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
 from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
+from ._structure import n_jobs_ignored
 
-# Estimators whose n_jobs scikit-learn ignores: nothing of theirs goes to joblib.
-_IGNORED_N_JOBS = {
-    "sklearn.linear_model._logistic.LogisticRegression": "scikit-learn ignores LogisticRegression's n_jobs since 1.8",
-}
 
 
 class DaskBackend(Backend):
@@ -252,7 +249,7 @@ class DaskBackend(Backend):
         params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
         where = self.cluster_spec().describe()
         name = describe_estimator(step)
-        ignored = _IGNORED_N_JOBS.get(type(step).__module__ + "." + type(step).__name__)
+        ignored = n_jobs_ignored(step)
         if ignored:
             return Placement(path, name, "cpu", "scikit-learn", "1 process", data_form,
                              f"{self.name} backend: {ignored}, so it runs in this process")

@@ -17,6 +17,7 @@ from .._validation import Predicate
 from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
 from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
+from ._structure import n_jobs_ignored
 
 NON_ZERO_INT = Predicate(
     lambda v: isinstance(v, Integral) and not isinstance(v, bool) and v != 0,
@@ -66,7 +67,7 @@ class LocalBackend(Backend):
         steps = [] if n_jobs is None or self.options["in_process"] else [
             step for _, step in walk(estimator)
             if hasattr(step, "get_params") and "n_jobs" in step.get_params(deep=False)
-            and step.get_params(deep=False)["n_jobs"] is None
+            and step.get_params(deep=False)["n_jobs"] is None and n_jobs_ignored(step) is None
         ]
         for step in steps:
             step.set_params(n_jobs=n_jobs)
@@ -99,9 +100,13 @@ class LocalBackend(Backend):
     def _placement(self, path: str, step: Any, data_form: str) -> Placement:
         where = "in this process on the CPU"
         params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
+        ignored = n_jobs_ignored(step)
         if "n_jobs" not in params:
             parallelism = "1 process"
             reason = f"local backend: scikit-learn {where}; the estimator has no n_jobs"
+        elif ignored:
+            parallelism = "1 process"
+            reason = f"local backend: scikit-learn {where}; {ignored}"
         elif self.options["in_process"]:
             parallelism = "1 process"
             reason = (f"local backend: scikit-learn {where}; in_process=True runs its joblib work sequentially "

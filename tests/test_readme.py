@@ -90,16 +90,12 @@ def folder(tmp_path_factory):
 
 def _namespace():
     import dask.array as da
-    from scipy.stats import loguniform
     from sklearn.datasets import load_digits, load_iris
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import SGDClassifier
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    import scaleml
-    from scaleml import Scaled
     from scaleml.backends import Backend, Placement
 
     class MyBackend(Backend):
@@ -123,8 +119,7 @@ def _namespace():
         "X_dask": da.from_array(X, chunks=(50, 4)), "y_dask": da.from_array((y > 0).astype(int), chunks=50),
         "pipe": make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=10, random_state=0)),
         "grid": grid, "search": GridSearchCV(RandomForestClassifier(n_estimators=10), {"max_depth": [2, 4]}),
-        "GridSearchCV": GridSearchCV, "SGDClassifier": SGDClassifier, "loguniform": loguniform,
-        "scaleml": scaleml, "Scaled": Scaled, "pytest": pytest, "MyBackend": MyBackend,
+        "MyBackend": MyBackend,
     }
 
 

@@ -109,6 +109,23 @@ def test_exec_plain_run_and_environment_variable(tmp_path):
     assert result["me"] not in result["fit_pids"], "SCALEML_BACKEND with -o n_jobs=2 runs the folds in workers"
 
 
+def test_exec_report_on_local_says_where_a_functions_fits_ran(tmp_path):
+    """cross_val_score's folds ran in loky's workers under n_jobs=2: the report must not say
+    "this process" (it did, found by a new user checking os.getpid() in each fit)."""
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    spread = _exec("-b", "local", "-o", "n_jobs=2", "-v", script, "0", cwd=tmp_path)
+    result = json.loads(spread.stdout.strip().splitlines()[-1])
+    assert result["me"] not in result["fit_pids"]
+    line = next(line for line in spread.stderr.splitlines() if "cross_val_score(RandomForestClassifier)" in line)
+    assert "joblib, up to 2 workers (n_jobs=None)" in line and "this process" not in line
+    alone = _exec("-b", "local", "-v", script, "0", cwd=tmp_path)
+    result = json.loads(alone.stdout.strip().splitlines()[-1])
+    assert result["fit_pids"] == [result["me"]]
+    line = next(line for line in alone.stderr.splitlines() if "cross_val_score(RandomForestClassifier)" in line)
+    assert "this process (n_jobs=None means one worker)" in line
+
+
 def test_exec_shows_the_scripts_own_exception(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
@@ -197,3 +214,28 @@ def test_notebook_magics_run_cells_on_dask(tmp_path):
     session = json.loads(outputs[4].strip().splitlines()[-1])
     assert set(session["session_fit_pids"]) <= set(cell["workers"]) and session["sum"] == 1000.0
     assert "back to plain scikit-learn" in outputs[5]
+
+
+def test_a_magic_cell_shows_its_value_once_and_a_mistake_in_one_line(tmp_path):
+    """Found by a new user: a %%scaleml cell's value was shown twice, a failing cell's
+    traceback twice, and a misspelled backend gave ~50 lines of scaleml's internals."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = ["%load_ext scaleml", "%%scaleml local\nx = 20\nx + 1", "%%scaleml local\nraise ValueError('the cell failed')",
+             "%scaleml daks", "%%scaleml local -o n_jobz=2\nx"]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    value, failing, misspelled, bad_option = (cell.outputs for cell in notebook.cells[1:])
+    assert [o.output_type for o in value] == ["execute_result"] and value[0].data["text/plain"] == "21"
+    assert [(o.output_type, o.ename) for o in failing] == [("error", "ValueError")]
+    assert any("raise ValueError('the cell failed')" in line for line in failing[0].traceback)
+    for outputs, words in ((misspelled, "Did you mean 'dask'?"), (bad_option, "has no option 'n_jobz'")):
+        # IPython prints a UsageError as its message alone, on stderr, and fails the cell.
+        assert [(o.output_type, o.name) for o in outputs] == [("stream", "stderr")]
+        assert outputs[0].text.startswith("UsageError: ") and words in outputs[0].text
+        assert len(outputs[0].text.strip().splitlines()) == 1
+    with pytest.raises(nbclient.exceptions.CellExecutionError):  # a notebook run stops at the mistake
+        nbclient.NotebookClient(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells[::3]]),
+                                timeout=120, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}}).execute()

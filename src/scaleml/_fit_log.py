@@ -43,6 +43,8 @@ class _Open:
     X: Any
     started: float
     activity: dict[str, int]
+    workers: int = 1  # joblib workers a function's n_jobs gave at its call (1 for an estimator)
+    n_jobs: Any = None
 
 
 class FitLog:
@@ -89,7 +91,15 @@ class FitLog:
             return None
         if not _called_from_main(frame):
             return None
-        return _Open(frame, name, estimator, frame.f_locals.get("X"), time.perf_counter(), self.backend.activity())
+        opened = _Open(frame, name, estimator, frame.f_locals.get("X"), time.perf_counter(), self.backend.activity())
+        if estimator is None:
+            import joblib
+
+            # Read as the call starts, under the backend's joblib configuration (local's n_jobs option,
+            # in_process's sequential backend): what joblib gives the call's own n_jobs.
+            opened.n_jobs = frame.f_locals.get("n_jobs")
+            opened.workers = joblib.effective_n_jobs(opened.n_jobs)
+        return opened
 
     def _finish(self, fit: _Open) -> FitRecord:
         seconds = time.perf_counter() - fit.started
@@ -98,8 +108,12 @@ class FitLog:
         calls = now.get("joblib_calls", 0) - fit.activity.get("joblib_calls", 0)
         if tasks:
             where = f"Dask: {tasks} tasks ({calls} calls) on {self.backend.cluster_description()}"
+        elif fit.estimator is None and self.backend.distributed:
+            where = "this process: it sent no work to the cluster"
+        elif fit.estimator is None and fit.workers > 1:
+            where = f"joblib, up to {fit.workers} workers (n_jobs={fit.n_jobs!r})"
         elif fit.estimator is None:
-            where = "this process" + (": it sent no work to the cluster" if self.backend.distributed else "")
+            where = f"this process (n_jobs={fit.n_jobs!r} means one worker)"
         else:
             where = self._planned(fit)
         return FitRecord(fit.name, seconds, where)

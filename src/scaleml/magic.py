@@ -11,14 +11,17 @@ backend, Dask collections compute on its cluster, scaleml's estimators use it.
 
 from __future__ import annotations
 
+import ast
 import shlex
 from contextlib import ExitStack
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from ._config import active_backend, backend
 from .backends import parse_options
+from .exceptions import ScaleMLError
 
 USAGE = "usage: %scaleml [BACKEND [-o KEY=VALUE ...] | off]   or   %%scaleml BACKEND [-o KEY=VALUE ...] on a cell"
 
@@ -35,6 +38,17 @@ def _parse(line: str) -> tuple[str | None, dict[str, Any]]:
     return name, parse_options(pairs)
 
 
+def _entered(name: str, options: dict[str, Any]) -> ExitStack:
+    """The backend's block, entered: a wrong name or option is a UsageError, which IPython
+    shows as its one-line message (the message names the fix), not as a traceback."""
+    stack = ExitStack()
+    try:
+        stack.enter_context(backend(name, **options))
+    except ScaleMLError as exc:
+        raise UsageError(str(exc)) from None
+    return stack
+
+
 @magics_class
 class ScalemlMagics(Magics):
     """``%scaleml`` (line: the session's backend) and ``%%scaleml`` (cell: one cell's)."""
@@ -45,14 +59,15 @@ class ScalemlMagics(Magics):
 
     @line_cell_magic
     def scaleml(self, line: str, cell: str | None = None) -> Any:
-        name, options = _parse(line)
+        try:
+            name, options = _parse(line)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         if cell is not None:
             if name is None:
-                raise ValueError(USAGE)
-            with backend(name, **options):
-                result = self.shell.run_cell(cell)
-            result.raise_error()  # a failing cell fails, as it would without the magic
-            return result.result
+                raise UsageError(USAGE)
+            with _entered(name, options):
+                return self._run(cell)
         if name is None:
             active = active_backend()
             print(f"scaleml: backend {active.name!r} is active" if active else "scaleml: no backend is active (local)")
@@ -61,8 +76,8 @@ class ScalemlMagics(Magics):
         if name.lower() in ("off", "none"):
             print("scaleml: back to plain scikit-learn for the next cells")
             return None
-        stack = ExitStack()
-        instance = stack.enter_context(backend(name, **options))
+        stack = _entered(name, options)
+        instance = active_backend()
         if instance.cluster_description() is not None:
             import dask
 
@@ -71,6 +86,21 @@ class ScalemlMagics(Magics):
         self._session = stack
         print(f"scaleml: backend {instance.name!r} is active for the next cells (%scaleml off to stop)")
         return None
+
+    def _run(self, cell: str) -> Any:
+        """Run the cell in the user's namespace and return its last expression's value, as
+        ``%%time`` does: IPython shows that value and, if the cell raises, one traceback (a
+        nested ``run_cell`` showed both its own and, re-raised, the magic's)."""
+        shell = self.shell
+        source = shell.transform_cell(cell)
+        filename = shell.compile.cache(source)  # so that a traceback shows the cell's lines
+        tree = shell.compile.ast_parse(source, filename)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        if tree.body:
+            exec(shell.compile(tree, filename, "exec"), shell.user_ns)  # noqa: S102 - the user's own cell
+        if last is None:
+            return None
+        return eval(shell.compile(ast.Expression(last.value), filename, "eval"), shell.user_ns)  # noqa: S307
 
     def stop_session(self) -> None:
         if self._session is not None:

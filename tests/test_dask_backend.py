@@ -1,6 +1,7 @@
 """The dask backend on real clusters: a managed LocalCluster, and a `dask scheduler`
 plus `dask worker` processes reached by address."""
 
+import json
 import os
 import signal
 import subprocess
@@ -413,6 +414,26 @@ def test_unreachable_scheduler_fails_fast_and_clearly(free_port):
     elapsed = time.monotonic() - start
     assert elapsed < 30, f"took {elapsed:.1f} s to give up"
     assert address in str(err.value) and "dask scheduler" in str(err.value)
+
+
+@pytest.mark.parametrize("address, source", [("not an address", "address= option"),
+                                             ("tcp://scheduler", "address= option"),
+                                             ("scheduler:port", "SCALEML_DASK_ADDRESS")])
+def test_an_address_without_a_port_is_refused_at_once_and_says_so(address, source, monkeypatch):
+    """Found by a new user: Dask fails at once on these; the message said "could not reach ...
+    within 3 s" (look at the network), and distributed's half-made Client held the exit 6 s."""
+    options = {"address": address}
+    if source == "SCALEML_DASK_ADDRESS":
+        monkeypatch.setenv("SCALEML_DASK_ADDRESS", address)
+        options = {}
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, json; from sklearn.linear_model import LogisticRegression; "
+         "from scaleml import Scaled; from scaleml.exceptions import ClusterConnectionError\n"
+         "try:\n    Scaled(LogisticRegression(), backend='dask', timeout=3, **json.loads(sys.argv[1])).fit([[0.0], [1.0]], [0, 1])\n"
+         "except ClusterConnectionError as error:\n    print(error)", json.dumps(options)],
+        capture_output=True, text=True, timeout=60)
+    assert f"{address!r} (from" in done.stdout and source in done.stdout and "host and a port" in done.stdout
+    assert "Traceback" not in done.stderr  # nothing left for distributed to tear down at exit
 
 
 def test_tls_address_without_certificates_is_refused():

@@ -216,9 +216,28 @@ def _security(security: Any, address: str) -> Any:
     )
 
 
+def _check_address(spec: ClusterSpec) -> None:
+    """Refuse, before Dask tries it, an address that names no port: Dask fails at once on
+    it, and our "could not reach within N s" would send the user looking at the network."""
+    address = spec.resolved_address
+    scheme, _, location = address.rpartition("://")
+    if scheme.lower() not in ("", "tcp", "tls", "ws", "wss"):
+        return  # inproc://, ucx://, ...: Dask's to judge
+    host, colon, port = location.rpartition(":")
+    if colon and host and port.isdigit():
+        return
+    source = "the backend's address= option" if spec.address else f"the {ENV_ADDRESS} environment variable"
+    raise ClusterConnectionError(
+        f"{address!r} (from {source}) is not a Dask scheduler address: it needs a host and a port, as in "
+        "'tcp://scheduler:8786'. `dask scheduler` prints its address when it starts (8786 is its default port); "
+        "leave the address unset to use a local cluster."
+    )
+
+
 def _connect(spec: ClusterSpec) -> Connection:
     from distributed import Client
 
+    _check_address(spec)
     address = spec.resolved_address
     security = _security(spec.security, address)
     try:

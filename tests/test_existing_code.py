@@ -153,6 +153,15 @@ def test_exec_refuses_what_it_cannot_run(tmp_path):
     script.write_text(SCRIPT)
     unknown = _exec("-b", "dsk", script, "0", cwd=tmp_path)
     assert unknown.returncode != 0 and "Did you mean 'dask'" in unknown.stderr and "fit_pids" not in unknown.stdout
+    # Found by a new user: each of these said something beside the point, or printed a traceback.
+    from_env = _exec(script, "0", cwd=tmp_path, env={"SCALEML_BACKEND": "dsk"})
+    assert from_env.returncode != 0 and "fit_pids" not in from_env.stdout
+    assert "Did you mean 'dask'" in from_env.stderr and "environment variable SCALEML_BACKEND='dsk'" in from_env.stderr
+    misspelled = _exec("--backnd", "dask", script, "0", cwd=tmp_path)
+    assert misspelled.returncode == 2 and "No such option: --backnd. Did you mean '--backend'?" in misspelled.stderr
+    no_module = _exec("-b", "local", "-m", "nosuch.mod", cwd=tmp_path)
+    assert no_module.returncode == 1 and "No module named 'nosuch.mod'" in no_module.stderr
+    assert "Traceback" not in no_module.stderr
 
 
 def test_the_block_is_the_cluster():

@@ -210,6 +210,16 @@ def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: 
 
     if module is None and not args:
         raise click.UsageError("Name a script to run (scaleml exec [OPTIONS] script.py [ARGS]) or -m MODULE.")
+    if module is None and args[0].startswith("-"):
+        # Unknown options reach here as the script's name: ignore_unknown_options keeps the
+        # script's own options (after its name) for the script.
+        import difflib
+
+        known = [name for param in click.get_current_context().command.params for name in param.opts]
+        close = difflib.get_close_matches(args[0].split("=")[0], known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise click.UsageError(f"No such option: {args[0]}.{hint} Options go before the script's name; the "
+                               "script's own options after it.")
     target, rest = (module, list(args)) if module is not None else (args[0], list(args[1:]))
     try:
         status = run_target(target, rest, module=module is not None, backend_name=backend,

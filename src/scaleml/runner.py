@@ -12,8 +12,8 @@ import os
 import runpy
 import sys
 import traceback
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Any, TextIO
 
 from ._config import ENV_BACKEND, backend
@@ -61,7 +61,9 @@ def run(target: str, args: Sequence[str] = (), *, module: bool = False, backend_
     sys.path[0:1] = [entry]  # as `python script.py` / `python -m` put the script's folder (or cwd) first
     status, summary = 0, ""
     try:
-        with backend(name, **_with_verbose(name, options, verbose)) as instance:
+        if module:
+            _check_module(target)
+        with _entered(name, source, options, verbose) as instance:
             log = _fit_log(instance) if verbose else nullcontext()
             with log:
                 try:
@@ -80,6 +82,35 @@ def run(target: str, args: Sequence[str] = (), *, module: bool = False, backend_
         sys.argv, sys.path[:] = saved_argv, saved_path
     report.write(summary)
     return status
+
+
+def _check_module(target: str) -> None:
+    """Fail as ``python -m`` does, in one line, for a module that is not there (runpy's
+    error came with a traceback through this runner), before any backend starts."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(target) is not None
+    except (ImportError, ValueError):  # a parent package missing; an empty or relative name
+        found = False
+    if not found:
+        raise ScaleMLError(f"No module named {target!r} (searched from {os.getcwd()}, as python -m does). "
+                           "Check the name, or give a script's path without -m.")
+
+
+@contextmanager
+def _entered(name: str, source: str, options: dict[str, Any], verbose: bool) -> Iterator[Any]:
+    """The backend's block; a wrong name or option from the environment says where it came from."""
+    stack = ExitStack()
+    try:
+        instance = stack.enter_context(backend(name, **_with_verbose(name, options, verbose)))
+    except ScaleMLError as exc:
+        if source != ENV_BACKEND:
+            raise
+        raise type(exc)(f"{exc} (The backend came from the environment variable {ENV_BACKEND}={name!r}; "
+                        "unset it, fix the name, or pass --backend.)") from None
+    with stack:
+        yield instance
 
 
 def _with_verbose(name: str, options: dict[str, Any], verbose: bool) -> dict[str, Any]:

@@ -95,10 +95,15 @@ def import_estimator_class(dotted: str, allowed: tuple[str, ...] | None) -> type
     module_name, _, attr = dotted.rpartition(".")
     if allowed is not None and not any(module_name == p or module_name.startswith(p + ".") for p in allowed):
         raise PermissionError(dotted)
+    module = importlib.import_module(module_name)
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except AttributeError as exc:
-        raise ImportError(str(exc)) from None
+        cls = getattr(module, attr)
+    except AttributeError:
+        import difflib
+
+        close = difflib.get_close_matches(attr, [n for n in dir(module) if not n.startswith("_")], n=1)
+        hint = f"; did you mean {module_name}.{close[0]}?" if close else ""
+        raise ImportError(f"module {module_name!r} has no {attr!r}{hint}") from None
     if not (isinstance(cls, type) and hasattr(cls, "fit")):
         raise TypeError(dotted)
     return cls
@@ -172,9 +177,12 @@ def load_recipe(path: str | Path, allow_any_import: bool = False) -> Recipe:
     if not path.is_file():
         raise RecipeError(f"{path}: no such recipe file. Recipes live in recipes/*.yaml.")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        with path.open() as stream:  # a stream, so that YAML's errors name the file, not "<unicode string>"
+            raw = yaml.safe_load(stream)
+    except yaml.constructor.ConstructorError as exc:  # a Python tag, say
         raise RecipeError(f"{path}: not plain YAML data ({exc}). Recipes hold data, never code.") from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML ({exc}). Check the indentation and the quoting there.") from None
     raw = _check_mapping(path, "recipe", raw, _TOP_KEYS)
     for key in ("data", "pipeline"):
         if key not in raw:

@@ -174,9 +174,11 @@ class DaskMLBackend(DaskBackend):
         return placement if own is None else replace(placement, device=own.device, engine=own.engine)
 
     def _lazy_path(self, path: str, step: Any, form: str, how: str, final: bool) -> Placement:
+        from dask.utils import format_bytes
+
         name = describe_estimator(step)
         budget = ("max_in_memory_bytes" if self.options["max_in_memory_bytes"] is None
-                  else f"max_in_memory_bytes ({self.memory_budget() / 2**20:.0f} MiB)")
+                  else f"max_in_memory_bytes ({format_bytes(self.memory_budget())})")
         if how == "stream":
             window = self.options["window"]
             epochs = self.options["epochs"] if final else 1

@@ -83,6 +83,15 @@ def test_explain_a_scaled_uses_its_backend_and_options():
     assert plan.backend_source == "argument" and plan.backend_options == {"n_jobs": 2}
 
 
+def test_explain_of_a_class_name_says_to_pass_an_instance():
+    from scaleml.exceptions import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=r"got the string 'LogisticRegression'\. Pass an instance"):
+        explain("LogisticRegression")  # it returned a plan of one step named 'str'
+    with pytest.raises(InvalidParameterError, match="got the class LogisticRegression"):
+        explain(LogisticRegression)
+
+
 def test_explain_follows_the_context():
     with scaleml.backend("local", n_jobs=2):
         assert explain(LogisticRegression()).backend_source == "context"

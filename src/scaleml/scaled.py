@@ -304,6 +304,15 @@ def explain(estimator: Any, backend: str | None = None, X: Any = None, y: Any = 
         backend = estimator.backend if backend is None else backend
         backend_options = {**estimator.get_backend_options(), **backend_options}
         estimator = estimator.estimator
+    if isinstance(estimator, type) or not hasattr(estimator, "fit"):
+        from .exceptions import InvalidParameterError
+
+        named = (f"the string {estimator!r}" if isinstance(estimator, str) else
+                 f"the class {estimator.__name__}" if isinstance(estimator, type) else f"a {type(estimator).__name__}")
+        raise InvalidParameterError(
+            f"explain() takes an estimator such as LogisticRegression(), got {named}. Pass an instance "
+            "(`scaleml explain` on the command line is the one that takes class names)."
+        )
     record = Record(dry_run=True)
     with resolve_backend(backend, backend_options) as resolved:
         resolved.backend.fit(clone(estimator, safe=False), X, y, record)

@@ -3,6 +3,7 @@ and the cluster behind `with scaleml.backend("dask")`."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -133,6 +134,16 @@ def test_exec_shows_the_scripts_own_exception(tmp_path):
     assert done.returncode == 1
     assert "RuntimeError: the script's own error" in done.stderr
     assert 'File "' + str(script) in done.stderr and "runpy" not in done.stderr and "runner.py" not in done.stderr
+
+
+def test_exec_ends_on_ctrl_c_as_python_does(tmp_path):
+    script = tmp_path / "interrupted.py"
+    script.write_text("def train():\n    raise KeyboardInterrupt\n\ntrain()\n")
+    plain = _python(script, cwd=tmp_path)
+    done = _exec("-b", "local", script, cwd=tmp_path)
+    assert done.returncode == plain.returncode == -signal.SIGINT  # a shell sees 130
+    assert "Aborted!" not in done.stderr and "runner.py" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "KeyboardInterrupt" and "in train" in done.stderr
 
 
 def test_exec_a_module(tmp_path):

@@ -226,7 +226,23 @@ def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: 
                             options=_parse_options(options), verbose=verbose)
     except (ScaleMLError, ImportError) as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt as exc:  # the backend is closed by now
+        _exit_as_python_does(exc)
     sys.exit(status)
+
+
+def _exit_as_python_does(exc: KeyboardInterrupt) -> None:
+    """End as ``python script.py`` ends on Ctrl-C: the script's traceback, then killed by
+    SIGINT (a shell sees 130), not click's "Aborted!" and status 1."""
+    import signal
+
+    from .runner import print_script_traceback
+
+    print_script_traceback(exc, sys.stderr)
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    sys.exit(128 + signal.SIGINT)  # where SIGINT does not end the process
 
 
 @main.command()

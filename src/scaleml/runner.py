@@ -74,7 +74,7 @@ def run(target: str, args: Sequence[str] = (), *, module: bool = False, backend_
                 except SystemExit as exc:
                     status = _exit_status(exc)
                 except Exception as exc:  # noqa: BLE001 - the script's own error, shown as python shows it
-                    _print_script_traceback(exc, report)
+                    print_script_traceback(exc, report)
                     status = 1
             if verbose:
                 summary = log.format(source)
@@ -139,7 +139,7 @@ def _exit_status(exc: SystemExit) -> int:
     return 1
 
 
-def _print_script_traceback(exc: BaseException, stream: TextIO) -> None:
+def print_script_traceback(exc: BaseException, stream: TextIO) -> None:
     """The traceback from the script's first frame on, without the runner's frames."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_globals.get("__name__") != "__main__":

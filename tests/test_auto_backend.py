@@ -212,3 +212,41 @@ def test_a_small_forest_goes_to_threads_untimed():
     decision = model.plan_.decision
     assert model.plan_.backend_options == {"n_jobs": -1} and "without timing" in decision.reason
     assert decision.decision_seconds < 0.01  # no probe fit: deciding costs next to nothing
+
+
+WARM_LOKY = """
+import json, os, sys
+import joblib
+from sklearn.datasets import load_digits
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import GridSearchCV
+import scaleml
+from scaleml.backends.auto import loky_workers_running
+
+X, y = load_digits(return_X_y=True)
+search = GridSearchCV(RandomForestClassifier(n_estimators=20, random_state=0), {"max_depth": [4, 8]}, cv=3)
+def loky_note():
+    plan = scaleml.explain(search, backend="auto", X=X, y=y, calibration=sys.argv[1])
+    return next(e.note for e in plan.decision.estimates if e.backend == "local n_jobs=-1")
+cold = (loky_workers_running(), loky_note())
+joblib.Parallel(n_jobs=-1)(joblib.delayed(os.getpid)() for _ in range(8))  # not auto: the user's own call
+warm = (loky_workers_running(), loky_note())
+print(json.dumps({"cold": cold, "warm": warm}))
+"""
+
+
+def test_loky_workers_started_by_anyone_are_counted_as_up(tmp_path):
+    """auto counted loky's start-up unless a fit auto itself sent there had started them:
+    in `make demo` (loky warm from the n_jobs=-1 row) it stayed in this process, 0.93x,
+    where every core gave 1.88x."""
+    if usable_cores() < 2:
+        pytest.skip("one core: nothing to spread")
+    script = tmp_path / "warm.py"
+    script.write_text(WARM_LOKY)
+    path = _calibration_file(tmp_path, loky_start_s=1.5)
+    done = subprocess.run([sys.executable, str(script), path], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    (cold_workers, cold_note), (warm_workers, warm_note) = result["cold"], result["warm"]
+    assert cold_workers == 0 and cold_note.startswith("start 1.5 s")
+    assert warm_workers >= usable_cores() and warm_note.startswith("start 0 ms")

@@ -40,7 +40,29 @@ CLEAR_WIN_S = 0.05
 # A forest on fewer rows than this is spread over threads untimed: timing it would
 # cost a large share of the fit, and threads cost nothing to start.
 THREADS_UNTIMED_BELOW_ROWS = 4000
-_loky_started = False  # whether a fit auto sent to loky has started its workers in this process
+
+
+def loky_workers_running() -> int:
+    """How many of joblib's loky workers this process has running now, whoever started them.
+
+    Read from the child processes: joblib offers no public query, and a flag set when
+    auto sent work there missed workers an earlier ``n_jobs=-1`` call started (``auto``
+    then counted a start-up the next fit would not pay: 0.93x in ``make demo`` where every
+    core gave 1.88x), and outlived the workers (loky ends idle ones after 300 s).
+    """
+    import psutil
+
+    count = 0
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return 0
+    for child in children:
+        try:
+            count += any(part.startswith("LokyProcess") for part in child.cmdline())
+        except psutil.Error:
+            continue
+    return count
 
 
 def _self_placing(estimator: Any) -> str | None:
@@ -169,7 +191,7 @@ class AutoBackend(Backend):
         workers = None
         if client is not None:
             workers = sum(w.get("nthreads", 1) for w in workers_of(client).values()) or None
-        return predict(work, constants, loky_warm=_loky_started, dask_workers=workers,
+        return predict(work, constants, loky_warm=loky_workers_running() >= constants.cores, dask_workers=workers,
                        dask_running=client is not None)
 
     def _delegate(self, decision: Decision) -> Backend:
@@ -191,12 +213,8 @@ class AutoBackend(Backend):
         return delegate.fit_transform(estimator, X, y, record, **fit_params)
 
     def _chosen(self, estimator: Any, X: Any, y: Any, record: Record) -> Backend:
-        global _loky_started
         decision = self.decide(estimator, X, y)
         record.choose(decision)
-        chosen = [e for e in decision.estimates if e.backend == decision.candidate]
-        if chosen and chosen[0].starts == "loky workers" and not record.dry_run:
-            _loky_started = True  # later fits in this process find them up
         return self._delegate(decision)
 
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:

@@ -1,5 +1,6 @@
 """Recipes: safe loading with clear errors, `scaleml run`, `scaleml bench RECIPE`, --compare."""
 
+import ast
 import json
 from pathlib import Path
 
@@ -94,6 +95,11 @@ def test_run_command_and_save(tmp_path):
     assert "tiny: fit" in result.output and "accuracy 0.9" in result.output
     search = scaleml.load(model_path, trusted=True)
     assert search.best_params_["logisticregression__C"] in (0.1, 1.0)
+    # The output says how to load it: the types to trust, which are enough.
+    line = next(line for line in result.output.splitlines() if line.startswith("load it with scaleml.load("))
+    trusted = ast.literal_eval(line.split("trusted=", 1)[1].split(")", 1)[0])
+    assert trusted and all(isinstance(name, str) for name in trusted)
+    assert scaleml.load(model_path, trusted=trusted).best_params_ == search.best_params_
     assert "(chosen by argument)" in result.output
     from_recipe = CliRunner().invoke(main, ["run", str(_write(tmp_path, TINY))])
     assert from_recipe.exit_code == 0 and "(the recipe's first backend)" in from_recipe.output

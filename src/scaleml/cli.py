@@ -298,12 +298,17 @@ def run(
     click.echo(str(model.plan_))
     click.echo(f"\n{loaded.name}: fit {fit_s:.3f} s, {case.metric} {score:.4f} on the test set")
     if save_path:
-        from .persistence import save
+        from .persistence import save, to_trust
 
         try:
-            click.echo(f"saved the fitted model to {save(model, save_path)}")
+            saved = save(model, save_path)
         except ScaleMLError as exc:
             raise click.ClickException(str(exc)) from None
+        click.echo(f"saved the fitted model to {saved}")
+        needed = to_trust(saved)
+        if needed:
+            click.echo(f"load it with scaleml.load({str(saved)!r}, trusted={needed!r}) once you have checked "
+                       "that these types are what you expect")
 
 
 @main.command()

@@ -83,13 +83,22 @@ def load(path: str | os.PathLike[str], trusted: bool | list[str] | None = None) 
         # function a crafted file names) is as untrusted as anyone's, and a custom
         # module= class stays the caller's to trust.
         allowed = list(trusted or []) + [t for t in needed if t in _own_estimator_types()]
-        missing = sorted(set(needed) - set(allowed))
+        missing = sorted(set(to_trust(path)) - set(allowed))
         if missing:
             raise UntrustedModelError(
                 f"{path} contains types that are not trusted by default: {missing}. Check that "
                 f"they are what you expect, then pass trusted={missing!r}."
             )
     return sio.load(path, trusted=allowed)
+
+
+def to_trust(path: str | os.PathLike[str]) -> list[str]:
+    """The types in a saved ``.skops`` model that :func:`load` needs named in ``trusted=``:
+    those skops does not trust by default, less scaleml's own estimators."""
+    import skops.io as sio
+
+    own = _own_estimator_types()
+    return sorted(t for t in sio.get_untrusted_types(file=Path(path)) if t not in own)
 
 
 def _own_estimator_types() -> set[str]:

@@ -12,12 +12,13 @@ backend, Dask collections compute on its cluster, scaleml's estimators use it.
 from __future__ import annotations
 
 import ast
+import inspect
 import shlex
 from contextlib import ExitStack
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can_be_silenced
 
 from ._config import active_backend, backend
 from .backends import parse_options
@@ -36,6 +37,15 @@ def _parse(line: str) -> tuple[str | None, dict[str, Any]]:
             raise ValueError(f"{USAGE} (could not read {flag!r})")
         pairs.append(words.pop(0))
     return name, parse_options(pairs)
+
+
+def _awaits(source: str) -> bool:
+    """Whether the cell uses ``await`` (or ``async for/with``) at its top level."""
+    try:
+        code = compile(source, "<cell>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    except SyntaxError:
+        return False  # reported by the normal path, with the cell's lines
+    return bool(code.co_flags & inspect.CO_COROUTINE)
 
 
 def _entered(name: str, options: dict[str, Any]) -> ExitStack:
@@ -58,6 +68,7 @@ class ScalemlMagics(Magics):
         self._session: ExitStack | None = None
 
     @line_cell_magic
+    @output_can_be_silenced  # a cell ending in ";" shows nothing, as without the magic
     def scaleml(self, line: str, cell: str | None = None) -> Any:
         try:
             name, options = _parse(line)
@@ -91,9 +102,13 @@ class ScalemlMagics(Magics):
         """Run the cell in the user's namespace and return its last expression's value, as
         ``%%time`` does: IPython shows that value and, if the cell raises, one traceback (a
         nested ``run_cell`` showed both its own and, re-raised, the magic's)."""
+        __tracebackhide__ = True  # IPython leaves this frame out of a failing cell's traceback
         shell = self.shell
         source = shell.transform_cell(cell)
-        filename = shell.compile.cache(source)  # so that a traceback shows the cell's lines
+        if _awaits(source):  # a cell magic runs inside the cell's own execution: no loop to await on
+            raise UsageError("A %%scaleml cell cannot use top-level await. Make the backend active for the "
+                             "next cells with the line magic instead: `%scaleml <backend>` (then `%scaleml off`).")
+        filename = shell.compile.cache(source, shell.execution_count)  # a traceback shows the cell's lines
         tree = shell.compile.ast_parse(source, filename)
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
         if tree.body:

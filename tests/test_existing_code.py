@@ -138,12 +138,14 @@ def test_exec_shows_the_scripts_own_exception(tmp_path):
 
 def test_exec_ends_on_ctrl_c_as_python_does(tmp_path):
     script = tmp_path / "interrupted.py"
-    script.write_text("def train():\n    raise KeyboardInterrupt\n\ntrain()\n")
+    script.write_text("import atexit\natexit.register(print, 'the script cleaned up')\n"
+                      "def train():\n    raise KeyboardInterrupt\n\ntrain()\n")
     plain = _python(script, cwd=tmp_path)
     done = _exec("-b", "local", script, cwd=tmp_path)
     assert done.returncode == plain.returncode == -signal.SIGINT  # a shell sees 130
     assert "Aborted!" not in done.stderr and "runner.py" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == "KeyboardInterrupt" and "in train" in done.stderr
+    assert "the script cleaned up" in plain.stdout and "the script cleaned up" in done.stdout  # atexit ran
 
 
 def test_exec_a_module(tmp_path):
@@ -242,11 +244,18 @@ def test_a_magic_cell_shows_its_value_once_and_a_mistake_in_one_line(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     cells = ["%load_ext scaleml", "%%scaleml local\nx = 20\nx + 1", "%%scaleml local\nraise ValueError('the cell failed')",
-             "%scaleml daks", "%%scaleml local -o n_jobz=2\nx"]
+             "%scaleml daks", "%%scaleml local -o n_jobz=2\nx", "%%scaleml local\nx + 2;",
+             "%%scaleml local\nimport asyncio\nawait asyncio.sleep(0)", "%scaleml local",
+             "import asyncio\nawait asyncio.sleep(0)\nw = x + 3", "w"]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
-    value, failing, misspelled, bad_option = (cell.outputs for cell in notebook.cells[1:])
+    value, failing, misspelled, bad_option, silenced, awaited, _, session_await, after = (
+        cell.outputs for cell in notebook.cells[1:])
+    assert silenced == []  # ";" silences the value, as without the magic
+    # Top-level await cannot run inside a cell magic: the message says to use the line magic, which works.
+    assert [o.output_type for o in awaited] == ["stream"] and "`%scaleml <backend>`" in awaited[0].text
+    assert session_await == [] and [o.data["text/plain"] for o in after] == ["23"]
     assert [o.output_type for o in value] == ["execute_result"] and value[0].data["text/plain"] == "21"
     assert [(o.output_type, o.ename) for o in failing] == [("error", "ValueError")]
     assert any("raise ValueError('the cell failed')" in line for line in failing[0].traceback)

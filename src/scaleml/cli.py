@@ -234,11 +234,16 @@ def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: 
 def _exit_as_python_does(exc: KeyboardInterrupt) -> None:
     """End as ``python script.py`` ends on Ctrl-C: the script's traceback, then killed by
     SIGINT (a shell sees 130), not click's "Aborted!" and status 1."""
+    import atexit
     import signal
 
     from .runner import print_script_traceback
 
     print_script_traceback(exc, sys.stderr)
+    # Python runs the exit handlers before it kills itself: the script's own, and scaleml's
+    # (closing any cluster it opened). The signal below would skip them.
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
     sys.stderr.flush()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGINT)
@@ -302,10 +307,10 @@ def run(
 
         try:
             saved = save(model, save_path)
+            needed = to_trust(saved)
         except ScaleMLError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"saved the fitted model to {saved}")
-        needed = to_trust(saved)
         if needed:
             click.echo(f"load it with scaleml.load({str(saved)!r}, trusted={needed!r}) once you have checked "
                        "that these types are what you expect")

@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Any, TextIO
 
 from ._config import ENV_BACKEND, backend
-from .exceptions import ScaleMLError
+from .exceptions import BackendOptionError, ScaleMLError, UnknownBackendError
 
 
 def run(target: str, args: Sequence[str] = (), *, module: bool = False, backend_name: str | None = None,
@@ -61,9 +61,9 @@ def run(target: str, args: Sequence[str] = (), *, module: bool = False, backend_
     sys.path[0:1] = [entry]  # as `python script.py` / `python -m` put the script's folder (or cwd) first
     status, summary = 0, ""
     try:
-        if module:
-            _check_module(target)
         with _entered(name, source, options, verbose) as instance:
+            if module:  # inside the block: finding it imports its parent package, as runpy would here
+                _check_module(target)
             log = _fit_log(instance) if verbose else nullcontext()
             with log:
                 try:
@@ -85,14 +85,24 @@ def run(target: str, args: Sequence[str] = (), *, module: bool = False, backend_
 
 
 def _check_module(target: str) -> None:
-    """Fail as ``python -m`` does, in one line, for a module that is not there (runpy's
-    error came with a traceback through this runner), before any backend starts."""
+    """Fail as ``python -m`` does, in one line, for a module that cannot be found (runpy's
+    error came with a traceback through this runner): the module or a parent package is
+    not there, or importing a parent package failed (then its own error is named)."""
     import importlib.util
 
     try:
         found = importlib.util.find_spec(target) is not None
-    except (ImportError, ValueError):  # a parent package missing; an empty or relative name
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if not (target == missing or target.startswith(missing + ".")):  # a parent imports something absent
+            raise ScaleMLError(f"Error while finding module specification for {target!r} "
+                               f"(ModuleNotFoundError: {exc}).") from None
         found = False
+    except ValueError:  # an empty or relative name
+        found = False
+    except Exception as exc:  # noqa: BLE001 - a parent package's __init__ failed: python -m names it too
+        raise ScaleMLError(f"Error while finding module specification for {target!r} "
+                           f"({type(exc).__name__}: {exc}).") from None
     if not found:
         raise ScaleMLError(f"No module named {target!r} (searched from {os.getcwd()}, as python -m does). "
                            "Check the name, or give a script's path without -m.")
@@ -104,7 +114,7 @@ def _entered(name: str, source: str, options: dict[str, Any], verbose: bool) -> 
     stack = ExitStack()
     try:
         instance = stack.enter_context(backend(name, **_with_verbose(name, options, verbose)))
-    except ScaleMLError as exc:
+    except (UnknownBackendError, BackendOptionError) as exc:  # the name or options are wrong, not the machine
         if source != ENV_BACKEND:
             raise
         raise type(exc)(f"{exc} (The backend came from the environment variable {ENV_BACKEND}={name!r}; "

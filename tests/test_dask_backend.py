@@ -416,23 +416,26 @@ def test_unreachable_scheduler_fails_fast_and_clearly(free_port):
     assert address in str(err.value) and "dask scheduler" in str(err.value)
 
 
-@pytest.mark.parametrize("address, source", [("not an address", "address= option"),
-                                             ("tcp://scheduler", "address= option"),
-                                             ("scheduler:port", "SCALEML_DASK_ADDRESS")])
+@pytest.mark.parametrize("address, source", [("not an address", "option"), ("tcp://scheduler", "option"),
+                                             ("scheduler:port", "environment")])
 def test_an_address_without_a_port_is_refused_at_once_and_says_so(address, source, monkeypatch):
     """Found by a new user: Dask fails at once on these; the message said "could not reach ...
     within 3 s" (look at the network), and distributed's half-made Client held the exit 6 s."""
     options = {"address": address}
-    if source == "SCALEML_DASK_ADDRESS":
+    if source == "environment":
         monkeypatch.setenv("SCALEML_DASK_ADDRESS", address)
         options = {}
     done = subprocess.run(
         [sys.executable, "-c", "import sys, json; from sklearn.linear_model import LogisticRegression; "
-         "from scaleml import Scaled; from scaleml.exceptions import ClusterConnectionError\n"
+         "from scaleml import Scaled; from scaleml.exceptions import ScaleMLError\n"
          "try:\n    Scaled(LogisticRegression(), backend='dask', timeout=3, **json.loads(sys.argv[1])).fit([[0.0], [1.0]], [0, 1])\n"
-         "except ClusterConnectionError as error:\n    print(error)", json.dumps(options)],
+         "except ScaleMLError as error:\n    print(type(error).__name__, error)", json.dumps(options)],
         capture_output=True, text=True, timeout=60)
-    assert f"{address!r} (from" in done.stdout and source in done.stdout and "host and a port" in done.stdout
+    if source == "option":  # refused with the backend's options, before anything connects
+        assert done.stdout.startswith("BackendOptionError") and "'address' option" in done.stdout
+    else:
+        assert done.stdout.startswith("ClusterConnectionError") and f"{address!r} (from the SCALEML_DASK_ADDRESS" in done.stdout
+    assert "host and a port" in done.stdout
     assert "Traceback" not in done.stderr  # nothing left for distributed to tear down at exit
 
 

@@ -9,6 +9,7 @@ from numbers import Integral
 from typing import Any
 
 from .._validation import Interval, Predicate
+from ..data.cluster import address_problem
 
 POSITIVE_INT = Interval(Integral, 1, None)
 
@@ -24,4 +25,5 @@ SECURITY = Predicate(
     lambda v: type(v).__name__ == "Security" or (isinstance(v, dict) and all(isinstance(k, str) for k in v)),
     "a distributed.Security or a dict of its arguments (tls_ca_file, tls_client_cert, tls_client_key, ...)",
 )
-ADDRESS = Predicate(lambda v: isinstance(v, str) and bool(v.strip()), "a scheduler address such as 'tcp://scheduler:8786'")
+ADDRESS = Predicate(lambda v: isinstance(v, str) and bool(v.strip()) and address_problem(v) is None,
+                    "a scheduler address with a host and a port, such as 'tcp://scheduler:8786'")

@@ -46,7 +46,7 @@ class ClusterSpec:
 
     @property
     def resolved_address(self) -> str | None:
-        return self.address or os.environ.get(ENV_ADDRESS) or None
+        return (self.address or os.environ.get(ENV_ADDRESS) or "").strip() or None
 
     def key(self) -> tuple:
         address = self.resolved_address
@@ -67,10 +67,9 @@ class ClusterSpec:
         address = self.resolved_address
         if not address:
             return True
-        scheme, _, location = address.rpartition("://")
+        scheme, host, _ = split_address(address)
         if scheme == "inproc":
             return True
-        host = location.rsplit(":", 1)[0].strip("[]") if ":" in location else location
         return host in ("localhost", "127.0.0.1", "::1", "0.0.0.0", socket.gethostname(), socket.getfqdn()) \
             or host.startswith("127.")
 
@@ -216,15 +215,30 @@ def _security(security: Any, address: str) -> Any:
     )
 
 
+def split_address(address: str) -> tuple[str, str, str]:
+    """``(scheme, host, port)`` of a scheduler address (``tcp://[::1]:8786`` -> ``tcp``,
+    ``::1``, ``8786``); the scheme and the port are empty where the address has none."""
+    scheme, _, location = address.strip().rpartition("://")
+    host, colon, port = location.rpartition(":")
+    if not colon or not port.isdigit():  # no port: "scheduler", or an IPv6 host alone
+        host, port = location, ""
+    return scheme.lower(), host.strip("[]"), port
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` cannot be a Dask scheduler address, or None (schemes other than
+    tcp, tls, ws and wss, such as inproc:// and ucx://, are left to Dask)."""
+    scheme, host, port = split_address(address)
+    if scheme not in ("", "tcp", "tls", "ws", "wss") or (host and port):
+        return None
+    return "it needs a host and a port, as in 'tcp://scheduler:8786'"
+
+
 def _check_address(spec: ClusterSpec) -> None:
     """Refuse, before Dask tries it, an address that names no port: Dask fails at once on
     it, and our "could not reach within N s" would send the user looking at the network."""
     address = spec.resolved_address
-    scheme, _, location = address.rpartition("://")
-    if scheme.lower() not in ("", "tcp", "tls", "ws", "wss"):
-        return  # inproc://, ucx://, ...: Dask's to judge
-    host, colon, port = location.rpartition(":")
-    if colon and host and port.isdigit():
+    if address_problem(address) is None:
         return
     source = "the backend's address= option" if spec.address else f"the {ENV_ADDRESS} environment variable"
     raise ClusterConnectionError(

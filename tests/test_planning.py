@@ -75,7 +75,13 @@ def test_local_n_jobs_leaves_a_step_whose_n_jobs_scikit_learn_ignores_alone():
     step = model.plan_[1]
     assert step.parallelism == "1 process"
     assert "ignores LogisticRegression's n_jobs since 1.8" in step.reason
-    assert model.estimator_[-1].n_jobs is None
+
+    class MyLogisticRegression(LogisticRegression):
+        pass
+
+    with warnings.catch_warnings():  # a subclass is ignored the same way
+        warnings.simplefilter("error", FutureWarning)
+        Scaled(MyLogisticRegression(), backend="local", n_jobs=-1).fit(X, y)
 
 
 def test_explain_a_scaled_uses_its_backend_and_options():

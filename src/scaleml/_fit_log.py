@@ -112,8 +112,10 @@ class FitLog:
             where = "this process: it sent no work to the cluster"
         elif fit.estimator is None and fit.workers > 1:
             where = f"joblib, up to {fit.workers} workers (n_jobs={fit.n_jobs!r})"
-        elif fit.estimator is None:
+        elif fit.estimator is None and fit.n_jobs in (None, 1):
             where = f"this process (n_jobs={fit.n_jobs!r} means one worker)"
+        elif fit.estimator is None:  # local's in_process=True, or another sequential configuration
+            where = f"this process (the backend runs joblib work sequentially here, whatever n_jobs={fit.n_jobs!r})"
         else:
             where = self._planned(fit)
         return FitRecord(fit.name, seconds, where)

@@ -83,7 +83,7 @@ def load(path: str | os.PathLike[str], trusted: bool | list[str] | None = None) 
         # function a crafted file names) is as untrusted as anyone's, and a custom
         # module= class stays the caller's to trust.
         allowed = list(trusted or []) + [t for t in needed if t in _own_estimator_types()]
-        missing = sorted(set(to_trust(path)) - set(allowed))
+        missing = sorted(set(needed) - set(allowed))
         if missing:
             raise UntrustedModelError(
                 f"{path} contains types that are not trusted by default: {missing}. Check that "

@@ -179,8 +179,11 @@ def load_recipe(path: str | Path, allow_any_import: bool = False) -> Recipe:
     try:
         with path.open() as stream:  # a stream, so that YAML's errors name the file, not "<unicode string>"
             raw = yaml.safe_load(stream)
-    except yaml.constructor.ConstructorError as exc:  # a Python tag, say
-        raise RecipeError(f"{path}: not plain YAML data ({exc}). Recipes hold data, never code.") from None
+    except yaml.constructor.ConstructorError as exc:
+        if "python/" in str(exc):  # a !!python/... tag: code, which safe_load refuses
+            raise RecipeError(f"{path}: not plain YAML data ({exc}). Recipes hold data, never code.") from None
+        raise RecipeError(f"{path}: not a recipe's YAML ({exc}). Recipes are mappings of names to "
+                          "plain values, lists and mappings.") from None
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML ({exc}). Check the indentation and the quoting there.") from None
     raw = _check_mapping(path, "recipe", raw, _TOP_KEYS)

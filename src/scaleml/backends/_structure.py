@@ -49,10 +49,13 @@ def n_jobs_ignored(step: Any) -> str | None:
     """Why the installed scikit-learn ignores ``step``'s n_jobs, or None where it uses it."""
     import sklearn
 
-    since = _N_JOBS_IGNORED_FROM.get(type(step).__module__ + "." + type(step).__name__)
-    if since is None or tuple(int(part) for part in sklearn.__version__.split(".")[:2]) < since:
-        return None
-    return f"scikit-learn ignores {type(step).__name__}'s n_jobs since {since[0]}.{since[1]}"
+    for cls in type(step).__mro__:  # a subclass of LogisticRegression ignores it as well
+        since = _N_JOBS_IGNORED_FROM.get(cls.__module__ + "." + cls.__name__)
+        if since is not None:
+            if tuple(int(part) for part in sklearn.__version__.split(".")[:2]) < since:
+                return None
+            return f"scikit-learn ignores {cls.__name__}'s n_jobs since {since[0]}.{since[1]}"
+    return None
 
 
 def _spreads(step: Any) -> bool:

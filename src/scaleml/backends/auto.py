@@ -191,8 +191,11 @@ class AutoBackend(Backend):
         workers = None
         if client is not None:
             workers = sum(w.get("nthreads", 1) for w in workers_of(client).values()) or None
-        return predict(work, constants, loky_warm=loky_workers_running() >= constants.cores, dask_workers=workers,
-                       dask_running=client is not None)
+        import joblib
+
+        # n_jobs=-1 starts joblib.cpu_count() workers, which a container's CPU quota may make fewer than the cores.
+        warm = loky_workers_running() >= min(constants.cores, joblib.cpu_count())
+        return predict(work, constants, loky_warm=warm, dask_workers=workers, dask_running=client is not None)
 
     def _delegate(self, decision: Decision) -> Backend:
         from . import create_backend

@@ -159,6 +159,7 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         model.estimator_ = estimator
         model.plan_ = None
         model.target_column_ = None
+        model.feature_columns_ = None
         return model
 
     def _fitted(self, fitted: Any, record: Record, resolved: Any, X: Any, y: Any) -> None:
@@ -167,6 +168,13 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         # A target named as a column of lazy data is left out of the features again
         # when predicting on the same kind of data.
         self.target_column_ = y if isinstance(y, str) and is_lazy(X) else None
+        # Lazy data's blocks reach the steps as arrays: the names are checked here instead.
+        self.feature_columns_ = None
+        if is_lazy(X):
+            from .data.blocks import lazy_columns
+
+            columns = lazy_columns(X)
+            self.feature_columns_ = None if columns is None else [c for c in columns if c != self.target_column_]
 
     @available_if(_inner_has("fit_transform"))
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
@@ -190,6 +198,11 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
 
     def _call(self, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
         check_is_fitted(self)
+        fitted_columns = self.__dict__.get("feature_columns_")
+        if fitted_columns is not None and is_lazy(X):
+            from .data.blocks import check_feature_columns
+
+            check_feature_columns(X, fitted_columns, self.__dict__.get("target_column_"))
         with resolve_backend(self.backend, self._backend_options) as resolved:
             target = self.__dict__.get("target_column_")
             if target is not None and method != "score" and resolved.backend.out_of_core and is_lazy(X):

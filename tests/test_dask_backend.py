@@ -439,6 +439,18 @@ def test_an_address_without_a_port_is_refused_at_once_and_says_so(address, sourc
     assert "Traceback" not in done.stderr  # nothing left for distributed to tear down at exit
 
 
+def test_a_cluster_of_one_worker_thread_still_gets_the_work():
+    """Found by a new user: with one worker thread, n_jobs=-1 counted 1 job, which joblib
+    runs itself, in this process: the whole search ran on the client, zero tasks."""
+    with scaleml.backend("dask", n_workers=1, threads_per_worker=1) as backend:
+        search = GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0]}, cv=3, n_jobs=-1,
+                              scoring=lambda est, X_, y_: float(os.getpid()))  # where each fold was scored
+        search.fit(X, y)
+        assert backend.activity()["dask_tasks"] >= 2
+    pids = {int(p) for key, values in search.cv_results_.items() if key.startswith("split") for p in values}
+    assert pids and os.getpid() not in pids, "the folds were scored in this process, not on the cluster"
+
+
 def test_tls_address_without_certificates_is_refused():
     with pytest.raises(ClusterConnectionError, match="TLS"):
         Scaled(LogisticRegression(), backend="dask", address="tls://127.0.0.1:1").fit(X, y)

@@ -208,11 +208,16 @@ class DaskJoblibBackend(ParallelBackendBase):
         return self._n_jobs_for(n_jobs)
 
     def _n_jobs_for(self, n_jobs: int | None) -> int:
-        """``n_jobs`` as a count on the worker threads last counted (-1: all of them)."""
+        """``n_jobs`` as a count on the worker threads last counted (-1: all of them).
+
+        A count of 1 makes joblib run the calls itself, in this process: on a cluster of
+        one worker thread, ``n_jobs=-1`` (or None) counts 2 instead, one task running and
+        one queued, so that the work still goes to the cluster. An explicit 1 stays here.
+        """
         if n_jobs is None:
             n_jobs = self.default_n_jobs
         if n_jobs < 0:
-            return max(self._threads + 1 + n_jobs, 1)
+            return max(self._threads + 1 + n_jobs, 2 if self._threads == 1 and n_jobs == -1 else 1)
         return n_jobs
 
     def _probe_for_workers(self) -> int:

@@ -121,6 +121,17 @@ def test_bench_recipe_and_compare(tmp_path):
     compared = runner.invoke(main, ["bench", "--compare", str(outs[0]), str(outs[1])])
     assert compared.exit_code == 0, compared.output
     assert "B/A" in compared.output and "local" in compared.output
+    assert "different data sizes" not in compared.output
+    # Found by a new user: runs of other sizes were compared without a word; a CSV gave a bare JSON error.
+    bigger = json.loads(outs[1].read_text())
+    bigger["provenance"]["scale"] = 3.0
+    outs[1].write_text(json.dumps(bigger))
+    compared = runner.invoke(main, ["bench", "--compare", str(outs[0]), str(outs[1])])
+    assert "note: different data sizes (--scale 1.0 vs 3.0)" in compared.output
+    csv_file = next(outs[0].parent.glob("*.csv"))
+    refused = runner.invoke(main, ["bench", "--compare", str(csv_file), str(outs[1])])
+    assert refused.exit_code != 0 and f"{csv_file} is not a bench result file" in refused.output
+    assert "Give the .json" in refused.output
 
 
 def test_failing_backend_is_reported_not_fatal(tmp_path):

@@ -80,6 +80,9 @@ def format_comparison(before: BenchRun, after: BenchRun) -> str:
     ]
     if before.case != after.case:
         lines.append(f"note: different cases ({before.case} vs {after.case})")
+    sa, sb = before.provenance.get("scale", 1.0), after.provenance.get("scale", 1.0)
+    if sa != sb:
+        lines.append(f"note: different data sizes (--scale {sa} vs {sb}): the times are not comparable")
     ma, mb = before.provenance.get("machine", {}), after.provenance.get("machine", {})
     if (ma.get("cpu"), ma.get("cores_usable")) != (mb.get("cpu"), mb.get("cores_usable")):
         lines.append(f"note: different machines ({ma.get('cpu')} x{ma.get('cores_usable')} vs {mb.get('cpu')} x{mb.get('cores_usable')})")

@@ -130,8 +130,8 @@ def test_bench_recipe_and_compare(tmp_path):
     assert "note: different data sizes (--scale 1.0 vs 3.0)" in compared.output
     csv_file = next(outs[0].parent.glob("*.csv"))
     refused = runner.invoke(main, ["bench", "--compare", str(csv_file), str(outs[1])])
-    assert refused.exit_code != 0 and f"{csv_file} is not a bench result file" in refused.output
-    assert "Give the .json" in refused.output
+    assert refused.exit_code != 0 and f"{csv_file} is not a result file `scaleml bench` wrote" in refused.output
+    assert "give the .json file" in refused.output
 
 
 def test_failing_backend_is_reported_not_fatal(tmp_path):

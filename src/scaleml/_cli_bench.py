@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -48,7 +49,6 @@ def bench(
     """
     from .bench.cases import CASES, get_case
     from .bench.report import format_comparison, format_table, write_chart
-    from .bench.results import BenchRun
     from .bench.runner import BackendSpec, run_bench
     from .exceptions import ScaleMLError
 
@@ -58,7 +58,7 @@ def bench(
         return
     try:
         if compare:
-            click.echo(format_comparison(BenchRun.read_json(compare[0]), BenchRun.read_json(compare[1])))
+            click.echo(format_comparison(*(read_result_file(path) for path in compare)))
             return
         if recipe and case_name:
             raise ScaleMLError("Give a recipe or --case, not both.")
@@ -158,3 +158,15 @@ def _default_specs() -> list:
         if b.available and b.name != "local" and not (b.name == "cupy" and importlib.util.find_spec("cupy") is None):
             specs.append(BackendSpec(b.name))
     return specs
+
+
+def read_result_file(path: str) -> Any:
+    """The :class:`BenchRun` in a result file, or a one-line error naming the file (the CSV
+    beside the JSON gave a bare "Expecting value")."""
+    from .bench.results import BenchRun
+
+    try:
+        return BenchRun.read_json(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{path} is not a result file `scaleml bench` wrote ({type(exc).__name__}: "
+                                   f"{exc}); give the .json file from its --out folder.") from None

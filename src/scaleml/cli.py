@@ -367,9 +367,9 @@ def _refine_calibration(output: str | None, results: tuple[str, ...]) -> Any:
     import dataclasses
     from pathlib import Path
 
+    from ._cli_bench import read_result_file
     from .backends import _calibration
     from .bench.refine import refine
-    from .bench.results import BenchRun
     from .exceptions import ScaleMLError
 
     path = Path(output) if output else _calibration.calibration_path()
@@ -380,13 +380,7 @@ def _refine_calibration(output: str | None, results: tuple[str, ...]) -> Any:
         constants = _calibration.parse(document, str(path))
     except (OSError, ValueError) as exc:  # CalibrationError is a ValueError, as is bad JSON
         raise click.ClickException(f"{exc} Run `scaleml calibrate` to measure this machine again.") from None
-    runs = []
-    for result in dict.fromkeys(results):
-        try:
-            runs.append((result, BenchRun.read_json(result)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise click.ClickException(f"{result} is not a result file `scaleml bench` wrote ({type(exc).__name__}: "
-                                       f"{exc}); give the .json file from its --out folder.") from None
+    runs = [(result, read_result_file(result)) for result in dict.fromkeys(results)]
     recorded = document.get("provenance")
     try:
         refined, provenance, found, notes = refine(constants, recorded if isinstance(recorded, dict) else {}, runs)

@@ -284,6 +284,26 @@ def test_worker_killed_mid_fit_does_not_lose_the_fit(external_cluster):
     assert_array_equal(got.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"])
 
 
+def test_every_worker_killed_mid_fit_is_one_clear_error(external_cluster):
+    """Found by a new user: with every worker lost, the data sent to them is gone and Dask
+    cancels the tasks; the fit raised distributed's "cancelled for reason: already
+    forgotten", chained with a FuturesCancelledError from releasing that data."""
+    address, client = external_cluster
+    digits_X, digits_y = load_digits(return_X_y=True)
+    search = GridSearchCV(RandomForestClassifier(n_estimators=200, random_state=0),
+                          {"max_depth": [6, 8, 10, None]}, cv=3)
+    victims = client.run(os.getpid)
+    thread, outcome = _run_until_busy(
+        client, lambda: Scaled(search, backend="dask", address=address).fit(digits_X, digits_y), 0.5)
+    for pid in victims.values():
+        os.kill(pid, signal.SIGKILL)
+    thread.join(timeout=240)
+    client.wait_for_workers(2, timeout=120)  # the nannies restart them for later tests
+    error = outcome.get("error")
+    assert isinstance(error, ClusterConnectionError), repr(error)
+    assert address in str(error) and "workers it ran on were lost" in str(error) and "run the fit again" in str(error)
+
+
 @pytest.mark.slow
 def test_worker_killed_mid_hyperband_does_not_change_the_search(external_cluster):
     """Futures lost with a worker are recomputed from their inputs: the same search results."""

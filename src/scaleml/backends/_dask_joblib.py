@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from concurrent.futures import CancelledError
 from collections.abc import Iterable
 from typing import Any
 
@@ -417,6 +418,8 @@ class DaskJoblibBackend(ParallelBackendBase):
         self.progress.add_done()
         try:
             out = future.result()
+        except CancelledError as exc:  # not ours (abort_everything's are dropped above): the scheduler's
+            out = self._lost(exc)
         except BaseException as exc:  # noqa: BLE001 - a lost worker, a cancelled task: each batch raises it
             out = exc
         outcomes = out[0] if isinstance(out, tuple) else [out] * len(parts)
@@ -437,6 +440,23 @@ class DaskJoblibBackend(ParallelBackendBase):
                     failure = failure or exc
         if failure is not None:
             raise failure
+
+    def _lost(self, exc: BaseException) -> BaseException:
+        """What a task the scheduler cancelled means for the user: the workers holding the
+        fit's data are gone (Dask cannot recompute data sent from here), so it cannot finish."""
+        address = getattr(self.client.scheduler, "address", None) or "(unknown)"
+        try:
+            workers = len(self.client.nthreads())
+        except Exception:  # noqa: BLE001 - the scheduler may be gone too; the message says what is known
+            workers = None
+        now = "" if workers is None else f"; the cluster has {workers} worker{'s' if workers != 1 else ''} now"
+        error = ClusterConnectionError(
+            f"The Dask scheduler at {address} cancelled a task of this fit ({exc}): the workers it ran on were "
+            f"lost, with the data sent to them{now}. The fit did not finish and nothing from it was kept. Check "
+            "the workers' logs (memory limits, a stopped machine) and run the fit again."
+        )
+        error.__cause__ = exc
+        return error
 
     def retrieve_result_callback(self, part: Any) -> Any:
         outcome = part.outcome

@@ -28,6 +28,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from concurrent.futures import CancelledError
 from typing import Any
 
 from .cluster import workers_of
@@ -235,8 +236,8 @@ class Spread:
                 event.set()
             with self.client.as_current():  # wait() asks for the current client; ours is not the default
                 wait(futures, timeout=RELEASE_WAIT_S)
-        except (OSError, TimeoutError, DaskTimeoutError):
-            pass  # the scheduler or a worker is gone; whatever is left ends by itself
+        except (OSError, TimeoutError, DaskTimeoutError, CancelledError):
+            pass  # the scheduler or the workers are gone (cancelled copies: lost with them); the rest ends by itself
         finally:
             ended = sum(f.status == "finished" for f in live)
             try:

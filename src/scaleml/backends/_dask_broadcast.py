@@ -1,0 +1,72 @@
+"""Large arguments of the dask backend's tasks, sent to every worker once and shared by
+every ``Parallel`` call under the backend (see :class:`BroadcastCache`)."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+
+class BroadcastCache:
+    """Futures of data already on every worker, keyed by the object's identity.
+
+    ``movement`` is how it gets there: ``"peers"`` (sent once, copied among the workers
+    and kept for the fit: :class:`scaleml.data.spread.Spread`) or ``"broadcast"`` (Dask's
+    ``scatter(broadcast=True)``, whose copies the scheduler's memory manager drops).
+    """
+
+    def __init__(self, client: Any, min_bytes: int, movement: str = "peers") -> None:
+        from ..data.spread import Spread
+
+        self.client = client
+        self.min_bytes = min_bytes
+        self.movement = movement
+        self._spread = Spread(client)
+        self._lock = threading.Lock()
+        self._entries: dict[int, tuple[Any, Any]] = {}
+
+    def future_for(self, obj: Any) -> Any:
+        """A future standing for ``obj`` on every worker, or ``obj`` itself if small."""
+        from dask.sizeof import sizeof
+
+        if obj is None or isinstance(obj, (int, float, str, bool, bytes)):
+            return obj
+        key = id(obj)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0]() is obj:
+                return entry[1]
+            try:
+                ref = weakref.ref(obj)
+            except TypeError:
+                return obj  # lists, tuples: not worth tracking, sent with the task
+            if sizeof(obj) < self.min_bytes:
+                return obj
+            if self.movement == "peers":
+                future = self._spread.put(obj)
+            else:
+                future = self.client.scatter(obj, broadcast=True, hash=False)
+            self._entries[key] = (ref, future)
+            return future
+
+    def preload(self, objects: Iterable[Any]) -> None:
+        for obj in objects:
+            self.future_for(obj)
+
+    def describe(self) -> str | None:
+        """How the data reached the workers, for the plan (None: nothing was sent ahead)."""
+        if self.movement == "peers":
+            return self._spread.describe() if self._spread.objects else None
+        with self._lock:
+            count = len(self._entries)
+        return f"{count} object(s) sent with Dask's scatter(broadcast=True)" if count else None
+
+    def release(self) -> None:
+        with self._lock:
+            futures = [future for _, future in self._entries.values()]
+            self._entries.clear()
+        self._spread.release()
+        if futures:
+            self.client.cancel(futures)

@@ -82,8 +82,9 @@ def load(path: str | os.PathLike[str], trusted: bool | list[str] | None = None) 
         # the file. Only those classes, by exact name: any other scaleml callable (a
         # function a crafted file names) is as untrusted as anyone's, and a custom
         # module= class stays the caller's to trust.
-        allowed = list(trusted or []) + [t for t in needed if t in _own_estimator_types()]
-        missing = sorted(set(needed) - set(allowed))
+        needing = _needing_trust(needed)
+        allowed = list(trusted or []) + [t for t in needed if t not in needing]
+        missing = sorted(set(needing) - set(allowed))
         if missing:
             raise UntrustedModelError(
                 f"{path} contains types that are not trusted by default: {missing}. Check that "
@@ -97,8 +98,13 @@ def to_trust(path: str | os.PathLike[str]) -> list[str]:
     those skops does not trust by default, less scaleml's own estimators."""
     import skops.io as sio
 
+    return _needing_trust(sio.get_untrusted_types(file=Path(path)))
+
+
+def _needing_trust(untrusted: list[str]) -> list[str]:
+    """``untrusted`` (skops' list) less scaleml's own estimator classes, sorted."""
     own = _own_estimator_types()
-    return sorted(t for t in sio.get_untrusted_types(file=Path(path)) if t not in own)
+    return sorted(t for t in untrusted if t not in own)
 
 
 def _own_estimator_types() -> set[str]:

@@ -36,7 +36,6 @@ from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from ._structure import n_jobs_ignored
 
 
-
 class DaskBackend(Backend):
     """joblib-on-dask: ``n_jobs`` work on a Dask cluster.
 

@@ -238,13 +238,13 @@ def _check_address(spec: ClusterSpec) -> None:
     """Refuse, before Dask tries it, an address that names no port: Dask fails at once on
     it, and our "could not reach within N s" would send the user looking at the network."""
     address = spec.resolved_address
-    if address_problem(address) is None:
+    problem = address_problem(address)
+    if problem is None:
         return
     source = "the backend's address= option" if spec.address else f"the {ENV_ADDRESS} environment variable"
     raise ClusterConnectionError(
-        f"{address!r} (from {source}) is not a Dask scheduler address: it needs a host and a port, as in "
-        "'tcp://scheduler:8786'. `dask scheduler` prints its address when it starts (8786 is its default port); "
-        "leave the address unset to use a local cluster."
+        f"{address!r} (from {source}) is not a Dask scheduler address: {problem}. `dask scheduler` prints its "
+        "address when it starts (8786 is its default port); leave the address unset to use a local cluster."
     )
 
 

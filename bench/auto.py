@@ -252,7 +252,7 @@ def main() -> None:
         return
 
     from scaleml import machine
-    from scaleml.backends import _calibration
+    from scaleml.backends.auto import _calibration
     from scaleml.bench.results import write_json
 
     constants = _calibration.load()

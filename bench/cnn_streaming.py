@@ -213,7 +213,7 @@ def ddp(repeat: int) -> dict:
 
     import scaleml
     from scaleml.nn import CNNClassifier
-    from scaleml.data.cluster import close_all
+    from scaleml.engines.dask.cluster import close_all
     from scaleml.nn.distributed import fit_distributed
 
     X, y = load_digits(return_X_y=True)

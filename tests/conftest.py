@@ -72,7 +72,7 @@ def external_cluster(tmp_path_factory):
     )
     import distributed
 
-    from scaleml.data.cluster import close_all
+    from scaleml.engines.dask.cluster import close_all
 
     client = distributed.Client(address, timeout=60, set_as_default=False)
     client.wait_for_workers(2, timeout=120)

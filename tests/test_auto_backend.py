@@ -19,8 +19,8 @@ from sklearn.svm import SVC
 
 import scaleml
 from scaleml import Scaled
-from scaleml.backends import _calibration, _cost
-from scaleml.data.cluster import CONNECTIONS
+from scaleml.backends.auto import _calibration, _cost
+from scaleml.engines.dask.cluster import CONNECTIONS
 from scaleml.exceptions import CalibrationWarning
 from scaleml.machine import usable_cores
 
@@ -62,7 +62,7 @@ def test_sub_second_work_never_starts_a_cluster_even_when_dask_looks_cheapest(tm
     CONNECTIONS.close()
     model = Scaled(GridSearchCV(SVC(), TINY_GRID, n_jobs=-1), backend="auto", calibration=path).fit(X_IRIS, Y_IRIS)
     predicted = {e.backend: e.seconds for e in model.plan_.decision.estimates}
-    assert predicted["dask"] < predicted["local"] < scaleml.backends.auto.NEVER_START_BELOW_S
+    assert predicted["dask"] < predicted["local"] < scaleml.backends.auto.backend.NEVER_START_BELOW_S
     assert model.plan_.backend == "local"
     assert CONNECTIONS.running() == [], "auto started a cluster for sub-second work"
 
@@ -221,7 +221,7 @@ from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV
 import scaleml
-from scaleml.backends.auto import loky_workers_running
+from scaleml.backends.auto.backend import loky_workers_running
 
 X, y = load_digits(return_X_y=True)
 search = GridSearchCV(RandomForestClassifier(n_estimators=20, random_state=0), {"max_depth": [4, 8]}, cv=3)

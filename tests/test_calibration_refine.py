@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from scaleml.backends import _calibration, _cost
+from scaleml.backends.auto import _calibration, _cost
 from scaleml.bench.refine import derive, refine
 from scaleml.bench.results import BenchRun, Measurement
 from scaleml.cli import main

@@ -169,7 +169,7 @@ def test_managed_workers_keep_the_allocators_own_trim_threshold():
     """distributed gives each worker MALLOC_TRIM_THRESHOLD_=65536, which made small numpy
     fits up to 2x slower than in loky's workers; the managed cluster leaves it out, and a
     value the user set is kept."""
-    from scaleml.data._cluster_host import worker_environ
+    from scaleml.engines.dask._cluster_host import worker_environ
 
     default = {"MALLOC_TRIM_THRESHOLD_": 65536, "OMP_NUM_THREADS": 1}
     assert worker_environ(default) == {"OMP_NUM_THREADS": 1}
@@ -183,7 +183,7 @@ def test_managed_workers_keep_the_allocators_own_trim_threshold():
 def test_managed_workers_sample_their_stacks_every_50_ms_not_10():
     """distributed's 10 ms stack sampling cost 4 % of a fit's time on a worker; the managed
     cluster samples every 50 ms, and an interval the user set in Dask's config is kept."""
-    from scaleml.data._cluster_host import profile_interval
+    from scaleml.engines.dask._cluster_host import profile_interval
 
     assert profile_interval("10ms") == "50ms"
     assert profile_interval("20ms") == "20ms"
@@ -199,7 +199,7 @@ def test_batches_grow_on_every_short_timing_and_stay_single_for_long_calls():
     first returns; each short one that returns may double the size (it waited for a batch
     of the new size before: three rounds to reach 8). Long calls stay one per task; only a
     batch of the current size keeps or shrinks it."""
-    from scaleml.backends._dask_joblib import DaskJoblibBackend
+    from scaleml.backends.dask._joblib import DaskJoblibBackend
 
     backend = DaskJoblibBackend()
     backend.start_call()
@@ -225,7 +225,7 @@ def test_the_worker_list_is_never_a_stale_empty_copy():
     every 5 ms here so that the race, about one call in twenty then, shows in 500 calls."""
     import dask
 
-    from scaleml.data.cluster import workers_of
+    from scaleml.engines.dask.cluster import workers_of
 
     with dask.config.set({"distributed.client.scheduler-info-interval": "5ms"}):
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,

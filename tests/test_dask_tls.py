@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from numpy.testing import assert_array_equal  # noqa: E402
 
 from scaleml import Scaled  # noqa: E402
-from scaleml.data.cluster import close_all  # noqa: E402
+from scaleml.engines.dask.cluster import close_all  # noqa: E402
 from scaleml.exceptions import ClusterConnectionError  # noqa: E402
 
 pytestmark = [

@@ -35,7 +35,7 @@ import pytest
 from joblib import Parallel, delayed
 
 import scaleml
-from scaleml.data.cluster import workers_of
+from scaleml.engines.dask.cluster import workers_of
 from scaleml.exceptions import ClusterConnectionError
 
 distributed = pytest.importorskip("distributed")
@@ -382,7 +382,7 @@ def test_scheduler_tasks_cleanup():
             sleep(0.01)
             assert time() < start + 5
         assert not client.futures
-        scaleml.data.cluster.close_all(cluster.scheduler_address)
+        scaleml.engines.dask.cluster.close_all(cluster.scheduler_address)
 
 
 @pytest.mark.parametrize("cluster_strategy", ["adaptive", "late_scaling"])
@@ -398,7 +398,7 @@ def test_wait_for_workers(cluster_strategy):
             assert Parallel()(delayed(inc)(i) for i in range(10)) == list(range(1, 11))
         assert cluster.scheduler.transition_counter > 0, "the work ran on the cluster's new workers, not here"
     finally:
-        scaleml.data.cluster.close_all(cluster.scheduler_address)
+        scaleml.engines.dask.cluster.close_all(cluster.scheduler_address)
         cluster.close()
 
 
@@ -410,7 +410,7 @@ def test_wait_for_workers_timeout():
             with pytest.raises(ClusterConnectionError, match="has no workers after 1 s"):
                 Parallel()(delayed(inc)(i) for i in range(10))
     finally:
-        scaleml.data.cluster.close_all(cluster.scheduler_address)
+        scaleml.engines.dask.cluster.close_all(cluster.scheduler_address)
         cluster.close()
 
 

@@ -32,7 +32,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random
 @pytest.fixture(scope="module")
 def cluster():
     """Two single-threaded worker processes under nannies (a killed worker is restarted)."""
-    from scaleml.data.cluster import close_all
+    from scaleml.engines.dask.cluster import close_all
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as local:

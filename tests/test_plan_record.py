@@ -202,7 +202,7 @@ def test_parquet_with_a_target_column_fit_transform_predict_and_score(tmp_path):
 
 
 def test_a_block_reconnects_after_its_connection_is_closed():
-    from scaleml.data.cluster import close_all
+    from scaleml.engines.dask.cluster import close_all
 
     with scaleml.backend("dask"):
         first = Scaled(_forest()).fit(X, y)

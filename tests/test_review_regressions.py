@@ -16,7 +16,7 @@ class TwoArgError(Exception):
 def test_a_task_error_that_pickles_but_cannot_be_rebuilt_still_arrives_with_its_words(monkeypatch):
     import copyreg
 
-    from scaleml.backends._dask_tasks import _Raised
+    from scaleml.backends.dask._tasks import _Raised
 
     # Importing distributed registers every exception class defined by then with copyreg
     # (tblib's pickling support), which rebuilds them without calling __init__: once this

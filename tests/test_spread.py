@@ -1,4 +1,4 @@
-"""Data kept on every worker for a fit (scaleml.data.spread), on a real LocalCluster whose
+"""Data kept on every worker for a fit (scaleml.engines.dask.spread), on a real LocalCluster whose
 memory manager runs every 100 ms (2 s by default) so that its dropping of replicas shows."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 
-from scaleml.data.spread import Spread  # noqa: E402
+from scaleml.engines.dask.spread import Spread  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -67,7 +67,7 @@ def test_holders_end_when_their_owner_goes_away(client):
     """A process that exits without releasing: its data and holders go with it."""
     owner = textwrap.dedent("""
         import sys, numpy as np, distributed
-        from scaleml.data.spread import Spread
+        from scaleml.engines.dask.spread import Spread
         client = distributed.Client(sys.argv[1])
         future = Spread(client).put(np.ones(100_000))
         print(future.key, flush=True)

@@ -143,7 +143,7 @@ def _at_once(client: Any, at_once: int, task: Any, *args: Any,
 
     from distributed import Future
 
-    from scaleml.data.spread import Spread
+    from scaleml.engines.dask.spread import Spread
 
     workers = sorted(client.nthreads())[:at_once]
     holder = Spread(client) if spread is not None else None

@@ -96,7 +96,7 @@ def bench(
     click.echo(f"\nwrote {json_path}, {base.with_suffix('.csv')}" + (f", {chart}" if chart else ""))
     if chart is None:
         click.echo("(no chart: pip install 'scaleml[plot]' for matplotlib)")
-    from .data.cluster import CONNECTIONS, close_all
+    from .engines.dask.cluster import CONNECTIONS, close_all
 
     if CONNECTIONS.running():  # say so, rather than pause in silence at exit
         click.echo("closing the Dask cluster scaleml started (a few seconds)...", err=True)

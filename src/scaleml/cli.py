@@ -338,7 +338,7 @@ def calibrate(output: str | None, no_dask: bool, show: bool, refine_with: tuple[
     """
     import dataclasses
 
-    from .backends import _calibration
+    from .backends.auto import _calibration
     from .exceptions import ScaleMLError
 
     if refine_with:
@@ -368,7 +368,7 @@ def _refine_calibration(output: str | None, results: tuple[str, ...]) -> Any:
     from pathlib import Path
 
     from ._cli_bench import read_result_file
-    from .backends import _calibration
+    from .backends.auto import _calibration
     from .bench.refine import refine
     from .exceptions import ScaleMLError
 

@@ -61,11 +61,11 @@ BUILTIN_BACKENDS: dict[str, tuple[str, str]] = {
         "parallel and out-of-core estimators on Dask collections",
     ),
     "torch": (
-        "scaleml.backends.torch:TorchBackend",
+        "scaleml.backends.array_api.torch:TorchBackend",
         "Array API steps on PyTorch tensors (CUDA, MPS or CPU)",
     ),
     "cupy": (
-        "scaleml.backends.cupy:CuPyBackend",
+        "scaleml.backends.array_api.cupy:CuPyBackend",
         "Array API steps on CuPy arrays on a CUDA GPU",
     ),
     "auto": (

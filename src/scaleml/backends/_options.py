@@ -9,7 +9,7 @@ from numbers import Integral
 from typing import Any
 
 from .._validation import Interval, Predicate
-from ..data.cluster import address_problem
+from ..engines.dask.cluster import address_problem
 
 POSITIVE_INT = Interval(Integral, 1, None)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.cluster import TLS_FILES
+from ..engines.dask.cluster import TLS_FILES
 from ..exceptions import ProfileError
 
 ENV_PROFILES = "SCALEML_PROFILES"

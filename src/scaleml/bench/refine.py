@@ -63,7 +63,7 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)",
         machine's, no ``sklearn`` row, no parallel row, a case that is not built in
         or has no parallel structure, a figure that makes no sense.
     """
-    from ..backends._cost import Work, _nbytes, _spread_seconds, refit_units
+    from ..backends.auto._cost import Work, _nbytes, _spread_seconds, refit_units
     from ..backends._structure import structure
     from ..machine import usable_cores
     from ..planning import walk

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import machine
 from ..backends import create_backend, normalize_name, parse_options
-from ..data.cluster import ENV_ADDRESS
+from ..engines.dask.cluster import ENV_ADDRESS
 from ..exceptions import InvalidParameterError, ScaleMLError, UnknownBackendError
 from .cases import Case
 from .memory import run_measured

@@ -25,7 +25,6 @@ import numpy as np
 
 from ..exceptions import DataError
 from ._parts import align, checked_pair, frame_and_target, frame_part_to_xy, unique_targets
-from .cluster import workers_of
 from .forms import is_lazy, is_path
 
 _FAN_IN = 8  # summaries merged per task in a reduction tree
@@ -55,8 +54,10 @@ class Blocks:
         where the format allows).
     y_ndim : int
         1 for one target per row, 2 for several.
-    client : distributed.Client or None
-        Where lazy work runs; None runs it on threads in this process.
+    client : object or None
+        The engine's handle where lazy work runs (Dask's ``Client`` interface:
+        ``compute``, ``persist``, ``gather``, ``scheduler_info``; duck-typed, so the
+        data layer imports no engine); None runs it on threads in this process.
     """
 
     def __init__(self, parts: list[Any], *, lazy: bool, description: str = "", n_features: int | None = None,
@@ -281,7 +282,7 @@ class Blocks:
         or a quarter of this machine's available memory without a cluster."""
         if self.client is None:
             return local_memory_budget()
-        limits = [w.get("memory_limit") or 0 for w in workers_of(self.client).values()]
+        limits = worker_memory_limits(self.client)
         if not limits or 0 in limits:
             return 2 * local_memory_budget()
         return sum(limits) // 2
@@ -388,6 +389,20 @@ def local_memory_budget() -> int:
 def no_rows_error(description: str) -> ValueError:
     """scikit-learn's message for empty input, naming the lazy data it came from."""
     return ValueError(f"Found array with 0 sample(s) ({description}) while a minimum of 1 is required.")
+
+
+def worker_memory_limits(client: Any) -> list[int]:
+    """Every worker's memory limit in bytes (0 where it has none), asked of ``client``.
+
+    ``client`` is duck-typed (Dask's ``Client`` interface): the data layer imports no
+    engine. Asked of the scheduler for every worker: ``scheduler_info()`` lists only
+    five by default since distributed 2025.4.
+    """
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # distributed before 2025.4 lists every worker and takes no count
+        info = client.scheduler_info()
+    return [w.get("memory_limit") or 0 for w in info["workers"].values()]
 
 
 def compute(collection: Any, client: Any = None) -> Any:

@@ -68,7 +68,7 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
     def __scaleml_placement__(self, request: PlacementRequest) -> Placement:
         """On the backend's cluster: one data-parallel rank per Dask worker. Else on its own
         device, whatever the backend: the one ``device`` resolves to here."""
-        from ..data.cluster import in_dask_worker
+        from ..engines.dask.cluster import in_dask_worker
         from ..data.device import resolve_device
 
         if request.cluster is not None and not in_dask_worker():
@@ -201,7 +201,7 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
 
     def _fit(self, X: Any, y: Any, *, reset: bool, epochs: int, classes: Any, incremental: bool = False) -> TorchEstimator:
         torch = _import_torch()
-        from ..data.cluster import backend_client
+        from ..engines.dask.cluster import backend_client
         from ..data.device import resolve_device
         from ._training import TensorFeed, run_training
         from .callbacks import Training

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ..data.cluster import workers_of
-from ..data.spread import Spread
+from ..engines.dask.cluster import workers_of
+from ..engines.dask.spread import Spread
 from ..exceptions import ClusterConnectionError, TrainingInterruptedError
 from .callbacks import Callback
 from .distributed import free_port

@@ -18,8 +18,8 @@ from typing import Any
 from sklearn.base import clone
 from sklearn.metrics import check_scoring
 
-from ..data.cluster import workers_of
-from ..data.spread import Spread
+from ..engines.dask.cluster import workers_of
+from ..engines.dask.spread import Spread
 
 
 def advance(
@@ -98,7 +98,7 @@ class DaskRunner:
     """Training tasks as futures on a ``distributed.Client``.
 
     The data goes to every worker once and stays there until the search ends
-    (:class:`scaleml.data.spread.Spread`); each model stays on the worker that
+    (:class:`scaleml.engines.dask.spread.Spread`); each model stays on the worker that
     trained it, its next task chained to it; only scores travel here until the
     best model is fetched. A worker lost mid-search costs the tasks it held: the
     scheduler re-runs them from their inputs elsewhere.
@@ -137,7 +137,7 @@ class DaskRunner:
 
     def guard(self) -> Any:
         """The scheduler lost mid-search becomes one clear ClusterConnectionError."""
-        from ..data.cluster import scheduler_loss_as_error
+        from ..engines.dask.cluster import scheduler_loss_as_error
 
         return scheduler_loss_as_error(self.client)
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import Predicate
-from ._array_api import ArrayAPIBackend
-from ._base import Availability, Option
+from ..._validation import Predicate
+from ._base import ArrayAPIBackend
+from .._base import Availability, Option
 
 
 DEVICE_NAME = Predicate(lambda v: isinstance(v, str) and bool(v), "a device name: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
@@ -55,7 +55,7 @@ class TorchBackend(ArrayAPIBackend):
         return Availability(False, problem) if status and problem else status
 
     def _device(self) -> Any:
-        from ..data.device import resolve_device
+        from ...data.device import resolve_device
 
         return resolve_device(self.options["device"])
 

@@ -13,12 +13,12 @@ class BroadcastCache:
     """Futures of data already on every worker, keyed by the object's identity.
 
     ``movement`` is how it gets there: ``"peers"`` (sent once, copied among the workers
-    and kept for the fit: :class:`scaleml.data.spread.Spread`) or ``"broadcast"`` (Dask's
+    and kept for the fit: :class:`scaleml.engines.dask.spread.Spread`) or ``"broadcast"`` (Dask's
     ``scatter(broadcast=True)``, whose copies the scheduler's memory manager drops).
     """
 
     def __init__(self, client: Any, min_bytes: int, movement: str = "peers") -> None:
-        from ..data.spread import Spread
+        from ...engines.dask.spread import Spread
 
         self.client = client
         self.min_bytes = min_bytes

@@ -7,7 +7,7 @@ one whose steps send no work to joblib, and predictions on in-memory data,
 start nothing; a ``scaleml.backend("dask")`` block opens it on entry, so that
 ``distributed.get_client()`` works inside. Without an address the cluster is a
 managed ``LocalCluster`` shared by every backend in the process
-(``scaleml.data.cluster``).
+(``scaleml.engines.dask.cluster``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import joblib
 
-from .._validation import Interval, StrOptions
-from ..data.cluster import (
+from ..._validation import Interval, StrOptions
+from ...engines.dask.cluster import (
     CONNECTIONS,
     ClusterSpec,
     Connection,
@@ -28,12 +28,12 @@ from ..data.cluster import (
     in_dask_worker,
     scheduler_loss_as_error,
 )
-from ..data.forms import is_lazy, is_path
-from ..planning import Placement, Record, describe_estimator, walk
-from ._base import Backend, Option
-from ._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
-from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
-from ._structure import n_jobs_ignored
+from ...data.forms import is_lazy, is_path
+from ...planning import Placement, Record, describe_estimator, walk
+from .._base import Backend, Option
+from .._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
+from .._shared_prefix import SHARE_PREFIX, sharing_in_fit
+from .._structure import n_jobs_ignored
 
 
 class DaskBackend(Backend):
@@ -154,7 +154,7 @@ class DaskBackend(Backend):
 
     @contextmanager
     def _joblib_block(self, preload: tuple = ()) -> Iterator[Any]:
-        from ._dask_joblib import DaskJoblibBackend
+        from ._joblib import DaskJoblibBackend
 
         backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
                                     self.options["timeout"], preload, activity=self._activity,

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ._array_api import ArrayAPIBackend
-from ..planning import Record
-from ._base import Availability
+from ._base import ArrayAPIBackend
+from ...planning import Record
+from .._base import Availability
 
 
 class CuPyBackend(ArrayAPIBackend):

@@ -82,7 +82,7 @@ def loky_probes(cores: int, raw: dict[str, Any]) -> dict[str, float]:
 
 
 def dask_probes(cores: int, serial: float, raw: dict[str, Any]) -> dict[str, float | None]:
-    from ..data.cluster import CONNECTIONS, ClusterSpec, workers_of
+    from ...engines.dask.cluster import CONNECTIONS, ClusterSpec, workers_of
 
     X, y = _data()
     start = time.perf_counter()
@@ -124,7 +124,7 @@ def fit_tree_numbered(_: int, X: Any, y: Any) -> float:
 
 
 def main(argv: list[str]) -> int:
-    from ..machine import usable_cores
+    from ...machine import usable_cores
 
     cores = usable_cores()
     raw: dict[str, Any] = {}

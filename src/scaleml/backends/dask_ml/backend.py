@@ -24,15 +24,15 @@ from dataclasses import replace
 from numbers import Integral
 from typing import Any
 
-from .._validation import Interval, StrOptions
-from ..data.blocks import Blocks, local_memory_budget
-from ..data.forms import is_lazy
-from ..exceptions import InvalidParameterError
-from ..planning import Placement, Record, data_forms, describe_estimator, self_placement
+from ..._validation import Interval, StrOptions
+from ...data.blocks import Blocks, local_memory_budget
+from ...data.forms import is_lazy
+from ...exceptions import InvalidParameterError
+from ...planning import Placement, Record, data_forms, describe_estimator, self_placement
 from . import _lazy_steps as steps
-from ._base import Option
-from ._twins import engine_of, twin_of
-from .dask import BYTE_SIZE, POSITIVE_INT, DaskBackend
+from .._base import Option
+from .._twins import engine_of, twin_of
+from ..dask.backend import BYTE_SIZE, POSITIVE_INT, DaskBackend
 
 
 class DaskMLBackend(DaskBackend):

@@ -21,10 +21,10 @@ from typing import Any
 
 from joblib.parallel import ParallelBackendBase
 
-from .._progress import Progress
-from ..exceptions import ClusterConnectionError
-from ._dask_broadcast import BroadcastCache
-from ._dask_tasks import _pack, _probe, _Raised, _run_packed, _task_key
+from ..._progress import Progress
+from ...exceptions import ClusterConnectionError
+from ._broadcast import BroadcastCache
+from ._tasks import _pack, _probe, _Raised, _run_packed, _task_key
 
 
 class _Part:

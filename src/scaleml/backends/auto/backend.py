@@ -17,13 +17,13 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..data.cluster import workers_of
-from ..data.forms import describe_data, is_lazy
-from ..machine import usable_cores
-from ..planning import Decision, Estimate, Record, walk
-from ._base import Backend, Option
-from ._options import ADDRESS, SECURITY
-from ._structure import structure
+from ...engines.dask.cluster import workers_of
+from ...data.forms import describe_data, is_lazy
+from ...machine import usable_cores
+from ...planning import Decision, Estimate, Record, walk
+from .._base import Backend, Option
+from .._options import ADDRESS, SECURITY
+from .._structure import structure
 
 if TYPE_CHECKING:  # the cost model and calibration load only when there is a choice to make
     from ._calibration import Constants
@@ -174,7 +174,7 @@ class AutoBackend(Backend):
 
     def _dask_running(self) -> Any:
         """The running client of the cluster ``dask`` would use, if this process has one open."""
-        from ..data.cluster import CONNECTIONS, ClusterSpec
+        from ...engines.dask.cluster import CONNECTIONS, ClusterSpec
 
         key = ClusterSpec(self.options["address"], self.options["security"]).key()
         for connection in CONNECTIONS.running():
@@ -198,7 +198,7 @@ class AutoBackend(Backend):
         return predict(work, constants, loky_warm=warm, dask_workers=workers, dask_running=client is not None)
 
     def _delegate(self, decision: Decision) -> Backend:
-        from . import create_backend
+        from .. import create_backend
 
         label = decision.label
         if label not in self._delegates:

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..exceptions import ClusterConnectionError, InvalidParameterError
+from ...exceptions import ClusterConnectionError, InvalidParameterError
 
 ENV_ADDRESS = "SCALEML_DASK_ADDRESS"
 TLS_FILES = ("tls_ca_file", "tls_client_cert", "tls_client_key")  # security keys that name files
@@ -53,7 +53,7 @@ class ClusterSpec:
         if address:
             # Different credentials for one address are different connections.
             return ("address", address, repr(getattr(self.security, "__dict__", self.security)))
-        from ..machine import usable_cores
+        from ...machine import usable_cores
 
         return ("local", self.n_workers or usable_cores(), self.threads_per_worker or 1, self.memory_limit)
 

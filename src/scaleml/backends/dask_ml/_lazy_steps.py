@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data.blocks import Blocks, has_column, no_rows_error, score_blocks
-from ..exceptions import DataError, OutOfMemoryBudgetError
-from ..planning import Record, walk
-from ._twins import engine_of, twin_of
+from ...data.blocks import Blocks, has_column, no_rows_error, score_blocks
+from ...exceptions import DataError, OutOfMemoryBudgetError
+from ...planning import Record, walk
+from .._twins import engine_of, twin_of
 
 
 def fit_step(backend: Any, path: str, step: Any, how: str, before: list[Any], data: Blocks, final: bool,

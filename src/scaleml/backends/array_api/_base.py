@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data.forms import array_kind
-from ..exceptions import InvalidParameterError
-from ..planning import Placement, Record, describe_estimator, walk
-from ._base import Backend
+from ...data.forms import array_kind
+from ...exceptions import InvalidParameterError
+from ...planning import Placement, Record, describe_estimator, walk
+from .._base import Backend
 
 
 def array_api(step: Any) -> bool:

@@ -6,7 +6,7 @@ is the script itself: a script without an ``if __name__ == "__main__":`` guard
 would run again in every worker (and fail as "Nanny failed to start"). Started
 from here, the main module is this one, so the user's script runs exactly once.
 
-Run by :mod:`scaleml.data.cluster` as ``python -m scaleml.data._cluster_host
+Run by :mod:`scaleml.engines.dask.cluster` as ``python -m scaleml.engines.dask._cluster_host
 '<LocalCluster options as JSON>'``: it prints one JSON line (scheduler address,
 dashboard link) and closes the cluster when its standard input closes, which
 happens when the process that started it closes the pipe, exits or dies.
@@ -25,7 +25,7 @@ from typing import Any
 
 
 class ClusterHost:
-    """A LocalCluster run by ``python -m scaleml.data._cluster_host`` (see there why).
+    """A LocalCluster run by ``python -m scaleml.engines.dask._cluster_host`` (see there why).
 
     The host exits, closing its cluster, when its standard input closes: on
     :meth:`close`, and also when this process ends in any way, SIGKILL included.
@@ -42,7 +42,7 @@ class ClusterHost:
         # from the same paths as this process.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "scaleml.data._cluster_host", json.dumps(options)],
+            [sys.executable, "-m", "scaleml.engines.dask._cluster_host", json.dumps(options)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
             # Its own session: Ctrl-C in a terminal stops this process (which then closes the
             # host cleanly), not the workers mid-task with a traceback each.
@@ -55,7 +55,7 @@ class ClusterHost:
             self.close()
             self._log.seek(0)
             detail = self._log.read().strip().splitlines()[-1:] or ["it printed nothing"]
-            from ..exceptions import ClusterConnectionError
+            from ...exceptions import ClusterConnectionError
 
             raise ClusterConnectionError(f"Could not start a local Dask cluster: {detail[0]}") from None
         self.address, self.dashboard_link = started["address"], started["dashboard"]

@@ -26,8 +26,8 @@ __all__ = ["Constants", "calibrate", "calibration_path", "config_dir", "defaults
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import CalibrationError, CalibrationWarning, ScaleMLError
-from ..machine import cpu_model, usable_cores
+from ...exceptions import CalibrationError, CalibrationWarning, ScaleMLError
+from ...machine import cpu_model, usable_cores
 
 ENV_CONFIG_DIR = "SCALEML_CONFIG_DIR"
 FILE_NAME = "calibration.json"
@@ -190,12 +190,12 @@ def calibrate(with_dask: bool = True, timeout: float = 120.0) -> tuple[Constants
     provenance : dict
         Date, machine, versions and each probe's raw timings.
     """
-    command = [sys.executable, "-m", "scaleml.backends._probes"] + ([] if with_dask else ["--no-dask"])
+    command = [sys.executable, "-m", "scaleml.backends.auto._probes"] + ([] if with_dask else ["--no-dask"])
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise ScaleMLError(f"Calibration probes failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
     measured = json.loads(done.stdout.strip().splitlines()[-1])
-    from ..machine import provenance as machine_provenance
+    from ...machine import provenance as machine_provenance
 
     provenance = {**machine_provenance("scaleml calibrate"), "probes": measured.pop("raw")}
     provenance["cpu"] = cpu_model()

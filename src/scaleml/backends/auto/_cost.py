@@ -20,10 +20,10 @@ import joblib
 import numpy as np
 from sklearn.base import clone
 
-from ..planning import Estimate, is_plain_pipeline, walk
+from ...planning import Estimate, is_plain_pipeline, walk
 from ._calibration import Constants
-from ._structure import Structure, structure
-from ._structure import candidates as _candidates
+from .._structure import Structure, structure
+from .._structure import candidates as _candidates
 
 PROBE_ROWS = (250, 1000, 4000)  # the subsample sizes the unit is timed at, while it is cheap
 PROBE_TREES = 4  # trees an ensemble's probe fits

@@ -108,8 +108,9 @@ def test_plan_is_data_and_text():
     data = json.loads(json.dumps(plan.to_dict()))
     assert [s["step"] for s in data["steps"]] == ["standardscaler", "logisticregression"]
     assert set(data["steps"][0]) == {
-        "step", "estimator", "device", "engine", "parallelism", "data_form", "reason", "observed",
+        "step", "estimator", "device", "engine", "parallelism", "data_form", "reason", "route", "observed",
     }
+    assert [s["route"] for s in data["steps"]] == ["in-process", "in-process"]
     assert data["dry_run"] is True and data["steps"][0]["observed"] == {}
     text = str(plan)
     assert text.startswith("Plan (dry run, nothing ran): backend 'local' (the default)")

@@ -19,7 +19,7 @@ from .data.blocks import Blocks, has_column, score_blocks
 from .engines.dask.cluster import current_client
 from .data.forms import is_lazy
 from .exceptions import DataError
-from .planning import Placement, PlacementRequest
+from .planning import Placement, PlacementRequest, Route
 
 NON_NEGATIVE = Interval(Real, 0, None, closed="left")
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
@@ -33,12 +33,14 @@ class BlockedEstimator(ValidatedParams):
         name, engine = type(self).__name__, engine_name(self)
         if not request.lazy:
             return Placement(request.step, name, "cpu", engine, "1 process", request.data_form,
-                             f"{request.backend} backend: in-memory data, fitted as one block in this process")
+                             f"{request.backend} backend: in-memory data, fitted as one block in this process",
+                             Route.IN_PROCESS)
         where = f"Dask ({request.cluster})" if request.cluster else "threads in this process"
         return Placement(
             request.step, name, "cpu", engine, where, request.data_form,
             f"{request.backend} backend: one pass over the blocks per solver step, each block's sums computed "
             + ("where it is and reduced on the workers" if request.cluster else "on threads here (no cluster)"),
+            Route.BLOCKED_ON_CLUSTER if request.cluster else Route.BLOCKED,
         )
 
 

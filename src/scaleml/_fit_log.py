@@ -127,7 +127,7 @@ class FitLog:
         if isinstance(plan, str):
             return plan
         last = plan.steps[-1]
-        if self.backend.distributed and last.parallelism.startswith("Dask"):
+        if self.backend.distributed and last.route.on_cluster:
             return "this process: it sent no work to the cluster"
         return f"{last.parallelism}, {last.engine} ({last.reason})"
 

@@ -17,11 +17,60 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 from .data.forms import describe_data
 
 _COLUMNS = ("step", "estimator", "device", "engine", "parallelism", "data_form")
+
+
+class Route(str, Enum):
+    """How a step runs, as data: what code and tests branch on.
+
+    A placement's other fields (``engine``, ``parallelism``, ``reason``) are prose for
+    people and may be reworded; the route is the contract. A string enum, so a plan's
+    JSON holds its value (``"joblib-on-cluster"``).
+    """
+
+    IN_PROCESS = "in-process"
+    """scikit-learn in this process, one worker."""
+    JOBLIB_WORKERS = "joblib-workers"
+    """scikit-learn, its joblib work on worker processes of this machine (loky)."""
+    JOBLIB_ON_CLUSTER = "joblib-on-cluster"
+    """scikit-learn, its joblib work as tasks on the backend's cluster."""
+    ARRAY_API = "array-api"
+    """scikit-learn's Array API support, on another array library or device."""
+    STREAMED = "streamed"
+    """Lazy input streamed block by block into ``partial_fit``."""
+    LOADED = "loaded"
+    """Lazy input loaded whole (within the memory budget), then scikit-learn's fit."""
+    BLOCKED = "blocked"
+    """scaleml's blocked implementation, pass by pass over the blocks, in this process."""
+    BLOCKED_ON_CLUSTER = "blocked-on-cluster"
+    """scaleml's blocked implementation, each block's pass where the block is, on the cluster."""
+    TORCH = "torch"
+    """A scaleml PyTorch estimator on its own device."""
+    TORCH_DISTRIBUTED = "torch-distributed"
+    """A scaleml PyTorch estimator data-parallel, one rank per cluster worker."""
+    ADAPTIVE_SEARCH = "adaptive-search"
+    """scaleml's adaptive search, candidates trained with ``partial_fit`` on threads here."""
+    ADAPTIVE_SEARCH_ON_CLUSTER = "adaptive-search-on-cluster"
+    """scaleml's adaptive search, candidates trained as futures on the cluster."""
+    REFUSED = "refused"
+    """Not run: the plan says why (too large for memory, no way to fit it)."""
+    UNSTATED = "unstated"
+    """A placement that names no route (a plug-in written before routes existed)."""
+
+    @property
+    def on_cluster(self) -> bool:
+        """Whether work on this route is sent to the backend's cluster."""
+        return self in _CLUSTER_ROUTES
+
+
+_CLUSTER_ROUTES = frozenset({
+    Route.JOBLIB_ON_CLUSTER, Route.BLOCKED_ON_CLUSTER, Route.TORCH_DISTRIBUTED, Route.ADAPTIVE_SEARCH_ON_CLUSTER,
+})
 
 
 @dataclass(frozen=True)
@@ -45,6 +94,9 @@ class Placement:
         The form the step receives its data in.
     reason : str
         Why it runs there.
+    route : Route
+        How it runs, as data (:class:`Route`): compared in equality, and what code
+        and tests read instead of the prose fields.
     observed : dict
         What the code that ran the step saw (``partial_fit_calls``, ``blocks``,
         ``input``); empty in a dry run. Not part of equality: a plan from
@@ -58,6 +110,7 @@ class Placement:
     parallelism: str
     data_form: str
     reason: str
+    route: Route = Route.UNSTATED
     observed: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 

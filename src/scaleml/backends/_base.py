@@ -2,11 +2,12 @@
 
 Modelled on joblib's ``ParallelBackendBase`` and Lightning's accelerators: a
 backend declares what it can do (capabilities, the engines it needs, the options
-it takes), owns what it opens (``start`` → ``stop``), and implements the two
-things every backend must do: :meth:`Backend.fit`, writing where each step ran
-into the plan record as it runs it, and :meth:`Backend.call` for predictions.
-The defaults it gives for the rest never run work anywhere else than the
-backend says.
+it takes), owns what it opens (``start`` → ``stop``), and implements what is its
+own: where each step runs (:meth:`Backend.decide`), how the fit runs there
+(:meth:`Backend.run`), and predictions (:meth:`Backend.call`). The fit skeleton
+(check → place every step in the plan record → stop on a dry run → run) is
+written once, in :meth:`Backend.fit`. The defaults it gives for the rest never
+run work anywhere else than the backend says.
 
 Backend modules must not import their engine (dask, torch, cupy) at module level:
 the registry imports the module to read these declarations.
@@ -65,9 +66,12 @@ class Option:
 class Backend(ABC):
     """Base class of scaleml backends.
 
-    Subclasses set the class attributes below and implement :meth:`fit` and
-    :meth:`call`. The constructor validates options against :attr:`options`, so
-    a backend instance always holds a complete, valid set in ``self.options``.
+    Subclasses set the class attributes below and implement :meth:`decide`,
+    :meth:`run` (or :meth:`run_fit`) and :meth:`call`; :meth:`fit` is the shared
+    skeleton around them (a backend written to the earlier contract, overriding
+    ``fit(estimator, X, y, record, **fit_params)`` itself, keeps working). The
+    constructor validates options against :attr:`options`, so a backend instance
+    always holds a complete, valid set in ``self.options``.
 
     Lifecycle: ``Backend(**options)`` configures; :meth:`start` opens what the
     backend needs (a cluster connection, a device), also called on first need;
@@ -99,7 +103,19 @@ class Backend(ABC):
     options: ClassVar[Mapping[str, Option]] = {}
 
     def __init__(self, **options: Any) -> None:
+        self._check_implemented()
         self.options = self.validate_options(options)
+
+    @classmethod
+    def _check_implemented(cls) -> None:
+        """A backend runs fits one way or the other: the skeleton's hooks, or its own fit."""
+        base = Backend
+        if cls.fit is base.fit and cls.run is base.run and cls.run_fit is base.run_fit:
+            raise TypeError(
+                f"Backend {cls.__name__} cannot fit: implement run(estimator, method, X, y, record, planned, "
+                "fit_params) (or run_fit) with decide(path, step, data_form), or override fit(estimator, X, y, "
+                "record, **fit_params)."
+            )
 
     # -- configuration -----------------------------------------------------------------
 
@@ -213,29 +229,84 @@ class Backend(ABC):
 
     # -- work -------------------------------------------------------------------------------
 
-    @abstractmethod
     def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
         """Fit ``estimator`` (a fresh clone) on ``X, y``, writing each step's placement to ``record``.
 
-        Write every step's :class:`~scaleml.planning.Placement` before running it
-        (:meth:`place_steps` does this for whole estimators), a fallback where it
-        happens (``record.fallback``) and what was observed (``record.observe``).
-        With ``record.dry_run`` write the placements and return without running
-        anything: that is what ``scaleml.explain`` shows.
+        The one fit skeleton every backend shares: :meth:`check_fit` refuses what
+        the backend cannot fit, :meth:`place` writes every step's
+        :class:`~scaleml.planning.Placement` before anything runs, a dry run
+        (``record.dry_run``, what ``scaleml.explain`` shows) stops there, and
+        :meth:`run` does the work inside :meth:`fitting`, writing fallbacks
+        (``record.fallback``) and what it saw (``record.observe``) where they
+        happen. A backend supplies :meth:`decide` (or :meth:`place`) and
+        :meth:`run`.
 
         Returns the fitted estimator: a plain scikit-learn estimator, usable without scaleml.
         """
+        self._fit("fit", estimator, X, y, record, fit_params)
+        return estimator
 
     def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
         """Fit, then transform ``X``: ``(fitted_estimator, transformed_X)`` (None in a dry run).
 
-        The default is this backend's :meth:`fit` followed by its :meth:`call` of
-        ``transform``, so nothing runs elsewhere than the backend says.
+        The same skeleton as :meth:`fit`, :meth:`run` given ``"fit_transform"``;
+        a backend whose run does only ``"fit"`` gets its own :meth:`call` of
+        ``transform`` after it, so nothing runs elsewhere than the backend says.
         """
-        fitted = self.fit(estimator, X, y, record, **fit_params)
-        if record.dry_run:
-            return fitted, None
-        return fitted, self.call(fitted, "transform", X)
+        if self._has_own_fit():  # a backend written to the contract before the skeleton
+            fitted = self.fit(estimator, X, y, record, **fit_params)
+            return fitted, None if record.dry_run else self.call(fitted, "transform", X)
+        return estimator, self._fit("fit_transform", estimator, X, y, record, fit_params)
+
+    @classmethod
+    def _has_own_fit(cls) -> bool:
+        return cls.fit is not Backend.fit and cls.run is Backend.run and cls.run_fit is Backend.run_fit
+
+    def _fit(self, method: str, estimator: Any, X: Any, y: Any, record: Record, fit_params: dict) -> Any:
+        self.check_fit(estimator, method, X, fit_params)
+        planned = self.place(estimator, X, y, record)
+        with self.fitting(estimator, method, X, record):
+            if record.dry_run:
+                return None
+            return self.run(estimator, method, X, y, record, planned, fit_params)
+
+    def check_fit(self, estimator: Any, method: str, X: Any, fit_params: dict) -> None:
+        """Raise for a fit this backend cannot do, before anything is placed. Default: none."""
+
+    def place(self, estimator: Any, X: Any, y: Any, record: Record) -> list[Any]:
+        """Write every step's placement to ``record``; return what :meth:`run` needs of it.
+
+        The default writes, for each step, its own placement when it declares one
+        (``__scaleml_placement__``), else :meth:`decide`'s, and returns the
+        placements. A backend that fits each step its own way returns those ways.
+        """
+        return self.place_steps(estimator, X, record, self.decide)
+
+    def decide(self, path: str, step: Any, data_form: str) -> Placement:
+        """Where one step runs under this backend, and why (its :class:`~scaleml.planning.Placement`)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement decide(path, step, data_form) or place(...)")
+
+    def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
+        """A context around the run (and around a dry run's end, to plan inside it). Default: none."""
+        return nullcontext()
+
+    def run(self, estimator: Any, method: str, X: Any, y: Any, record: Record, planned: list[Any],
+            fit_params: dict) -> Any:
+        """Run ``estimator.<method>(X, y, **fit_params)`` where ``planned`` says.
+
+        ``method`` is ``"fit"`` or ``"fit_transform"``; return its result (the
+        transformed X for ``"fit_transform"``). The default runs ``"fit"`` through
+        :meth:`run_fit` and ``"fit_transform"`` as that fit followed by this
+        backend's :meth:`call` of ``transform``.
+        """
+        if method == "fit_transform":
+            self.run_fit(estimator, X, y, record, planned, fit_params)
+            return self.call(estimator, "transform", X)
+        return self.run_fit(estimator, X, y, record, planned, fit_params)
+
+    def run_fit(self, estimator: Any, X: Any, y: Any, record: Record, planned: list[Any], fit_params: dict) -> Any:
+        """Fit ``estimator`` where ``planned`` says (what :meth:`run` does for ``"fit"``)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run(...) or run_fit(...)")
 
     @abstractmethod
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, ContextManager
 import joblib
 
 from .._validation import Predicate
-from ..planning import Placement, Record, describe_estimator, walk
+from ..planning import Placement, Record, Route, describe_estimator, walk
 from ._base import Backend, Option
 from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from ._structure import n_jobs_ignored
@@ -77,28 +77,22 @@ class LocalBackend(Backend):
             for step in steps:
                 step.set_params(n_jobs=None)
 
-    def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
-        self.place_steps(estimator, X, record, self._placement)
-        with sharing_in_fit(estimator, record, self.options["share_prefix"], shared_disk=True):
-            if record.dry_run:
-                return estimator
-            with self.activate(), self._steps_n_jobs(estimator):
-                return estimator.fit(X, y, **fit_params)
+    def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
+        return sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit", shared_disk=True)
 
-    def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
+    def run(self, estimator: Any, method: str, X: Any, y: Any, record: Record, planned: list[Any],
+            fit_params: dict) -> Any:
         # The estimator's own fit_transform, which some compute differently from fit + transform.
-        self.place_steps(estimator, X, record, self._placement)
-        if record.dry_run:
-            return estimator, None
         with self.activate(), self._steps_n_jobs(estimator):
-            return estimator, estimator.fit_transform(X, y, **fit_params)
+            return getattr(estimator, method)(X, y, **fit_params)
 
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
         with self.activate():
             return getattr(estimator, method)(X, *args, **kwargs)
 
-    def _placement(self, path: str, step: Any, data_form: str) -> Placement:
+    def decide(self, path: str, step: Any, data_form: str) -> Placement:
         where = "in this process on the CPU"
+        route = Route.IN_PROCESS
         params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
         ignored = n_jobs_ignored(step)
         if "n_jobs" not in params:
@@ -120,7 +114,7 @@ class LocalBackend(Backend):
                 f"n_jobs=None, backend option n_jobs={option!r}" if option is not None else "n_jobs=None"
             )
             if workers > 1:
-                parallelism = f"joblib, up to {workers} workers"
+                parallelism, route = f"joblib, up to {workers} workers", Route.JOBLIB_WORKERS
                 reason = (
                     f"local backend: scikit-learn {where}; {source} lets it use up to "
                     f"{workers} joblib workers where it parallelizes"
@@ -128,4 +122,4 @@ class LocalBackend(Backend):
             else:
                 parallelism = "1 process"
                 reason = f"local backend: scikit-learn {where}; {source} means one worker (pass n_jobs=-1 to use every core)"
-        return Placement(path, describe_estimator(step), "cpu", "scikit-learn", parallelism, data_form, reason)
+        return Placement(path, describe_estimator(step), "cpu", "scikit-learn", parallelism, data_form, reason, route)

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import Interval, Predicate, RealNotInt, StrOptions, ValidatedParams
 from ..exceptions import BackendUnavailableError, DataError
-from ..planning import Placement, PlacementRequest
+from ..planning import Placement, PlacementRequest, Route
 
 
 def _import_torch() -> Any:
@@ -79,6 +79,7 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
                 request.data_form,
                 f"{request.backend} backend: a scaleml PyTorch estimator trains data-parallel on the backend's "
                 "cluster (gloo on CPU workers, nccl on GPU workers), each rank on its share of every epoch",
+                Route.TORCH_DISTRIBUTED,
             )
         try:
             device = str(resolve_device(self.device))
@@ -87,7 +88,7 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         return Placement(
             request.step, type(self).__name__, device, "PyTorch (scaleml.nn)", "1 process", request.data_form,
             f"{request.backend} backend: a scaleml PyTorch estimator runs on its own device "
-            f"(device={self.device!r} -> {device})",
+            f"(device={self.device!r} -> {device})", Route.TORCH,
         )
 
     # -- hooks -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from .._progress import Progress
 from .._validation import ValidatedParams
 from ..data.forms import is_lazy
 from ..exceptions import DataError, InvalidParameterError
-from ..planning import Placement, PlacementRequest, describe_estimator
+from ..planning import Placement, PlacementRequest, Route, describe_estimator
 from ._runners import make_runner
 from ._schedule import Bracket
 
@@ -55,9 +55,10 @@ class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
             how = "as Dask futures, each model kept on the worker that trains it, only scores sent back"
         else:
             where, how = f"threads here (n_jobs={self.n_jobs!r})", "on threads in this process"
+        route = Route.ADAPTIVE_SEARCH_ON_CLUSTER if request.cluster and self.backend is None else Route.ADAPTIVE_SEARCH
         return Placement(
             request.step, describe_estimator(self), "cpu", "scaleml.search (partial_fit)", where, request.data_form,
-            f"{request.backend} backend: candidates trained with partial_fit {how}",
+            f"{request.backend} backend: candidates trained with partial_fit {how}", route,
         )
 
     @property

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...data.forms import array_kind
 from ...exceptions import InvalidParameterError
-from ...planning import Placement, Record, describe_estimator, walk
+from ...planning import Placement, Record, Route, describe_estimator, walk
 from .._base import Backend
 
 
@@ -108,40 +108,34 @@ class ArrayAPIBackend(Backend):
                 observe("fallback", (str(exc).splitlines() or [type(exc).__name__])[0])
             return self._run_numpy(numpy_step if numpy_step is not None else step, method, X, y, observe, **kwargs)
 
-    def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
-        return self._fit_steps(estimator, X, y, record, fit_params, transform_last=False)[0]
-
-    def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
-        return self._fit_steps(estimator, X, y, record, fit_params, transform_last=True)
-
-    def _fit_steps(self, estimator: Any, X: Any, y: Any, record: Record, fit_params: dict,
-                   transform_last: bool) -> tuple[Any, Any]:
-        """Fit each step where its placement says, each on the output of the one before."""
+    def check_fit(self, estimator: Any, method: str, X: Any, fit_params: dict) -> None:
         if fit_params:
             raise InvalidParameterError(f"The {self.name} backend does not pass fit parameters yet: {sorted(fit_params)}.")
-        self.refuse_lazy(X, "fit")
-        placements = self.place_steps(estimator, X, record, self._placement)
-        if record.dry_run:
-            return estimator, None
+        self.refuse_lazy(X, method)
+
+    def run(self, estimator: Any, method: str, X: Any, y: Any, record: Record, placements: list[Placement],
+            fit_params: dict) -> Any:
+        """Fit each step where its placement says, each on the output of the one before."""
         device = self._device()
         leaves = [step for _, step in walk(estimator)]
+        transform_last = method == "fit_transform"
         for index, (step, placement) in enumerate(zip(leaves, placements)):
-            on_device = placement.engine.startswith("scikit-learn Array API")
-            method = "fit" if index == len(leaves) - 1 and not transform_last else "fit_transform"
+            on_device = placement.route is Route.ARRAY_API
+            step_method = "fit" if index == len(leaves) - 1 and not transform_last else "fit_transform"
             observe = functools.partial(self._observe, record, placement.step)
-            result = self._run(step, method, X, y, device if on_device else None, observe=observe)
-            X = result if method == "fit_transform" else X
+            result = self._run(step, step_method, X, y, device if on_device else None, observe=observe)
+            X = result if step_method == "fit_transform" else X
         for step in leaves:  # the fitted estimator is plain scikit-learn on NumPy
             for attr, value in list(vars(step).items()):
                 converted = self._to_numpy(value) if attr.endswith("_") else value
                 if converted is not value:
                     setattr(step, attr, converted)
-        return estimator, self._to_numpy(X) if transform_last else None
+        return self._to_numpy(X) if transform_last else estimator
 
     def _observe(self, record: Record, path: str, fact: str, value: Any) -> None:
         if fact == "fallback":
             record.fallback(path, f"{self.name} backend: the {self.library} path refused the input ({value}), "
-                                  "so it ran on NumPy", device="cpu", engine="scikit-learn")
+                                  "so it ran on NumPy", device="cpu", engine="scikit-learn", route=Route.IN_PROCESS)
         else:
             record.observe(path, **{fact: value})
 
@@ -170,21 +164,21 @@ class ArrayAPIBackend(Backend):
                 setattr(moved, attr, self._to_device(value, device))
         return moved
 
-    def _placement(self, path: str, step: Any, data_form: str) -> Placement:
+    def decide(self, path: str, step: Any, data_form: str) -> Placement:
         name = describe_estimator(step)
         device = self._device()
         if device is None:
             return Placement(path, name, "cpu", "scikit-learn", "1 process", data_form,
-                             f"{self.name} backend: {self._fallback_reason()}, so it runs on NumPy")
+                             f"{self.name} backend: {self._fallback_reason()}, so it runs on NumPy", Route.IN_PROCESS)
         if array_api(step):
             where = self._device_name(device)
             return Placement(
                 path, name, where, f"scikit-learn Array API on {self.library}", "1 process", data_form,
                 f"{self.name} backend: scikit-learn's Array API support covers it, so it runs on "
-                f"{self.library} arrays on {where}",
+                f"{self.library} arrays on {where}", Route.ARRAY_API,
             )
         return Placement(
             path, name, "cpu", "scikit-learn", "1 process", data_form,
             f"{self.name} backend: scikit-learn's Array API support does not cover it, so it runs "
-            "on the CPU with NumPy",
+            "on the CPU with NumPy", Route.IN_PROCESS,
         )

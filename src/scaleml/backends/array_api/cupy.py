@@ -49,12 +49,13 @@ class CuPyBackend(ArrayAPIBackend):
         except Exception:  # noqa: BLE001 - no driver, no device: the NumPy fallback
             return None
 
-    def _fit_steps(self, estimator: Any, X: Any, y: Any, record: Record, fit_params: dict,
-                   transform_last: bool) -> tuple[Any, Any]:
-        if not record.dry_run and self._device() is None:
+    def run(self, estimator: Any, method: str, X: Any, y: Any, record: Record, placements: list[Any],
+            fit_params: dict) -> Any:
+        if self._device() is None:
+            # Scaled.fit -> Backend.fit -> _fit -> run: the warning points at the user's fit call.
             warnings.warn(f"The cupy backend runs on NumPy here: {self._fallback_reason()}.",
-                          RuntimeWarning, stacklevel=4)
-        return super()._fit_steps(estimator, X, y, record, fit_params, transform_last)
+                          RuntimeWarning, stacklevel=5)
+        return super().run(estimator, method, X, y, record, placements, fit_params)
 
     def _device_name(self, device: Any) -> str:
         return f"cuda:{device.id}"

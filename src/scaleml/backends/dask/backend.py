@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Real
-from typing import Any
+from typing import Any, ContextManager
 
 import joblib
 
@@ -29,7 +29,7 @@ from ...engines.dask.cluster import (
     scheduler_loss_as_error,
 )
 from ...data.forms import is_lazy, is_path
-from ...planning import Placement, Record, describe_estimator, walk
+from ...planning import Placement, Record, Route, describe_estimator, walk
 from .._base import Backend, Option
 from .._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
 from .._shared_prefix import SHARE_PREFIX, sharing_in_fit
@@ -169,25 +169,16 @@ class DaskBackend(Backend):
 
     # -- work -------------------------------------------------------------------------------------
 
-    def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
-        return self._run_whole(estimator, "fit", X, y, record, fit_params)
-
-    def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
-        transformed = self._run_whole(estimator, "fit_transform", X, y, record, fit_params)
-        return estimator, transformed
-
-    def _run_whole(self, estimator: Any, method: str, X: Any, y: Any, record: Record, fit_params: dict) -> Any:
-        """Run ``estimator.<method>`` as a whole, its joblib work on the cluster."""
+    def check_fit(self, estimator: Any, method: str, X: Any, fit_params: dict) -> None:
         self._check_form(estimator, X, method)
-        placements = self.place_steps(estimator, X, record, self._placement)
-        with sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit",
-                            shared_disk=self.cluster_spec().on_this_machine()):
-            if record.dry_run:
-                return estimator if method == "fit" else None
-            return self._run_placed(estimator, method, X, y, record, fit_params, placements)
 
-    def _run_placed(self, estimator: Any, method: str, X: Any, y: Any, record: Record, fit_params: dict,
-                    placements: list[Placement]) -> Any:
+    def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
+        return sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit",
+                              shared_disk=self.cluster_spec().on_this_machine())
+
+    def run(self, estimator: Any, method: str, X: Any, y: Any, record: Record, placements: list[Placement],
+            fit_params: dict) -> Any:
+        """Run ``estimator.<method>`` as a whole, its joblib work on the cluster."""
         if in_dask_worker():
             return self._run_nested(estimator, method, X, y, record, fit_params, placements)
         self._forget_lost_connection()
@@ -197,12 +188,12 @@ class DaskBackend(Backend):
         preload = () if is_lazy(X) else (X, y)
         with cluster_provider(self.cluster), self._joblib_block(preload) as joblib_backend:
             result = getattr(estimator, method)(X, y, **fit_params)
-        on_cluster = [p.step for p in placements if p.engine == "scikit-learn + joblib-on-dask"]
+        on_cluster = [p.step for p in placements if p.route is Route.JOBLIB_ON_CLUSTER]
         if joblib_backend.tasks == 0:
             for step in on_cluster:
                 record.fallback(step, f"{self.name} backend: it has n_jobs, but sent no work to joblib in this "
                                       "fit, so it ran entirely in this process", engine="scikit-learn",
-                                parallelism="1 process")
+                                parallelism="1 process", route=Route.IN_PROCESS)
         elif len(on_cluster) == 1:
             record.observe(on_cluster[0], dask_tasks=joblib_backend.tasks, joblib_calls=joblib_backend.calls)
         record.observe(
@@ -219,10 +210,11 @@ class DaskBackend(Backend):
         """Inside a Dask task (a search of Scaled models on dask, say): never start a cluster
         in a worker; this level's joblib work runs sequentially there, and the plan says so."""
         for placement in placements:
-            if placement.engine == "scikit-learn + joblib-on-dask":
+            if placement.route is Route.JOBLIB_ON_CLUSTER:
                 record.fallback(placement.step, f"{self.name} backend: already inside a task on a Dask worker, so "
                                 "its joblib work runs sequentially in that worker (the outer level is spread)",
-                                engine="scikit-learn", parallelism="1 process (inside a Dask task)")
+                                engine="scikit-learn", parallelism="1 process (inside a Dask task)",
+                                route=Route.IN_PROCESS)
         with joblib.parallel_config(backend="sequential"):
             return getattr(estimator, method)(X, y, **fit_params)
 
@@ -244,23 +236,23 @@ class DaskBackend(Backend):
         if is_lazy(X) and not all(hasattr(step, "fit_blocks") for _, step in walk(estimator)):
             self.refuse_lazy(X, method)
 
-    def _placement(self, path: str, step: Any, data_form: str) -> Placement:
+    def decide(self, path: str, step: Any, data_form: str) -> Placement:
         params = step.get_params(deep=False) if hasattr(step, "get_params") else {}
         where = self.cluster_spec().describe()
         name = describe_estimator(step)
         ignored = n_jobs_ignored(step)
         if ignored:
             return Placement(path, name, "cpu", "scikit-learn", "1 process", data_form,
-                             f"{self.name} backend: {ignored}, so it runs in this process")
+                             f"{self.name} backend: {ignored}, so it runs in this process", Route.IN_PROCESS)
         if "n_jobs" in params and params["n_jobs"] != 1:
             return Placement(
                 path, name, "cpu", "scikit-learn + joblib-on-dask", f"Dask ({where})", data_form,
                 f"{self.name} backend: its joblib work (n_jobs={params['n_jobs']!r}) runs as tasks on "
-                f"{where}, the input sent once to every worker",
+                f"{where}, the input sent once to every worker", Route.JOBLIB_ON_CLUSTER,
             )
         reason = (
             f"{self.name} backend: n_jobs=1 keeps it in this process"
             if "n_jobs" in params
             else f"{self.name} backend: the estimator has no n_jobs, so nothing to spread; it runs in this process"
         )
-        return Placement(path, name, "cpu", "scikit-learn", "1 process", data_form, reason)
+        return Placement(path, name, "cpu", "scikit-learn", "1 process", data_form, reason, Route.IN_PROCESS)

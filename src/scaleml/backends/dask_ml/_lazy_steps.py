@@ -1,50 +1,41 @@
-"""The dask-ml backend's work on lazy data: fitting each step on blocks, lazy predictions.
+"""The dask-ml backend's work on lazy data: fitting a step on blocks, lazy predictions.
 
-Each function writes what it did into the plan record as it does it: blocks and
-``partial_fit`` calls, bytes loaded, and a fallback to the out-of-core twin
-with its reason.
+The ways of fitting (``_ways``) call these. Each function writes what it did into
+the plan record as it does it: blocks and ``partial_fit`` calls, bytes loaded, and
+a fallback to the out-of-core twin with its reason.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...data.blocks import Blocks, has_column, no_rows_error, score_blocks
 from ...exceptions import DataError, OutOfMemoryBudgetError
-from ...planning import Record, walk
+from ...planning import Record, Route, walk
 from .._twins import engine_of, twin_of
 
-
-def fit_step(backend: Any, path: str, step: Any, how: str, before: list[Any], data: Blocks, final: bool,
-             record: Record) -> None:
-    """Fit one (non-pipeline) ``step`` on ``data`` passed through the fitted steps ``before``."""
-    if how == "blocks":
-        fit_blocks(step, before, data, record, path)
-    elif how == "stream":
-        stream_fit(backend, step, before, data, final, record, path)
-    elif how == "twin":
-        fit_twin(step, before, data, record, path)
-    elif how == "refuse":
-        raise _too_large(backend, path, step)
-    else:
-        fit_in_memory(backend, path, step, before, data, record)
+if TYPE_CHECKING:
+    from ._ways import LazySettings
 
 
-def stream_fit(backend: Any, step: Any, before: list[Any], data: Blocks, final: bool, record: Record, path: str) -> None:
+def stream_fit(settings: LazySettings, step: Any, before: list[Any], data: Blocks, final: bool, record: Record,
+               path: str) -> None:
+    """``partial_fit`` block by block, ``settings.epochs`` passes for the final step; the record
+    written inside the loop that does the work."""
     from sklearn.base import is_classifier
     from sklearn.utils import check_random_state
 
     kwargs = {}
     if final and is_classifier(step):
         kwargs["classes"] = data.classes()
-    passes = backend.options["epochs"] if final else 1
-    rng = check_random_state(backend.options["random_state"])
+    passes = settings.epochs if final else 1
+    rng = check_random_state(settings.random_state)
     rows = 0
     for epoch in range(passes):
-        order = rng.permutation(len(data.parts)) if epoch and backend.options["shuffle"] else None
-        for X_block, y_block in _transformed_stream(backend, before, data, order):
+        order = rng.permutation(len(data.parts)) if epoch and settings.shuffle else None
+        for X_block, y_block in _transformed_stream(settings.window, before, data, order):
             if X_block.shape[0] == 0:
                 continue  # an empty partition (a filtered file, say)
             step.partial_fit(X_block, y_block, **kwargs)
@@ -55,21 +46,23 @@ def stream_fit(backend: Any, step: Any, before: list[Any], data: Blocks, final: 
     record.observe(path, passes=passes, rows_per_pass=rows // passes)
 
 
-def fit_in_memory(backend: Any, path: str, step: Any, before: list[Any], data: Blocks, record: Record) -> None:
-    budget = backend.memory_budget()
+def fit_in_memory(settings: LazySettings, path: str, step: Any, before: list[Any], data: Blocks,
+                  record: Record) -> None:
+    """Load the step's input whole and fit it; past the budget while loading, its twin (or refuse)."""
+    budget = settings.budget
     X_parts, y_parts, size = [], [], 0
-    for X_block, y_block in _transformed_stream(backend, before, data):
+    for X_block, y_block in _transformed_stream(settings.window, before, data):
         size += _nbytes(X_block)
         if size > budget:
             twin = twin_of(step)
             if twin is None:
-                raise _too_large(backend, path, step)
+                raise _too_large(settings, path, step)
             record.fallback(
                 path,
                 f"dask-ml backend: no partial_fit, and its input grew past max_in_memory_bytes "
                 f"({budget / 2**20:.0f} MiB) while loading, so fitted by {engine_of(twin)}'s blocked "
                 "implementation out of core; the result stored in the scikit-learn estimator",
-                engine=engine_of(twin), parallelism="blocked, out of core",
+                engine=engine_of(twin), parallelism="blocked, out of core", route=Route.BLOCKED,
             )
             return fit_twin(step, before, data, record, path)
         X_parts.append(X_block)
@@ -151,8 +144,8 @@ def _output_shape(estimator: Any, method: str, data: Blocks) -> tuple[int | None
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _transformed_stream(backend: Any, before: list[Any], data: Blocks, order: Any = None):
-    for X_block, y_block in data.stream(backend.options["window"], order):
+def _transformed_stream(window: int, before: list[Any], data: Blocks, order: Any = None):
+    for X_block, y_block in data.stream(window, order):
         for step in before:
             X_block = step.transform(X_block)
         yield X_block, y_block
@@ -203,8 +196,8 @@ def _dense(out: Any) -> np.ndarray:
     return out.toarray() if hasattr(out, "toarray") else np.asarray(out)
 
 
-def _too_large(backend: Any, path: str, step: Any) -> OutOfMemoryBudgetError:
-    budget = backend.memory_budget()
+def _too_large(settings: LazySettings, path: str, step: Any) -> OutOfMemoryBudgetError:
+    budget = settings.budget
     return OutOfMemoryBudgetError(
         f"Step {path!r} ({type(step).__name__}) has no partial_fit, and its input exceeds the in-memory "
         f"budget of {budget / 2**20:.0f} MiB (max_in_memory_bytes). Use an estimator that learns "

@@ -20,18 +20,19 @@ loop and its GLMs 100x slower than scikit-learn (DEVELOPERS.md).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 from numbers import Integral
-from typing import Any
+from typing import Any, ContextManager
 
 from ..._validation import Interval, StrOptions
 from ...data.blocks import Blocks, local_memory_budget
 from ...data.forms import is_lazy
 from ...exceptions import InvalidParameterError
-from ...planning import Placement, Record, data_forms, describe_estimator, self_placement
+from ...planning import Record, data_forms, self_placement
 from . import _lazy_steps as steps
+from . import _ways as ways
 from .._base import Option
-from .._twins import engine_of, twin_of
 from ..dask.backend import BYTE_SIZE, POSITIVE_INT, DaskBackend
 
 
@@ -115,98 +116,58 @@ class DaskMLBackend(DaskBackend):
                                  frames=estimator is not None and steps.selects_columns(estimator))
 
     # -- fitting ------------------------------------------------------------------------------
+    # In-memory input goes the dask backend's way; lazy input step by step, each step
+    # by its way of fitting (_lazy_steps: streamed, loaded whole, twinned, ...).
 
-    def fit(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> Any:
+    def check_fit(self, estimator: Any, method: str, X: Any, fit_params: dict) -> None:
         if not is_lazy(X):
-            return super().fit(estimator, X, y, record, **fit_params)
+            return super().check_fit(estimator, method, X, fit_params)
         if fit_params:
             raise InvalidParameterError(
                 f"Fit parameters {sorted(fit_params)} cannot be streamed with lazy data; "
                 "pass in-memory data to use them."
             )
+
+    def place(self, estimator: Any, X: Any, y: Any, record: Record) -> Any:
+        if not is_lazy(X):
+            return super().place(estimator, X, y, record)
         data = self.blocks(X, y, start=not record.dry_run, estimator=estimator)
-        done: list[Any] = []
-        planned = list(data_forms(estimator, X))
+        settings, planned = self.lazy_settings(), list(data_forms(estimator, X))
+        planned_ways = []
         for index, (path, step, form) in enumerate(planned):
-            final = index == len(planned) - 1
-            # Estimators made for blocks (scaleml.linear_model) fit on them where they are and
-            # say so; every other step is streamed, loaded or twinned here.
-            how = "blocks" if hasattr(step, "fit_blocks") else self._how(step, data if index == 0 else None)
             own = self_placement(step, self.request(path, form, X))
-            record.place(own if how == "blocks" else self._lazy_placement(path, step, form, how, final, own))
-            if not record.dry_run:
-                steps.fit_step(self, path, step, how, done, data, final, record)
-                done.append(step)
+            planned_ways.append(ways.way_of_fitting(settings, path, step, form, index == len(planned) - 1,
+                                                    data if index == 0 else None, own))
+            record.place(planned_ways[-1].placement())
+        return ways.LazyFit(data, planned_ways)
+
+    def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
+        return super().fitting(estimator, method, X, record) if not is_lazy(X) else nullcontext()
+
+    def run(self, estimator: Any, method: str, X: Any, y: Any, record: Record, planned: Any,
+            fit_params: dict) -> Any:
+        if not is_lazy(X):
+            return super().run(estimator, method, X, y, record, planned, fit_params)
+        planned.run(record)
+        if method == "fit_transform":
+            # A lazy transform block by block (the target column, if y named one, left
+            # out as in the fit): memory holds a few blocks.
+            return steps.lazy_apply(self, estimator, "transform", X, target=y if isinstance(y, str) else None)
         return estimator
 
-    def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
-        if not is_lazy(X):
-            return super().fit_transform(estimator, X, y, record, **fit_params)
-        # Streamed fit, then a lazy transform block by block (the target column, if
-        # y named one, left out as in the fit): memory holds a few blocks.
-        fitted = self.fit(estimator, X, y, record, **fit_params)
-        if record.dry_run:
-            return fitted, None
-        return fitted, steps.lazy_apply(self, fitted, "transform", X, target=y if isinstance(y, str) else None)
+    def lazy_settings(self) -> ways.LazySettings:
+        """What the ways of fitting read of this backend, fixed for one fit."""
+        from dask.utils import format_bytes
 
-    def _how(self, step: Any, first_input: Blocks | None) -> str:
-        """How a step without its own placement is fitted on lazy data.
-
-        ``stream`` (partial_fit), ``memory`` (loaded whole, within the budget), or
-        ``twin`` / ``refuse`` when the size is known before reading to exceed it.
-        """
-        if hasattr(step, "partial_fit"):
-            return "stream"
-        nbytes = first_input.nbytes if first_input is not None else None
-        if nbytes is not None and nbytes > self.memory_budget():
-            return "twin" if twin_of(step) is not None else "refuse"
-        return "memory"
+        budget = self.memory_budget()
+        named = ("max_in_memory_bytes" if self.options["max_in_memory_bytes"] is None
+                 else f"max_in_memory_bytes ({format_bytes(budget)})")
+        return ways.LazySettings(self.options["epochs"], self.options["shuffle"], self.options["random_state"],
+                                  self.options["window"], budget, named, self.reads_on_workers())
 
     def memory_budget(self) -> int:
         budget = self.options["max_in_memory_bytes"]
         return local_memory_budget() if budget is None else budget
-
-    def _lazy_placement(self, path: str, step: Any, form: str, how: str, final: bool,
-                        own: Placement | None = None) -> Placement:
-        """How the step is fitted on lazy data; an estimator that picks its own device
-        (``own``, scaleml.nn) keeps its device and engine."""
-        placement = self._lazy_path(path, step, form, how, final)
-        return placement if own is None else replace(placement, device=own.device, engine=own.engine)
-
-    def _lazy_path(self, path: str, step: Any, form: str, how: str, final: bool) -> Placement:
-        from dask.utils import format_bytes
-
-        name = describe_estimator(step)
-        budget = ("max_in_memory_bytes" if self.options["max_in_memory_bytes"] is None
-                  else f"max_in_memory_bytes ({format_bytes(self.memory_budget())})")
-        if how == "stream":
-            window = self.options["window"]
-            epochs = self.options["epochs"] if final else 1
-            order = ", the blocks shuffled after the first pass" if epochs > 1 and self.options["shuffle"] else ""
-            if self.reads_on_workers():
-                parallelism, where = "blocks read on the Dask workers", f"the Dask workers read {window} blocks ahead and send them here"
-            else:
-                parallelism, where = f"this process, {window} reader threads", f"{window} threads in this process read blocks ahead"
-            return Placement(
-                path, name, "cpu", "scikit-learn partial_fit", parallelism, form,
-                f"dask-ml backend: streamed block by block with partial_fit, {epochs} pass{'es' if epochs > 1 else ''} "
-                f"over the blocks{order}; {where}, so memory holds a few blocks however large the data",
-            )
-        twin = twin_of(step)
-        if how == "twin":
-            return Placement(
-                path, name, "cpu", engine_of(twin), "blocked, out of core", form,
-                f"dask-ml backend: no partial_fit and larger than {budget}, so fitted by {engine_of(twin)}'s "
-                "blocked implementation, pass by pass over the blocks; the result stored in the scikit-learn estimator",
-            )
-        if how == "refuse":
-            return Placement(path, name, "cpu", "none (refused)", "-", form,
-                             f"dask-ml backend: no partial_fit, no out-of-core twin, and larger than {budget}")
-        beyond = f"else by {engine_of(twin)}'s blocked implementation out of core" if twin is not None else "else refused"
-        return Placement(
-            path, name, "cpu", "scikit-learn", "1 process", form,
-            f"dask-ml backend: no partial_fit, so fitted on its input loaded whole when that fits {budget}, {beyond}",
-        )
 
     # -- predicting ---------------------------------------------------------------------------------
 

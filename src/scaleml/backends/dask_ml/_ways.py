@@ -1,0 +1,196 @@
+"""The ways of fitting a step on lazy data, each a small class holding its placement and its fit.
+
+:func:`way_of_fitting` picks one per step: :class:`Streamed` (``partial_fit``
+block by block), :class:`LoadedWhole` (within the memory budget),
+:class:`Twinned` (scaleml's blocked twin past it), :class:`OwnBlocks`
+(estimators made for blocks) or :class:`Refused`. Each is given a frozen
+:class:`LazySettings` rather than the backend; the fits themselves, which write
+the plan record as they work, are in ``_lazy_steps``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from ...data.blocks import Blocks
+from ...planning import Placement, Record, Route, describe_estimator
+from .._twins import engine_of, twin_of
+from ._lazy_steps import _too_large, fit_blocks, fit_in_memory, fit_twin, stream_fit
+
+
+@dataclass(frozen=True)
+class LazySettings:
+    """What fitting on lazy data reads of the dask-ml backend, fixed for one fit.
+
+    Attributes
+    ----------
+    epochs, shuffle, random_state, window
+        The backend's options of those names.
+    budget : int
+        Bytes a step without ``partial_fit`` may load whole.
+    budget_name : str
+        How the plan names that budget (``"max_in_memory_bytes (64 MiB)"``).
+    reads_on_workers : bool
+        Whether the cluster's workers read the blocks (else threads here).
+    """
+
+    epochs: int
+    shuffle: bool
+    random_state: Any
+    window: int
+    budget: int
+    budget_name: str
+    reads_on_workers: bool
+
+
+class LazyWay:
+    """One way of fitting one step on lazy data: the placement it writes, and the fit that does it.
+
+    Parameters
+    ----------
+    settings : LazySettings
+    path : str
+        The step's path in the plan.
+    step : estimator
+        The (non-pipeline) step.
+    form : str
+        The data form the step receives.
+    final : bool
+        Whether it is the last step (the one ``epochs`` passes apply to).
+    own : Placement or None
+        The step's own placement, when it declares one (scaleml.nn keeps its device and engine).
+    """
+
+    route: ClassVar[Route] = Route.UNSTATED
+
+    def __init__(self, settings: LazySettings, path: str, step: Any, form: str, final: bool,
+                 own: Placement | None = None) -> None:
+        self.settings, self.path, self.step, self.form, self.final, self.own = settings, path, step, form, final, own
+
+    def placement(self) -> Placement:
+        """Where and how the step is fitted, written before it runs."""
+        engine, parallelism, reason = self.describe()
+        placement = Placement(self.path, describe_estimator(self.step), "cpu", engine, parallelism, self.form,
+                              reason, self.route)
+        return placement if self.own is None else replace(placement, device=self.own.device, engine=self.own.engine)
+
+    def describe(self) -> tuple[str, str, str]:
+        """``(engine, parallelism, reason)`` for the plan."""
+        raise NotImplementedError
+
+    def fit(self, before: list[Any], data: Blocks, record: Record) -> None:
+        """Fit the step on ``data`` passed through the fitted steps ``before``, writing what it saw."""
+        raise NotImplementedError
+
+
+class OwnBlocks(LazyWay):
+    """An estimator made for blocks (``fit_blocks``: scaleml.linear_model) fits them where they are."""
+
+    def placement(self) -> Placement:
+        return self.own
+
+    def fit(self, before: list[Any], data: Blocks, record: Record) -> None:
+        fit_blocks(self.step, before, data, record, self.path)
+
+
+class Streamed(LazyWay):
+    """Block by block into ``partial_fit``: memory holds a few blocks however large the data."""
+
+    route = Route.STREAMED
+
+    def describe(self) -> tuple[str, str, str]:
+        window, epochs = self.settings.window, self.settings.epochs if self.final else 1
+        order = ", the blocks shuffled after the first pass" if epochs > 1 and self.settings.shuffle else ""
+        if self.settings.reads_on_workers:
+            parallelism, where = "blocks read on the Dask workers", f"the Dask workers read {window} blocks ahead and send them here"
+        else:
+            parallelism, where = f"this process, {window} reader threads", f"{window} threads in this process read blocks ahead"
+        return "scikit-learn partial_fit", parallelism, (
+            f"dask-ml backend: streamed block by block with partial_fit, {epochs} pass{'es' if epochs > 1 else ''} "
+            f"over the blocks{order}; {where}, so memory holds a few blocks however large the data"
+        )
+
+    def fit(self, before: list[Any], data: Blocks, record: Record) -> None:
+        stream_fit(self.settings, self.step, before, data, self.final, record, self.path)
+
+
+class LoadedWhole(LazyWay):
+    """Loaded whole and fitted by scikit-learn, when it fits the budget; else its twin, else refused."""
+
+    route = Route.LOADED
+
+    def describe(self) -> tuple[str, str, str]:
+        twin = twin_of(self.step)
+        beyond = f"else by {engine_of(twin)}'s blocked implementation out of core" if twin is not None else "else refused"
+        return "scikit-learn", "1 process", (
+            "dask-ml backend: no partial_fit, so fitted on its input loaded whole when that fits "
+            f"{self.settings.budget_name}, {beyond}"
+        )
+
+    def fit(self, before: list[Any], data: Blocks, record: Record) -> None:
+        fit_in_memory(self.settings, self.path, self.step, before, data, record)
+
+
+class Twinned(LazyWay):
+    """Past the budget, fitted by scaleml's blocked twin pass by pass; the result stored in the step."""
+
+    route = Route.BLOCKED
+
+    def describe(self) -> tuple[str, str, str]:
+        engine = engine_of(twin_of(self.step))
+        return engine, "blocked, out of core", (
+            f"dask-ml backend: no partial_fit and larger than {self.settings.budget_name}, so fitted by {engine}'s "
+            "blocked implementation, pass by pass over the blocks; the result stored in the scikit-learn estimator"
+        )
+
+    def fit(self, before: list[Any], data: Blocks, record: Record) -> None:
+        fit_twin(self.step, before, data, record, self.path)
+
+
+class Refused(LazyWay):
+    """Past the budget with no ``partial_fit`` and no twin: refused, naming the alternatives."""
+
+    route = Route.REFUSED
+
+    def describe(self) -> tuple[str, str, str]:
+        return "none (refused)", "-", (
+            f"dask-ml backend: no partial_fit, no out-of-core twin, and larger than {self.settings.budget_name}"
+        )
+
+    def fit(self, before: list[Any], data: Blocks, record: Record) -> None:
+        raise _too_large(self.settings, self.path, self.step)
+
+
+@dataclass
+class LazyFit:
+    """A fit on lazy data as placed: the blocks, and each step's way of fitting, in order."""
+
+    data: Blocks
+    ways: list[LazyWay]
+
+    def run(self, record: Record) -> None:
+        """Fit every step in order, each on the blocks passed through the steps fitted before it."""
+        done: list[Any] = []
+        for way in self.ways:
+            way.fit(done, self.data, record)
+            done.append(way.step)
+
+
+def way_of_fitting(settings: LazySettings, path: str, step: Any, form: str, final: bool,
+                   first_input: Blocks | None, own: Placement | None) -> LazyWay:
+    """How a step is fitted on lazy data.
+
+    Estimators made for blocks fit them themselves; with ``partial_fit`` a step is
+    streamed; without, it is loaded whole, or (when the first step's input is known
+    before reading to exceed the budget) fitted by its twin or refused.
+    """
+    if hasattr(step, "fit_blocks"):
+        return OwnBlocks(settings, path, step, form, final, own)
+    if hasattr(step, "partial_fit"):
+        return Streamed(settings, path, step, form, final, own)
+    nbytes = first_input.nbytes if first_input is not None else None
+    if nbytes is not None and nbytes > settings.budget:
+        way = Twinned if twin_of(step) is not None else Refused
+        return way(settings, path, step, form, final, own)
+    return LoadedWhole(settings, path, step, form, final, own)

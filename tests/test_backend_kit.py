@@ -7,12 +7,18 @@ that fits), naming the check.
 
 import importlib.util
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 import scaleml
-from scaleml.backends import Backend, Placement
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from scaleml.backends import Backend, Placement, Record, Route
 from scaleml.data.device import available_devices
 from scaleml.testing import backend_checks, check_backend
 
@@ -94,3 +100,51 @@ def test_the_kit_catches_broken_backends(broken, failing):
         checks[failing]()
     with pytest.raises(AssertionError, match="backend check '"):
         check_backend(broken)
+
+
+class SkeletonInProcess(Backend):
+    """A plug-in written to the fit skeleton: only its decision per step and its run."""
+
+    name = "skeleton-in-process"
+
+    def decide(self, path, step, data_form):
+        return Placement(path, type(step).__name__, "cpu", "scikit-learn", "1 process", data_form,
+                         "skeleton backend: here", Route.IN_PROCESS)
+
+    def run_fit(self, estimator, X, y, record, planned, fit_params):
+        record.observe(planned[-1].step, ran_here=True)
+        return estimator.fit(X, y, **fit_params)
+
+    def call(self, estimator, method, X, *args, **kwargs):
+        return getattr(estimator, method)(X, *args, **kwargs)
+
+
+def test_a_plugin_written_to_the_skeleton_passes_and_its_run_writes_the_record():
+    check_backend(SkeletonInProcess)
+    X, y = load_iris(return_X_y=True)
+    record, dry = Record(), Record(dry_run=True)
+    fitted = SkeletonInProcess().fit(make_pipeline(StandardScaler(), LogisticRegression()), X, y, record)
+    assert fitted.score(X, y) > 0.9
+    assert [step.route for step in record.steps] == [Route.IN_PROCESS, Route.IN_PROCESS]
+    assert record.steps[-1].observed == {"ran_here": True}
+    unfitted = make_pipeline(StandardScaler(), LogisticRegression())
+    SkeletonInProcess().fit(unfitted, X, y, dry)
+    assert dry.steps == record.steps and not hasattr(unfitted[-1], "coef_")
+
+
+def test_a_backend_that_cannot_fit_is_refused_when_made_naming_both_ways():
+    class CallsOnly(Backend):
+        name = "calls-only"
+
+        def call(self, estimator, method, X, *args, **kwargs):
+            return getattr(estimator, method)(X, *args, **kwargs)
+
+    with pytest.raises(TypeError, match=r"implement run\(.*or override fit\("):
+        CallsOnly()
+
+
+def test_the_route_counts_in_equality_and_the_prose_for_people_only():
+    base = Placement("s", "E", "cpu", "scikit-learn", "1 process", "NumPy", "why", Route.IN_PROCESS)
+    assert base != replace(base, route=Route.JOBLIB_WORKERS)
+    assert base == replace(base, observed={"blocks": 3})
+    assert Route.JOBLIB_ON_CLUSTER.on_cluster and not Route.JOBLIB_WORKERS.on_cluster

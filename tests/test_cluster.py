@@ -18,6 +18,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from scaleml import Scaled
 from scaleml.cluster import KMeans, from_sklearn
+from scaleml.planning import Route  # noqa: E402
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -146,7 +147,7 @@ def test_dask_ml_backend_fits_kmeans_beyond_its_budget_and_it_stays_sklearn():
     model.fit(Xd)
     fitted = model.estimator_
     assert type(fitted) is sk.KMeans and fitted.init == "k-means++"
-    assert model.plan_[0].engine == "scaleml.cluster" and "out of core" in model.plan_[0].parallelism
+    assert model.plan_[0].engine == "scaleml.cluster" and model.plan_[0].route is Route.BLOCKED
     reference = sk.KMeans(7, random_state=0).fit(BLOBS)
     assert adjusted_rand_score(reference.labels_, fitted.predict(BLOBS)) == 1.0
     assert_allclose(fitted.inertia_, reference.inertia_, rtol=1e-9)
@@ -168,5 +169,5 @@ def test_minibatch_kmeans_is_streamed_block_by_block_as_a_partial_fit_loop():
     loop = sk.MiniBatchKMeans(7, random_state=0, n_init=1)
     for start in range(0, len(BLOBS), 2_000):
         loop.partial_fit(BLOBS[start:start + 2_000])
-    assert model.plan_[0].engine == "scikit-learn partial_fit"
+    assert model.plan_[0].route is Route.STREAMED
     assert_allclose(model.estimator_.cluster_centers_, loop.cluster_centers_, rtol=1e-12)

@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 import scaleml  # noqa: E402
 from scaleml import Scaled  # noqa: E402
 from scaleml.exceptions import BackendOptionError, ClusterConnectionError  # noqa: E402
+from scaleml.planning import Route  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -97,7 +98,7 @@ def test_grid_search_equals_local(local_result):
     model = Scaled(_search(), backend="dask").fit(X, y)
     _same_search(model.estimator_, local_result)
     step = model.plan_[0]
-    assert step.engine == "scikit-learn + joblib-on-dask" and step.parallelism.startswith("Dask (a LocalCluster of")
+    assert step.route is Route.JOBLIB_ON_CLUSTER and step.parallelism.startswith("Dask (a LocalCluster of")
     assert step.observed["dask_tasks"] >= 1 and model.plan_.observed["joblib_calls"] >= 6
 
 
@@ -113,7 +114,7 @@ def test_pipeline_mixed_steps_plan():
     model = Scaled(pipe, backend="dask").fit(X, y)
     first, second = model.plan_
     assert first.parallelism == "1 process" and "no n_jobs" in first.reason
-    assert second.engine == "scikit-learn + joblib-on-dask"
+    assert second.route is Route.JOBLIB_ON_CLUSTER
 
 
 def test_context_runs_unchanged_code_on_the_workers():

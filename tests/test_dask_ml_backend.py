@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from scaleml import Scaled, explain  # noqa: E402
 from scaleml.exceptions import DataError  # noqa: E402
+from scaleml.planning import Route  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -142,7 +143,7 @@ def test_linear_model_larger_than_memory_is_fitted_by_the_blocked_solver(parquet
     assert_array_equal(model.predict(X), make_pipeline(_loop_reference()[0], reference).predict(X))
     assert model.plan_[1].engine == "scaleml.linear_model"
     # Parquet's size is learned while loading: the fallback is written where it happened.
-    assert "grew past max_in_memory_bytes" in model.plan_[1].reason and "out of core" in model.plan_[1].reason
+    assert "grew past max_in_memory_bytes" in model.plan_[1].reason and model.plan_[1].route is Route.BLOCKED
     assert model.plan_[1].observed["passes"] >= 2
 
 
@@ -258,9 +259,9 @@ def test_pca_larger_than_memory_uses_the_blocked_twin_and_stays_sklearn():
     assert_allclose(np.abs(fitted.components_), np.abs(reference[-1].components_), atol=1e-8)
     assert_allclose(fitted.explained_variance_, reference[-1].explained_variance_, rtol=1e-8)
     assert_allclose(np.abs(model.estimator_.transform(X)), np.abs(reference.transform(X)), atol=1e-8)
-    assert model.plan_[1].engine == "scaleml.decomposition" and "out of core" in model.plan_[1].parallelism
+    assert model.plan_[1].engine == "scaleml.decomposition" and model.plan_[1].route is Route.BLOCKED
     small = Scaled(PCA(n_components=3), backend="dask-ml").fit(Xd)
-    assert small.plan_[0].engine == "scikit-learn" and "loaded whole" in small.plan_[0].reason
+    assert small.plan_[0].route is Route.LOADED
     assert "else by scaleml.decomposition's blocked implementation" in explain(PCA(), backend="dask-ml", X=Xd)[0].reason
     # A Dask array's size is known before reading: the plan decides up front, and the fit follows it.
     over = Scaled(PCA(n_components=3), backend="dask-ml", max_in_memory_bytes=ROWS * FEATURES * 8)

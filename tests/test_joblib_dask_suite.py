@@ -37,6 +37,7 @@ from joblib import Parallel, delayed
 import scaleml
 from scaleml.engines.dask.cluster import workers_of
 from scaleml.exceptions import ClusterConnectionError
+from scaleml.planning import Route  # noqa: E402
 
 distributed = pytest.importorskip("distributed")
 
@@ -430,7 +431,7 @@ def test_a_scaled_model_searched_inside_a_dask_block_starts_no_cluster_in_a_work
     reference = GridSearchCV(RandomForestClassifier(n_estimators=5, random_state=0), {"max_depth": [2, 3]}, cv=2)
     assert search.best_params_["estimator__max_depth"] == reference.fit(X, y).best_params_["max_depth"]
     assert "inside a task on a Dask worker" in search.best_estimator_.plan_[0].reason or \
-        search.best_estimator_.plan_[0].parallelism.startswith("Dask")  # the refit ran here, on the cluster
+        search.best_estimator_.plan_[0].route.on_cluster  # the refit ran here, on the cluster
 
 
 def interrupting(i):

@@ -18,6 +18,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from scaleml.exceptions import DataError
 from scaleml.linear_model import LinearRegression, LogisticRegression, Ridge, from_sklearn
+from scaleml.planning import Route  # noqa: E402
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -277,7 +278,7 @@ def test_runs_on_the_active_backends_cluster_and_the_plan_says_so(capsys):
     model = Scaled(LogisticRegression(verbose=1), backend="dask").fit(Xd, yd)
     assert "kept on the Dask workers" in capsys.readouterr().out
     step = model.plan_[0]
-    assert step.engine == "scaleml.linear_model" and step.parallelism.startswith("Dask (a LocalCluster")
+    assert step.engine == "scaleml.linear_model" and step.route is Route.BLOCKED_ON_CLUSTER
     in_memory = Scaled(LogisticRegression(), backend="local").fit(X_BIN, Y_BIN)
     assert in_memory.plan_[0].parallelism == "1 process"
     assert_allclose(model.estimator_.coef_, in_memory.estimator_.coef_, rtol=1e-9)

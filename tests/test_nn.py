@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from scaleml.exceptions import BackendUnavailableError  # noqa: E402
 from scaleml.nn import CNNClassifier, MLPClassifier, MLPRegressor  # noqa: E402
 from scaleml.exceptions import CheckpointError  # noqa: E402
+from scaleml.planning import Route  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -237,10 +238,10 @@ def test_plans_say_where_a_torch_estimator_runs(backend):
     before = explain(pipe, backend=backend)[1]
     model = Scaled(pipe, backend=backend).fit(X_iris, y_iris)
     if backend == "local":
-        assert before.engine == "PyTorch (scaleml.nn)" and "device='auto' -> " in before.reason
+        assert before.route is Route.TORCH and "device='auto' -> " in before.reason
         assert model.plan_[1].device == model.estimator_[-1].device_
     else:  # the backend's cluster: data-parallel, one rank per worker
-        assert before.engine == "PyTorch DistributedDataParallel (scaleml.nn)"
+        assert before.route is Route.TORCH_DISTRIBUTED
         assert before.parallelism.startswith("one rank per Dask worker")
         assert model.plan_[1] == before and model.estimator_[-1].device_ == "cpu"
     assert model.score(X_iris, y_iris) > 0.3

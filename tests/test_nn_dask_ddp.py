@@ -21,6 +21,7 @@ from scaleml import Scaled, explain  # noqa: E402
 from scaleml.exceptions import TrainingInterruptedError  # noqa: E402
 from scaleml.nn import CNNClassifier  # noqa: E402
 from scaleml.nn.callbacks import Callback  # noqa: E402
+from scaleml.planning import Route  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +111,7 @@ def test_each_rank_reads_only_its_own_samples_and_the_plan_says_so(cluster, tmp_
     planned = explain(model.estimator, backend="dask", X=dataset, address=cluster.scheduler_address)[0]
     model.fit(dataset, y_train[:200])
     assert model.plan_[0] == planned
-    assert planned.engine == "PyTorch DistributedDataParallel (scaleml.nn)"
+    assert planned.route is Route.TORCH_DISTRIBUTED
     per_process = [set(map(int, p.read_text().split())) for p in reads.glob("*.txt")]
     read_here = reads / f"{os.getpid()}.txt"
     assert not read_here.exists()  # labels came from y: nothing was read in this process

@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 import scaleml
 from scaleml import Scaled, explain
+from scaleml.planning import Route  # noqa: E402
 
 da = pytest.importorskip("dask.array")
 
@@ -110,7 +111,7 @@ def test_streamed_steps_record_the_partial_fit_calls_they_received():
     clf = model.estimator_.named_steps["clf"]
     scaler_step, clf_step = model.plan_
     assert scaler_step.step == "prep/standardscaler" and clf_step.step == "clf"
-    assert clf_step.engine == "scikit-learn partial_fit" and "3 passes over the blocks;" in clf_step.reason
+    assert clf_step.route is Route.STREAMED and "3 passes over the blocks;" in clf_step.reason
     assert clf_step.observed["partial_fit_calls"] == clf.calls_seen_ == 3 * len(X) // CHUNK
     assert clf_step.observed["rows_per_pass"] * 3 == clf.rows_seen_ == 3 * len(X)
     assert scaler_step.observed["partial_fit_calls"] == len(X) // CHUNK
@@ -130,16 +131,16 @@ def test_array_api_steps_record_the_array_type_they_received():
     model = Scaled(make_pipeline(TypeRecordingScaler(), _forest()), backend="torch", device="cpu").fit(X, y)
     scaler_step, forest_step = model.plan_
     assert model.estimator_[0].received_ == "torch.Tensor"
-    assert scaler_step.engine == "scikit-learn Array API on PyTorch"
+    assert scaler_step.route is Route.ARRAY_API
     assert scaler_step.observed["input"] == "torch.Tensor on cpu"
-    assert forest_step.engine == "scikit-learn" and forest_step.observed["input"] == "numpy.ndarray"
+    assert forest_step.route is Route.IN_PROCESS and forest_step.observed["input"] == "numpy.ndarray"
 
 
 def test_dask_steps_ran_where_the_plan_says():
     search = GridSearchCV(PidForest(n_estimators=4, random_state=0), {"max_depth": [2, 3]}, cv=2, refit=False)
     model = Scaled(search, backend="dask").fit(X, y)
     step = model.plan_[0]
-    assert step.parallelism.startswith("Dask (a LocalCluster")
+    assert step.route.on_cluster and step.parallelism.startswith("Dask (a LocalCluster")
     assert step.observed["dask_tasks"] >= 1 and step.observed["joblib_calls"] >= 4
     # A model with nothing for joblib to do ran here, and the record says so.
     alone = Scaled(make_pipeline(StandardScaler(), SGDClassifier()), backend="dask").fit(X, y)
@@ -174,7 +175,7 @@ def test_scaleml_nn_on_lazy_data(tmp_path):
     Xd, yd = _lazy()
     model = Scaled(MLPClassifier(epochs=2, random_state=0), backend="dask-ml").fit(Xd, yd)
     step = model.plan_[0]
-    assert step.engine == "PyTorch (scaleml.nn)" and "streamed block by block" in step.reason
+    assert step.engine == "PyTorch (scaleml.nn)" and step.route is Route.STREAMED
     assert step.observed["partial_fit_calls"] == len(X) // CHUNK == model.estimator_.n_epochs_
     with pytest.raises(DataError, match="backend='dask-ml'"):
         Scaled(MLPClassifier(epochs=1), backend="dask").fit(Xd, yd)

@@ -16,6 +16,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler
 
 from scaleml import Scaled, explain
 from scaleml.preprocessing import from_sklearn
+from scaleml.planning import Route  # noqa: E402
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
@@ -155,7 +156,7 @@ def test_a_column_transformer_within_the_budget_is_loaded_whole(mixed_files):
     files, frame = mixed_files
     model = Scaled(make_pipeline(_column_transformer(), SGDClassifier(random_state=0)), backend="dask-ml")
     model.fit(files, "label")
-    assert model.plan_[0].engine == "scikit-learn" and "loaded_mib" in model.plan_[0].observed
+    assert model.plan_[0].route is Route.LOADED and "loaded_mib" in model.plan_[0].observed
     reference = _column_transformer().fit(frame)
     assert_allclose(_dense(model.estimator_[0].transform(frame)), _dense(reference.transform(frame)))
     predictions = model.predict(files)
@@ -181,5 +182,5 @@ def test_scalers_streamed_past_the_budget_equal_the_in_memory_fit(scaler_name):
     X = RNG.normal(size=(N, 3)) * [1.0, 100.0, 1e-3] + [5.0, -50.0, 0.0]
     model = Scaled(getattr(sk, scaler_name)(), **_tiny_budget()).fit(da.from_array(X, chunks=(700, -1)))
     reference = getattr(sk, scaler_name)().fit(X)
-    assert model.plan_[0].engine == "scikit-learn partial_fit"
+    assert model.plan_[0].route is Route.STREAMED
     assert_allclose(model.estimator_.transform(X), reference.transform(X), rtol=1e-10, atol=1e-12)

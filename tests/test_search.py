@@ -13,6 +13,7 @@ import scaleml
 from scaleml.exceptions import DataError, InvalidParameterError
 from scaleml.search import HyperbandSearchCV, SuccessiveHalvingSearchCV
 from scaleml.search._schedule import halving_bracket, hyperband_brackets
+from scaleml.planning import Route  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -175,7 +176,7 @@ def test_inside_scaled_it_runs_where_the_plan_says():
     model = scaleml.Scaled(HyperbandSearchCV(_sgd(), space, max_iter=3, random_state=0), backend="dask").fit(X, y)
     assert model.estimator_.metadata_["where"].startswith("Dask cluster")
     step = model.plan_[0]
-    assert step.engine == "scaleml.search (partial_fit)" and step.parallelism.startswith("Dask futures on a LocalCluster")
+    assert step.route is Route.ADAPTIVE_SEARCH_ON_CLUSTER and step.parallelism.startswith("Dask futures on a LocalCluster")
     assert "Dask futures" in step.reason
     local = scaleml.explain(HyperbandSearchCV(_sgd(), space, n_jobs=2), backend="local")[0]
     assert local.parallelism == "threads here (n_jobs=2)"

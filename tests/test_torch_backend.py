@@ -13,6 +13,7 @@ pytest.importorskip("torch")
 import scaleml  # noqa: E402
 from scaleml import Scaled  # noqa: E402
 from scaleml.exceptions import BackendUnavailableError  # noqa: E402
+from scaleml.planning import Route  # noqa: E402
 
 if not {b.name: b for b in scaleml.backends.available()}["torch"].available:
     pytest.skip("the torch backend needs SCIPY_ARRAY_API=1 (make test sets it)", allow_module_level=True)
@@ -45,7 +46,7 @@ def test_steps_without_array_api_run_on_numpy():
     pipe = make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=10, random_state=0))
     model = Scaled(pipe, backend="torch", device="cpu").fit(X, y)
     first, second = model.plan_
-    assert first.engine == "scikit-learn Array API on PyTorch"
+    assert first.route is Route.ARRAY_API
     assert second.device == "cpu" and "does not cover it" in second.reason
     assert_allclose(model.predict(X), Scaled(pipe).fit(X, y).predict(X), rtol=1e-7)
 

@@ -21,7 +21,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from ..exceptions import BackendOptionError, BackendUnavailableError, UnknownBackendError
-from ..planning import Placement, PlacementRequest, Record
+from ..planning import Placement, PlacementRequest, Record, Route
 from ._base import Availability, Backend, Option
 from ._twins import register_twin_provider
 
@@ -33,6 +33,7 @@ __all__ = [
     "Placement",
     "PlacementRequest",
     "Record",
+    "Route",
     "available",
     "create_backend",
     "get_backend_class",

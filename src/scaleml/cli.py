@@ -27,14 +27,22 @@ def main() -> None:
 
 
 @main.command()
+@click.argument("backend_name", metavar="[BACKEND]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option(
     "--no-torch",
     is_flag=True,
     help="Do not import PyTorch to look for CUDA/MPS devices (faster).",
 )
-def info(as_json: bool, no_torch: bool) -> None:
-    """Versions, CPU cores, memory, GPUs seen, and which backends can run here."""
+def info(backend_name: str | None, as_json: bool, no_torch: bool) -> None:
+    """Versions, CPU cores, memory, GPUs seen, and which backends can run here.
+
+    With a BACKEND name (`scaleml info dask`): that backend, whether it runs here,
+    and every option it takes with its default.
+    """
+    if backend_name is not None:
+        _backend_info(backend_name, as_json)
+        return
     from . import backends, machine
 
     data = machine.machine_info(probe_torch=not no_torch)
@@ -82,6 +90,32 @@ def info(as_json: bool, no_torch: bool) -> None:
         click.echo("Profiles that cannot be used")
         for problem in data["unusable_profiles"]:
             click.echo(f"  {problem}")
+
+
+def _backend_info(name: str, as_json: bool) -> None:
+    """``scaleml info BACKEND``: a backend's summary, availability and options."""
+    from .backends import get_backend_class
+    from .exceptions import ScaleMLError
+
+    try:
+        cls = get_backend_class(name, require_available=False)
+    except ScaleMLError as exc:
+        raise click.UsageError(str(exc)) from None
+    availability = cls.availability()
+    options = [{"name": key, "default": repr(spec.default), "doc": spec.doc} for key, spec in cls.options.items()]
+    if as_json:
+        click.echo(json.dumps({"name": cls.name, "summary": cls.summary, "available": bool(availability),
+                               "reason": availability.reason, "options": options}, indent=2))
+        return
+    status = "available" if availability else f"unavailable: {availability.reason}"
+    click.echo(f"{cls.name}: {cls.summary}  [{status}]")
+    if not options:
+        click.echo("  no options")
+        return
+    click.echo("Options (scaleml exec -o NAME=VALUE, %scaleml ... -o NAME=VALUE, or keyword arguments)")
+    width = max(len(o["name"]) for o in options)
+    for option in options:
+        click.echo(f"  {option['name']:<{width}}  default {option['default']}: {option['doc']}")
 
 
 def _resolve_estimator_class(name: str) -> type:

@@ -173,8 +173,9 @@ def _load_class(name: str) -> tuple[type[Backend] | None, str, str]:
     return cls, "", origin
 
 
-def get_backend_class(name: str) -> type[Backend]:
-    """The backend class registered as ``name``, checked to be able to run here.
+def get_backend_class(name: str, *, require_available: bool = True) -> type[Backend]:
+    """The backend class registered as ``name``, checked to be able to run here
+    (unless ``require_available=False``: to describe a backend that cannot).
 
     Raises
     ------
@@ -191,7 +192,7 @@ def get_backend_class(name: str) -> type[Backend]:
     if cls is None:
         raise BackendUnavailableError(f"Backend {key!r} is unavailable: {reason}.")
     status = cls.availability()
-    if not status:
+    if not status and require_available:
         raise BackendUnavailableError(f"Backend {key!r} is unavailable: {status.reason}.")
     return cls
 

@@ -24,9 +24,9 @@ from typing import Any, ClassVar, ContextManager
 
 from .._validation import validate_params
 from ..engines.dask.cluster import cluster_provider
-from ..data.forms import is_lazy
+from ..data.forms import is_lazy, is_path
 from ..exceptions import BackendOptionError, DataError
-from ..planning import Placement, PlacementRequest, Record, data_forms, self_placement
+from ..planning import Placement, PlacementRequest, Record, data_forms, self_placement, walk
 
 
 @dataclass(frozen=True)
@@ -131,16 +131,31 @@ class Backend(ABC):
         """
         unknown = sorted(set(options) - set(cls.options))
         if unknown:
-            raise BackendOptionError(
-                f"Backend {cls.name!r} has no option {', '.join(map(repr, unknown))}. "
-                f"{cls.describe_options()} Options reach a backend as extra keyword "
-                "arguments of scaleml.Scaled(...) or scaleml.backend(...)."
-            )
+            raise BackendOptionError(cls.unknown_option_message(unknown))
         validate_params(
             {key: spec.constraints for key, spec in cls.options.items()}, options,
             f"backend {cls.name!r}", kind="option", error=BackendOptionError,
         )
         return {key: options.get(key, spec.default) for key, spec in cls.options.items()}
+
+    # Options users carry over from another backend, and what to say instead of "no such option".
+    option_hints: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def unknown_option_message(cls, unknown: list[str]) -> str:
+        """One line for options this backend does not take: the nearest it does, or a hint,
+        and where the whole list is (``scaleml info NAME``)."""
+        import difflib
+
+        parts = []
+        for key in unknown:
+            if key in cls.option_hints:
+                parts.append(f"{key!r}: {cls.option_hints[key]}")
+                continue
+            near = difflib.get_close_matches(key, list(cls.options), n=1, cutoff=0.6)
+            parts.append(f"{key!r} (did you mean {near[0]!r}?)" if near else repr(key))
+        return (f"Backend {cls.name!r} has no option {'; '.join(parts)}. "
+                f"`scaleml info {cls.name}` lists its options.")
 
     @classmethod
     def describe_options(cls) -> str:
@@ -334,12 +349,28 @@ class Backend(ABC):
 
     def refuse_lazy(self, X: Any, method: str) -> None:
         """Raise for lazy ``X`` on a backend that only handles in-memory data."""
-        if X is not None and is_lazy(X):
-            raise DataError(
-                f"The {self.name} backend runs {method} on in-memory data (NumPy, pandas, SciPy); "
-                f"got {type(X).__name__}. Use backend='dask-ml' for Dask collections and Parquet/CSV "
-                "paths: it streams them block by block."
-            )
+        if X is None or not is_lazy(X):
+            return
+        got = f"the path {X!r}" if is_path(X) else type(X).__name__
+        read = (" (or read it yourself into memory: pandas.read_parquet / pandas.read_csv)" if is_path(X)
+                else " (or .compute() it into memory first)")
+        raise DataError(
+            f"The {self.name} backend runs {method} on in-memory data (NumPy, pandas, SciPy); "
+            f"got {got}. Use backend='dask-ml' for Dask collections and Parquet/CSV "
+            f"paths: it streams them block by block{read}."
+        )
+
+    def refuse_lazy_unless_blocked(self, estimator: Any, X: Any, method: str) -> None:
+        """Raise for lazy ``X`` unless every step is made for blocks (``fit_blocks``).
+
+        Lazy data only reaches estimators made for blocks (scaleml's linear models),
+        never others, which would load it whole into this process. Paths also reach
+        estimators that stream files themselves (scaleml.nn's image folders).
+        """
+        if is_path(X) and getattr(estimator, "__scaleml_reads_files__", False):
+            return
+        if is_lazy(X) and not all(hasattr(step, "fit_blocks") for _, step in walk(estimator)):
+            self.refuse_lazy(X, method)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.changed_options().items())

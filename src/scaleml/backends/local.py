@@ -77,6 +77,11 @@ class LocalBackend(Backend):
             for step in steps:
                 step.set_params(n_jobs=None)
 
+    def check_fit(self, estimator: Any, method: str, X: Any, fit_params: dict) -> None:
+        # A path or a Dask collection would reach scikit-learn as a string or be loaded
+        # whole; scaleml's blocked estimators read it block by block on threads here.
+        self.refuse_lazy_unless_blocked(estimator, X, method)
+
     def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
         return sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit", shared_disk=True)
 

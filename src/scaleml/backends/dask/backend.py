@@ -28,8 +28,8 @@ from ...engines.dask.cluster import (
     in_dask_worker,
     scheduler_loss_as_error,
 )
-from ...data.forms import is_lazy, is_path
-from ...planning import Placement, Record, Route, describe_estimator, walk
+from ...data.forms import is_lazy
+from ...planning import Placement, Record, Route, describe_estimator
 from .._base import Backend, Option
 from .._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
 from .._shared_prefix import SHARE_PREFIX, sharing_in_fit
@@ -67,6 +67,10 @@ class DaskBackend(Backend):
 
     name = "dask"
     summary = "joblib-on-dask: n_jobs work spread over a Dask cluster"
+    option_hints = {
+        "n_jobs": "on a Dask backend every worker is used; n_jobs stays the estimator's own "
+                  "(GridSearchCV(..., n_jobs=-1)), and n_workers / threads_per_worker size a LocalCluster",
+    }
     distributed = True
     requires = ("dask", "distributed")
     extra = "dask"
@@ -170,7 +174,7 @@ class DaskBackend(Backend):
     # -- work -------------------------------------------------------------------------------------
 
     def check_fit(self, estimator: Any, method: str, X: Any, fit_params: dict) -> None:
-        self._check_form(estimator, X, method)
+        self.refuse_lazy_unless_blocked(estimator, X, method)
 
     def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
         return sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit",
@@ -221,20 +225,11 @@ class DaskBackend(Backend):
     def call(self, estimator: Any, method: str, X: Any, *args: Any, **kwargs: Any) -> Any:
         # Predictions on in-memory data run here: sending them out costs more than
         # it saves, and a loaded model must predict without contacting anything.
-        self._check_form(estimator, X, method)
+        self.refuse_lazy_unless_blocked(estimator, X, method)
         if not is_lazy(X):
             return getattr(estimator, method)(X, *args, **kwargs)
         with self.activate():
             return getattr(estimator, method)(X, *args, **kwargs)
-
-    def _check_form(self, estimator: Any, X: Any, method: str) -> None:
-        # Lazy data only reaches estimators made for blocks (scaleml's linear models,
-        # fit_blocks), never others, which would load it whole into this process.
-        # Paths also reach estimators that stream files themselves (scaleml.nn's image folders).
-        if is_path(X) and getattr(estimator, "__scaleml_reads_files__", False):
-            return
-        if is_lazy(X) and not all(hasattr(step, "fit_blocks") for _, step in walk(estimator)):
-            self.refuse_lazy(X, method)
 
     def decide(self, path: str, step: Any, data_form: str) -> Placement:
         params = step.get_params(deep=False) if hasattr(step, "get_params") else {}

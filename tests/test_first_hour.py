@@ -66,3 +66,19 @@ def test_scaleml_info_backend_lists_every_option_with_its_default():
     assert all(f"  {name} " in text for name in scaleml.backends.get_backend_class("local").options)
     unknown = CliRunner().invoke(main, ["info", "daks"])
     assert unknown.exit_code != 0 and "Did you mean 'dask'?" in unknown.output
+
+
+def test_explain_on_a_dask_array_past_the_budget_says_what_the_fit_will_do():
+    """A later step's input size is known from the first's (same rows, a scaler keeps the width):
+    explain named scikit-learn for LogisticRegression while the fit switched to scaleml.linear_model."""
+    da = pytest.importorskip("dask.array")
+    from scaleml.planning import Route
+
+    X = da.from_array(np.random.default_rng(0).normal(size=(4000, 10)), chunks=500)
+    y = (X[:, 0] > 0).astype(int)
+    model = Scaled(make_pipeline(StandardScaler(), LogisticRegression()), backend="dask-ml",
+                   max_in_memory_bytes=100_000)  # the 320 kB input is past it
+    planned = scaleml.explain(model, X=X)
+    assert [step.route for step in planned] == [Route.STREAMED, Route.BLOCKED]
+    assert planned == model.fit(X, y).plan_
+    assert "grew past" not in model.plan_[1].reason  # no fallback: it was planned so

@@ -143,7 +143,9 @@ def test_a_column_transformer_on_lazy_files_past_the_budget_equals_sklearns(mixe
     assert_allclose(_dense(fitted.transform(frame)), _dense(reference.transform(frame)), rtol=1e-9, atol=1e-12)
     assert list(fitted.get_feature_names_out()) == list(reference.get_feature_names_out())
     assert fitted.sparse_output_ == reference.sparse_output_
-    assert model.plan_[0].engine == "scaleml.preprocessing"
+    assert model.plan_[0].engine == "scaleml.preprocessing" and model.plan_[0].route is Route.BLOCKED
+    assert model.plan_[0].observed["passes"] == 1  # one streamed pass (the plan said passes=0)
+    assert "passes=1" in str(model.plan_)
     assert model.score(files, "label") > 0.95
     assert model.estimator_.predict(frame).shape == (N,)  # a plain scikit-learn pipeline
     columns = Scaled(_column_transformer(), **_tiny_budget()).fit(files, "label")

@@ -81,7 +81,9 @@ def fit_blocks(model: Any, before: list[Any], data: Blocks, record: Record, path
     if blocks.n_features is None:
         blocks.n_features = data.compute(blocks.parts[0])[0].shape[1]
     model.fit_blocks(blocks)
-    record.observe(path, passes=blocks.passes)
+    # The model's own count where it keeps one: a model that streams the blocks (the
+    # ColumnTransformer twin) passes over them without a reduction, which Blocks counts.
+    record.observe(path, passes=getattr(model, "n_passes_", blocks.passes))
 
 
 def fit_twin(step: Any, before: list[Any], data: Blocks, record: Record, path: str) -> None:

@@ -178,19 +178,46 @@ class LazyFit:
 
 
 def way_of_fitting(settings: LazySettings, path: str, step: Any, form: str, final: bool,
-                   first_input: Blocks | None, own: Placement | None) -> LazyWay:
+                   input_bytes: int | None, own: Placement | None) -> LazyWay:
     """How a step is fitted on lazy data.
 
     Estimators made for blocks fit them themselves; with ``partial_fit`` a step is
-    streamed; without, it is loaded whole, or (when the first step's input is known
-    before reading to exceed the budget) fitted by its twin or refused.
+    streamed; without, it is loaded whole, or (when its input, ``input_bytes``, is
+    known before reading to exceed the budget) fitted by its twin or refused.
     """
     if hasattr(step, "fit_blocks"):
         return OwnBlocks(settings, path, step, form, final, own)
     if hasattr(step, "partial_fit"):
         return Streamed(settings, path, step, form, final, own)
-    nbytes = first_input.nbytes if first_input is not None else None
-    if nbytes is not None and nbytes > settings.budget:
+    if input_bytes is not None and input_bytes > settings.budget:
         way = Twinned if twin_of(step) is not None else Refused
         return way(settings, path, step, form, final, own)
     return LoadedWhole(settings, path, step, form, final, own)
+
+
+def input_bytes(data: Blocks, before: list[Any]) -> int | None:
+    """The size of a step's input, known before reading when it can be: the data's for the
+    first step; for a later one, when every step before it keeps the rows and its output
+    width is known without fitting (a scaler keeps the width, ``n_components=k`` makes it
+    k), the same rows at that width. None when unknown (an encoder's width depends on the
+    data): the step is then loaded whole and falls back to its twin while loading.
+    """
+    from numbers import Integral
+
+    from sklearn import preprocessing
+
+    same_width = (preprocessing.StandardScaler, preprocessing.MinMaxScaler, preprocessing.MaxAbsScaler,
+                  preprocessing.RobustScaler, preprocessing.Normalizer, preprocessing.PowerTransformer,
+                  preprocessing.QuantileTransformer, preprocessing.Binarizer)
+    if data.nbytes is None or not data.n_features:
+        return None
+    width = data.n_features
+    for step in before:
+        components = getattr(step, "n_components", None)
+        if isinstance(step, same_width):
+            continue
+        if isinstance(components, Integral) and not isinstance(components, bool) and hasattr(step, "transform"):
+            width = components
+        else:
+            return None
+    return data.nbytes * width // data.n_features

@@ -136,8 +136,8 @@ class DaskMLBackend(DaskBackend):
         planned_ways = []
         for index, (path, step, form) in enumerate(planned):
             own = self_placement(step, self.request(path, form, X))
-            planned_ways.append(ways.way_of_fitting(settings, path, step, form, index == len(planned) - 1,
-                                                    data if index == 0 else None, own))
+            size = ways.input_bytes(data, [way.step for way in planned_ways])
+            planned_ways.append(ways.way_of_fitting(settings, path, step, form, index == len(planned) - 1, size, own))
             record.place(planned_ways[-1].placement())
         return ways.LazyFit(data, planned_ways)
 

@@ -273,6 +273,33 @@ def test_address_from_environment(external_cluster, monkeypatch):
     assert pids <= _worker_pids(client)
 
 
+def test_address_from_dasks_own_config(external_cluster, monkeypatch):
+    """DASK_SCHEDULER_ADDRESS (and Dask's scheduler-address config) is honoured as
+    distributed.Client() honours it; the plan says where the address came from."""
+    import dask
+
+    address, client = external_cluster
+    monkeypatch.delenv("SCALEML_DASK_ADDRESS", raising=False)
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    with scaleml.backend("dask"):
+        pids = set(cross_val_score(LogisticRegression(max_iter=300), X, y, cv=4, scoring=_pid_scorer))
+    assert pids <= _worker_pids(client)
+    model = Scaled(_search(), backend="dask").fit(X, y)
+    assert f"{address} (from Dask's scheduler-address config" in model.plan_[0].parallelism
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS")
+    with dask.config.set({"scheduler-address": address}):
+        assert Scaled(_search(), backend="dask").fit(X, y).plan_[0].parallelism == model.plan_[0].parallelism
+
+
+def test_scaleml_address_wins_over_dasks(external_cluster, monkeypatch):
+    address, client = external_cluster
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("SCALEML_DASK_ADDRESS", address)
+    with scaleml.backend("dask"):
+        pids = set(cross_val_score(LogisticRegression(max_iter=300), X, y, cv=4, scoring=_pid_scorer))
+    assert pids <= _worker_pids(client)
+
+
 @pytest.mark.slow
 def test_worker_killed_mid_fit_does_not_lose_the_fit(external_cluster):
     address, client = external_cluster

@@ -58,6 +58,7 @@ def info(backend_name: str | None, as_json: bool, no_torch: bool) -> None:
         for p in found if isinstance(p, Profile)
     ]
     data["unusable_profiles"] = [str(p) for p in found if not isinstance(p, Profile)]
+    data["dask_scheduler"] = _dask_scheduler_source()
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -77,6 +78,8 @@ def info(backend_name: str | None, as_json: bool, no_torch: bool) -> None:
     missing = [k for k, v in data["packages"].items() if not v]
     if missing:
         click.echo("         not installed: " + ", ".join(missing))
+    if data.get("dask_scheduler"):
+        click.echo(f"Dask     {data['dask_scheduler']}")
     click.echo("Backends")
     width = max(len(b["name"]) for b in data["backends"])
     for b in data["backends"]:
@@ -90,6 +93,19 @@ def info(backend_name: str | None, as_json: bool, no_torch: bool) -> None:
         click.echo("Profiles that cannot be used")
         for problem in data["unusable_profiles"]:
             click.echo(f"  {problem}")
+
+
+def _dask_scheduler_source() -> str | None:
+    """Where the Dask backends would send work, and why (None without Dask installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("dask") is None:
+        return None
+    from .engines.dask.cluster import ClusterSpec
+
+    address, source = ClusterSpec().address_and_source()
+    return (f"scheduler {address} (from {source})" if address
+            else f"no scheduler address ({source}): the Dask backends start a LocalCluster")
 
 
 def _backend_info(name: str, as_json: bool) -> None:

@@ -209,8 +209,16 @@ class Backend(ABC):
         self.stop()
 
     def cluster(self) -> Any:
-        """The ``distributed.Client`` cluster work runs on, started on first call;
-        None (the default) for a backend without a cluster."""
+        """The engine's handle that cluster work runs on, started on first call; None (the
+        default) for a backend without a cluster, whose work stays in this process.
+
+        scaleml's own estimators (linear models, KMeans, PCA, the adaptive searches,
+        data-parallel nn) run their passes through this handle while the backend is
+        active (:meth:`activate`): the data layer's ``Blocks`` calls its ``compute``,
+        ``persist``, ``gather`` and ``scheduler_info`` (Dask's ``Client`` interface,
+        duck-typed). The Dask backends return a ``distributed.Client``; another engine's
+        backend returns a handle with those methods, or None to keep the passes here.
+        """
         return None
 
     def cluster_description(self) -> str | None:

@@ -79,7 +79,8 @@ class AutoBackend(Backend):
     -------
     address : str or None
         A Dask scheduler ``auto`` may send work to; None: ``SCALEML_DASK_ADDRESS``,
-        else a managed LocalCluster when starting one pays.
+        else Dask's own ``scheduler-address`` config, else a managed LocalCluster
+        when starting one pays.
     security : distributed.Security or dict or None
         TLS for a ``tls://`` address.
     calibration : str or None
@@ -89,7 +90,7 @@ class AutoBackend(Backend):
     name = "auto"
     summary = "picks local, every core, dask or dask-ml for each fit from measured costs"
     options = {
-        "address": Option(None, "a Dask scheduler auto may use (None: SCALEML_DASK_ADDRESS, else a LocalCluster when it pays)",
+        "address": Option(None, "a Dask scheduler auto may use (None: SCALEML_DASK_ADDRESS, else Dask's scheduler-address config, else a LocalCluster when it pays)",
                           [ADDRESS, None]),
         "security": Option(None, "TLS settings for a tls:// address", [SECURITY, None]),
         "calibration": Option(None, "calibration file to read instead of the user's", [str, None]),

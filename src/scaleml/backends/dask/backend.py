@@ -42,8 +42,9 @@ class DaskBackend(Backend):
     Options
     -------
     address : str or None
-        Scheduler address; None uses ``SCALEML_DASK_ADDRESS``, else a managed
-        LocalCluster.
+        Scheduler address; None uses ``SCALEML_DASK_ADDRESS``, else Dask's own
+        ``scheduler-address`` config (``DASK_SCHEDULER_ADDRESS``), else a managed
+        LocalCluster. The plan says which.
     security : distributed.Security or dict or None
         TLS for ``tls://`` addresses: a Security, or a dict of its arguments
         (``tls_ca_file``, ``tls_client_cert``, ``tls_client_key``).
@@ -75,7 +76,7 @@ class DaskBackend(Backend):
     requires = ("dask", "distributed")
     extra = "dask"
     options = {
-        "address": Option(None, "scheduler address (None: SCALEML_DASK_ADDRESS, else a LocalCluster)", [ADDRESS, None]),
+        "address": Option(None, "scheduler address (None: SCALEML_DASK_ADDRESS, else Dask's scheduler-address config, else a LocalCluster)", [ADDRESS, None]),
         "security": Option(None, "TLS settings: distributed.Security or a dict of its arguments", [SECURITY, None]),
         "timeout": Option(10.0, "seconds to wait for the scheduler and a first worker", [Interval(Real, 0, None, closed="neither")]),
         "n_workers": Option(None, "LocalCluster worker processes (default: one per core)", [POSITIVE_INT, None]),

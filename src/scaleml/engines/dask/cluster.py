@@ -33,8 +33,9 @@ TLS_FILES = ("tls_ca_file", "tls_client_cert", "tls_client_key")  # security key
 class ClusterSpec:
     """Which cluster to use: a scheduler address, or the size of a managed LocalCluster.
 
-    ``address`` None means ``SCALEML_DASK_ADDRESS``, else a LocalCluster of one
-    single-threaded worker process per usable core, memory shared evenly.
+    ``address`` None means ``SCALEML_DASK_ADDRESS``, else Dask's own
+    ``scheduler-address`` config, else a LocalCluster of one single-threaded worker
+    process per usable core, memory shared evenly.
     """
 
     address: str | None = None
@@ -46,7 +47,25 @@ class ClusterSpec:
 
     @property
     def resolved_address(self) -> str | None:
-        return (self.address or os.environ.get(ENV_ADDRESS) or "").strip() or None
+        return self.address_and_source()[0]
+
+    def address_and_source(self) -> tuple[str | None, str]:
+        """The scheduler address to use, and where it came from.
+
+        In order: the backend's ``address=`` option, ``SCALEML_DASK_ADDRESS``, then
+        Dask's own ``scheduler-address`` config (``DASK_SCHEDULER_ADDRESS``, or a
+        ``~/.config/dask/*.yaml``), as ``distributed.Client()`` reads it; none of them:
+        ``(None, ...)``, a managed LocalCluster.
+        """
+        if (self.address or "").strip():
+            return self.address.strip(), "the backend's address= option"
+        from_env = os.environ.get(ENV_ADDRESS, "").strip()
+        if from_env:
+            return from_env, f"the {ENV_ADDRESS} environment variable"
+        from_dask = _dask_config_address()
+        if from_dask:
+            return from_dask, "Dask's scheduler-address config (DASK_SCHEDULER_ADDRESS or ~/.config/dask)"
+        return None, "SCALEML_DASK_ADDRESS and Dask's scheduler-address are unset"
 
     def key(self) -> tuple:
         address = self.resolved_address
@@ -77,9 +96,22 @@ class ClusterSpec:
         """For plans: where work on this cluster runs, without connecting."""
         key = self.key()
         if key[0] == "address":
-            return f"the Dask scheduler at {key[1]}"
+            # The address= option is the user's own words; any other source is named.
+            source = "" if self.address else f" (from {self.address_and_source()[1]})"
+            return f"the Dask scheduler at {key[1]}{source}"
         _, workers, threads, _ = key
         return f"a LocalCluster of {workers} worker process{'es' if workers != 1 else ''} x {threads} thread{'s' if threads != 1 else ''}"
+
+
+def _dask_config_address() -> str | None:
+    """Dask's ``scheduler-address``: ``DASK_SCHEDULER_ADDRESS`` as it is now (Dask reads
+    its environment once, at import), else its config (``dask.config.set``, YAML files)."""
+    from_env = os.environ.get("DASK_SCHEDULER_ADDRESS", "").strip()
+    if from_env:
+        return from_env
+    import dask.config
+
+    return (dask.config.get("scheduler-address", None) or "").strip() or None
 
 
 class Connection:
@@ -241,7 +273,7 @@ def _check_address(spec: ClusterSpec) -> None:
     problem = address_problem(address)
     if problem is None:
         return
-    source = "the backend's address= option" if spec.address else f"the {ENV_ADDRESS} environment variable"
+    source = spec.address_and_source()[1]
     raise ClusterConnectionError(
         f"{address!r} (from {source}) is not a Dask scheduler address: {problem}. `dask scheduler` prints its "
         "address when it starts (8786 is its default port); leave the address unset to use a local cluster."

@@ -294,6 +294,13 @@ def _connect(spec: ClusterSpec) -> Connection:
             "Check the address and that `dask scheduler` is running and reachable from here; "
             "leave address unset to use a local cluster, or raise timeout=."
         ) from None
+    from ._environment import check_worker_environment
+
+    try:
+        check_worker_environment(client, address)
+    except BaseException:
+        client.close()
+        raise
     return Connection(spec, client)
 
 

@@ -34,13 +34,17 @@ _REGISTRIES: dict[str, dict] = {}  # for modules the caller never imported
 
 
 class Said:
-    """What one batch said, in order: ``("out", stream name, text)`` and
-    ``("warning", message, category, filename, lineno, module)`` events."""
+    """What one batch said, in order: ``("out", stream name, text)``,
+    ``("warning", message, category, filename, lineno, module)`` and ``("reset",)``
+    events; a reset stands where, plainly, the warning registries would have been
+    cleared (scikit-learn's ``Parallel`` runs each call in its own ``catch_warnings``,
+    so "default" and "once" dedupe within a call, not across calls)."""
 
-    __slots__ = ("events",)
+    __slots__ = ("events", "reset")
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
+        self.reset = False  # a reset to record before the next warning (none when none follows)
 
     def __bool__(self) -> bool:
         return bool(self.events)
@@ -119,8 +123,33 @@ def _showwarning(message: Any, category: Any, filename: str, lineno: int, file: 
     said = getattr(_TOLD, "said", None)
     if said is None or file is not None:
         return _original["showwarning"](message, category, filename, lineno, file, line)
+    if said.reset:
+        said.events.append(("reset",))
+        said.reset = False
     said.events.append(("warning", _travels(message), category, filename, lineno, _module_at(filename, lineno)))
     return None
+
+
+class _Resetting:
+    """A scikit-learn call (one that carries the caller's filters itself): plainly it
+    runs in a ``catch_warnings`` of its own, which clears the registries."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        said = getattr(_TOLD, "said", None)
+        if said is not None:
+            said.reset = True
+        return self.func(*args, **kwargs)
+
+
+def marked(calls: list) -> list:
+    """A batch's ``(func, args, kwargs)`` calls, scikit-learn's marked as :class:`_Resetting`
+    (sklearn.utils.parallel.Parallel gives each the ``warning_filters`` it runs under)."""
+    return [(_Resetting(f) if hasattr(f, "warning_filters") else f, args, kwargs) for f, args, kwargs in calls]
 
 
 def _install() -> None:
@@ -184,6 +213,10 @@ def replay(said: Said | None) -> None:
                     stream.write(event[2])
                     streams.add(stream)
                 continue
+            if event[0] == "reset":
+                with warnings.catch_warnings():  # bumps the filters' version: registries start afresh
+                    pass
+                continue
             _, message, category, filename, lineno, module = event
             registry, namespace = _registry(module)
             warnings.warn_explicit(message, category, filename, lineno, module=module, registry=registry,
@@ -219,6 +252,9 @@ class Telling:
         self.filters = filters
 
     def __call__(self) -> Told:
+        items = getattr(self.func, "items", None)  # a joblib BatchedCalls: its calls, run by itself
+        if isinstance(items, list):
+            self.func.items = marked(items)  # this worker's copy
         with listening(self.filters) as said:
             try:
                 return Told(self.func(), said)

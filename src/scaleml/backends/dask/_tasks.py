@@ -16,7 +16,7 @@ from typing import Any
 
 import joblib
 
-from .._worker_say import listening
+from .._worker_say import listening, marked
 
 
 class _RemoteTraceback(Exception):
@@ -118,7 +118,7 @@ def _run_packed(payload: bytes, dependencies: list) -> Any:
                 try:
                     outcomes.append([
                         func(*map(resolved, args), **{k: resolved(v) for k, v in kwargs.items()})
-                        for func, args, kwargs in calls
+                        for func, args, kwargs in marked(calls)
                     ])
                 except BaseException as exc:  # noqa: BLE001 - as above
                     outcomes += [_Raised(exc)] * (len(batches) - len(outcomes))

@@ -15,6 +15,7 @@ run matters here (a `dask` run right after another was 5-12 % faster than one
 right after loky's); medians of the rounds.
 
     python bench/tiny_fits.py --rounds 3
+    python bench/tiny_fits.py --rounds 1 --backends "local n_jobs=-1,dask"   # two of the three
 
 Writes bench/results/tiny-fits.json and prints a table.
 """
@@ -148,6 +149,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=str(HERE / "results" / "tiny-fits.json"))
+    parser.add_argument("--backends", default="local n_jobs=-1,dask,joblib's dask backend",
+                        help="comma-separated labels of the backends to run (default: all three)")
     args = parser.parse_args()
 
     import joblib
@@ -163,6 +166,9 @@ def main() -> None:
         "dask": lambda: scaleml.backend(dask_backend),
         "joblib's dask backend": lambda: joblib.parallel_config(backend="dask", client=client),
     }
+    contexts = {label: contexts[label] for label in args.backends.split(",")}
+    if "dask" not in contexts or "local n_jobs=-1" not in contexts:
+        raise SystemExit("--backends must include 'dask' and 'local n_jobs=-1' (the ratio)")
     times: dict[str, dict[str, list[float]]] = {w.__name__: {b: [] for b in contexts} for w in WORKLOADS}
     results: dict[str, dict[str, float]] = {w.__name__: {} for w in WORKLOADS}
     for round_ in range(args.rounds + 1):  # round 0 warms up, not counted

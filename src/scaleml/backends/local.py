@@ -16,6 +16,7 @@ import joblib
 from .._validation import Predicate
 from ..planning import Placement, Record, Route, describe_estimator, walk
 from ._base import Backend, Option
+from ._loky_say import forwarding
 from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from ._structure import n_jobs_ignored
 
@@ -23,6 +24,15 @@ NON_ZERO_INT = Predicate(
     lambda v: isinstance(v, Integral) and not isinstance(v, bool) and v != 0,
     "a non-zero int (-1 means every core), as scikit-learn's n_jobs",
 )
+
+
+@contextmanager
+def _n_jobs_config(n_jobs: int) -> Iterator[None]:
+    """joblib's n_jobs for the block, its loky workers' warnings and output told here
+    (DESIGN.md principle 12; :mod:`._loky_say`). Without the n_jobs option the backend
+    is the oracle and adds nothing, this included."""
+    with joblib.parallel_config(n_jobs=n_jobs), forwarding():
+        yield
 
 
 class LocalBackend(Backend):
@@ -53,7 +63,7 @@ class LocalBackend(Backend):
         if self.options["in_process"]:
             return joblib.parallel_config(backend="sequential")
         n_jobs = self.options["n_jobs"]
-        return nullcontext() if n_jobs is None else joblib.parallel_config(n_jobs=n_jobs)
+        return nullcontext() if n_jobs is None else _n_jobs_config(n_jobs)
 
     @contextmanager
     def _steps_n_jobs(self, estimator: Any) -> Iterator[None]:

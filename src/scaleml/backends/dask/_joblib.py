@@ -23,6 +23,7 @@ from joblib.parallel import ParallelBackendBase
 
 from ..._progress import Progress
 from ...exceptions import ClusterConnectionError
+from .._worker_say import caller_filters, replay
 from ._broadcast import BroadcastCache
 from ._tasks import _pack, _probe, _Raised, _run_packed, _task_key
 
@@ -31,12 +32,13 @@ class _Part:
     """One joblib batch inside a Dask task, which may run several: what ``submit`` returns
     and joblib's callback receives; ``outcome`` is set when the task is done."""
 
-    __slots__ = ("callback", "batch", "outcome")
+    __slots__ = ("callback", "batch", "outcome", "said")
 
     def __init__(self, callback: Any, batch: bool) -> None:
         self.callback = callback
         self.batch = batch  # a joblib batch (results as a list), else one callable
         self.outcome: Any = None
+        self.said: Any = None  # its warnings and output on the worker, told where joblib takes its results
 
 
 class DaskJoblibBackend(ParallelBackendBase):
@@ -116,6 +118,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         self._growing = True
         self._threads = 1  # the cluster's worker threads, as last counted
         self._caller: threading.Thread | None = None
+        self._filters: list | None = None  # the caller's warning filters when its Parallel call started
         self._gathering = threading.local()  # .batches: the batches a pull on this thread collects
 
     @property
@@ -177,6 +180,7 @@ class DaskJoblibBackend(ParallelBackendBase):
             self._batch_size = 1  # every Parallel call starts unbatched, then measures
             self._growing = True
             self._caller = threading.current_thread()
+            self._filters = caller_filters()
 
     def compute_batch_size(self) -> int:
         """The size of the next batch; with ``pre_dispatch="all"``, may wait for a timing.
@@ -329,7 +333,7 @@ class DaskJoblibBackend(ParallelBackendBase):
     def _send(self, batches: list[tuple[list, _Part]]) -> None:
         """One Dask task that runs ``batches`` (joblib batches with their parts) in order;
         large arguments are replaced by futures of data on the workers."""
-        payload, dependencies = _pack([calls for calls, _ in batches], self.cache.future_for)
+        payload, dependencies = _pack([calls for calls, _ in batches], self.cache.future_for, self._filters)
         count = sum(len(calls) for calls, _ in batches)
         future = self.client.submit(
             _run_packed, payload, dependencies, key=_task_key(batches[0][0][0][0], count), pure=False
@@ -359,6 +363,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         except BaseException as exc:  # noqa: BLE001 - a lost worker, a cancelled task: each batch raises it
             out = exc
         outcomes = out[0] if isinstance(out, tuple) else [out] * len(parts)
+        said = out[2] if isinstance(out, tuple) else [None] * len(parts)
         # The count and the timing change together, so a waiting caller that wakes reads
         # the size this task's timing gave.
         with self._lock:
@@ -367,8 +372,8 @@ class DaskJoblibBackend(ParallelBackendBase):
                 self._worker_timed(sum(map(len, outcomes)), out[1])
             self._lock.notify_all()
         failure = None
-        for part, outcome in zip(parts, outcomes):
-            part.outcome = outcome
+        for part, outcome, words in zip(parts, outcomes, said):
+            part.outcome, part.said = outcome, words
             if part.callback is not None:
                 try:
                     part.callback(part)
@@ -396,6 +401,14 @@ class DaskJoblibBackend(ParallelBackendBase):
 
     def retrieve_result_callback(self, part: Any) -> Any:
         outcome = part.outcome
+        if part.said is not None:
+            words, part.said = part.said, None
+            try:
+                replay(words)  # a warning the caller's filters make an error raises here
+            except BaseException:
+                if not isinstance(outcome, (_Raised, BaseException)):
+                    raise
+                # the batch's own error wins, as below
         if isinstance(outcome, _Raised):
             outcome.reraise()
         if isinstance(outcome, BaseException):

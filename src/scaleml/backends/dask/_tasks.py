@@ -2,7 +2,8 @@
 
 A task carries one or more joblib batches as one ``bytes`` payload (:func:`_pack`), runs
 them with nested parallelism sequential (:func:`_run_packed`), and sends back each
-batch's results or its exception with the worker's traceback (:class:`_Raised`).
+batch's results or its exception with the worker's traceback (:class:`_Raised`), and
+what each batch said there (its warnings and output, :mod:`.._worker_say`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import uuid
 from typing import Any
 
 import joblib
+
+from .._worker_say import listening, marked
 
 
 class _RemoteTraceback(Exception):
@@ -56,8 +59,10 @@ class _Dependency:
         return _Dependency, (self.index,)
 
 
-def _pack(batches: list[list[tuple[Any, tuple, dict]]], future_for: Any) -> tuple[bytes, list]:
+def _pack(batches: list[list[tuple[Any, tuple, dict]]], future_for: Any, filters: list | None = None) -> tuple[bytes, list]:
     """One or more joblib batches as one ``bytes`` payload plus the futures their arguments stand for.
+
+    ``filters`` are the caller's warning filters, under which the batches run.
 
     Dask's scheduler unpickles every task it is sent and pickles it again for the
     worker; scikit-learn's calls carry ~100 KB each (the search object, its callback
@@ -82,40 +87,46 @@ def _pack(batches: list[list[tuple[Any, tuple, dict]]], future_for: Any) -> tupl
 
     packed = [[(f, tuple(map(stand_in, args)), {k: stand_in(v) for k, v in kwargs.items()}) for f, args, kwargs in calls]
               for calls in batches]
-    return cloudpickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL), dependencies
+    return cloudpickle.dumps((filters, packed), protocol=pickle.HIGHEST_PROTOCOL), dependencies
 
 
 def _run_packed(payload: bytes, dependencies: list) -> Any:
     """Run on a worker: the batches of one packed task, nested parallelism sequential.
 
-    Returns ``(outcomes, seconds the calls took here)``: per batch, its results or a
-    ``_Raised`` (a KeyboardInterrupt included, which must not look like a crashed
-    worker); the batches after one that raised are not run and carry its ``_Raised``.
-    A payload that cannot be unpickled returns a ``_Raised`` alone.
+    Returns ``(outcomes, seconds the calls took here, said)``: per batch, its results
+    or a ``_Raised`` (a KeyboardInterrupt included, which must not look like a crashed
+    worker); the batches after one that raised are not run and carry its ``_Raised``;
+    ``said``, per batch, what it said (None when nothing). A payload that cannot be
+    unpickled returns a ``_Raised`` alone.
     """
 
     def resolved(value: Any) -> Any:
         return dependencies[value.index] if isinstance(value, _Dependency) else value
 
     try:
-        batches = pickle.loads(payload)
+        filters, batches = pickle.loads(payload)
     except BaseException as exc:  # noqa: BLE001 - sent back and raised where the user called
         return _Raised(exc)
     # Timed from here: unpickling is a task's fixed cost, and on a cold worker it imports
     # modules, which would make the first calls look slow.
     start = time.perf_counter()
     outcomes: list = []
+    said: list = []
     with joblib.parallel_config(backend="sequential"):
         for calls in batches:
-            try:
-                outcomes.append([
-                    func(*map(resolved, args), **{k: resolved(v) for k, v in kwargs.items()})
-                    for func, args, kwargs in calls
-                ])
-            except BaseException as exc:  # noqa: BLE001 - as above
-                outcomes += [_Raised(exc)] * (len(batches) - len(outcomes))
+            with listening(filters) as words:
+                try:
+                    outcomes.append([
+                        func(*map(resolved, args), **{k: resolved(v) for k, v in kwargs.items()})
+                        for func, args, kwargs in marked(calls)
+                    ])
+                except BaseException as exc:  # noqa: BLE001 - as above
+                    outcomes += [_Raised(exc)] * (len(batches) - len(outcomes))
+            said.append(words or None)
+            if len(outcomes) == len(batches):
                 break
-    return outcomes, time.perf_counter() - start
+    said += [None] * (len(batches) - len(said))
+    return outcomes, time.perf_counter() - start, said
 
 
 def _probe() -> None:

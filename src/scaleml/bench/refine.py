@@ -11,7 +11,7 @@ the efficiency, the per-task cost and the data sent, the last two already calibr
 
 with ``unit`` the sequential time over the units of work (candidate-folds or trees)
 and ``waves`` the units per worker, the cost model's own terms
-(:mod:`scaleml.backends._cost`). Solving it for the efficiency makes the model
+(:mod:`scaleml.backends.auto._cost`). Solving it for the efficiency makes the model
 predict that run exactly; with several runs each constant takes the median.
 """
 

@@ -47,9 +47,9 @@ def bench(
     Prints a table and writes JSON (every repeat, with provenance), CSV and a PNG
     chart. Backends that cannot run here are listed as skipped, with the reason.
     """
-    from .bench.cases import CASES, get_case
-    from .bench.report import format_comparison, format_table, write_chart
-    from .bench.runner import BackendSpec, run_bench
+    from .bench.cases import CASES
+    from .bench.report import format_comparison, format_table
+    from .bench.runner import run_bench
     from .exceptions import ScaleMLError
 
     if list_cases:
@@ -60,18 +60,7 @@ def bench(
         if compare:
             click.echo(format_comparison(*(read_result_file(path) for path in compare)))
             return
-        if recipe and case_name:
-            raise ScaleMLError("Give a recipe or --case, not both.")
-        recipe_backends: list[str] = []
-        if recipe:
-            from .recipes import load_recipe
-
-            loaded = load_recipe(recipe, allow_any_import=allow_any_import)
-            case, recipe_backends = loaded.to_case(allow_any_import), loaded.backends
-        else:
-            case = get_case(case_name or "digits-forest-search")
-        listed = backends.split(",") if backends else recipe_backends
-        specs = [BackendSpec.parse(s) for s in listed] if listed else _default_specs()
+        case, specs = _case_and_specs(recipe, case_name, backends, allow_any_import)
         run = run_bench(
             case,
             specs,
@@ -84,27 +73,71 @@ def bench(
     except (ScaleMLError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(format_table(run))
+    json_path = _write_results(run, Path(out_dir), case.name)
+    from .engines.dask.cluster import CONNECTIONS, close_all
+
+    if CONNECTIONS.running():  # say so, rather than pause in silence at exit
+        click.echo("closing the Dask cluster scaleml started (a few seconds)...", err=True)
+        close_all()
+    # Fail (exit status 1) after writing: what did run is kept, and the message says where.
+    failed = [label for label, reason in run.skipped.items() if reason.startswith("failed")]
+    if failed or "partial" in run.provenance:
+        problem = f"{', '.join(failed)} failed (see above)" if failed else run.provenance["partial"]
+        raise click.ClickException(f"the run is incomplete: {problem}; its results are in {json_path}.")
+
+
+def _case_and_specs(recipe: str | None, case_name: str | None, backends: str | None,
+                    allow_any_import: bool) -> tuple[Any, list]:
+    """The case to run (the recipe's, or a built-in one) and the backends to run it on.
+
+    ``--backends`` wins over the recipe's list, which wins over the default rows.
+
+    Raises
+    ------
+    ScaleMLError
+        Both a recipe and ``--case``, a recipe that does not load, an unknown case;
+        ValueError for a backend spec that does not parse.
+    """
+    from .bench.cases import get_case
+    from .bench.runner import BackendSpec
+    from .exceptions import ScaleMLError
+
+    if recipe and case_name:
+        raise ScaleMLError("Give a recipe or --case, not both.")
+    recipe_backends: list[str] = []
+    if recipe:
+        from .recipes import load_recipe
+
+        loaded = load_recipe(recipe, allow_any_import=allow_any_import)
+        case, recipe_backends = loaded.to_case(allow_any_import), loaded.backends
+    else:
+        case = get_case(case_name or "digits-forest-search")
+    listed = backends.split(",") if backends else recipe_backends
+    specs = [BackendSpec.parse(s) for s in listed] if listed else _default_specs()
+    return case, specs
+
+
+def _write_results(run: Any, out_dir: Path, name: str) -> Path:
+    """Write the run's JSON, CSV and chart as ``out_dir/name-<date>.*``, say where, and return the JSON's path.
+
+    The date in the name is to the second; a second run within the same second
+    gets ``-2``, ``-3``, ... rather than overwriting the first.
+    """
+    from .bench.report import write_chart
+
     stamp = run.provenance["date"].replace(":", "").replace("+0000", "Z")
-    base = Path(out_dir) / f"{case.name}-{stamp}"
+    base = out_dir / f"{name}-{stamp}"
     n = 1
     while base.with_suffix(".json").exists():  # two runs in one second
         n += 1
-        base = Path(out_dir) / f"{case.name}-{stamp}-{n}"
+        base = out_dir / f"{name}-{stamp}-{n}"
     json_path = run.write_json(base.with_suffix(".json"))
     base.with_suffix(".csv").write_text(run.to_csv())
     chart = write_chart(run, base.with_suffix(".png"))
     click.echo(f"\nwrote {json_path}, {base.with_suffix('.csv')}" + (f", {chart}" if chart else ""))
     if chart is None:
         click.echo("(no chart: pip install 'scaleml[plot]' for matplotlib)")
-    from .engines.dask.cluster import CONNECTIONS, close_all
-
-    if CONNECTIONS.running():  # say so, rather than pause in silence at exit
-        click.echo("closing the Dask cluster scaleml started (a few seconds)...", err=True)
-        close_all()
-    failed = [label for label, reason in run.skipped.items() if reason.startswith("failed")]
-    if failed or "partial" in run.provenance:
-        problem = f"{', '.join(failed)} failed (see above)" if failed else run.provenance["partial"]
-        raise click.ClickException(f"the run is incomplete: {problem}; its results are in {json_path}.")
+    return json_path
 
 
 @click.command("bench-memory", hidden=True)

@@ -171,14 +171,50 @@ def load_recipe(path: str | Path, allow_any_import: bool = False) -> Recipe:
         For a missing or unreadable file, YAML that is not plain data, an unknown
         key, a value of the wrong type, or a class outside the allow-list.
     """
+    path = Path(path)
+    raw = _check_mapping(path, "recipe", _read_yaml(path), _TOP_KEYS)
+    for key in ("data", "pipeline"):
+        if key not in raw:
+            raise _fail(path, key, "missing; every recipe names its data and pipeline")
+    # Only the first problem found is reported, so the checks keep the order tests and
+    # users know: pipeline, search, backends, scale, metric, and the data last.
+    pipeline = _check_pipeline(path, raw["pipeline"], allow_any_import)
+    search = _check_search(path, raw.get("search"), pipeline)
+    backends = raw.get("backends", [])
+    if not (isinstance(backends, list) and all(isinstance(b, str) for b in backends)):
+        raise _fail(path, "backends", "expected a list of backend names such as [local, dask]")
+    scale = raw.get("scale", 1.0)
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+        raise _fail(path, "scale", "expected a positive number")
+    metric = _check_metric(path, raw.get("metric", "score"))
+    return Recipe(
+        path=path,
+        name=str(raw.get("name", path.stem)),
+        description=str(raw.get("description", "")),
+        data=_check_data(path, raw["data"]),
+        pipeline=pipeline,
+        search=search,
+        metric=metric,
+        backends=list(backends),
+        scale=float(scale),
+    )
+
+
+def _read_yaml(path: Path) -> Any:
+    """The file's YAML as plain data (``yaml.safe_load``), unchecked.
+
+    Raises
+    ------
+    RecipeError
+        The file is missing, holds a Python tag (code), or is not YAML at all.
+    """
     import yaml
 
-    path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: no such recipe file. Recipes live in recipes/*.yaml.")
     try:
         with path.open() as stream:  # a stream, so that YAML's errors name the file, not "<unicode string>"
-            raw = yaml.safe_load(stream)
+            return yaml.safe_load(stream)
     except yaml.constructor.ConstructorError as exc:
         if "python/" in str(exc):  # a !!python/... tag: code, which safe_load refuses
             raise RecipeError(f"{path}: not plain YAML data ({exc}). Recipes hold data, never code.") from None
@@ -186,11 +222,18 @@ def load_recipe(path: str | Path, allow_any_import: bool = False) -> Recipe:
                           "plain values, lists and mappings.") from None
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML ({exc}). Check the indentation and the quoting there.") from None
-    raw = _check_mapping(path, "recipe", raw, _TOP_KEYS)
-    for key in ("data", "pipeline"):
-        if key not in raw:
-            raise _fail(path, key, "missing; every recipe names its data and pipeline")
-    steps = raw["pipeline"]
+
+
+def _check_pipeline(path: Path, steps: Any, allow_any_import: bool) -> list[tuple[type, dict[str, Any]]]:
+    """The pipeline's steps as (class, parameters), each class imported and built once
+    with its parameters so that a bad name or parameter is reported with its step.
+
+    Raises
+    ------
+    RecipeError
+        Not a non-empty list of one-key mappings, a class that cannot be imported
+        (or is outside the allow-list), or parameters the class refuses.
+    """
     if not isinstance(steps, list) or not steps:
         raise _fail(path, "pipeline", "expected a non-empty list of {dotted.Class: {params}}")
     pipeline = []
@@ -208,39 +251,38 @@ def load_recipe(path: str | Path, allow_any_import: bool = False) -> Recipe:
         except TypeError as exc:
             raise _fail(path, f"{key}.{dotted}", f"bad parameters: {exc}") from None
         pipeline.append((cls, params))
-    search = raw.get("search")
-    if search is not None:
-        search = _check_mapping(path, "search", search, _SEARCH_KEYS)
-        if search.get("kind", "grid") not in ("grid", "random"):
-            raise _fail(path, "search.kind", "expected 'grid' or 'random'")
-        if not isinstance(search.get("params"), (dict, list)):
-            raise _fail(path, "search.params", "expected a mapping of parameter name to candidate values")
-    if search is not None:
-        _check_grid_keys(path, pipeline, search["params"])
-    backends = raw.get("backends", [])
-    if not (isinstance(backends, list) and all(isinstance(b, str) for b in backends)):
-        raise _fail(path, "backends", "expected a list of backend names such as [local, dask]")
-    scale = raw.get("scale", 1.0)
-    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
-        raise _fail(path, "scale", "expected a positive number")
-    metric = raw.get("metric", "score")
+    return pipeline
+
+
+def _check_search(path: Path, search: Any, pipeline: list[tuple[type, dict[str, Any]]]) -> dict[str, Any] | None:
+    """The recipe's search (None for none), its kind known and every varied parameter on the pipeline.
+
+    Raises
+    ------
+    RecipeError
+        An unknown key or kind, params that are not a mapping (or list of them),
+        or a parameter the pipeline does not have.
+    """
+    if search is None:
+        return None
+    search = _check_mapping(path, "search", search, _SEARCH_KEYS)
+    if search.get("kind", "grid") not in ("grid", "random"):
+        raise _fail(path, "search.kind", "expected 'grid' or 'random'")
+    if not isinstance(search.get("params"), (dict, list)):
+        raise _fail(path, "search.params", "expected a mapping of parameter name to candidate values")
+    _check_grid_keys(path, pipeline, search["params"])
+    return search
+
+
+def _check_metric(path: Path, metric: Any) -> Any:
+    """``metric`` when it is ``"score"`` (the estimator's own) or a scikit-learn scorer name."""
     if metric != "score":
         from sklearn.metrics import get_scorer_names
 
         if metric not in get_scorer_names():
             raise _fail(path, "metric", f"expected 'score' (the estimator's own) or a scikit-learn scorer name "
                         f"such as accuracy, r2, neg_log_loss; got {metric!r}")
-    return Recipe(
-        path=path,
-        name=str(raw.get("name", path.stem)),
-        description=str(raw.get("description", "")),
-        data=_check_data(path, raw["data"]),
-        pipeline=pipeline,
-        search=search,
-        metric=metric,
-        backends=list(backends),
-        scale=float(scale),
-    )
+    return metric
 
 
 def _build_pipeline(pipeline: list[tuple[type, dict]]) -> Any:

@@ -49,13 +49,7 @@ def run(target: str, args: Sequence[str] = (), *, module: bool = False, backend_
     name = backend_name or os.environ.get(ENV_BACKEND, "").strip() or "local"
     source = "--backend" if backend_name else (ENV_BACKEND if os.environ.get(ENV_BACKEND, "").strip() else "default")
     options = dict(options or {})
-    if module:
-        path, entry = None, os.getcwd()
-    else:
-        path = os.path.abspath(target)
-        if not os.path.isfile(path):
-            raise ScaleMLError(f"No script at {target!r}. Give a Python file, or -m package.module for a module.")
-        entry = os.path.dirname(path)
+    path, entry = _locate(target, module)
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [target, *args]
     sys.path[0:1] = [entry]  # as `python script.py` / `python -m` put the script's folder (or cwd) first
@@ -66,22 +60,46 @@ def run(target: str, args: Sequence[str] = (), *, module: bool = False, backend_
                 _check_module(target)
             log = _fit_log(instance) if verbose else nullcontext()
             with log:
-                try:
-                    if module:
-                        runpy.run_module(target, run_name="__main__", alter_sys=True)
-                    else:
-                        runpy.run_path(path, run_name="__main__")
-                except SystemExit as exc:
-                    status = _exit_status(exc)
-                except Exception as exc:  # noqa: BLE001 - the script's own error, shown as python shows it
-                    print_script_traceback(exc, report)
-                    status = 1
+                status = _run_as_main(target, path, report)
             if verbose:
                 summary = log.format(source)
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
     report.write(summary)
     return status
+
+
+def _locate(target: str, module: bool) -> tuple[str | None, str]:
+    """The script's absolute path (None for a module) and the folder to put first on ``sys.path``:
+    the script's own, or the working directory for a module, as ``python`` does.
+
+    Raises
+    ------
+    ScaleMLError
+        No file at a script's path (a module is looked for later, inside the backend's block).
+    """
+    if module:
+        return None, os.getcwd()
+    path = os.path.abspath(target)
+    if not os.path.isfile(path):
+        raise ScaleMLError(f"No script at {target!r}. Give a Python file, or -m package.module for a module.")
+    return path, os.path.dirname(path)
+
+
+def _run_as_main(target: str, path: str | None, report: TextIO) -> int:
+    """Run the script at ``path`` (or the module ``target`` when ``path`` is None) as ``__main__``;
+    its exit status as ``python`` would give it, an uncaught exception's traceback on ``report``."""
+    try:
+        if path is None:
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(path, run_name="__main__")
+    except SystemExit as exc:
+        return _exit_status(exc)
+    except Exception as exc:  # noqa: BLE001 - the script's own error, shown as python shows it
+        print_script_traceback(exc, report)
+        return 1
+    return 0
 
 
 def _check_module(target: str) -> None:

@@ -11,7 +11,7 @@ the efficiency, the per-task cost and the data sent, the last two already calibr
 
 with ``unit`` the sequential time over the units of work (candidate-folds or trees)
 and ``waves`` the units per worker, the cost model's own terms
-(:mod:`scaleml.backends._cost`). Solving it for the efficiency makes the model
+(:mod:`scaleml.backends.auto._cost`). Solving it for the efficiency makes the model
 predict that run exactly; with several runs each constant takes the median.
 """
 
@@ -63,16 +63,37 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)",
         machine's, no ``sklearn`` row, no parallel row, a case that is not built in
         or has no parallel structure, a figure that makes no sense.
     """
-    from ..backends.auto._cost import Work, _nbytes, _spread_seconds, refit_units
-    from ..backends._structure import structure
-    from ..machine import usable_cores
-    from ..planning import walk
-    from .stats import UNSTABLE_SPREAD, spread
-
     where = f"The bench results {results}"
     rerun = (f"Run it again with `scaleml bench --case {run.case} --backends {REFERENCE},"
              f"{','.join(ROWS)}` on this machine, then refine with that file.")
     notes = notes if notes is not None else []
+    # The checks run cheapest first: the run's own record before rebuilding the case.
+    _check_provenance(run, constants, where, rerun)
+    rows = _parallel_rows(run, where, rerun)
+    shape, X, y = _rebuild_case(run, where)
+    reference = _sequential_reference(shape, X, y, statistics.median(run.times(REFERENCE)))
+    found = []
+    for label in rows:
+        unusable = _unusable_row(run, label, constants, results)
+        if unusable is not None:
+            notes.append(unusable)
+            continue
+        found.append(_refine_row(run, label, constants, reference, results, where, rerun))
+    return found
+
+
+def _check_provenance(run: BenchRun, constants: Any, where: str, rerun: str) -> None:
+    """Refuse a run whose record says its times are not this machine's steady ones.
+
+    Raises
+    ------
+    ScaleMLError
+        The run was interrupted (partial), timed its first fits with cold workers
+        (``--warmup 0``), or ran on another number of cores than this process and
+        the calibration have.
+    """
+    from ..machine import usable_cores
+
     if run.provenance.get("partial"):
         raise ScaleMLError(f"{where} are partial ({run.provenance['partial']}). {rerun}")
     if run.provenance.get("warmup", 1) < 1:
@@ -84,14 +105,42 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)",
         raise ScaleMLError(f"{where} were measured with {cores} usable cores; this process has {usable_cores()} "
                            f"and the calibration {constants.cores} (run `scaleml calibrate` if this machine "
                            f"changed). {rerun}")
-    reference = run.times(REFERENCE)
-    if not reference:
+
+
+def _parallel_rows(run: BenchRun, where: str, rerun: str) -> list[str]:
+    """The labels of ``ROWS`` that ``run`` timed, once it is known to have the reference row.
+
+    Raises
+    ------
+    ScaleMLError
+        The run has no ``sklearn`` row to compare with, or no parallel row.
+    """
+    if not run.times(REFERENCE):
         raise ScaleMLError(f"{where} have no {REFERENCE!r} row: the bare estimator in one process is what the "
                            f"parallel rows are compared with. {rerun}")
     rows = [label for label in ROWS if run.times(label)]
     if not rows:
         raise ScaleMLError(f"{where} have no {' or '.join(repr(r) for r in ROWS)} row, so nothing ran in "
                            f"parallel to learn from. {rerun}")
+    return rows
+
+
+def _rebuild_case(run: BenchRun, where: str) -> tuple[Any, Any, Any]:
+    """The run's built-in case rebuilt at its scale: its parallel structure, ``X`` and ``y``.
+
+    The units of work are counted on the case itself, not read from the results,
+    so the case must be the built-in one, spread a search or forest, and its
+    reference row must have run in one process.
+
+    Raises
+    ------
+    ScaleMLError
+        The case is not built in (or a recipe reuses a built-in name), has nothing
+        to spread, or sets ``n_jobs`` so that its reference was not sequential.
+    """
+    from ..backends._structure import structure
+    from ..planning import walk
+
     built_in = ("Refine with a run of a built-in search case, such as digits-forest-search or "
                 "synthetic-forest-search.")
     try:
@@ -113,51 +162,88 @@ def derive(run: BenchRun, constants: Any, results: str = "(bench run)",
     if n_jobs not in (None, 1):
         raise ScaleMLError(f"Case {run.case!r} sets n_jobs={n_jobs}, so its {REFERENCE!r} row did not run in one "
                            f"process: it cannot serve as the sequential reference. {built_in}")
+    return shape, X, y
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The case's sequential run as the cost model sees it, what each parallel row is solved against."""
+
+    shape: Any  # the case's parallel structure (backends._structure)
+    work: Any  # backends.auto._cost.Work, its unit time taken from the sequential run
+    mb: float  # the data every worker needs
+    sequential: float  # the median time of the reference row
+
+
+def _sequential_reference(shape: Any, X: Any, y: Any, sequential: float) -> _Reference:
+    """The case's units of work, each timed as its share of the sequential run (the refit counted)."""
+    from ..backends.auto._cost import Work, _nbytes, refit_units
 
     refit_share = refit_units(shape, X.shape[0])
-    sequential = statistics.median(reference)
     unit_s = sequential / (shape.units + refit_share)
     mb = (_nbytes(X) + _nbytes(y)) / 2**20
     work = Work(shape.units, unit_s, unit_s * refit_share, int(mb * 2**20), shape.detail, "", shape.threads)
-    found = []
-    for label in rows:
-        constant, workers_kind = ROWS[label]
-        if workers_kind == "dask" and constants.dask_task_s is None:
-            notes.append(f"{results}: the dask row is not used: this calibration has no Dask figures "
-                         "(run `scaleml calibrate` with Dask installed)")
-            continue
-        if workers_kind == "dask" and run.provenance.get("dask_address_from_environment", "unknown") is not None:
-            elsewhere = run.provenance.get("dask_address_from_environment", "unknown")
-            notes.append(f"{results}: the dask row is not used: it ran on "
-                         + ("a cluster the run does not record" if elsewhere == "unknown" else elsewhere)
-                         + ", not on a LocalCluster of this machine's cores, which dask_efficiency describes")
-            continue
-        workers = constants.cores
-        if shape.threads and workers_kind == "loky":  # a forest's trees on threads: no tasks, no data sent
-            task_s, send = 0.0, 0.0
-        elif workers_kind == "loky":
-            task_s, send = constants.loky_task_s, mb / constants.loky_mb_per_s
-        else:
-            task_s, send = constants.dask_task_s, mb * workers / constants.dask_mb_per_s
-        compute, _ = _spread_seconds(work, workers, 1.0, 0.0)
-        overhead = _spread_seconds(work, workers, 1.0, task_s)[0] - compute + send + work.serial_seconds
-        measured = statistics.median(run.times(label))
-        value = compute / (measured - overhead) if measured > overhead else math.inf
-        if not PLAUSIBLE[0] <= value <= PLAUSIBLE[1]:
-            raise ScaleMLError(
-                f"{where}: {label} took {measured:.3g} s against {sequential:.3g} s in one process, an "
-                f"efficiency of {value:.3g} (plausible: {PLAUSIBLE[0]}-{PLAUSIBLE[1]}). The rows are not "
-                "comparable, e.g. other work loaded the machine during one of them; nothing was changed. "
-                + rerun)
-        unsteady = [f"{lab} spread {spread(run.times(lab)):.0%}" for lab in (REFERENCE, label)
-                    if spread(run.times(lab)) > UNSTABLE_SPREAD]
-        found.append(Refinement(
-            constant, value, run.case, label, results,
-            f"{shape.units} units of ~{unit_s * 1000:.0f} ms ({sequential:.3g} s in one process), "
-            f"{measured:.3g} s over {workers} workers"
-            + (f"; unstable ({', '.join(unsteady)}): more --repeat would make it surer" if unsteady else ""),
-        ))
-    return found
+    return _Reference(shape, work, mb, sequential)
+
+
+def _unusable_row(run: BenchRun, label: str, constants: Any, results: str) -> str | None:
+    """Why the row ``label`` cannot refine this calibration (the note to give), or None.
+
+    A ``dask`` row needs the calibration's Dask figures, and must have run on a
+    LocalCluster of this machine's cores: ``dask_efficiency`` describes that.
+    """
+    if ROWS[label][1] != "dask":
+        return None
+    if constants.dask_task_s is None:
+        return (f"{results}: the dask row is not used: this calibration has no Dask figures "
+                "(run `scaleml calibrate` with Dask installed)")
+    elsewhere = run.provenance.get("dask_address_from_environment", "unknown")
+    if elsewhere is not None:
+        return (f"{results}: the dask row is not used: it ran on "
+                + ("a cluster the run does not record" if elsewhere == "unknown" else elsewhere)
+                + ", not on a LocalCluster of this machine's cores, which dask_efficiency describes")
+    return None
+
+
+def _refine_row(run: BenchRun, label: str, constants: Any, reference: _Reference, results: str,
+                where: str, rerun: str) -> Refinement:
+    """The efficiency the row ``label`` measured: the cost model solved for it.
+
+    Raises
+    ------
+    ScaleMLError
+        The value is outside ``PLAUSIBLE``: the row is not comparable with the reference.
+    """
+    from ..backends.auto._cost import _spread_seconds
+    from .stats import UNSTABLE_SPREAD, spread
+
+    shape, work, mb, sequential = reference.shape, reference.work, reference.mb, reference.sequential
+    constant, workers_kind = ROWS[label]
+    workers = constants.cores
+    if shape.threads and workers_kind == "loky":  # a forest's trees on threads: no tasks, no data sent
+        task_s, send = 0.0, 0.0
+    elif workers_kind == "loky":
+        task_s, send = constants.loky_task_s, mb / constants.loky_mb_per_s
+    else:
+        task_s, send = constants.dask_task_s, mb * workers / constants.dask_mb_per_s
+    compute, _ = _spread_seconds(work, workers, 1.0, 0.0)
+    overhead = _spread_seconds(work, workers, 1.0, task_s)[0] - compute + send + work.serial_seconds
+    measured = statistics.median(run.times(label))
+    value = compute / (measured - overhead) if measured > overhead else math.inf
+    if not PLAUSIBLE[0] <= value <= PLAUSIBLE[1]:
+        raise ScaleMLError(
+            f"{where}: {label} took {measured:.3g} s against {sequential:.3g} s in one process, an "
+            f"efficiency of {value:.3g} (plausible: {PLAUSIBLE[0]}-{PLAUSIBLE[1]}). The rows are not "
+            "comparable, e.g. other work loaded the machine during one of them; nothing was changed. "
+            + rerun)
+    unsteady = [f"{lab} spread {spread(run.times(lab)):.0%}" for lab in (REFERENCE, label)
+                if spread(run.times(lab)) > UNSTABLE_SPREAD]
+    return Refinement(
+        constant, value, run.case, label, results,
+        f"{shape.units} units of ~{work.unit_seconds * 1000:.0f} ms ({sequential:.3g} s in one process), "
+        f"{measured:.3g} s over {workers} workers"
+        + (f"; unstable ({', '.join(unsteady)}): more --repeat would make it surer" if unsteady else ""),
+    )
 
 
 def refine(constants: Any, provenance: dict[str, Any], runs: Sequence[tuple[str, BenchRun]]

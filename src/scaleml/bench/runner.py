@@ -182,15 +182,48 @@ def run_bench(
     BenchRun
         Every repeat, the skipped backends with their reasons, and provenance.
     """
+    _check_settings(specs, repeat, warmup)
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    run = BenchRun(case.name, case.description, case.metric, [spec.label for spec in specs])
+    runnable = _runnable(run, specs, say)
+    run.provenance = _provenance(specs, command, repeat, warmup, scale, memory)
+    data = case.load(scale)
+    try:
+        _rounds(run, case, runnable, data, warmup, repeat, say)
+        # Judged after the rounds, in the state the timed fits ran in: auto decides each fit
+        # afresh, and loky workers that the other rows started change its choice.
+        for spec in runnable:
+            if same_work_as_local(case, spec, data[0], data[2]):
+                run.notes[spec.label] = "same work as local"
+        if memory:
+            _measure_memories(run, case, runnable, scale, say)
+    except KeyboardInterrupt:
+        # Ctrl-C keeps what was measured: the run is returned, marked partial, to be written.
+        kept = len(run.measurements)
+        run.provenance["partial"] = f"interrupted after {kept} timed fit{'s' if kept != 1 else ''}"
+        say(f"interrupted: keeping the {kept} timed fits finished so far (marked partial)")
+    return run
+
+
+def _check_settings(specs: Sequence[BackendSpec], repeat: int, warmup: int) -> None:
+    """Refuse settings that make no run: no timed repeat, negative warm-ups, a backend listed twice."""
     if repeat < 1:
         raise ScaleMLError(f"repeat must be at least 1, got {repeat}.")
     if warmup < 0:
         raise ScaleMLError(f"warmup must be 0 or more, got {warmup}.")
-    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     labels = [spec.label for spec in specs]
     if len(set(labels)) != len(labels):
         raise ScaleMLError(f"A backend is listed twice in {', '.join(labels)}; list each once.")
-    run = BenchRun(case.name, case.description, case.metric, labels)
+
+
+def _runnable(run: BenchRun, specs: Sequence[BackendSpec], say: Callable[[str], None]) -> list[BackendSpec]:
+    """The specs that can run here; each other one is recorded in ``run.skipped`` with its reason, and said.
+
+    Raises
+    ------
+    ScaleMLError
+        A name that is no backend at all, or a peer given options (see :func:`_check`).
+    """
     runnable = []
     for spec in specs:
         reason = _check(spec)
@@ -199,7 +232,13 @@ def run_bench(
             say(f"skip {spec.label}: {reason}")
         else:
             runnable.append(spec)
-    run.provenance = {
+    return runnable
+
+
+def _provenance(specs: Sequence[BackendSpec], command: str | None, repeat: int, warmup: int, scale: float,
+                memory: bool) -> dict[str, Any]:
+    """The run's provenance: the machine, the command and settings, and where the peers and a ``dask`` row ran."""
+    return {
         **machine.provenance(command),
         "repeat": repeat,
         "warmup": warmup,
@@ -210,25 +249,16 @@ def run_bench(
         # (None) a LocalCluster scaleml started with a worker per core.
         "dask_address_from_environment": os.environ.get(ENV_ADDRESS, "").strip() or None,
     }
-    data = case.load(scale)
-    try:
-        _rounds(run, case, runnable, data, warmup, repeat, say)
-        # Judged after the rounds, in the state the timed fits ran in: auto decides each fit
-        # afresh, and loky workers that the other rows started change its choice.
-        for spec in runnable:
-            if same_work_as_local(case, spec, data[0], data[2]):
-                run.notes[spec.label] = "same work as local"
-        if memory:
-            for spec in runnable:
-                say(f"memory: {spec.label}, one fit in a process of its own")
-                peak = measure_memory(case, spec, scale)
-                if peak is not None:
-                    run.memory[spec.label] = peak
-    except KeyboardInterrupt:
-        kept = len(run.measurements)
-        run.provenance["partial"] = f"interrupted after {kept} timed fit{'s' if kept != 1 else ''}"
-        say(f"interrupted: keeping the {kept} timed fits finished so far (marked partial)")
-    return run
+
+
+def _measure_memories(run: BenchRun, case: Case, runnable: list[BackendSpec], scale: float,
+                      say: Callable[[str], None]) -> None:
+    """Each runnable backend's peak RSS into ``run.memory`` (one fit each, in a process of its own)."""
+    for spec in runnable:
+        say(f"memory: {spec.label}, one fit in a process of its own")
+        peak = measure_memory(case, spec, scale)
+        if peak is not None:
+            run.memory[spec.label] = peak
 
 
 def _rounds(run: BenchRun, case: Case, runnable: list[BackendSpec], data: tuple, warmup: int, repeat: int,

@@ -106,44 +106,14 @@ class LogisticRegression(BlockedModel, ClassifierMixin, BaseEstimator):
         """Fit on prepared blocks (what :meth:`fit` does after reading its input)."""
         self._validate_params()
         report = report_to(self)
-        if data.lazy:
-            self.classes_ = data.classes()
-            self.n_features_in_ = data.n_features
-            where = data.persist(self.persist, data.nbytes)
-        else:
-            check_classification_targets(data.parts[0][1])
-            self.classes_ = np.unique(data.parts[0][1])
-            where = "in memory"
-        if len(self.classes_) < 2:
-            raise ValueError(
-                "This solver needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {self.classes_[0]!r}"
-            )
+        where = self._learn_classes(data)
         n_classes = 1 if len(self.classes_) == 2 else len(self.classes_)
         width = self.n_features_in_ + int(bool(self.fit_intercept))
         w0 = np.zeros(n_classes * width)
         solver = self.solver
         if solver == "auto":
             solver = "newton" if len(w0) <= NEWTON_MAX_PARAMS else "lbfgs"
-        # The first pass also validates lazy blocks, counts the rows and measures the columns.
-        order = 2 if solver == "newton" else 1
-        first = data.reduce(
-            logistic_sums, w0, self.classes_, bool(self.fit_intercept), order,
-            self.n_features_in_ if data.lazy else None, merge=merge_logistic,
-        )
-        n_rows = first[3]
-        if n_rows == 0:
-            raise no_rows_error(data.description)
-        column_scale = None
-        if not all(part is None or np.all(np.isfinite(part)) for part in first[:3]):
-            # Overflow (values near the float64 limit): solve in columns scaled by
-            # powers of two instead, at the cost of one more pass.
-            largest = first[4] if first[4] is not None else _largest(data.parts[0][0])
-            column_scale = scale_for(largest, SCALE_ABOVE)
-            first = data.reduce(
-                logistic_sums, w0, self.classes_, bool(self.fit_intercept), order, None, column_scale,
-                merge=merge_logistic,
-            )
+        first, n_rows, column_scale = self._first_pass(data, w0, 2 if solver == "newton" else 1)
         if data.lazy and not data.persisted and data.nbytes is None:
             where = data.persist(self.persist, n_rows * self.n_features_in_ * 8)
         if report is not None:
@@ -161,7 +131,66 @@ class LogisticRegression(BlockedModel, ClassifierMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        W = solution.w.reshape(n_classes, width)
+        self._set_coefficients(solution.w, n_classes, width, column_scale)
+        self.n_iter_ = np.array([solution.n_iter], dtype=np.int32)
+        self.n_passes_ = data.passes
+        return self
+
+    def _learn_classes(self, data: Blocks) -> str:
+        """Set ``classes_`` (and, for lazy blocks, ``n_features_in_``); return where the blocks live.
+
+        Raises
+        ------
+        ValueError
+            Fewer than two classes, in scikit-learn's words.
+        """
+        if data.lazy:
+            self.classes_ = data.classes()
+            self.n_features_in_ = data.n_features
+            where = data.persist(self.persist, data.nbytes)
+        else:
+            check_classification_targets(data.parts[0][1])
+            self.classes_ = np.unique(data.parts[0][1])
+            where = "in memory"
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the data "
+                f"contains only one class: {self.classes_[0]!r}"
+            )
+        return where
+
+    def _first_pass(self, data: Blocks, w0: np.ndarray, order: int) -> tuple[tuple, int, Any]:
+        """The sums at zero coefficients, the number of rows, and the column scale (None: unscaled).
+
+        The first pass also validates lazy blocks, counts the rows and measures the
+        columns. Where its sums overflow (values near the float64 limit), the fit is
+        solved in columns scaled by powers of two instead, at the cost of one more pass.
+
+        Raises
+        ------
+        ValueError
+            The data have no rows.
+        """
+        first = data.reduce(
+            logistic_sums, w0, self.classes_, bool(self.fit_intercept), order,
+            self.n_features_in_ if data.lazy else None, merge=merge_logistic,
+        )
+        n_rows = first[3]
+        if n_rows == 0:
+            raise no_rows_error(data.description)
+        column_scale = None
+        if not all(part is None or np.all(np.isfinite(part)) for part in first[:3]):
+            largest = first[4] if first[4] is not None else _largest(data.parts[0][0])
+            column_scale = scale_for(largest, SCALE_ABOVE)
+            first = data.reduce(
+                logistic_sums, w0, self.classes_, bool(self.fit_intercept), order, None, column_scale,
+                merge=merge_logistic,
+            )
+        return first, n_rows, column_scale
+
+    def _set_coefficients(self, w: np.ndarray, n_classes: int, width: int, column_scale: Any) -> None:
+        """``coef_`` and ``intercept_`` from the solver's flat ``w``, in the data's own columns."""
+        W = w.reshape(n_classes, width)
         self.coef_ = W[:, : self.n_features_in_].copy()
         if column_scale is not None:
             self.coef_ /= column_scale  # back from the scaled columns
@@ -170,9 +199,6 @@ class LogisticRegression(BlockedModel, ClassifierMixin, BaseEstimator):
             # Softmax ignores a shift shared by all intercepts; report the one
             # scikit-learn reports (summing to zero).
             self.intercept_ -= self.intercept_.mean()
-        self.n_iter_ = np.array([solution.n_iter], dtype=np.int32)
-        self.n_passes_ = data.passes
-        return self
 
     def _objective(self, data: Any, n_rows: int, n_classes: int, width: int, first: tuple, column_scale: Any):
         """Mean log-loss plus ``||coef||^2 / (2 C n)``: scikit-learn's objective over n.

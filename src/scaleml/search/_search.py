@@ -31,6 +31,26 @@ def _best_has(method: str):
     return check
 
 
+def _keep_best(runner: Any, finished: set[int], models: list[dict], records: dict[int, Any],
+               best: tuple[float, int] | None) -> tuple[float, int] | None:
+    """The best model whose training is over, ``finished`` counted; the others' records are released.
+
+    Only the best finished model is kept (on its worker, or here) so that memory
+    holds the models still training and one more, not every model the search made.
+    The best is the highest score, ties to the model started first, as ``rank_test_score``.
+    """
+    for final in sorted(finished):
+        final_score = models[final]["score"]
+        if not np.isnan(final_score) and (best is None or (-final_score, final) < (-best[0], best[1])):
+            superseded = None if best is None else best[1]
+            best = (final_score, final)
+        else:
+            superseded = final
+        if superseded is not None:
+            runner.release(records.pop(superseded))
+    return best
+
+
 class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
     """The loop both searches share: brackets of models advanced as their scores arrive."""
 
@@ -115,6 +135,8 @@ class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
         return parts[0], parts[2], parts[1], parts[3]
 
     def _run(self, runner: Any, brackets: list[Bracket], data: tuple, fit_params: dict, rng: Any) -> None:
+        """Every bracket's first rung sent at once, then each score as it arrives: a complete
+        rung promotes its best models to train further, and the others end."""
         started = time.perf_counter()
         data = runner.put(data)
         models: list[dict] = []  # per model: params, bracket, calls, score, times
@@ -137,13 +159,9 @@ class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
             progress.add_sent()
 
         for bracket in brackets:
-            sampler = ParameterSampler(self.parameters, bracket.counts[0], random_state=rng.randint(2**31 - 1))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # a grid smaller than n_iter: fewer models
-                candidates = list(sampler)
+            candidates = self._sample_models(bracket, rng)
             ids = list(range(len(models), len(models) + len(candidates)))
-            models.extend({"params": p, "bracket": bracket.index, "partial_fit_calls": 0, "score": np.nan,
-                           "fit_time": 0.0, "score_time": 0.0, "error": None} for p in candidates)
+            models.extend(candidates)
             bracket.start(ids)
             for model_id in ids:
                 submit(bracket, model_id)
@@ -154,38 +172,43 @@ class _AdaptiveSearch(ValidatedParams, MetaEstimatorMixin, BaseEstimator):
                 bracket, model_id, previous, added = pending.pop(future)
                 if previous is not None:
                     runner.release(previous)
-                score, fit_time, score_time, error = runner.score(future)
+                result = runner.score(future)
                 progress.add_done()
-                info = models[model_id]
-                info.update(score=score, error=error)
-                info["fit_time"] += fit_time
-                info["score_time"] += score_time
-                self.history_.append({
-                    "model_id": model_id, "bracket": bracket.index, "params": info["params"],
-                    "partial_fit_calls": info["partial_fit_calls"], "calls_added": added, "score": score,
-                    "elapsed_wall_time": time.perf_counter() - started,
-                })
+                self._record_score(models, model_id, bracket, added, result, started)
                 rung_members = list(bracket.members)
-                promoted = bracket.report(model_id, score)
+                promoted = bracket.report(model_id, result[0])
                 if promoted is None:
                     continue
                 if self.verbose:
                     self._print_rung(bracket, models)
-                for final in sorted(set(rung_members) - set(promoted)):
-                    # Its training is over: keep its model only while it is the best
-                    # (highest score, ties to the model started first, as rank_test_score).
-                    final_score = models[final]["score"]
-                    if not np.isnan(final_score) and (best is None or (-final_score, final) < (-best[0], best[1])):
-                        superseded = None if best is None else best[1]
-                        best = (final_score, final)
-                    else:
-                        superseded = final
-                    if superseded is not None:
-                        runner.release(records.pop(superseded))
+                best = _keep_best(runner, set(rung_members) - set(promoted), models, records, best)
                 for survivor in promoted:
                     submit(bracket, survivor)
         progress.close()
         self._finish(runner, models, records, best, brackets, time.perf_counter() - started)
+
+    def _sample_models(self, bracket: Bracket, rng: Any) -> list[dict]:
+        """The bracket's first rung: its candidates' parameters sampled, each a model not yet trained."""
+        sampler = ParameterSampler(self.parameters, bracket.counts[0], random_state=rng.randint(2**31 - 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a grid smaller than n_iter: fewer models
+            candidates = list(sampler)
+        return [{"params": p, "bracket": bracket.index, "partial_fit_calls": 0, "score": np.nan,
+                 "fit_time": 0.0, "score_time": 0.0, "error": None} for p in candidates]
+
+    def _record_score(self, models: list[dict], model_id: int, bracket: Bracket, added: int, result: tuple,
+                      started: float) -> None:
+        """A model's new score (with its times and error) into its entry and ``history_``."""
+        score, fit_time, score_time, error = result
+        info = models[model_id]
+        info.update(score=score, error=error)
+        info["fit_time"] += fit_time
+        info["score_time"] += score_time
+        self.history_.append({
+            "model_id": model_id, "bracket": bracket.index, "params": info["params"],
+            "partial_fit_calls": info["partial_fit_calls"], "calls_added": added, "score": score,
+            "elapsed_wall_time": time.perf_counter() - started,
+        })
 
     def _print_rung(self, bracket: Bracket, models: list[dict]) -> None:
         scores = [m["score"] for m in models if m["bracket"] == bracket.index and not np.isnan(m["score"])]

@@ -82,3 +82,60 @@ def test_explain_on_a_dask_array_past_the_budget_says_what_the_fit_will_do():
     assert [step.route for step in planned] == [Route.STREAMED, Route.BLOCKED]
     assert planned == model.fit(X, y).plan_
     assert "grew past" not in model.plan_[1].reason  # no fallback: it was planned so
+
+
+RECIPE = """name: people
+description: my own CSV
+data: {source: csv, train: train.csv, test: test.csv, target: label}
+pipeline:
+  - sklearn.compose.ColumnTransformer: {transformers: [[numbers, passthrough, [age, income]]]}
+  - sklearn.linear_model.LogisticRegression: {max_iter: 500}
+search:
+  kind: grid
+  params: {logisticregression__C: [0.1, 1.0]}
+  cv: 3
+metric: accuracy
+"""
+
+
+@pytest.mark.slow
+def test_a_recipe_on_your_own_csv_runs_on_every_backend(tmp_path, monkeypatch):
+    """A ColumnTransformer by column names in a search, on CSV files: every row gets the data in
+    the form it needs (DataFrames read once for in-memory rows, the files for dask-ml)."""
+    rng = np.random.default_rng(0)
+    for name, rows in (("train", 60), ("test", 30)):
+        frame = pd.DataFrame({"age": rng.integers(18, 80, rows), "income": rng.normal(50, 10, rows),
+                              "city": rng.choice(["a", "b"], rows)})
+        frame["label"] = (frame["income"] > 50).astype(int)
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    (tmp_path / "people.yaml").write_text(RECIPE)
+    monkeypatch.chdir(tmp_path)
+    backends = ["sklearn", "local:n_jobs=-1", "dask", "dask-ml", "auto"]
+    result = CliRunner().invoke(main, ["bench", "people.yaml", "--backends", ",".join(backends), "--repeat", "1",
+                                       "--warmup", "0", "--no-memory", "--out", "out"])
+    assert result.exit_code == 0, result.output
+    run = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
+    scores = {m["backend"]: m["score"] for m in run["measurements"]}
+    assert set(scores) == set(backends) and len(set(scores.values())) == 1, scores
+    train, test = pd.read_csv(tmp_path / "train.csv"), pd.read_csv(tmp_path / "test.csv")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.model_selection import GridSearchCV
+
+    plain = GridSearchCV(make_pipeline(ColumnTransformer([("numbers", "passthrough", ["age", "income"])]),
+                                       LogisticRegression(max_iter=500)), {"logisticregression__C": [0.1, 1.0]}, cv=3)
+    expected = plain.fit(train.drop(columns="label"), train["label"]).score(test.drop(columns="label"), test["label"])
+    assert scores["sklearn"] == pytest.approx(expected)
+
+
+def test_a_failure_shows_the_first_non_empty_line_of_its_message():
+    from scaleml.bench.runner import failure_line
+
+    assert failure_line(ValueError("\nSpecifying the columns\nmore")) == "failed: ValueError: Specifying the columns"
+    assert failure_line(KeyError()) == "failed: KeyError"
+
+
+def test_no_chart_says_why():
+    from scaleml._cli_bench import _no_chart_reason
+    from scaleml.bench.results import BenchRun
+
+    assert _no_chart_reason(BenchRun("c", "d", "accuracy", ["dask-ml"])) == "(no chart: no backend finished a timed fit)"

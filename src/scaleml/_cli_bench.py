@@ -136,7 +136,7 @@ def _write_results(run: Any, out_dir: Path, name: str) -> Path:
     chart = write_chart(run, base.with_suffix(".png"))
     click.echo(f"\nwrote {json_path}, {base.with_suffix('.csv')}" + (f", {chart}" if chart else ""))
     if chart is None:
-        click.echo("(no chart: pip install 'scaleml[plot]' for matplotlib)")
+        click.echo(_no_chart_reason(run))
     return json_path
 
 
@@ -158,6 +158,16 @@ def bench_memory(origin: str, backend: str, scale: float) -> None:
         case = load_recipe(where[0], allow_any_import=bool(where[1])).to_case(bool(where[1]))
     measured = measure_once(case, BackendSpec.parse(backend), case.load(scale), 0)
     click.echo(json.dumps({"fit_s": measured.fit_s}))
+
+
+def _no_chart_reason(run: Any) -> str:
+    import importlib.util
+
+    if not run.summaries():
+        return "(no chart: no backend finished a timed fit)"
+    if importlib.util.find_spec("matplotlib") is None:
+        return "(no chart: pip install 'scaleml[plot]' for matplotlib)"
+    return "(no chart: matplotlib could not draw it)"
 
 
 def _command_line(ctx: click.Context, specs: list) -> str:

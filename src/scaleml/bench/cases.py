@@ -6,6 +6,7 @@ scikit-learn code, and the backend decides how it runs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +53,34 @@ class Case:
             return float(model.score(X, y))
         from sklearn.metrics import get_scorer
 
+        from ..data.forms import is_path
+
+        if is_path(X) and isinstance(y, str):
+            # Files and the target column's name (an out-of-core row): the scorer needs the
+            # true labels themselves; that one column is read, the predictions stay lazy.
+            from ..data.files import read_frame
+
+            y = read_frame(X, columns=[y])[y].to_numpy()
+            model = _Computed(model)
         return float(get_scorer(self.scorer)(model, X, y))
+
+
+class _Computed:
+    """A fitted model whose lazy outputs (Dask arrays of unknown block lengths, which
+    scikit-learn's metrics cannot take) are computed before a scorer reads them."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._model, name)
+        if name not in ("predict", "predict_proba", "decision_function"):
+            return attribute
+        return functools.wraps(attribute)(lambda *args, **kwargs: _in_memory(attribute(*args, **kwargs)))
+
+
+def _in_memory(out: Any) -> Any:
+    return out.compute() if hasattr(out, "compute") else out
 
 
 def _split(X: Any, y: Any) -> tuple[Any, Any, Any, Any]:

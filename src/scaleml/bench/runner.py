@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import machine
 from ..backends import create_backend, normalize_name, parse_options
+from ..data.forms import is_path
 from ..engines.dask.cluster import ENV_ADDRESS
 from ..exceptions import InvalidParameterError, ScaleMLError, UnknownBackendError
 from .cases import Case
@@ -111,9 +112,41 @@ def _wrap(spec: BackendSpec, estimator: Any) -> tuple[Any, Any]:
     return Scaled(estimator, backend=spec.name, **spec.options), nullcontext()
 
 
-def measure_once(case: Case, spec: BackendSpec, data: tuple, repeat: int) -> Measurement:
-    """Fit and score a fresh estimator once on ``spec``; time the fit."""
+def reads_files(spec: BackendSpec) -> bool:
+    """Whether ``spec`` takes Parquet/CSV paths as they are (an out-of-core backend)."""
+    if spec.name in PEERS:
+        return False
+    from ..backends import get_backend_class
+
+    return get_backend_class(spec.name, require_available=False).out_of_core
+
+
+def data_for(spec: BackendSpec, data: tuple, frames: dict) -> tuple:
+    """``data`` in the form ``spec`` takes: files stay paths for a backend that reads them
+    out of core; every other row (scikit-learn itself, local, dask, ...) gets them as
+    pandas DataFrames, read once into ``frames`` and shared by those rows."""
     X_train, X_test, y_train, y_test = data
+    if not is_path(X_train) or reads_files(spec):
+        return data
+    if not frames:
+        from ..data.files import read_frame
+
+        for key, path, target in (("train", X_train, y_train), ("test", X_test, y_test)):
+            frame = read_frame(path)
+            frames[key] = (frame.drop(columns=[target]), frame[target])
+    (X_fit, y_fit), (X_score, y_score) = frames["train"], frames["test"]
+    return X_fit, X_score, y_fit, y_score
+
+
+def failure_line(exc: BaseException) -> str:
+    """``failed: Type: <the message's first non-empty line>`` (some messages start with a blank line)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"failed: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")
+
+
+def measure_once(case: Case, spec: BackendSpec, data: tuple, repeat: int, frames: dict | None = None) -> Measurement:
+    """Fit and score a fresh estimator once on ``spec``; time the fit."""
+    X_train, X_test, y_train, y_test = data_for(spec, data, {} if frames is None else frames)
     model, context = _wrap(spec, case.make_estimator())
     with context:
         start = time.perf_counter()
@@ -149,8 +182,8 @@ def same_work_as_local(case: Case, spec: BackendSpec, X: Any, y: Any = None) -> 
         return False
     from ..scaled import explain
 
-    def work(plan: Any) -> list[tuple[str, str, str]]:
-        return [(step.device, step.engine, step.parallelism) for step in plan]
+    def work(plan: Any) -> list[tuple[str, Any]]:
+        return [(step.device, step.route) for step in plan]
 
     try:
         return work(explain(case.make_estimator(), backend=spec.name, X=X, y=y, **spec.options)) == \
@@ -187,13 +220,14 @@ def run_bench(
     run = BenchRun(case.name, case.description, case.metric, [spec.label for spec in specs])
     runnable = _runnable(run, specs, say)
     run.provenance = _provenance(specs, command, repeat, warmup, scale, memory)
-    data = case.load(scale)
+    data, frames = case.load(scale), {}
     try:
-        _rounds(run, case, runnable, data, warmup, repeat, say)
+        _rounds(run, case, runnable, data, frames, warmup, repeat, say)
         # Judged after the rounds, in the state the timed fits ran in: auto decides each fit
         # afresh, and loky workers that the other rows started change its choice.
         for spec in runnable:
-            if same_work_as_local(case, spec, data[0], data[2]):
+            X_fit, _, y_fit, _ = data_for(spec, data, frames)
+            if same_work_as_local(case, spec, X_fit, y_fit):
                 run.notes[spec.label] = "same work as local"
         if memory:
             _measure_memories(run, case, runnable, scale, say)
@@ -261,8 +295,8 @@ def _measure_memories(run: BenchRun, case: Case, runnable: list[BackendSpec], sc
             run.memory[spec.label] = peak
 
 
-def _rounds(run: BenchRun, case: Case, runnable: list[BackendSpec], data: tuple, warmup: int, repeat: int,
-            say: Callable[[str], None]) -> None:
+def _rounds(run: BenchRun, case: Case, runnable: list[BackendSpec], data: tuple, frames: dict, warmup: int,
+            repeat: int, say: Callable[[str], None]) -> None:
     total = len(runnable) * (warmup + repeat)
     done = 0
     for round_ in range(warmup + repeat):
@@ -270,9 +304,9 @@ def _rounds(run: BenchRun, case: Case, runnable: list[BackendSpec], data: tuple,
         for spec in balanced(runnable, max(round_ - warmup, 0)):
             done += 1
             try:
-                m = measure_once(case, spec, data, round_ - warmup)
+                m = measure_once(case, spec, data, round_ - warmup, frames)
             except Exception as exc:  # noqa: BLE001 - one backend failing must not lose the others
-                reason = f"failed: {type(exc).__name__}: {exc}".splitlines()[0]
+                reason = failure_line(exc)
                 run.skipped[spec.label] = reason
                 run.measurements = [m for m in run.measurements if m.backend != spec.label]
                 runnable.remove(spec)

@@ -154,10 +154,17 @@ def _transformed_stream(window: int, before: list[Any], data: Blocks, order: Any
 
 
 def selects_columns(estimator: Any) -> bool:
-    """Whether the first step picks columns by name (a ColumnTransformer): it needs DataFrame blocks."""
+    """Whether the first step picks columns by name (a ColumnTransformer): it needs DataFrame blocks.
+
+    Inside a search (one step of the plan, loaded whole), the searched estimator's first step.
+    """
     from sklearn.compose import ColumnTransformer
 
     first = next(walk(estimator), (None, None))[1]
+    searched = getattr(first, "estimator", None) if hasattr(first, "best_estimator_") or \
+        hasattr(type(first), "_run_search") else None
+    if searched is not None and not isinstance(first, ColumnTransformer):
+        first = next(walk(searched), (None, None))[1]
     return isinstance(first, ColumnTransformer)
 
 

@@ -3,6 +3,7 @@
 #   make demo        set up, then compare backends with `scaleml bench` (the main job)
 #   make test        set up, then run the whole test suite (what CI runs; ~12 min on 2 cores)
 #   make test-quick  the suite without the tests marked slow (fault injection, scripts, notebooks)
+#   make docs        build the docs site into build/docs (mkdocs, warnings are errors)
 #   make shell       a shell with .venv active, so `scaleml` is on PATH
 #
 # PyTorch: a CPU build is installed first so that the `torch` extra is already met
@@ -18,8 +19,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.scaleml-installed
 # scikit-learn's Array API support (the torch backend) needs SciPy's, read at import.
 export SCIPY_ARRAY_API = 1
+# Material for MkDocs prints a banner about MkDocs 2 on every build; the pins hold 1.6.
+export NO_MKDOCS_2_WARNING = 1
 
-.PHONY: setup demo test test-quick shell bench-overhead clean
+.PHONY: setup demo test test-quick docs shell bench-overhead clean
 
 setup: $(STAMP)
 
@@ -40,10 +43,17 @@ demo: setup
 	$(BIN)/scaleml info --no-torch
 	$(BIN)/scaleml bench --case digits-forest-search --repeat 5
 
-# lint-imports checks the layer contracts in pyproject.toml (DESIGN.md's layers).
+# lint-imports checks the layer contracts in pyproject.toml (DESIGN.md's layers);
+# the docs site must build without a warning (its snippets run in tests/test_docs.py).
 test: setup
 	$(BIN)/lint-imports
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest
+
+# The docs site (mkdocs.yml, docs/) into build/docs; `--strict`: a warning fails it.
+# Preview while writing: $(BIN)/mkdocs serve
+docs: setup
+	$(BIN)/mkdocs build --strict
 
 test-quick: setup
 	$(BIN)/lint-imports

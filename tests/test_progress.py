@@ -51,3 +51,38 @@ def test_each_burst_of_work_has_its_own_clock():
     progress.add_sent()
     progress.add_done()
     assert terminal.getvalue() == ""
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_one_fit_is_one_growing_total_on_one_clock():
+    """The issue's GridSearchCV: joblib sent 4, then more up to 16, then the refit's 2 after all
+    16 were done. One count and one clock for the fit; the next fit, after a pause, starts anew."""
+    out, clock = io.StringIO(), Clock()
+    progress = Progress("tasks", verbose=True, stream=out, every=0.0, clock=clock)
+    progress.add_sent(4)
+    clock.now += 0.6
+    progress.add_done()
+    progress.add_sent(12)
+    clock.now += 1.9
+    progress.add_done(15)  # 16/16: all sent so far is done
+    clock.now += 0.05
+    progress.add_sent(2)  # the refit, at once
+    clock.now += 0.05
+    progress.add_done()
+    progress.add_done()
+    clock.now += 30  # the script does something else, then fits again
+    progress.add_sent(3)
+    clock.now += 0.5
+    progress.add_done()
+    progress.close()
+    lines = out.getvalue().splitlines()
+    assert lines[:4] == ["scaleml: 1/4 tasks done, 0.6 s", "scaleml: 16/16 tasks done, 2.5 s",
+                         "scaleml: 17/18 tasks done, 2.6 s", "scaleml: 18/18 tasks done, 2.6 s"]
+    assert lines[4] == "scaleml: 1/3 tasks done, 0.5 s"

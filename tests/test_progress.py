@@ -2,7 +2,7 @@
 
 import io
 
-from scaleml._progress import Progress
+from scaleml._progress import Progress, begin_work
 
 
 class Terminal(io.StringIO):
@@ -86,3 +86,22 @@ def test_one_fit_is_one_growing_total_on_one_clock():
     assert lines[:4] == ["scaleml: 1/4 tasks done, 0.6 s", "scaleml: 16/16 tasks done, 2.5 s",
                          "scaleml: 17/18 tasks done, 2.6 s", "scaleml: 18/18 tasks done, 2.6 s"]
     assert lines[4] == "scaleml: 1/3 tasks done, 0.5 s"
+
+
+def test_a_new_fit_starts_a_new_count_timed_from_its_start():
+    """Fits a script runs back to back (exec -v's fit log says where each begins): the second
+    does not continue the first's count, and its clock starts with the fit, not its first task."""
+    out, clock = io.StringIO(), Clock()
+    progress = Progress("tasks", verbose=True, stream=out, every=0.0, clock=clock)
+    begin_work(now=clock.now)
+    progress.add_sent(2)
+    clock.now += 1.0
+    progress.add_done(2)
+    begin_work(now=clock.now + 0.1)  # the next fit, at once
+    clock.now += 0.5  # it prepares for 0.4 s before sending anything
+    progress.add_sent(4)
+    clock.now += 0.5
+    progress.add_done()
+    progress.close()
+    lines = out.getvalue().splitlines()
+    assert "scaleml: 1/4 tasks done, 0.9 s" in lines and not any("/6 " in line for line in lines)

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ._progress import begin_work
 from .planning import Record, describe_estimator
 
 _FITS = frozenset({"fit", "fit_transform", "fit_predict"})
@@ -92,6 +93,7 @@ class FitLog:
         if not _called_from_main(frame):
             return None
         opened = _Open(frame, name, estimator, frame.f_locals.get("X"), time.perf_counter(), self.backend.activity())
+        begin_work(opened.started)  # progress lines count this fit's tasks from its start
         if estimator is None:
             import joblib
 

@@ -7,8 +7,9 @@ One piece of work (a fit) is one count and one clock: joblib sends its tasks in
 bursts (a search's candidates, then the refit's trees), and a burst that follows
 the last one within ``same_work_within`` seconds adds to its total and keeps its
 clock (``1/4 ... 16/16 ... 17/18 tasks done, 2.6 s``, the total growing as more is
-sent). Work that starts after a longer pause (the next fit of a script, in a
-block kept open) starts again from ``0/n`` and 0 s.
+sent). Work that starts after a longer pause, or after :func:`begin_work` says a
+new fit began (``scaleml exec -v``'s fit log knows where the script's fits begin),
+starts again from ``0/n``, its clock from the fit's start.
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ import sys
 import threading
 import time
 from typing import Callable, TextIO
+
+
+_WORK = {"generation": 0, "started": 0.0}  # the latest fit begun, and when (time.perf_counter)
+_WORK_LOCK = threading.Lock()
+
+
+def begin_work(now: float | None = None) -> None:
+    """A new fit begins (in any thread): the next task sent starts a new count, timed from now."""
+    with _WORK_LOCK:
+        _WORK["generation"] += 1
+        _WORK["started"] = time.perf_counter() if now is None else now
 
 
 class Progress:
@@ -56,17 +68,21 @@ class Progress:
         self._start = clock()
         self._last = -every
         self._idle_since: float | None = None  # when the last burst ended; None before any work
+        self._generation = _WORK["generation"]  # the fit (begin_work) this count belongs to
         self._printed = False
         self._lock = threading.Lock()
 
     def add_sent(self, n: int = 1) -> None:
         with self._lock:
             now = self.clock()
-            if self.sent == self.done and (self._idle_since is None
+            with _WORK_LOCK:
+                generation, fit_started = _WORK["generation"], _WORK["started"]
+            new_fit, self._generation = generation != self._generation, generation
+            if self.sent == self.done and (new_fit or self._idle_since is None
                                            or now - self._idle_since > self.same_work_within):
                 # New work (a block kept open runs many fits): its own count and clock.
                 self.sent = self.done = 0
-                self._start, self._last = now, -self.every
+                self._start, self._last = (fit_started if new_fit else now), -self.every
             self.sent += n
 
     def add_done(self, n: int = 1) -> None:

@@ -284,3 +284,29 @@ def test_training_only_parameters_are_left_out_wherever_the_model_holds_them(tmp
     sio.dump(model, tmp_path / "raw.skops")
     assert scaleml.persistence.to_trust(tmp_path / "raw.skops") == []
     assert_array_equal(scaleml.load(tmp_path / "raw.skops").predict(X), model.predict(X))
+
+
+def test_a_type_from_a_module_not_on_the_path_is_named_before_trust(tmp_path):
+    """A file naming a class of a module this process cannot import: the module and the fix, at once
+    (trusting it could not help), and nothing imported."""
+    import io
+    import json
+    import zipfile
+
+    import skops.io as sio
+
+    from scaleml.exceptions import ModelTypeNotFoundError
+
+    benign = zipfile.ZipFile(io.BytesIO(sio.dumps({"a": 1})))
+    schema = json.loads(benign.read("schema.json"))
+    schema["content"]["a"] = {"__class__": "Net", "__module__": "my_parts_not_installed", "__loader__": "ObjectNode",
+                              "content": {"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode",
+                                          "content": {}, "key_types": {"__class__": "list", "__module__": "builtins",
+                                                                       "__loader__": "ListNode", "content": []}}}
+    crafted = tmp_path / "model.skops"
+    with zipfile.ZipFile(crafted, "w") as out:
+        for name in benign.namelist():
+            out.writestr(name, json.dumps(schema) if name == "schema.json" else benign.read(name))
+    assert "my_parts_not_installed.Net" in sio.get_untrusted_types(file=crafted)
+    with pytest.raises(ModelTypeNotFoundError, match=r"no module 'my_parts_not_installed'.*PYTHONPATH"):
+        scaleml.load(crafted, trusted=True)

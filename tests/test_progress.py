@@ -1,4 +1,5 @@
-"""Progress of long work: on with verbose, quiet in logs, on a terminal only once work runs long."""
+"""Progress of long work: on with verbose, quiet in logs, on a terminal only once work runs long;
+and the report exec -v prints at the end (one line per fit)."""
 
 import io
 
@@ -105,3 +106,23 @@ def test_a_new_fit_starts_a_new_count_timed_from_its_start():
     progress.close()
     lines = out.getvalue().splitlines()
     assert "scaleml: 1/4 tasks done, 0.9 s" in lines and not any("/6 " in line for line in lines)
+
+
+def test_the_exec_report_aligns_its_columns_to_the_longest_name():
+    """The issue's report: a long name (permutation_importance(HistGradientBoostingRegressor)) pushed
+    its line's columns out of line. Times line up under the longest name; a name past the column's
+    limit has a line of its own and its columns the next."""
+    from types import SimpleNamespace
+
+    from scaleml._fit_log import _NAME_WIDTH, FitLog, FitRecord
+
+    log = FitLog(SimpleNamespace(name="dask"))
+    log.fits = [FitRecord("LogisticRegression", 0.5, "1 process"),
+                FitRecord("permutation_importance(HistGradientBoostingRegressor)", 12.25, "Dask: 8 tasks"),
+                FitRecord("GridSearchCV(RandomForestClassifier)", 3.0, "Dask: 16 tasks")]
+    lines = log.format("--backend").splitlines()[1:]
+    assert len({line.index(" s  ") for line in lines}) == 1, lines  # the seconds column lines up
+    assert len({line.index("Dask") if "Dask" in line else line.index("1 process") for line in lines}) == 1
+    log.fits.append(FitRecord("x" * (_NAME_WIDTH + 10), 1.0, "this process"))
+    lines = log.format("--backend").splitlines()[1:]
+    assert lines[3].strip() == "4  " + "x" * (_NAME_WIDTH + 10) and lines[4].index(" s  ") == lines[0].index(" s  ")

@@ -1,6 +1,7 @@
 """The bench runner: interleaved repeats, skipped backends, results with provenance."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,6 +114,13 @@ def test_intervals_say_when_there_is_no_measurable_difference():
     assert same.verdict == "no measurable difference" and same.speedup_low < 1 < same.speedup_high
     assert faster.verdict == "faster" and faster.speedup_low > 1.5
     assert "no measurable difference" in format_table(run)
+    from scaleml.bench.report import chart_labels
+
+    labels = chart_labels(run)  # the chart's bars say what the table says, interval and verdict
+    assert labels[0].endswith("1.00x (reference)")
+    assert labels[1].endswith(f"{same.speedup:.2f}x [{same.speedup_low:.2f}-{same.speedup_high:.2f}] "
+                              "no measurable difference")
+    assert all(label.split(", ", 1)[1] in format_table(run) for label in labels)
 
 
 def test_rows_that_do_the_same_work_as_local_are_marked():
@@ -199,3 +207,32 @@ def test_generated_data_says_where_it_is_cached(tmp_path, monkeypatch, capsys):
     assert "generating data: file 2/2" in said and f"cached in {tmp_path / 'cache'}" in said and "delete the folder" in said
     synthetic_parquet(2, 1_000, 5)  # cached: nothing generated, nothing said
     assert capsys.readouterr().err == ""
+
+
+def test_provenance_records_scalemls_commit_and_the_folders_separately(tmp_path, monkeypatch):
+    """The issue: the folder's commit was recorded as if it were scaleml's (None outside a checkout)."""
+    import subprocess
+
+    from scaleml import machine
+    from scaleml.bench.report import commits
+
+    checkout = subprocess.run(["git", "-C", str(Path(machine.__file__).parent), "rev-parse", "HEAD"],
+                              capture_output=True, text=True)
+    if checkout.returncode != 0:
+        pytest.skip("scaleml is not running from a git checkout here")
+    monkeypatch.chdir(tmp_path)  # a folder outside any checkout
+    found = machine.provenance("scaleml bench")
+    assert found["scaleml_commit"] == machine.git_commit(Path(machine.__file__).parent)  # the package's checkout
+    assert found["scaleml_commit"] is not None and found["user_commit"] is None
+    assert "git_commit" not in found
+    assert commits(found).startswith(f"scaleml {found['scaleml_commit']}, your folder's commit None")
+    assert commits({"git_commit": "abc"}) == "commit abc (of the folder it ran in)"  # an older file
+    # Installed, not a checkout: a package folder git does not track, even inside a repository.
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    package = tmp_path / ".venv" / "site-packages" / "scaleml"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    monkeypatch.setattr(machine, "__file__", str(package / "machine.py"))
+    assert machine.scaleml_commit() is None
+    installed = {"scaleml_commit": None, "user_commit": "abc", "machine": {"packages": {"scaleml": "0.9"}}}
+    assert commits(installed) == "scaleml 0.9 (installed, not a checkout), your folder's commit abc"

@@ -268,3 +268,4 @@ def test_a_magic_cell_shows_its_value_once_and_a_mistake_in_one_line(tmp_path):
         nbclient.NotebookClient(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells[::3]]),
                                 timeout=120, kernel_name="python3",
                                 resources={"metadata": {"path": str(tmp_path)}}).execute()
+

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ._progress import begin_work
 from .planning import Record, describe_estimator
 
 _FITS = frozenset({"fit", "fit_transform", "fit_predict"})
@@ -92,6 +93,7 @@ class FitLog:
         if not _called_from_main(frame):
             return None
         opened = _Open(frame, name, estimator, frame.f_locals.get("X"), time.perf_counter(), self.backend.activity())
+        begin_work(opened.started)  # progress lines count this fit's tasks from its start
         if estimator is None:
             import joblib
 
@@ -132,12 +134,24 @@ class FitLog:
         return f"{last.parallelism}, {last.engine} ({last.reason})"
 
     def format(self, source: str) -> str:
-        """The report: one line per fit, where it ran and, where it stayed here, why."""
+        """The report: one line per fit, where it ran and, where it stayed here, why.
+
+        The names' column is as wide as the longest name, up to ``_NAME_WIDTH``; a
+        longer name has a line of its own and its time and place the next, aligned.
+        """
         lines = [f"scaleml exec: backend {self.backend.name!r} ({source}), {len(self.fits)} "
                  f"fit{'s' if len(self.fits) != 1 else ''}"]
+        width = min(max((len(fit.name) for fit in self.fits), default=0), _NAME_WIDTH)
         for number, fit in enumerate(self.fits, 1):
-            lines.append(f"  {number:>3}  {fit.name:<44} {fit.seconds:>8.2f} s  {fit.where}")
+            rest = f"{fit.seconds:>8.2f} s  {fit.where}"
+            if len(fit.name) > width:
+                lines += [f"  {number:>3}  {fit.name}", f"  {'':>3}  {'':<{width}} {rest}"]
+            else:
+                lines.append(f"  {number:>3}  {fit.name:<{width}} {rest}")
         return "\n".join(lines) + "\n"
+
+
+_NAME_WIDTH = 64  # the report's names column at most (a longer name gets a line of its own)
 
 
 def _describe(estimator: Any) -> str:

@@ -56,6 +56,17 @@ class UntrustedModelError(ScaleMLError, ValueError):
     """A model file that would need trust the caller has not given."""
 
 
+class ModelTypeNotFoundError(ScaleMLError, ImportError):
+    """A saved model needs a class or function this process cannot import (one defined in
+    the script that saved it, ``__main__``, or a module not on the path); the message names
+    it and where to put it."""
+
+
+class SavedWithoutWarning(UserWarning):
+    """A loaded model was saved without its training-only parameters (scaleml.nn's
+    ``callbacks``, ``augment``): it predicts as before; set them again to train it further."""
+
+
 class CheckpointError(ScaleMLError, ValueError):
     """A checkpoint file that is damaged or belongs to another fit."""
 
@@ -82,9 +93,11 @@ __all__ = [
     "ClusterConnectionError",
     "DataError",
     "InvalidParameterError",
+    "ModelTypeNotFoundError",
     "OutOfMemoryBudgetError",
     "ProfileError",
     "RecipeError",
+    "SavedWithoutWarning",
     "ScaleMLError",
     "TrainingInterruptedError",
     "UnknownBackendError",

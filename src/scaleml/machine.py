@@ -1,4 +1,4 @@
-"""What this machine is: versions, cores, memory, GPUs, git commit.
+"""What this machine is: versions, cores, memory, GPUs, git commits (scaleml's and the folder's).
 
 Used by ``scaleml info`` and as the provenance of every benchmark result. Reads
 package versions from metadata, so it imports no engine unless asked to probe
@@ -110,6 +110,20 @@ def git_commit(path: str | os.PathLike[str] = ".") -> str | None:
     return out.stdout.strip() or None
 
 
+def scaleml_commit() -> str | None:
+    """scaleml's own commit, when it runs from a git checkout (an editable install, or its
+    ``src`` on the path): that of the repository whose tracked files hold this package,
+    with ``-dirty`` if changed. None when installed from a wheel or an sdist (its version
+    is in ``packages``), even inside another repository (a virtual environment in a project)."""
+    package = Path(__file__).resolve().parent
+    try:
+        tracked = subprocess.run(["git", "-C", str(package), "ls-files", "--error-unmatch", "__init__.py"],
+                                 capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return git_commit(package) if tracked.returncode == 0 else None
+
+
 def machine_info(probe_torch: bool = False) -> dict[str, Any]:
     """Everything above, as JSON-ready data."""
     memory = psutil.virtual_memory()
@@ -131,13 +145,20 @@ def machine_info(probe_torch: bool = False) -> dict[str, Any]:
 
 
 def provenance(command: str | None, probe_torch: bool = False) -> dict[str, Any]:
-    """What every recorded benchmark carries: when, the command, the commit, the machine."""
+    """What every recorded benchmark carries: when, the command, the commits, the machine.
+
+    ``scaleml_commit`` is scaleml's own (None unless it runs from a checkout: then its
+    version in ``machine.packages`` says which); ``user_commit`` that of the folder the
+    run started in, the user's project (None outside a checkout). Files before these
+    two have ``git_commit``: the folder's.
+    """
     import datetime as dt
 
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
-        "git_commit": git_commit(),
+        "scaleml_commit": scaleml_commit(),
+        "user_commit": git_commit(),
         "machine": machine_info(probe_torch=probe_torch),
     }
 

@@ -70,13 +70,22 @@ def format_table(run: BenchRun) -> str:
     return "\n".join(out)
 
 
+def commits(provenance: dict) -> str:
+    """Which scaleml ran (its commit, else its version) and the commit of the folder it ran in."""
+    if "scaleml_commit" not in provenance:  # an older file: its one commit is the folder's
+        return f"commit {provenance.get('git_commit')} (of the folder it ran in)"
+    version = provenance.get("machine", {}).get("packages", {}).get("scaleml")
+    scaleml = provenance["scaleml_commit"] or f"{version or '?'} (installed, not a checkout)"
+    return f"scaleml {scaleml}, your folder's commit {provenance.get('user_commit')}"
+
+
 def format_comparison(before: BenchRun, after: BenchRun) -> str:
     """What changed from ``before`` to ``after``: median fit time and score per backend."""
     old = {s.backend: s for s in before.summaries()}
     new = {s.backend: s for s in after.summaries()}
     lines = [
-        f"A: {before.case}, {before.provenance.get('date', '?')}, commit {before.provenance.get('git_commit')}",
-        f"B: {after.case}, {after.provenance.get('date', '?')}, commit {after.provenance.get('git_commit')}",
+        f"A: {before.case}, {before.provenance.get('date', '?')}, {commits(before.provenance)}",
+        f"B: {after.case}, {after.provenance.get('date', '?')}, {commits(after.provenance)}",
     ]
     if before.case != after.case:
         lines.append(f"note: different cases ({before.case} vs {after.case})")
@@ -97,6 +106,13 @@ def format_comparison(before: BenchRun, after: BenchRun) -> str:
     return "\n".join(lines)
 
 
+def chart_labels(run: BenchRun) -> list[str]:
+    """Each bar's label: its median time and the speed-up as the table gives it (the
+    interval and its verdict: "no measurable difference" when the interval holds 1.0)."""
+    return [f"{s.fit_median_s:.2f} s, {_speedup(s)}" if s.speedup is not None else f"{s.fit_median_s:.2f} s"
+            for s in run.summaries()]
+
+
 def write_chart(run: BenchRun, path: str | Path) -> Path | None:
     """A PNG bar chart of fit times (median bar, min-max whisker, every repeat as a dot).
 
@@ -114,7 +130,8 @@ def write_chart(run: BenchRun, path: str | Path) -> Path | None:
         return None
     names = [s.backend for s in summaries]
     medians = [s.fit_median_s for s in summaries]
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.6 * len(names)), dpi=120)
+    labels = chart_labels(run)
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.6 * len(names)), dpi=120)
     positions = range(len(names))
     ax.barh(positions, medians, color="#4c72b0", alpha=0.85, height=0.6)
     ax.errorbar(
@@ -129,19 +146,17 @@ def write_chart(run: BenchRun, path: str | Path) -> Path | None:
     for i, s in enumerate(summaries):
         times = [m.fit_s for m in run.measurements if m.backend == s.backend]
         ax.plot(times, [i] * len(times), "o", color="black", markersize=3, alpha=0.6)
-        note = f" {s.fit_median_s:.2f} s"
-        if s.speedup is not None and i > 0:
-            note += f"  ({s.speedup:.2f}x)"
-        ax.text(s.fit_max_s, i, note, va="center", fontsize=9)
+        ax.text(s.fit_max_s, i, " " + labels[i], va="center", fontsize=8)
     ax.set_yticks(list(positions), names)
     ax.invert_yaxis()
-    ax.set_xlabel("fit time, seconds (bar: median; whisker: min-max; dots: repeats)")
+    ax.set_xlabel(f"fit time, seconds (bar: median; whisker: min-max; dots: repeats); "
+                  f"speed-up vs {names[0]} [95% interval]", fontsize=9)
     machine = run.provenance.get("machine", {})
     ax.set_title(
         f"{run.case} on {machine.get('cores_usable', '?')} cores, {machine.get('cpu', '')}"[:90],
         fontsize=10,
     )
-    ax.set_xlim(0, max(s.fit_max_s for s in summaries) * 1.35)
+    ax.set_xlim(0, max(s.fit_max_s for s in summaries) * 2.2)  # room for the labels after the whiskers
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -73,8 +73,9 @@ class BenchRun:
     skipped : dict
         Backend spec -> why it did not run here.
     provenance : dict
-        Machine, versions, git commit, date, command line, settings; ``partial``
-        when the run was interrupted.
+        Machine, versions, date, command line, settings; ``scaleml_commit`` (scaleml's
+        own, when it runs from a checkout) and ``user_commit`` (the folder the run
+        started in); ``partial`` when the run was interrupted.
     memory : dict
         Backend spec -> peak RSS (MB) of one fit in a process of its own (with
         every process it started), so a row's memory is that backend's alone.

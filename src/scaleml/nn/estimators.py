@@ -42,12 +42,15 @@ _COMMON_DOC = """
     callbacks : list of scaleml.nn.callbacks.Callback or None, default=None
         Hooks into the loop (``LRScheduler``, ``GradientClipping``, your own
         ``Callback`` subclasses; see ``scaleml.nn.callbacks``). Copies of them,
-        with what they recorded, are in ``callbacks_`` after fitting.
+        with what they recorded, are in ``callbacks_`` after fitting. Training
+        only: ``scaleml.save`` leaves them out (the loaded model has
+        ``callbacks=None`` and predicts the same; set them again to train on).
     augment : callable or None, default=None
         ``augment(batch) -> batch``, applied to each training batch (a tensor on
         the training device) before the forward pass, e.g. random flips for
         augmentation. Its randomness comes from the epoch's seed (use ``torch``'s
-        random functions), so a seeded fit is reproducible. Not applied when predicting.
+        random functions), so a seeded fit is reproducible. Not applied when predicting,
+        and left out by ``scaleml.save`` as ``callbacks`` are.
     num_workers : int or "auto", default="auto"
         DataLoader worker processes reading data from disk (image folders, shards,
         Datasets); ``"auto"``: up to 4, leaving a core to training (none inside a
@@ -57,6 +60,11 @@ _COMMON_DOC = """
     verbose : int, default=0
         A progress bar per epoch and one line per epoch (the ``ProgressBar`` callback).
 """
+
+
+# Parameters predicting never reads: scaleml.save leaves them out (set to None in the saved
+# copy), so a model trained with a script's own callback or augment function loads anywhere.
+_TRAINING_ONLY = ("callbacks", "augment")
 
 
 class _ClassifierTargets:
@@ -134,6 +142,7 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
     """ + _COMMON_DOC.format(epochs=20)
 
     _accepts_images = True
+    __scaleml_training_only__ = _TRAINING_ONLY
     _parameter_constraints = {**COMMON_CONSTRAINTS, "image_shape": [tuple, list, None], "channels": [POSITIVE_INTS]}
 
     def __init__(self, image_shape=None, channels=(32, 64), dropout=0.25, module=None, epochs=20,
@@ -196,6 +205,7 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
 
 
 class _MLP(TorchEstimator):
+    __scaleml_training_only__ = _TRAINING_ONLY
     _parameter_constraints = {**COMMON_CONSTRAINTS, "hidden_layer_sizes": [POSITIVE_INTS]}
 
     def __init__(self, hidden_layer_sizes=(100,), dropout=0.0, module=None, epochs=50, batch_size=64,

@@ -47,10 +47,10 @@ timeout "$(upto 150)" "$py" -m scaleml bench recipes/logreg_large.yaml --scale 5
   --backends sklearn,torch:device=cpu,torch,cupy --out "$work/bench-logreg" 2>&1 | tee "$work/bench-logreg.txt" | tail -12 | tee -a "$summary"
 
 step "bench: CNN vs hand-written loop vs skorch on CUDA"
-timeout "$(upto 120)" "$py" bench/cnn.py --repeat 3 --device cuda --out "$work/cnn-cuda.json" 2>&1 | tee "$work/cnn-cuda.txt" | tail -8 | tee -a "$summary"
+timeout "$(upto 120)" "$py" bench/nn/cnn.py --repeat 3 --device cuda --out "$work/cnn-cuda.json" 2>&1 | tee "$work/cnn-cuda.txt" | tail -8 | tee -a "$summary"
 # Streamed vs in-memory images/s with AMP and channels_last, against a hand-written
 # AMP loop on the same card.
-timeout "$(upto 120)" "$py" bench/cnn_streaming.py --part throughput --device cuda --repeat 3 --images 20000 \
+timeout "$(upto 120)" "$py" bench/nn/cnn_streaming.py --part throughput --device cuda --repeat 3 --images 20000 \
   --out "$work/cnn-streaming-cuda.json" 2>&1 | tee "$work/cnn-streaming-cuda.txt" | tail -8 | tee -a "$summary"
 
 # With a GPU present device="auto" picks CUDA: the files whose tests train or place

@@ -60,7 +60,7 @@ if [ "$(left)" -gt 30 ]; then
   timeout "$(left)" "$py" -m pytest -p no:cacheprovider -o addopts="" -q -rfs --timeout 120 -m "not slow" \
     tests/test_torch_backend.py tests/test_backend_kit.py tests/test_nn.py tests/test_nn_callbacks.py \
     tests/test_nn_streaming.py tests/test_nn_estimator_checks.py tests/test_nn_dask_ddp.py tests/test_registry.py \
-    tests/test_plan_record.py tests/test_profiles.py tests/test_params.py tests/test_cli.py 2>&1 \
+    tests/test_planning.py tests/test_profiles.py tests/test_params.py tests/test_cli.py 2>&1 \
     | tee "$work/gpu-files.txt" | tail -30 | tee -a "$summary"
 fi
 

@@ -47,10 +47,10 @@ timeout "$(upto 150)" "$py" -m scaleml bench recipes/logreg_large.yaml --scale 5
   --backends sklearn,torch:device=cpu,torch,cupy --out "$work/bench-logreg" 2>&1 | tee "$work/bench-logreg.txt" | tail -12 | tee -a "$summary"
 
 step "bench: CNN vs hand-written loop vs skorch on CUDA"
-timeout "$(upto 120)" "$py" bench/cnn.py --repeat 3 --device cuda --out "$work/cnn-cuda.json" 2>&1 | tee "$work/cnn-cuda.txt" | tail -8 | tee -a "$summary"
+timeout "$(upto 120)" "$py" bench/nn/cnn.py --repeat 3 --device cuda --out "$work/cnn-cuda.json" 2>&1 | tee "$work/cnn-cuda.txt" | tail -8 | tee -a "$summary"
 # Streamed vs in-memory images/s with AMP and channels_last, against a hand-written
 # AMP loop on the same card.
-timeout "$(upto 120)" "$py" bench/cnn_streaming.py --part throughput --device cuda --repeat 3 --images 20000 \
+timeout "$(upto 120)" "$py" bench/nn/cnn_streaming.py --part throughput --device cuda --repeat 3 --images 20000 \
   --out "$work/cnn-streaming-cuda.json" 2>&1 | tee "$work/cnn-streaming-cuda.txt" | tail -8 | tee -a "$summary"
 
 # With a GPU present device="auto" picks CUDA: the files whose tests train or place
@@ -58,9 +58,9 @@ timeout "$(upto 120)" "$py" bench/cnn_streaming.py --part throughput --device cu
 step "tests: the GPU-relevant files, $(left) s left"
 if [ "$(left)" -gt 30 ]; then
   timeout "$(left)" "$py" -m pytest -p no:cacheprovider -o addopts="" -q -rfs --timeout 120 -m "not slow" \
-    tests/test_torch_backend.py tests/test_backend_contract.py tests/test_backend_kit.py tests/test_nn.py tests/test_nn_callbacks.py \
+    tests/test_torch_backend.py tests/test_backend_kit.py tests/test_nn.py tests/test_nn_callbacks.py \
     tests/test_nn_streaming.py tests/test_nn_estimator_checks.py tests/test_nn_dask_ddp.py tests/test_registry.py \
-    tests/test_plan_record.py tests/test_profiles.py tests/test_params.py tests/test_cli.py 2>&1 \
+    tests/test_planning.py tests/test_profiles.py tests/test_params.py tests/test_cli.py 2>&1 \
     | tee "$work/gpu-files.txt" | tail -30 | tee -a "$summary"
 fi
 

@@ -1,4 +1,11 @@
-"""scaleml.testing: the backend contract kit, run on every built-in backend and on plug-ins.
+"""The contract every backend keeps, with `local` as the oracle (DESIGN principle 7), and
+scaleml.testing, the kit that checks it on every built-in backend and on plug-ins.
+
+Same estimator, same in-memory data: the same predictions on every backend that
+can run here. Tolerance: none for local, dask and dask-ml (they change where the
+work runs, not the arithmetic); 1e-7 relative for torch on the CPU in float64
+(PyTorch's linear algebra rounds differently from NumPy's); 1e-3 on a GPU, where
+the torch backend computes in float32.
 
 The kit must pass for each backend that runs here, and must fail for backends
 that break the contract (a plan that lies, predictions from elsewhere, a dry run
@@ -11,13 +18,18 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
-import scaleml
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_digits, load_iris
+from sklearn.decomposition import PCA
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import scaleml
+from scaleml import Scaled
 from scaleml.backends import Backend, Placement, Record, Route
 from scaleml.data.device import available_devices
 from scaleml.testing import backend_checks, check_backend
@@ -29,6 +41,46 @@ ON_GPU = importlib.util.find_spec("torch") is not None and any(d.startswith("cud
 RTOL = {"torch": 1e-3, "cupy": 1e-3} if ON_GPU else {"torch": 1e-7}
 AVAILABLE = [b.name for b in scaleml.backends.available() if b.available]
 CHECKS = [check for name in AVAILABLE for check in backend_checks(name, rtol=RTOL.get(name, 0.0))]
+
+
+# -- the contract: the same results as local -----------------------------------------------
+
+X, y = load_digits(return_X_y=True)
+X = X / 16.0
+
+CASES = {
+    "pipeline": (make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)), ["predict", "predict_proba"]),
+    "forest": (RandomForestClassifier(n_estimators=20, random_state=0), ["predict_proba"]),
+    "search": (GridSearchCV(Ridge(), {"alpha": [0.1, 1.0, 10.0]}, cv=3), ["predict"]),
+    "pca": (PCA(n_components=5, svd_solver="full"), ["transform"]),
+}
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    return {name: Scaled(clone(est), backend="local").fit(X, y) for name, (est, _) in CASES.items()}
+
+
+@pytest.mark.parametrize("backend", AVAILABLE)
+@pytest.mark.parametrize("case", CASES)
+def test_same_results_as_local(backend, case, oracle):
+    estimator, methods = CASES[case]
+    model = Scaled(clone(estimator), backend=backend).fit(X, y)
+    for method in methods:
+        got, expected = getattr(model, method)(X), getattr(oracle[case], method)(X)
+        if backend == "torch":
+            on_gpu = any(step.device != "cpu" for step in model.plan_)
+            assert_allclose(got, expected, rtol=1e-3 if on_gpu else 1e-7, atol=1e-9, err_msg=f"{backend} {method}")
+        else:
+            assert_array_equal(got, expected, err_msg=f"{backend} {method}")
+    if backend == "auto":  # the plan names the backend auto chose, and says why
+        assert model.plan_.backend in AVAILABLE and model.plan_.decision is not None
+    else:
+        assert model.plan_.backend == backend
+    assert len(model.plan_) == len(oracle[case].plan_)
+
+
+# -- the kit: scaleml.testing -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=str)

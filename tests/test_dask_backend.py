@@ -3,6 +3,7 @@ plus `dask worker` processes reached by address."""
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -243,6 +244,30 @@ def test_fit_error_is_the_estimators_own():
     with pytest.raises(ValueError) as got:
         Scaled(GridSearchCV(LogisticRegression(), {"C": [1.0]}, cv=2, error_score="raise"), backend="dask").fit(bad, y)
     assert str(got.value) == str(expected.value)
+
+
+class TwoArgError(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"{a} and {b}")
+
+
+def test_a_task_error_that_pickles_but_cannot_be_rebuilt_still_arrives_with_its_words(monkeypatch):
+    import copyreg
+
+    from scaleml.backends.dask._tasks import _Raised
+
+    # Importing distributed registers every exception class defined by then with copyreg
+    # (tblib's pickling support), which rebuilds them without calling __init__: once this
+    # module is imported before distributed, TwoArgError would travel whole. A class
+    # imported later, as a user's module is on a worker, is not registered.
+    monkeypatch.delitem(copyreg.dispatch_table, TwoArgError, raising=False)
+    try:
+        raise TwoArgError(1, 2)
+    except TwoArgError as exc:
+        raised = pickle.loads(pickle.dumps(_Raised(exc)))
+    with pytest.raises(RuntimeError, match="TwoArgError: 1 and 2") as error:
+        raised.reraise()
+    assert "test_a_task_error_that_pickles" in str(error.value.__cause__)  # the worker's traceback
 
 
 @pytest.mark.parametrize(

@@ -150,6 +150,19 @@ def test_parquet_files_with_a_target_column(tmp_path):
         model.score(path)
 
 
+def test_an_in_memory_refit_forgets_the_lazy_fits_target_column():
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    from scaleml.linear_model import LinearRegression
+
+    frame = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0) % 3, "t": np.arange(20.0) * 2})
+    model = LinearRegression().fit(dd.from_pandas(frame, npartitions=2), "t")
+    assert model.target_column_ == "t"
+    model.fit(frame.to_numpy(), frame["t"].to_numpy())
+    assert model.target_column_ is None and model.predict(frame.to_numpy()).shape == (20,)
+
+
 def test_to_sklearn_predicts_the_same():
     model = LogisticRegression().fit(X_BIN, Y_BIN)
     plain = model.to_sklearn()

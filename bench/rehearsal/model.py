@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     import json
 
     parser = argparse.ArgumentParser(description="a rehearsed workload (grid, blocked, files, hyperband), extrapolated")
-    parser.add_argument("results", help="a bench/rehearse.py result file (its constants are used)")
+    parser.add_argument("results", help="a bench/rehearsal/rehearse.py result file (its constants are used)")
     parser.add_argument("--gb", type=float, default=5.0, help="data size")
     parser.add_argument("--gbit", type=float, default=10.0, help="each link's bandwidth")
     parser.add_argument("--calls", type=int, default=1000)

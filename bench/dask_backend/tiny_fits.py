@@ -14,8 +14,8 @@ C B A, B C A, A C B, ...; six rounds run all six orders): what ran just before a
 run matters here (a `dask` run right after another was 5-12 % faster than one
 right after loky's); medians of the rounds.
 
-    python bench/tiny_fits.py --rounds 3
-    python bench/tiny_fits.py --rounds 1 --backends "local n_jobs=-1,dask"   # two of the three
+    python bench/dask_backend/tiny_fits.py --rounds 3
+    python bench/dask_backend/tiny_fits.py --rounds 1 --backends "local n_jobs=-1,dask"   # two of the three
 
 Writes bench/results/tiny-fits.json and prints a table.
 """
@@ -148,7 +148,7 @@ WORKLOADS = [svc_grid_iris, svc_grid_digits, repeated_cv_grid, permutation_test,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", default=str(HERE / "results" / "tiny-fits.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "tiny-fits.json"))
     parser.add_argument("--backends", default="local n_jobs=-1,dask,joblib's dask backend",
                         help="comma-separated labels of the backends to run (default: all three)")
     args = parser.parse_args()

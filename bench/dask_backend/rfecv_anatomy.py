@@ -1,6 +1,6 @@
 """Where RFECV's time goes on `dask` against `local n_jobs=-1`: the folds' timeline and each thread's CPU.
 
-RFECV (bench/tiny_fits.py's workload: LogisticRegression on breast_cancer, step=2,
+RFECV (bench/dask_backend/tiny_fits.py's workload: LogisticRegression on breast_cancer, step=2,
 cv=5) is the one tiny-fits workload that stays over 1.15x `local`. This script
 takes it apart, on one managed cluster, in two parts:
 
@@ -15,7 +15,7 @@ takes it apart, on one managed cluster, in two parts:
    CPU, time spent runnable but waiting for a core, and voluntary (a lock such as
    the GIL, or I/O) and involuntary (preempted) context switches, per run.
 
-    python bench/rfecv_anatomy.py --rounds 30
+    python bench/dask_backend/rfecv_anatomy.py --rounds 30
 
 Writes bench/results/rfecv-anatomy.json and prints both tables.
 """
@@ -109,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--accounting", type=int, default=20, help="runs per backend for the per-thread counts")
-    parser.add_argument("--out", default=str(HERE / "results" / "rfecv-anatomy.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "rfecv-anatomy.json"))
     args = parser.parse_args()
 
     import psutil

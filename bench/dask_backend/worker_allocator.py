@@ -5,12 +5,12 @@ distributed sets ``MALLOC_TRIM_THRESHOLD_=65536`` for every worker a Nanny start
 out, as loky's workers do. This measures both on the dask backend, each variant in a
 fresh process with its own managed cluster (the threshold is read when workers
 start), rounds interleaved in a balanced order (A B, B A, B A, A B, ...: ``scaleml.bench.order``): fit time and the workers' peak RSS
-(sampled every 50 ms) for three workloads of ``bench/tiny_fits.py``.
+(sampled every 50 ms) for three workloads of ``bench/dask_backend/tiny_fits.py``.
 The "with" variant sets the threshold to 65537 in a Dask config file (a value the
 user chose is kept; 65536 itself is what scaleml removes): the same allocator
 behaviour as distributed's default.
 
-    python bench/worker_allocator.py --rounds 3
+    python bench/dask_backend/worker_allocator.py --rounds 3
 
 Writes bench/results/worker-allocator.json and prints a table.
 """
@@ -72,7 +72,7 @@ def _one_process() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", default=str(HERE / "results" / "worker-allocator.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "worker-allocator.json"))
     args = parser.parse_args()
 
     from scaleml import machine

@@ -11,7 +11,7 @@ Three measurements, one run:
    whose workers together have less memory than the data; peak RSS of the whole
    process tree; coefficients compared with scikit-learn fitted in memory.
 
-    python bench/glm.py --rows 200000 --features 30 --repeat 5
+    python bench/out_of_core/glm.py --rows 200000 --features 30 --repeat 5
 
 Writes bench/results/glm.json and prints tables.
 """
@@ -221,7 +221,7 @@ def main() -> None:
             r.pop("coef", None)
     record = {
         "what": "blocked LogisticRegression/Ridge vs scikit-learn and dask-ml; out of core",
-        **machine.provenance(machine.script_command("bench/glm.py")),
+        **machine.provenance(machine.script_command("bench/out_of_core/glm.py")),
         "in_memory": memory, "out_of_core": ooc,
     }
     print(f"wrote {write_json(args.out, record)}")

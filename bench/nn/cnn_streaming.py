@@ -11,7 +11,7 @@ Three measurements, each side by side in one run (interleaved repeats, medians):
   ``torchrun``-style processes on this machine (``scaleml.nn.distributed.fit_distributed``)
   and by two Dask workers (``scaleml.backend("dask")``, one rank per worker).
 
-    python bench/cnn_streaming.py --part all --repeat 3 [--out bench/results/cnn-streaming.json]
+    python bench/nn/cnn_streaming.py --part all --repeat 3 [--out bench/results/cnn-streaming.json]
 """
 
 from __future__ import annotations
@@ -310,7 +310,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    record = {**machine.provenance(machine.script_command("bench/cnn_streaming.py"), probe_torch=True),
+    record = {**machine.provenance(machine.script_command("bench/nn/cnn_streaming.py"), probe_torch=True),
               "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:
         if args.part in ("throughput", "all"):

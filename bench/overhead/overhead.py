@@ -7,7 +7,7 @@ estimator so fast that almost all of the wrapped time is scaleml's own work
 (clone, backend resolution, plan). The difference, divided by a 1 s fit, is the
 overhead ratio.
 
-Usage: python bench/overhead.py [--out bench/results/overhead-absolute.json]
+Usage: python bench/overhead/overhead.py [--out bench/results/overhead-absolute.json]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main() -> None:
         )
     record = {
         "what": "Scaled(backend='local').fit minus the bare fit, per call (median)",
-        **machine.provenance(machine.script_command("bench/overhead.py")),
+        **machine.provenance(machine.script_command("bench/overhead/overhead.py")),
         "number": args.number,
         "repeat": args.repeat,
         "results": results,

@@ -12,7 +12,7 @@ not (both loky variants start them in the fit). Rounds go A B C ... A B C ...;
 medians of the rounds. Each variant's ``cv_results_`` test scores are compared
 with loky's (scikit-learn's) exactly.
 
-    python bench/shared_prefix.py --rounds 3
+    python bench/searches/shared_prefix.py --rounds 3
 
 Writes bench/results/shared-prefix.json and prints the table.
 """
@@ -138,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--run", help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=str(HERE / "results" / "shared-prefix.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "shared-prefix.json"))
     args = parser.parse_args()
     if args.run:
         print(json.dumps(run_one(args.run)))

@@ -14,7 +14,7 @@ seen by any search), compute counted in passes over the training data
 
 Repeats over ``--seeds`` sampling seeds, methods interleaved per seed.
 
-    python bench/search.py --seeds 5 --max-iter 27
+    python bench/searches/search.py --seeds 5 --max-iter 27
 
 Writes bench/results/search.json (and search.png with matplotlib).
 """
@@ -166,7 +166,7 @@ def main() -> None:
         print(f"dask-ml HyperbandSearchCV: {peer}")
     record = {
         "what": "Hyperband vs exhaustive grid vs random search; passes = partial_fit calls / epochs",
-        **machine.provenance(machine.script_command("bench/search.py")),
+        **machine.provenance(machine.script_command("bench/searches/search.py")),
         "grid_size": GRID_SIZE, "max_iter": args.max_iter, "space": SPACE,
         "summary": summary, "dask_ml_hyperband": peer,
         "runs": runs,

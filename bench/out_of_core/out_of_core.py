@@ -5,7 +5,7 @@ subprocess and every process it starts (Dask scheduler and workers included),
 and the variants' repeats are interleaved. Data: N Parquet files of 250,000 x 50
 float32 rows plus an int8 label (row groups of 50,000), and one held-out file.
 
-    python bench/out_of_core.py --sizes 30,120 --repeat 2 --data /tmp/scaleml-ooc
+    python bench/out_of_core/out_of_core.py --sizes 30,120 --repeat 2 --data /tmp/scaleml-ooc
 
 Writes bench/results/out-of-core.json and prints a table.
 """
@@ -149,7 +149,7 @@ def main() -> None:
         print(f"{s['files']:>5}  {s['variant']:<20} {rate:>9} {s['peak_rss_mb_max']:>12.0f} {acc:>9}")
     record = {
         "what": "out-of-core SGDClassifier partial_fit on Parquet; peak RSS of the whole process tree",
-        **machine.provenance(machine.script_command("bench/out_of_core.py")),
+        **machine.provenance(machine.script_command("bench/out_of_core/out_of_core.py")),
         "worker_memory_limit": args.worker_memory,
         "rows_per_file": ROWS, "features": FEATURES,
         "summary": summary, "runs": runs,

@@ -6,7 +6,7 @@ file), fitted by the dask-ml backend with 1, 2, 3, 5 and 10 passes (blocks
 shuffled after the first pass, seeded), and in memory by scikit-learn (SGD's own
 epochs until its stopping rule). Held-out accuracy and fit time of each.
 
-    python bench/epochs.py --passes 1,2,3,5,10
+    python bench/out_of_core/epochs.py --passes 1,2,3,5,10
 
 Writes bench/results/epochs.json and prints a table.
 """
@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passes", default="1,2,3,5,10")
     parser.add_argument("--files", type=int, default=8)
-    parser.add_argument("--out", default=str(HERE / "results" / "epochs.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "epochs.json"))
     args = parser.parse_args()
 
     import pandas as pd

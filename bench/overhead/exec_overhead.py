@@ -5,7 +5,7 @@ process each way, interleaved A B A B ..., wall time from process start to
 exit; the difference of the medians is the runner's overhead (importing
 scaleml and its CLI, resolving the backend, running the script through runpy).
 
-    python bench/exec_overhead.py --repeat 15
+    python bench/overhead/exec_overhead.py --repeat 15
 
 Writes bench/results/exec-overhead.json and prints a table.
 """
@@ -32,7 +32,7 @@ print(LogisticRegression(max_iter=500).fit(X, y).score(X, y))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--out", default=str(HERE / "results" / "exec-overhead.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "exec-overhead.json"))
     args = parser.parse_args()
 
     from scaleml import machine

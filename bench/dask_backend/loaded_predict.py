@@ -7,7 +7,7 @@ processes, interleaved across the source trees, load it and predict 3 NumPy
 rows. Each reports the predict call's time, the whole process's wall time, and
 whether it started processes or imported distributed.
 
-    python bench/loaded_predict.py --repeat 7 --compare-src /tmp/scaleml-before/src
+    python bench/dask_backend/loaded_predict.py --repeat 7 --compare-src /tmp/scaleml-before/src
 
 Writes bench/results/loaded-predict.json and prints a table.
 """
@@ -57,13 +57,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--compare-src", action="append", default=[], help="another scaleml src folder (before a change)")
-    parser.add_argument("--out", default=str(HERE / "results" / "loaded-predict.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "loaded-predict.json"))
     args = parser.parse_args()
 
     from scaleml import machine
     from scaleml.bench.results import write_json
 
-    sources = {"this checkout": str(HERE.parent / "src"), **{f"before ({s})": s for s in args.compare_src}}
+    sources = {"this checkout": str(HERE.parents[1] / "src"), **{f"before ({s})": s for s in args.compare_src}}
     work = Path(tempfile.mkdtemp(prefix="scaleml-loaded-"))
     files = {}
     for label, src in sources.items():

@@ -7,7 +7,7 @@ it is compared with is what the backend did before: compute X into one NumPy
 array and run scikit-learn on it. Each variant runs in its own subprocess, whose
 process tree's peak RSS is sampled; repeats are interleaved.
 
-    python bench/lazy_transform.py --data-gib 3 --budget-gib 1 --repeat 2
+    python bench/out_of_core/lazy_transform.py --data-gib 3 --budget-gib 1 --repeat 2
 
 Writes bench/results/lazy-transform.json and prints a table.
 """
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # the subprocess's own run
-    parser.add_argument("--out", default=str(HERE / "results" / "lazy-transform.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "lazy-transform.json"))
     args = parser.parse_args()
     if args.variant:
         print(json.dumps(run_variant(args.variant, args.data_gib)))

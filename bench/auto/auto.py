@@ -13,8 +13,8 @@ turn), each fit in a session of its own, the next starting only when every proce
 the last has exited (a loky worker may still run a moment after its parent); medians
 of the rounds.
 
-    python bench/auto.py --rounds 3            # all workloads
-    python bench/auto.py --only svc-grid-iris  # one
+    python bench/auto/auto.py --rounds 3            # all workloads
+    python bench/auto/auto.py --only svc-grid-iris  # one
 
 Uses the machine's calibration (``scaleml calibrate``; run it first). Writes
 bench/results/auto.json and prints the table (auto / best fixed, worst fixed / auto,
@@ -245,7 +245,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=list(WORKLOADS))
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--run", nargs=2, metavar=("WORKLOAD", "BACKEND"), help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=str(HERE / "results" / "auto.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "auto.json"))
     args = parser.parse_args()
     if args.run:
         print(json.dumps(run_one(*args.run)))

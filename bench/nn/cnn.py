@@ -4,7 +4,7 @@ Digits (8x8), 75/25 split with a fixed seed, the default scaleml CNN, 20 epochs,
 batch size 64, AdamW(lr=1e-3), on whatever device ``--device`` names. The three
 variants' repeats are interleaved; medians are reported with images/s.
 
-    python bench/cnn.py --repeat 3 [--device cpu|cuda] [--out bench/results/cnn-cpu.json]
+    python bench/nn/cnn.py --repeat 3 [--device cpu|cuda] [--out bench/results/cnn-cpu.json]
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def main() -> None:
               f"{s['accuracy_median']:>9.4f}")
     record = {
         "what": "digits CNN, same network/epochs/batch/optimizer; wall time of fit (+ a test-set predict)",
-        **machine.provenance(machine.script_command("bench/cnn.py"), probe_torch=True), "device": args.device,
+        **machine.provenance(machine.script_command("bench/nn/cnn.py"), probe_torch=True), "device": args.device,
         "torch": torch.__version__, "epochs": EPOCHS, "batch_size": BATCH,
         "summary": summary, "runs": runs,
     }

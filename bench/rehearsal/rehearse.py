@@ -14,8 +14,8 @@ wall time, the bytes every link carried, where the tasks ran. The first fit also
 measures the scaling model's constants on that cluster (bench/rehearsal/workloads.py
 says which), and each size's prediction is set beside what was measured.
 
-    sudo python bench/rehearse.py --workers 2,4,8,16 --mbit 1000 --mb 200 --rounds 2
-    sudo python bench/rehearse.py --workload hyperband --workers 2,4,8,16 --mb 50
+    sudo python bench/rehearsal/rehearse.py --workers 2,4,8,16 --mbit 1000 --mb 200 --rounds 2
+    sudo python bench/rehearsal/rehearse.py --workload hyperband --workers 2,4,8,16 --mb 50
 
 Needs root (network namespaces). Writes bench/results/rehearsal.json and prints a table.
 """
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # bench/: this script lives inside the rehearsal package
 
 from rehearsal import model, network  # noqa: E402
 from rehearsal.cluster import Rehearsal  # noqa: E402
@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--fit-timeout", type=float, default=300.0, help="seconds before a fit is stopped")
     parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment for the scheduler and workers (Dask settings), repeatable")
-    parser.add_argument("--out", default=str(HERE / "results" / "rehearsal.json"))
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "rehearsal.json"))
     parser.add_argument("--repredict", metavar="FILE", help="recompute FILE's predictions with the model as it is "
                         "now, from the constants and runs it recorded (no cluster is started)")
     args = parser.parse_args()

@@ -5,7 +5,7 @@ transforms) on 2,000 generated rows in 4 blocks, on the threaded scheduler
 without a Dask client. "works" means the call returned; speed and correctness
 are measured elsewhere (bench/BENCHMARKS.md). The README's dask-ml table cites it.
 
-    python bench/dask_ml_status.py      # writes bench/results/dask-ml-status.json
+    python bench/out_of_core/dask_ml_status.py      # writes bench/results/dask-ml-status.json
 """
 
 import json
@@ -67,6 +67,6 @@ check("KFold", lambda: list(ms.KFold(3).split(Xd)))
 check("ShuffleSplit", lambda: list(ms.ShuffleSplit(3).split(Xd)))
 check("GridSearchCV", lambda: ms.GridSearchCV(make_pipeline(StandardScaler(), PCA(3), SkLR()), {"logisticregression__C": [0.1, 1]}).fit(X, y))
 check("HyperbandSearchCV", lambda: ms.HyperbandSearchCV(SGDClassifier(), {"alpha": [1e-4, 1e-3]}, max_iter=9).fit(Xd, yd, classes=[0, 1]))
-write_json(Path(__file__).resolve().parent / "results" / "dask-ml-status.json",
+write_json(Path(__file__).resolve().parents[1] / "results" / "dask-ml-status.json",
            {"provenance": machine.provenance(machine.script_command(__file__)), "checks": checks})
 print(json.dumps(checks, indent=1))

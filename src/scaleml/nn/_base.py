@@ -150,6 +150,11 @@ class TorchEstimator(TrainingLoop, ValidatedParams, BaseEstimator):
         params = {k: stable_repr(v) for k, v in sorted(self.get_params().items()) if k not in skip}
         digest = hashlib.sha256(b"scaleml.nn checkpoint v2")
         digest.update(json.dumps(params, sort_keys=True).encode())
+        cls = type(self)
+        if not cls.__module__.startswith("scaleml.nn."):
+            # A subclass may train differently (its own train_step): its checkpoints are its
+            # own. The built-ins' fingerprints stay as they were, so their checkpoints resume.
+            digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
         if not isinstance(X, np.ndarray):
             digest.update(fingerprint_of(X).encode())
             return digest.hexdigest()

@@ -32,8 +32,6 @@ def test_the_check_sees_nested_functions(tmp_path):
     assert [line.split(" ")[1] for line in _too_long(tmp_path)] == ["outer", "inner"]
 
 
-@pytest.mark.xfail(strict=False, reason="nn/_base.py:_fit and nn/_training.py:run_training are being split "
-                                        "in their own branch (issue #35); drop this mark once they are merged")
 def test_no_function_over_60_lines():
     too_long = _too_long(SRC)
     assert not too_long, f"functions over {MAX_LINES} lines (split them by responsibility):\n" + "\n".join(too_long)

@@ -1,4 +1,9 @@
-"""What every scaleml.nn estimator shares: validation, fitting, resuming, predicting."""
+"""What every scaleml.nn estimator shares: validation, fitting, resuming, predicting.
+
+``fit`` prepares a fit (data, device, network, callbacks) and hands it to the loop
+it inherits from :class:`~scaleml.nn._training.TrainingLoop`:
+``fit -> fit_loop -> run_epoch -> train_step``.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._validation import Interval, Predicate, RealNotInt, StrOptions, ValidatedParams
 from ..exceptions import BackendUnavailableError, DataError
 from ..planning import Placement, PlacementRequest, Route
+from ._training import StreamFeed, TensorFeed, TrainingLoop, loader_workers, predict_feed
+from .callbacks import Checkpoint, EarlyStopping, ProgressBar, Training, check_callbacks, ordered, stable_repr
+from .distributed import process_group, shared_from_rank0
+from .sources import fingerprint_of, is_source, open_source
 
 
 def _import_torch() -> Any:
@@ -58,8 +67,9 @@ COMMON_CONSTRAINTS = {
 }
 
 
-class TorchEstimator(ValidatedParams, BaseEstimator):
-    """Base of the PyTorch estimators. Subclasses set the hooks below and ``__init__``."""
+class TorchEstimator(TrainingLoop, ValidatedParams, BaseEstimator):
+    """Base of the PyTorch estimators. Subclasses set the hooks below and ``__init__``;
+    subclasses of the estimators may override ``train_step`` and ``validation_step``."""
 
     _accepts_images = False  # whether X may be (n, h, w) or (n, c, h, w)
 
@@ -104,6 +114,7 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         raise NotImplementedError
 
     def _loss(self) -> Any:
+        """The default ``train_step``'s loss function: ``loss(outputs, targets)`` -> a scalar tensor."""
         raise NotImplementedError
 
     # -- fitting -----------------------------------------------------------------------
@@ -136,13 +147,15 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         )
 
     def _fingerprint(self, X: Any, y: Any) -> str:
-        from .callbacks import stable_repr
-        from .sources import fingerprint_of
-
         skip = ("verbose", "checkpoint_dir", "num_workers")
         params = {k: stable_repr(v) for k, v in sorted(self.get_params().items()) if k not in skip}
         digest = hashlib.sha256(b"scaleml.nn checkpoint v2")
         digest.update(json.dumps(params, sort_keys=True).encode())
+        cls = type(self)
+        if not cls.__module__.startswith("scaleml.nn."):
+            # A subclass may train differently (its own train_step): its checkpoints are its
+            # own. The built-ins' fingerprints stay as they were, so their checkpoints resume.
+            digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
         if not isinstance(X, np.ndarray):
             digest.update(fingerprint_of(X).encode())
             return digest.hexdigest()
@@ -152,8 +165,6 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
 
     def _fit_callbacks(self, incremental: bool) -> list[Any]:
         """The user's callbacks (copies, kept in ``callbacks_``) and those the parameters ask for."""
-        from .callbacks import Checkpoint, EarlyStopping, ProgressBar, check_callbacks, ordered
-
         if incremental and getattr(self, "callbacks_", None) is not None:
             chosen = self.callbacks_  # partial_fit continues the same callbacks (an LR schedule spans calls)
         else:
@@ -174,9 +185,6 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         """``(feed, n_outputs, per-sample network shape, (X, y) for the checkpoint fingerprint)``
         for arrays or a source (then ``(source, None)``)."""
         torch = _import_torch()
-        from ._training import StreamFeed, TensorFeed, loader_workers
-        from .sources import is_source, open_source
-
         if is_source(X):
             source = open_source(X, y, owner=type(self).__name__)
             targets, n_outputs = self._encode_targets(source.labels, reset, classes)
@@ -204,10 +212,6 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         torch = _import_torch()
         from ..engines.dask.cluster import backend_client
         from ..data.device import resolve_device
-        from ._training import TensorFeed, run_training
-        from .callbacks import Training
-        from .distributed import process_group, shared_from_rank0
-        from .sources import is_source
 
         self._validate_params()
         if y is None and not is_source(X):
@@ -215,34 +219,67 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
         group = process_group()
         client = backend_client() if group is None and not incremental else None
         if client is not None:
-            from ._dask_ddp import fit_on_cluster
-
-            fitted = fit_on_cluster(self, client, X, y)  # one DDP rank per Dask worker
-            params = self.get_params(deep=False)
-            for name in [k for k in vars(self) if k.endswith("_") and k not in params]:
-                delattr(self, name)  # nothing stale from an earlier fit
-            self.__dict__.update({k: v for k, v in vars(fitted).items() if k not in params})
-            return self
+            return self._fit_on_cluster(client, X, y)
         feed, n_outputs, shape, identity = self._prepare(X, y, reset, classes)
         device = resolve_device(self.device)
         if group is not None and device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
         if reset:
-            self.input_shape_ = shape
-            self._seed = int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1))
-            if group is not None:  # random_state=None draws differently on each rank: use rank 0's
-                self._seed = shared_from_rank0(self._seed, device)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self._seed)
-                self.module_ = self._build_module(self.input_shape_, n_outputs)
-            self._n_outputs = n_outputs
-            self.history_ = []
-            self.n_epochs_ = 0
-            self._optimizer = None
-            self.callbacks_ = None
+            self._start_fresh(shape, n_outputs, group, device)
         elif tuple(shape) != tuple(self.input_shape_):
             raise ValueError(f"X has samples of shape {shape}, but this model takes {self.input_shape_}.")
         feed.seed = self._seed  # a DataLoader's workers (randomness in a Dataset) follow the fit's seed
+        module, network = self._network_on(device, group)
+        callbacks = self._fit_callbacks(incremental)
+        feed, validation = self._training_feeds(feed, callbacks, device)
+        first = self.n_epochs_ if incremental else 0
+        training = Training(
+            estimator=self, module=module, network=network, optimizer=self._optimizer, device=device,
+            epochs=first + epochs, epoch=first, history=self.history_, rank=group[0] if group else 0,
+            world_size=group[1] if group else 1, fingerprint=self._checkpoint_name(callbacks, identity, group, device),
+            callbacks=callbacks, precision=self.precision,
+        )
+        try:
+            self.fit_loop(training, feed, validation)
+        finally:
+            for part in (feed, validation):
+                getattr(part, "close", lambda: None)()
+        self.n_epochs_ = training.epoch
+        self.callbacks_ = callbacks
+        self.module_ = module
+        return self
+
+    def _fit_on_cluster(self, client: Any, X: Any, y: Any) -> TorchEstimator:
+        """Fit with one DDP rank per worker of ``client``'s cluster; take rank 0's fitted state."""
+        from ._dask_ddp import fit_on_cluster  # lazily: it reaches Dask's connection code
+
+        fitted = fit_on_cluster(self, client, X, y)
+        params = self.get_params(deep=False)
+        for name in [k for k in vars(self) if k.endswith("_") and k not in params]:
+            delattr(self, name)  # nothing stale from an earlier fit
+        self.__dict__.update({k: v for k, v in vars(fitted).items() if k not in params})
+        return self
+
+    def _start_fresh(self, shape: tuple[int, ...], n_outputs: int, group: Any, device: Any) -> None:
+        """A new network from the fit's seed, and an empty history (``fit``, a first ``partial_fit``)."""
+        torch = _import_torch()
+        self.input_shape_ = shape
+        self._seed = int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1))
+        if group is not None:  # random_state=None draws differently on each rank: use rank 0's
+            self._seed = shared_from_rank0(self._seed, device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed)
+            self.module_ = self._build_module(self.input_shape_, n_outputs)
+        self._n_outputs = n_outputs
+        self.history_ = []
+        self.n_epochs_ = 0
+        self._optimizer = None
+        self.callbacks_ = None
+
+    def _network_on(self, device: Any, group: Any) -> tuple[Any, Any]:
+        """``(module, network)``: the module on ``device`` (its optimizer made on first use),
+        and what trains it: its DDP and/or compiled wrapper, or the module itself."""
+        torch = _import_torch()
         module = self.module_.to(device)
         if device.type == "cuda" and len(self.input_shape_) == 3:
             module = module.to(memory_format=torch.channels_last)
@@ -252,43 +289,32 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             )
         # Under torch.distributed every process trains a replica on its shard; the
         # gradients are averaged, so the replicas stay equal.
-        trained = module if group is None else torch.nn.parallel.DistributedDataParallel(
+        network = module if group is None else torch.nn.parallel.DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None
         )
         if self.compile:
             options = {} if self.compile is True else {"backend": self.compile}
-            trained = torch.compile(trained, **options)  # shares module's parameters
+            network = torch.compile(network, **options)  # shares module's parameters
         self.device_ = str(device)
+        return module, network
 
-        callbacks = self._fit_callbacks(incremental)
+    def _training_feeds(self, feed: Any, callbacks: list[Any], device: Any) -> tuple[Any, Any]:
+        """``(training feed, validation feed or None)``: a validation set held out when a
+        callback needs one; both moved to the device when they fit there."""
         validation = None
         if any(getattr(c, "needs_validation", False) for c in callbacks):
             feed, validation = self._split_validation(feed)
         if isinstance(feed, TensorFeed) and device.type != "cpu" and self._fits_on_device(feed, validation, device):
             feed, validation = feed.to(device), (validation.to(device) if validation is not None else None)
+        return feed, validation
+
+    def _checkpoint_name(self, callbacks: list[Any], identity: tuple[Any, Any], group: Any, device: Any) -> str | None:
+        """The fit's fingerprint when a Checkpoint callback needs one, the same on every rank."""
         checkpointing = any(type(c).__name__ == "Checkpoint" for c in callbacks)
         fingerprint = self._fingerprint(*identity) if checkpointing else None
         if fingerprint is not None and group is not None:
             fingerprint = shared_from_rank0(fingerprint, device)  # one name for the checkpoint on every rank
-        first = self.n_epochs_ if incremental else 0
-        training = Training(
-            estimator=self, module=module, optimizer=self._optimizer, device=device, epochs=first + epochs,
-            epoch=first, history=self.history_, rank=group[0] if group else 0, world_size=group[1] if group else 1,
-            fingerprint=fingerprint, callbacks=callbacks,
-        )
-        try:
-            run_training(
-                training, trained, self._loss(), feed, batch_size=self.batch_size, seed=self._seed,
-                precision=self.precision, augment=self.augment,
-                validation_score=(lambda: self._score_feed(module, validation, device)) if validation else None,
-            )
-        finally:
-            for part in (feed, validation):
-                getattr(part, "close", lambda: None)()
-        self.n_epochs_ = training.epoch
-        self.callbacks_ = callbacks
-        self.module_ = module
-        return self
+        return fingerprint
 
     def _fits_on_device(self, feed: Any, validation: Any, device: Any) -> bool:
         torch = _import_torch()
@@ -311,13 +337,6 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
             train, val = train_test_split(index, test_size=self.validation_fraction, random_state=self._seed)
         return feed.subset(train), feed.subset(val)
 
-    def _score_feed(self, module: Any, feed: Any, device: Any) -> float:
-        from ._training import predict_feed
-
-        outputs = predict_feed(module, feed, device, self.batch_size, self.precision)
-        module.train()
-        return self._score_outputs(outputs, feed.targets().cpu().numpy())
-
     # -- predicting --------------------------------------------------------------------
 
     def _inference_device(self) -> Any:
@@ -331,9 +350,6 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
     def _forward(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "module_")
         torch = _import_torch()
-        from ._training import StreamFeed, TensorFeed, loader_workers, predict_feed
-        from .sources import is_source, open_source
-
         device = self._inference_device()
         if is_source(X):
             source = open_source(X, None, owner=type(self).__name__, labels=False)
@@ -369,7 +385,10 @@ class TorchEstimator(ValidatedParams, BaseEstimator):
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         weights = state.pop("_module_weights", None)
-        super().__setstate__({**state, "_optimizer": None, "callbacks_": None})
+        # callbacks_ (dropped on saving) comes back only on a fitted model: an unfitted
+        # one given a fitted attribute would pass check_is_fitted.
+        fitted = {"callbacks_": None} if weights is not None else {}
+        super().__setstate__({**state, "_optimizer": None, **fitted})
         if weights is not None:
             torch = _import_torch()
             module = self._build_module(tuple(self.input_shape_), self._n_outputs)

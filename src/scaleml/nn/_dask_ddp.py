@@ -29,6 +29,7 @@ from ..engines.dask.spread import Spread
 from ..exceptions import ClusterConnectionError, TrainingInterruptedError
 from .callbacks import Callback
 from .distributed import free_port
+from .sources import is_source
 
 RENDEZVOUS_TIMEOUT_S = 120.0
 
@@ -155,8 +156,6 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
     """
     from distributed import TimeoutError as DaskTimeoutError
     from sklearn.base import clone
-
-    from .sources import is_source
 
     try:
         client.wait_for_workers(1, timeout=30)

@@ -1,15 +1,20 @@
 """Small hook objects that extend the training loop (skorch's ``Callback`` shape).
 
-A fit runs ``fit -> epochs -> steps``; at each point it calls the same hook of every
-callback, in list order, with one :class:`Training` object that holds what the
-loop knows (the estimator, module, optimizer, epoch, last loss, the epoch's
-record) and which a hook may change (``stop``, the epoch's ``record``)::
+A fit runs ``fit -> fit_loop -> run_epoch -> train_step``; at each point it calls the
+same hook of every callback, in list order, with one :class:`Training` object that
+holds what the loop knows (the estimator, module, optimizer, epoch, last loss, the
+epoch's record) and which a hook may change (``stop``, the epoch's ``record``)::
 
     on_train_begin
       on_epoch_begin
-        on_batch_begin, (forward, backward), on_after_backward, (optimizer step), on_batch_end
+        on_batch_begin, (train_step: forward, loss; backward), on_after_backward,
+        (optimizer step), on_batch_end
+      (validation_step on each validation batch, when a callback needs a validation score)
       on_epoch_end          <- training.record is the epoch's history entry
     on_train_end            <- also after early stopping; not after an error
+
+What one step computes (the loss) is the estimator's ``train_step``, not a callback:
+override it in a subclass for a custom loss.
 
 ``Checkpoint`` callbacks run after all others at each hook, so what they save
 includes every other callback's state (``state_dict``/``load_state_dict``).
@@ -30,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import InvalidParameterError
+from . import _checkpoint  # the module, not its functions: tests replace save_checkpoint there
+from ._precision import autocast
 
 
 @dataclass
@@ -66,6 +73,12 @@ class Training:
         Identifies this fit's data and parameters (checkpoints); None for ``partial_fit``.
     callbacks : list of Callback
         Every callback of this fit, in the order their hooks run.
+    network : torch.nn.Module
+        The module as it trains: its ``DistributedDataParallel`` or ``torch.compile``
+        wrapper when there is one, else ``module`` itself. Call it through
+        :meth:`forward`.
+    precision : {"auto", "bf16", "fp32"}
+        The estimator's ``precision``, applied by :meth:`autocast`.
     """
 
     estimator: Any
@@ -85,6 +98,37 @@ class Training:
     fingerprint: str | None = None
     callbacks: list[Any] = field(default_factory=list)
     loss_tensor: Any = None  # the step's loss before it is read back (reading it waits for the device)
+    network: Any = None
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.network is None:
+            self.network = self.module  # trained as it is: no wrapper
+
+    def autocast(self) -> Any:
+        """The fit's mixed-precision context: bf16 autocast on CUDA (``precision`` "auto"
+        or "bf16") or on the CPU ("bf16"), none otherwise. Run forward passes in it."""
+        return autocast(self.device, self.precision)
+
+    def forward(self, X: Any) -> Any:
+        """The network's outputs for ``X`` as it trains, as float32.
+
+        Through :attr:`network`, so that under data parallelism the gradients are
+        averaged over the ranks, and in :meth:`autocast`. Call it in ``train_step``.
+
+        Parameters
+        ----------
+        X : torch.Tensor
+            A batch of samples on :attr:`device`.
+
+        Returns
+        -------
+        torch.Tensor
+            The outputs (logits for classifiers), float32, attached to the graph.
+        """
+        with self.autocast():
+            output = self.network(X)
+        return output.float()
 
 
 class Callback:
@@ -199,12 +243,10 @@ class Checkpoint(Callback):
         self.dirname = dirname
 
     def on_train_begin(self, training: Training) -> None:
-        from ._checkpoint import load_checkpoint
-
         self.resumed_from_ = None
         if training.fingerprint is None:
             return
-        state = load_checkpoint(self.dirname, training.fingerprint)
+        state = _checkpoint.load_checkpoint(self.dirname, training.fingerprint)
         if state is None:
             return
         training.module.load_state_dict(state["module"])
@@ -219,22 +261,18 @@ class Checkpoint(Callback):
         self.resumed_from_ = training.epoch
 
     def on_epoch_end(self, training: Training) -> None:
-        from ._checkpoint import save_checkpoint
-
         last = training.epoch + 1 >= training.epochs
         if training.fingerprint is None or training.rank != 0 or training.stop or last:
             return  # nothing to resume after the last epoch: the fit is finishing
-        save_checkpoint(self.dirname, {
+        _checkpoint.save_checkpoint(self.dirname, {
             "module": training.module.state_dict(), "optimizer": training.optimizer.state_dict(),
             "history": [_plain(record) for record in training.history], "epoch": training.epoch + 1,
             "callbacks": {f"{i}:{type(c).__name__}": c.state_dict() for i, c in enumerate(_others(training, self))},
         }, training.fingerprint)
 
     def on_train_end(self, training: Training) -> None:
-        from ._checkpoint import remove_checkpoint
-
         if training.fingerprint is not None and training.rank == 0:
-            remove_checkpoint(self.dirname)
+            _checkpoint.remove_checkpoint(self.dirname)
 
 
 def _plain(record: dict[str, Any]) -> dict[str, Any]:

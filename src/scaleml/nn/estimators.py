@@ -12,6 +12,8 @@ from sklearn.utils.validation import column_or_1d
 
 from ..exceptions import DataError
 from ._base import COMMON_CONSTRAINTS, POSITIVE_INTS, TorchEstimator, _import_torch
+from ._modules import build_cnn, build_mlp
+from .sources import is_source, open_source
 
 _COMMON_DOC = """
     epochs : int, default={epochs}
@@ -85,7 +87,7 @@ class _ClassifierTargets:
         return torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.long), len(self.classes_)
 
     def _loss(self) -> Any:
-        return _import_torch().nn.CrossEntropyLoss()
+        return _import_torch().nn.functional.cross_entropy
 
     def _score_outputs(self, logits: np.ndarray, targets: np.ndarray) -> float:
         return float((logits.argmax(axis=1) == targets).mean())
@@ -93,8 +95,6 @@ class _ClassifierTargets:
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean accuracy on ``X, y``; for an image folder or labelled source, on its own labels."""
         from sklearn.metrics import accuracy_score
-
-        from .sources import is_source, open_source
 
         if is_source(X):
             source = open_source(X, y, owner=type(self).__name__)
@@ -199,8 +199,6 @@ class CNNClassifier(_ClassifierTargets, ClassifierMixin, TorchEstimator):
     def _build_module(self, input_shape: tuple[int, ...], n_outputs: int) -> Any:
         if self.module is not None:
             return self.module(input_shape, n_outputs)
-        from ._modules import build_cnn
-
         return build_cnn(input_shape, n_outputs, tuple(self.channels), self.dropout)
 
 
@@ -237,8 +235,6 @@ class _MLP(TorchEstimator):
     def _build_module(self, input_shape: tuple[int, ...], n_outputs: int) -> Any:
         if self.module is not None:
             return self.module(input_shape, n_outputs)
-        from ._modules import build_mlp
-
         return build_mlp(input_shape[0], n_outputs, tuple(self.hidden_layer_sizes), self.dropout)
 
 
@@ -277,7 +273,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         return tags
 
     def _loss(self) -> Any:
-        return _import_torch().nn.MSELoss()
+        return _import_torch().nn.functional.mse_loss
 
     def _score_outputs(self, pred: np.ndarray, truth: np.ndarray) -> float:
         return float(1 - ((truth - pred) ** 2).sum() / max(((truth - truth.mean(axis=0)) ** 2).sum(), 1e-12))

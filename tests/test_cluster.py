@@ -121,7 +121,7 @@ def test_to_sklearn_predicts_the_same_and_keeps_its_parameters():
 
 def test_from_sklearn():
     twin = from_sklearn(sk.KMeans(5, max_iter=50, tol=1e-3, random_state=7))
-    assert (twin.init, twin.n_init, twin.max_iter, twin.tol, twin.random_state) == ("k-means||", 1, 50, 1e-3, 7)
+    assert (twin.init, twin.n_init, twin.max_iter, twin.tol, twin.random_state) == ("k-means++", 1, 50, 1e-3, 7)
     assert from_sklearn(sk.KMeans(5, init="random")).n_init == 10  # n_init="auto", as scikit-learn resolves it
     assert from_sklearn(sk.KMeans(5, init=lambda X, k, random_state: X[:k])) is None
     assert from_sklearn(sk.MiniBatchKMeans()) is None  # streamed with partial_fit instead

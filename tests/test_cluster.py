@@ -68,8 +68,9 @@ def test_same_seed_same_blocks_same_model_and_lazy_outputs():
     assert_allclose(distances.compute(), euclidean_distances(DIGITS, first.cluster_centers_))
     assert_allclose(first.score(Xd), -first.inertia_, rtol=1e-10)
     assert_allclose(first.score(DIGITS), -first.inertia_, rtol=1e-10)
-    # passes: 1 (size, spread, first centre) + 5 k-means|| rounds + 1 (weights) + Lloyd + 1 (final inertia)
-    assert first.n_passes_ == 1 + 5 + 1 + first.n_iter_ + 1
+    # passes: 1 (size, spread, first centre) + 2 k-means|| rounds + 1 (weights) + Lloyd + 1 (final inertia)
+    assert first.init_max_iter == 2 and first.init_used_ == "k-means||"
+    assert first.n_passes_ == 1 + 2 + 1 + first.n_iter_ + 1
 
 
 def test_random_init_and_n_init_keep_the_best_run():

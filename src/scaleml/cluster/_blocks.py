@@ -61,19 +61,25 @@ def _row_squares(X: Any) -> np.ndarray:
     return np.einsum("ij,ij->i", X, X, dtype=np.float64)
 
 
-def assign(X: Any, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's nearest centre (int32) and ``||c||² - 2 x·c`` for it (its squared
-    distance less ``||x||²``), in X's precision, a chunk of rows at a time."""
+def _scored_chunks(X: Any, centers: np.ndarray):
+    """Yield ``(start, scores)``: ``||c||² - 2 x·c`` for a chunk of rows at a time, in X's
+    precision; the -2 is folded into the centres, so a chunk costs one BLAS product and one add."""
     centers = centers.astype(X.dtype, copy=False)
     center_squares = np.einsum("ij,ij->i", centers, centers)
-    n, k = X.shape[0], len(centers)
-    labels = np.empty(n, dtype=np.int32)
-    partial = np.empty(n, dtype=X.dtype)
-    step = max(1, _CHUNK_ENTRIES // max(k, 1))
-    for start in range(0, n, step):
-        scores = np.asarray(X[start:start + step] @ centers.T)  # one BLAS product per chunk
-        scores *= -2
+    scaled = (-2 * centers).T
+    step = max(1, _CHUNK_ENTRIES // max(len(centers), 1))
+    for start in range(0, X.shape[0], step):
+        scores = np.asarray(X[start:start + step] @ scaled)
         scores += center_squares
+        yield start, scores
+
+
+def assign(X: Any, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nearest centre (int32) and ``||c||² - 2 x·c`` for it (its squared
+    distance less ``||x||²``), in X's precision."""
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    partial = np.empty(X.shape[0], dtype=X.dtype)
+    for start, scores in _scored_chunks(X, centers):
         best = np.argmin(scores, axis=1)
         labels[start:start + len(best)] = best
         partial[start:start + len(best)] = np.take_along_axis(scores, best[:, None], axis=1).ravel()
@@ -84,6 +90,15 @@ def nearest(X: Any, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's nearest centre (int32) and its squared distance to it (float64, >= 0)."""
     labels, partial = assign(X, centers)
     return labels, np.maximum(_row_squares(X) + partial, 0.0)
+
+
+def nearest_distance(X: Any, centers: np.ndarray) -> np.ndarray:
+    """Each row's squared distance to its nearest centre (float64, >= 0): a minimum, no argmin
+    (k-means|| rounds, against many candidates, need no labels)."""
+    partial = np.empty(X.shape[0], dtype=X.dtype)
+    for start, scores in _scored_chunks(X, centers):
+        partial[start:start + len(scores)] = scores.min(axis=1)
+    return np.maximum(_row_squares(X) + partial, 0.0)
 
 
 def cluster_sums(X: Any, labels: np.ndarray, k: int) -> np.ndarray:
@@ -155,7 +170,7 @@ def round_summary(part: tuple[Any, Any], centers: np.ndarray, count: int, seed: 
     """``(cost, keys, rows, count)``: the block's summed squared distance to ``centers``, and
     ``count`` rows drawn with probability proportional to it (k-means|| oversampling)."""
     X = _rows(part)
-    _, distances = nearest(X, centers)
+    distances = nearest_distance(X, centers)
     rng = np.random.default_rng([seed, round_, index])
     keys, rows = _top(_keys(rng, distances), np.arange(X.shape[0]), count)
     return float(distances.sum()), keys, _drawn(X, rows), count
@@ -198,7 +213,7 @@ def far_rows(part: tuple[Any, Any], centers: np.ndarray, count: int) -> tuple[np
     """The ``count`` rows of the block farthest from their nearest centre, with those squared
     distances: where empty clusters restart (read only when a cluster emptied)."""
     X = _rows(part)
-    _, distances = nearest(X, centers)
+    distances = nearest_distance(X, centers)
     far = np.argpartition(distances, -count)[-count:] if len(distances) > count else np.arange(len(distances))
     return distances[far], _drawn(X, far)
 

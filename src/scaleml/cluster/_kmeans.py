@@ -59,8 +59,11 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         the mean variance of the features (scikit-learn's criterion).
     oversampling_factor : float, default=2.0
         Rows drawn per k-means|| round, per cluster.
-    init_max_iter : int, default=5
-        k-means|| rounds (one pass each).
+    init_max_iter : int, default=2
+        k-means|| rounds (one pass each). Two, as Spark MLlib's k-means|| (``initSteps``):
+        the work of round ``r`` grows with the ``r * oversampling_factor * n_clusters``
+        candidates drawn so far, and the later rounds were most of a fit's time while
+        the weighted k-means++ on the candidates, then Lloyd, made up the difference.
     random_state : int, RandomState instance or None, default=None
     persist : {"auto", True, False}, default="auto"
         Keep lazy blocks in (cluster) memory between passes; ``auto``: when they fit
@@ -100,7 +103,7 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         return tags
 
     def __init__(self, n_clusters=8, *, init="k-means||", n_init=1, max_iter=300, tol=1e-4, oversampling_factor=2.0,
-                 init_max_iter=5, random_state=None, persist="auto", verbose=0):
+                 init_max_iter=2, random_state=None, persist="auto", verbose=0):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init

@@ -68,8 +68,9 @@ def test_same_seed_same_blocks_same_model_and_lazy_outputs():
     assert_allclose(distances.compute(), euclidean_distances(DIGITS, first.cluster_centers_))
     assert_allclose(first.score(Xd), -first.inertia_, rtol=1e-10)
     assert_allclose(first.score(DIGITS), -first.inertia_, rtol=1e-10)
-    # passes: 1 (size, spread, first centre) + 5 k-means|| rounds + 1 (weights) + Lloyd + 1 (final inertia)
-    assert first.n_passes_ == 1 + 5 + 1 + first.n_iter_ + 1
+    # passes: 1 (size, spread, first centre) + 2 k-means|| rounds + 1 (weights) + Lloyd + 1 (final inertia)
+    assert first.init_max_iter == 2 and first.init_used_ == "k-means||"
+    assert first.n_passes_ == 1 + 2 + 1 + first.n_iter_ + 1
 
 
 def test_random_init_and_n_init_keep_the_best_run():
@@ -121,7 +122,7 @@ def test_to_sklearn_predicts_the_same_and_keeps_its_parameters():
 
 def test_from_sklearn():
     twin = from_sklearn(sk.KMeans(5, max_iter=50, tol=1e-3, random_state=7))
-    assert (twin.init, twin.n_init, twin.max_iter, twin.tol, twin.random_state) == ("k-means||", 1, 50, 1e-3, 7)
+    assert (twin.init, twin.n_init, twin.max_iter, twin.tol, twin.random_state) == ("k-means++", 1, 50, 1e-3, 7)
     assert from_sklearn(sk.KMeans(5, init="random")).n_init == 10  # n_init="auto", as scikit-learn resolves it
     assert from_sklearn(sk.KMeans(5, init=lambda X, k, random_state: X[:k])) is None
     assert from_sklearn(sk.MiniBatchKMeans()) is None  # streamed with partial_fit instead

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from numbers import Real
@@ -10,13 +11,17 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._blocked import NON_NEGATIVE, PERSIST, POSITIVE_INT, BlockedEstimator, apply_rows, report_to, unsupervised_input
 from .._validation import Interval, Predicate, StrOptions
 from ..data.blocks import Blocks
 from ..data.forms import is_lazy
 from . import _blocks as kernels
+from ._reduce import weighted_kmeans
+
+_APPROXIMATION = ("runs as k-means|| on lazy data (Bahmani et al.'s scalable approximation of k-means++: "
+                  "init_max_iter + 1 passes instead of n_clusters)")
 
 
 class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
@@ -24,7 +29,7 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
     Minimizes scikit-learn's objective (the summed squared distance of each row to
     its nearest centre) with Lloyd's iterations, started by k-means|| (Bahmani et
-    al.), the scalable form of k-means++: a few passes each draw
+    al.), the scalable approximation of k-means++: a few passes each draw
     ``oversampling_factor * n_clusters`` rows with probability proportional to
     their squared distance to the centres so far; the candidates, weighted by the
     rows nearest to each, are reduced to ``n_clusters`` centres by k-means++
@@ -32,12 +37,19 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
     counts per cluster, costs, a few sampled rows) and merges them in a tree, so
     memory holds a few blocks however many rows there are. On data that fits, the
     inertia is scikit-learn's ``KMeans``'s within about 1% (both find local optima).
+    Each Lloyd pass is a BLAS product, an argmin and a sparse one-hot product per
+    block, in X's precision (float32 stays float32, as in scikit-learn).
 
     Parameters
     ----------
     n_clusters : int, default=8
-    init : {"k-means||", "random"} or array of shape (n_clusters, n_features), default="k-means||"
-        ``"random"``: ``n_clusters`` rows drawn uniformly (one pass).
+    init : {"k-means||", "k-means++", "random"} or array of shape (n_clusters, n_features), \
+            default="k-means||"
+        ``"k-means++"``: on in-memory data scikit-learn's exact k-means++
+        (``sklearn.cluster.kmeans_plusplus``); on lazy data it runs as k-means||,
+        an approximation of k-means++ that needs ``init_max_iter + 1`` passes
+        where exact k-means++ needs one pass per cluster (the plan and
+        ``init_used_`` say so). ``"random"``: ``n_clusters`` rows drawn uniformly (one pass).
     n_init : int, default=1
         Runs from different starting centres; the lowest inertia is kept.
     max_iter : int, default=300
@@ -47,8 +59,11 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         the mean variance of the features (scikit-learn's criterion).
     oversampling_factor : float, default=2.0
         Rows drawn per k-means|| round, per cluster.
-    init_max_iter : int, default=5
-        k-means|| rounds (one pass each).
+    init_max_iter : int, default=2
+        k-means|| rounds (one pass each). Two, as Spark MLlib's k-means|| (``initSteps``):
+        the work of round ``r`` grows with the ``r * oversampling_factor * n_clusters``
+        candidates drawn so far, and the later rounds were most of a fit's time while
+        the weighted k-means++ on the candidates, then Lloyd, made up the difference.
     random_state : int, RandomState instance or None, default=None
     persist : {"auto", True, False}, default="auto"
         Keep lazy blocks in (cluster) memory between passes; ``auto``: when they fit
@@ -58,15 +73,20 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
     Attributes
     ----------
-    cluster_centers_, inertia_, n_iter_, n_features_in_ : as scikit-learn's.
-    labels_ : ndarray, or a lazy Dask array for lazy input (computed block by block when asked).
+    cluster_centers_, inertia_, n_iter_, n_features_in_ : as scikit-learn's
+        (``cluster_centers_`` float32 for float32 input).
+    labels_ : ndarray of int32, or a lazy Dask array for lazy input (computed block by block when asked).
+    init_used_ : str
+        The initialisation that ran: ``"k-means||"``, ``"k-means++"`` (exact),
+        ``"k-means|| (...)"`` for ``init="k-means++"`` on lazy data, ``"random"`` or
+        ``"given centres"``.
     n_passes_ : int
-        Passes over the data the fit made.
+        Passes over the data the fit made (exact k-means++ on in-memory data counts as one).
     """
 
     _parameter_constraints = {
         "n_clusters": [POSITIVE_INT],
-        "init": [StrOptions({"k-means||", "random"}), Predicate(lambda v: np.ndim(v) == 2, "an array of centres")],
+        "init": [StrOptions({"k-means||", "k-means++", "random"}), Predicate(lambda v: np.ndim(v) == 2, "an array of centres")],
         "n_init": [POSITIVE_INT],
         "max_iter": [POSITIVE_INT],
         "tol": [NON_NEGATIVE],
@@ -83,7 +103,7 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         return tags
 
     def __init__(self, n_clusters=8, *, init="k-means||", n_init=1, max_iter=300, tol=1e-4, oversampling_factor=2.0,
-                 init_max_iter=5, random_state=None, persist="auto", verbose=0):
+                 init_max_iter=2, random_state=None, persist="auto", verbose=0):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -95,6 +115,13 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         self.persist = persist
         self.verbose = verbose
 
+    def __scaleml_placement__(self, request: Any) -> Any:
+        placement = super().__scaleml_placement__(request)
+        if request.lazy and isinstance(self.init, str) and self.init == "k-means++":
+            # Say it where the user reads where and how the fit runs: lazy data gets the approximation.
+            return dataclasses.replace(placement, reason=placement.reason + f"; init='k-means++' {_APPROXIMATION}")
+        return placement
+
     # -- fitting -----------------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any = None) -> KMeans:
@@ -103,7 +130,12 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         ``y`` is ignored (with lazy data, a target column named by it is left out).
         """
         self._validate_params()
-        return self.fit_blocks(unsupervised_input(self, X, y))
+        if is_lazy(X):
+            return self.fit_blocks(unsupervised_input(self, X, y))
+        # float32 stays float32, as in scikit-learn's KMeans (the shared input path makes float64).
+        self.target_column_ = None
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        return self.fit_blocks(Blocks.from_input(X, None))
 
     def fit_blocks(self, data: Blocks) -> KMeans:
         """Fit on prepared blocks (what :meth:`fit` does after reading its input)."""
@@ -112,48 +144,56 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         k = self.n_clusters
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         source = data.parts  # labels_ is computed from the source, which outlives a persisted copy
-        where = data.persist(self.persist, data.nbytes)
-        report(f"{data.description}: blocks {where}")
+        report(f"{data.description}: blocks {data.persist(self.persist, data.nbytes)}")
         start = self._given_centers(data.n_features)
-        count = 1 if start is not None or self.init == "k-means||" else k
-        n, sums, squares, _, sample, _ = data.reduce(kernels.first_summary, data.n_features, count, seed,
-                                                     merge=kernels.merge_first, indexed=True)
+        count = k if start is None and self.init == "random" else 1
+        n, sums, squares, _, sample, _, dtype = data.reduce(kernels.first_summary, data.n_features, count, seed,
+                                                            merge=kernels.merge_first, indexed=True)
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
-        n_features = len(sums)
-        if start is not None and start.shape[1] != n_features:
-            raise ValueError(f"init has {start.shape[1]} features but X has {n_features}.")
+        if start is not None and start.shape[1] != len(sums):
+            raise ValueError(f"init has {start.shape[1]} features but X has {len(sums)}.")
         variances = squares / n - (sums / n) ** 2
         tolerance = float(np.mean(np.maximum(variances, 0.0))) * self.tol
         best = None
         for run in range(self.n_init):
-            run_seed = seed + run
-            if start is not None:
-                centers = start.copy()
-            elif self.init == "random":
-                centers = sample if run == 0 else self._uniform_rows(data, k, run_seed)
-            else:
-                first = sample if run == 0 else self._uniform_rows(data, 1, run_seed)
-                centers = self._k_means_parallel(data, first, run_seed, report)
-            centers, inertia, n_iter = self._lloyd(data, centers, tolerance, report)
+            centers = self._start(data, run, seed + run, start, sample, report)
+            centers, n_iter = self._lloyd(data, centers, tolerance, float(squares.sum()), report)
+            # One more pass, as scikit-learn's: the inertia (and in-memory labels) of the final centres.
+            inertia, labels = data.reduce(kernels.final_summary, centers, not data.lazy, merge=kernels.merge_final)
             report(f"run {run + 1}/{self.n_init}: inertia {inertia:.6g} after {n_iter} iterations")
             if best is None or inertia < best[1]:
-                best = (centers, inertia, n_iter)
-        self.cluster_centers_, self.inertia_, self.n_iter_ = best
+                best = (centers, inertia, n_iter, labels)
+        self._keep(data, source, best, dtype, len(sums))
+        return self
+
+    def _keep(self, data: Blocks, source: list, best: tuple, dtype: Any, n_features: int) -> None:
+        """Set the fitted attributes from the best run (centres in X's precision, labels int32)."""
+        centers, self.inertia_, self.n_iter_, labels = best
+        self.cluster_centers_ = centers.astype(dtype, copy=False)
+        self.inertia_ = float(self.inertia_)
         if data.lazy:
             self.n_features_in_ = n_features
             unpersisted = Blocks(source, lazy=True, description=data.description, rows=data.rows)
             self.labels_ = unpersisted.map_to_array(kernels.labels_of, self.cluster_centers_, n_columns=None,
-                                                    dtype=np.int64)
+                                                    dtype=np.int32)
         else:
-            self.labels_ = kernels.labels_of(data.parts[0], self.cluster_centers_)
+            self.labels_ = labels
+        self.init_used_ = self._init_used(data)
         self.n_passes_ = data.passes
+        k = self.n_clusters
         if len(np.unique(self.cluster_centers_, axis=0)) < k:
             from sklearn.exceptions import ConvergenceWarning
 
             warnings.warn(f"Number of distinct clusters found smaller than n_clusters ({k}). "
-                          "Possibly due to duplicate points in X.", ConvergenceWarning, stacklevel=2)
-        return self
+                          "Possibly due to duplicate points in X.", ConvergenceWarning, stacklevel=3)
+
+    def _init_used(self, data: Blocks) -> str:
+        if not isinstance(self.init, str):
+            return "given centres"
+        if self.init == "k-means++" and data.lazy:
+            return f"k-means|| ({_APPROXIMATION.split('(', 1)[1]}"
+        return self.init
 
     def _given_centers(self, n_features: int | None) -> np.ndarray | None:
         if isinstance(self.init, str):
@@ -165,13 +205,27 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
             raise ValueError(f"init has {centers.shape[1]} features but X has {n_features}.")
         return centers
 
+    def _start(self, data: Blocks, run: int, seed: int, start: Any, sample: np.ndarray, report: Any) -> np.ndarray:
+        """The starting centres of one run (float64)."""
+        k = self.n_clusters
+        if start is not None:
+            return start.copy()
+        if self.init == "random":
+            return sample if run == 0 else self._uniform_rows(data, k, seed)
+        if self.init == "k-means++" and not data.lazy:
+            from sklearn.cluster import kmeans_plusplus
+
+            # One block in memory: exact k-means++, scikit-learn's own (no pass is saved by k-means||).
+            data.passes += 1
+            return np.asarray(kmeans_plusplus(data.parts[0][0], k, random_state=seed)[0], dtype=np.float64)
+        first = sample if run == 0 else self._uniform_rows(data, 1, seed)
+        return self._k_means_parallel(data, first, seed, report)
+
     def _uniform_rows(self, data: Blocks, count: int, seed: int) -> np.ndarray:
         return data.reduce(kernels.first_summary, None, count, seed, merge=kernels.merge_first, indexed=True)[4]
 
     def _k_means_parallel(self, data: Blocks, first: np.ndarray, seed: int, report: Any) -> np.ndarray:
         """k-means||: oversample by squared distance for a few passes, weight, reduce to k here."""
-        from sklearn.cluster import KMeans as SKLearnKMeans
-
         k = self.n_clusters
         per_round = max(1, math.ceil(self.oversampling_factor * k))
         candidates = first
@@ -186,30 +240,28 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         if len(candidates) <= k:
             # Fewer distinct rows than clusters: the rows themselves, the rest repeated.
             return np.vstack([candidates, np.repeat(candidates[:1], k - len(candidates), axis=0)])
-        # Candidates are few (about init_max_iter * oversampling_factor * k): restarts of
-        # k-means++ on them cost no pass over the data and avoid a poor start.
-        reducer = SKLearnKMeans(k, init="k-means++", n_init=10, random_state=seed)
-        return reducer.fit(candidates, sample_weight=weights).cluster_centers_
+        return weighted_kmeans(candidates, weights, k, seed)
 
-    def _lloyd(self, data: Blocks, centers: np.ndarray, tolerance: float, report: Any) -> tuple:
+    def _lloyd(self, data: Blocks, centers: np.ndarray, tolerance: float, total_squares: float,
+               report: Any) -> tuple[np.ndarray, int]:
         n_iter = 0
         for n_iter in range(1, self.max_iter + 1):
-            sums, counts, inertia, _, far_rows = data.reduce(kernels.lloyd_summary, centers, merge=kernels.merge_lloyd)
+            sums, counts, partial = data.reduce(kernels.lloyd_summary, centers, merge=kernels.merge_lloyd)
             moved = centers.copy()
             filled = counts > 0
             moved[filled] = sums[filled] / counts[filled, None]
             empty = np.flatnonzero(~filled)
             if len(empty):
-                # As scikit-learn does: an empty cluster restarts at a row far from its centre.
-                moved[empty] = far_rows[:len(empty)]
+                # As scikit-learn does: an empty cluster restarts at a row far from its centre
+                # (one more pass, only when a cluster emptied).
+                _, far = data.reduce(kernels.far_rows, centers, len(empty), merge=kernels.merge_far)
+                moved[empty[:len(far)]] = far[:len(empty)]
             shift = float(np.sum((moved - centers) ** 2))
+            report(f"iteration {n_iter}: inertia {partial + total_squares:.6g}, centres moved {shift:.3g}")
             centers = moved
-            report(f"iteration {n_iter}: inertia {inertia:.6g}, centres moved {shift:.3g}")
             if shift <= tolerance:
                 break
-        # The inertia of the final centres (the last pass measured the ones before).
-        inertia = data.reduce(kernels.lloyd_summary, centers, merge=kernels.merge_lloyd)[2]
-        return centers, float(inertia), n_iter
+        return centers, n_iter
 
     # -- using the clusters ---------------------------------------------------------------
 
@@ -221,7 +273,9 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         """The nearest centre of each row: NumPy in, NumPy out; lazy in, a lazy Dask array out."""
         check_is_fitted(self)
         centers = self.cluster_centers_
-        return apply_rows(self, X, lambda block: kernels.nearest(block, centers)[0], None, np.int64)
+        if not is_lazy(X):
+            return kernels.assign(self._in_memory(X), centers)[0]
+        return apply_rows(self, X, lambda block: kernels.assign(block, centers)[0], None, np.int32)
 
     def transform(self, X: Any) -> Any:
         """Each row's distance to every centre (as scikit-learn's): NumPy, or lazy for lazy input."""
@@ -229,7 +283,14 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         check_is_fitted(self)
         centers = self.cluster_centers_
+        if not is_lazy(X):
+            X = self._in_memory(X)
+            return euclidean_distances(X, centers.astype(X.dtype, copy=False))
         return apply_rows(self, X, lambda block: euclidean_distances(block, centers), len(centers), np.float64)
+
+    def _in_memory(self, X: Any) -> Any:
+        """In-memory X validated against the fit, float32 kept (as scikit-learn's KMeans)."""
+        return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the inertia of X against the centres (as scikit-learn's)."""
@@ -242,7 +303,7 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
             parts = _lazy_features(self, X).gather(_inertia, centers)
             return -float(sum(parts))
-        return -float(np.sum(apply_rows(self, X, lambda block: kernels.nearest(block, centers)[1], None, np.float64)))
+        return -float(np.sum(kernels.nearest(self._in_memory(X), centers)[1]))
 
     def export_to(self, model: Any) -> None:
         """Make scikit-learn's ``KMeans`` ``model`` this fitted model, in place.

@@ -8,8 +8,8 @@ from typing import Any
 def from_sklearn(estimator: Any) -> Any:
     """The unfitted scaleml twin of scikit-learn's ``KMeans``, or None.
 
-    ``init="k-means++"`` becomes k-means|| (its scalable form), ``"random"`` and
-    given centres stay; ``n_init="auto"`` resolves as scikit-learn resolves it.
+    ``init`` stays as it is: ``"k-means++"`` runs as k-means|| (its scalable
+    approximation) on lazy data, which the plan and ``init_used_`` say; ``n_init="auto"`` resolves as scikit-learn resolves it.
     A callable ``init`` or sample weights have no twin.
     """
     from sklearn.cluster import KMeans as SKLearnKMeans
@@ -27,6 +27,6 @@ def from_sklearn(estimator: Any) -> Any:
     if n_init == "auto":
         n_init = 10 if named and init == "random" else 1
     return KMeans(
-        params["n_clusters"], init="k-means||" if named and init == "k-means++" else init, n_init=n_init,
+        params["n_clusters"], init=init, n_init=n_init,
         max_iter=params["max_iter"], tol=params["tol"], random_state=params["random_state"],
     )

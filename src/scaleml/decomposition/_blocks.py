@@ -1,6 +1,12 @@
-"""What one block of rows contributes to a decomposition (NumPy and SciPy only).
+"""What one block of rows contributes to a decomposition (NumPy, SciPy, scikit-learn's validation).
 
-A block is reduced to ``(n, mean, R)``: its row count, column means and the
+Two summaries, one per route (the rule choosing between them is in ``_svd``):
+
+- covariance (Gram): ``(n, column sums, X'X)``, merged by adding; one BLAS product
+  per block, but forming ``X'X`` squares the data's condition number;
+- TSQR: ``(n, mean, R)``, below.
+
+For TSQR a block is reduced to ``(n, mean, R)``: its row count, column means and the
 triangular factor of its centred rows (``X - mean = Q R``). Two summaries merge
 exactly (Chan et al.'s pairwise update, in factored form), so a pass over the
 blocks is a tree of merges and only ``p x p`` factors travel. The SVD of the
@@ -74,3 +80,36 @@ def uncentred_factor(n: int, mean: np.ndarray, R: np.ndarray) -> np.ndarray:
     """The triangular factor of the uncentred rows: ``X'X = R'R + n mean mean'``."""
     stacked = np.vstack([R, np.sqrt(n) * mean])
     return _square(scipy.linalg.qr(stacked, mode="r", check_finite=False)[0], len(mean))
+
+
+# -- the covariance (Gram) route: X'X and column sums per block ---------------------------------
+
+
+def gram_summary(part: tuple[Any, Any], n_features: int | None) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(n, sums, G)`` of one block: its rows, column sums and ``X'X`` (float64).
+
+    One BLAS product per block (``X.T @ X``, a symmetric rank-k update), where TSQR
+    needs a QR of the centred block: the route scikit-learn's ``covariance_eigh``
+    solver takes. NaN and infinity get scikit-learn's messages: the column sums are
+    finite for finite X (or overflowed, which the element check then passes), so
+    only a block whose sums are not finite is checked element by element.
+    """
+    from sklearn.utils import assert_all_finite, check_array
+
+    X = check_array(part[0], accept_sparse="csr", dtype=np.float64, ensure_min_samples=0,
+                    ensure_all_finite=False, input_name="X")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features in one block but {n_features} in the first.")
+    sums = np.asarray(X.sum(axis=0)).ravel()
+    if not np.all(np.isfinite(sums)):
+        assert_all_finite(X, input_name="X")
+    gram = X.T @ X
+    return X.shape[0], sums, np.asarray(gram.toarray() if sparse.issparse(gram) else gram)
+
+
+def merge_gram(*summaries: tuple[int, np.ndarray, np.ndarray]) -> tuple[int, np.ndarray, np.ndarray]:
+    """Combine the Gram summaries of disjoint blocks (sums of sums)."""
+    widths = {len(s[1]) for s in summaries}
+    if len(widths) > 1:
+        raise ValueError(f"X's blocks have different numbers of features: {sorted(widths)}.")
+    return sum(s[0] for s in summaries), sum(s[1] for s in summaries), sum(s[2] for s in summaries)

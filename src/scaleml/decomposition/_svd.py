@@ -1,27 +1,26 @@
-"""PCA and TruncatedSVD in one pass over blocks of rows (TSQR, then a small SVD here)."""
+"""The blocked decompositions' shared fit (the covariance route, TSQR where needed), and TruncatedSVD."""
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils.extmath import svd_flip
 from sklearn.utils.validation import check_is_fitted
 
 from .._blocked import BlockedEstimator, apply_rows, report_to, unsupervised_input
-from .._validation import Interval
+from .._validation import Interval, StrOptions
 from ..data.blocks import Blocks, no_rows_error
 from ..data.forms import is_lazy
-from ._blocks import centred_summary, merge_summaries, uncentred_factor
+from ._blocks import centred_summary, gram_summary, merge_gram, merge_summaries, uncentred_factor
+from ._route import MAX_CONDITION, condition_estimate, eigh_descending, factor_svd, needs_tsqr
 
-_COMPONENTS = [Interval(Integral, 1, None, closed="left"), Interval(Real, 0, 1, closed="neither")]
+SOLVERS = StrOptions({"auto", "covariance_eigh", "tsqr"})
 
 
 class _BlockedSVD(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Shared fit: one pass summarizing the blocks as ``(n, mean, R)``; subclasses decompose R."""
+    """Shared fit: a pass summarizing the blocks (Gram or TSQR, ``_route``); subclasses decompose."""
 
     _parameter_constraints: dict = {"verbose": ["verbose"]}
 
@@ -40,32 +39,58 @@ class _BlockedSVD(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, Transformer
         return self.fit_blocks(unsupervised_input(self, X, y, min_features=2))
 
     def fit_blocks(self, data: Blocks) -> _BlockedSVD:
-        """Fit on prepared blocks (what :meth:`fit` does after reading its input)."""
+        """Fit on prepared blocks (what :meth:`fit` does after reading its input).
+
+        One pass by the covariance route; a second (TSQR) when :func:`needs_tsqr` says
+        the covariance route's rounding would show (see the class's ``svd_solver``).
+        """
         self._validate_params()
-        n_features = data.n_features
-        n, mean, R = data.reduce(centred_summary, n_features, merge=merge_summaries)
+        report = report_to(self) or (lambda message: None)
+        solver = self._solver()
+        if solver != "tsqr":
+            n, sums, gram = data.reduce(gram_summary, data.n_features, merge=merge_gram)
+            if n == 0:
+                raise no_rows_error(data.description)
+            values, Vt, trace = self._eigh(n, sums, gram)
+            kept = self._kept(values, n)
+            self._check_components(kept, min(n, len(sums)))  # before the rule reads the kept-th value
+            if solver == "covariance_eigh" or not needs_tsqr(values, float(np.trace(gram)), kept):
+                return self._fitted(data, n, sums / n, values, Vt, trace, "covariance_eigh", report)
+            report(f"covariance route too coarse for the {kept} components kept (condition estimate "
+                   f"{condition_estimate(values, float(np.trace(gram)), kept):.3g} > {MAX_CONDITION:.0e}): TSQR pass")
+        n, mean, R = data.reduce(centred_summary, data.n_features, merge=merge_summaries)
         if n == 0:
             raise no_rows_error(data.description)
+        values, Vt, trace = self._factor_svd(n, mean, R)
+        return self._fitted(data, n, mean, values, Vt, trace, "tsqr", report)
+
+    def _fitted(self, data: Blocks, n: int, mean: np.ndarray, values: np.ndarray, Vt: np.ndarray, trace: float,
+                route: str, report: Any) -> _BlockedSVD:
         if data.lazy:
             self.n_features_in_ = len(mean)
-        self._decompose(n, mean, R)
+        self._decompose(n, mean, values, Vt, trace)
+        self.svd_solver_ = route
         self.n_passes_ = data.passes
-        report = report_to(self)
-        if report is not None:
-            report(f"{n} rows x {len(mean)} features, {data.description}: summarized in one pass")
+        report(f"{n} rows x {len(mean)} features, {data.description}: {route}, {data.passes} pass(es)")
         return self
 
-    def fit_transform(self, X: Any, y: Any = None) -> Any:
-        return self.fit(X, y).transform(X)
+    def _solver(self) -> str:
+        return "auto"
 
-    def _decompose(self, n: int, mean: np.ndarray, R: np.ndarray) -> None:
+    def _eigh(self, n: int, sums: np.ndarray, gram: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(squared singular values, Vt, scatter trace)`` from the Gram summary, descending."""
         raise NotImplementedError
 
-    def _svd(self, R: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
-        """Singular values and right singular vectors of R, signs as scikit-learn's."""
-        _, S, Vt = scipy.linalg.svd(R, full_matrices=False, check_finite=False)
-        _, Vt = svd_flip(None, Vt, u_based_decision=False)
-        return S[:rank], Vt[:rank]
+    def _factor_svd(self, n: int, mean: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(squared singular values, Vt, scatter trace)`` from the TSQR summary."""
+        raise NotImplementedError
+
+    def _kept(self, values: np.ndarray, n: int) -> int:
+        """Components kept for these squared singular values (the rule's reference)."""
+        raise NotImplementedError
+
+    def _decompose(self, n: int, mean: np.ndarray, values: np.ndarray, Vt: np.ndarray, trace: float) -> None:
+        raise NotImplementedError
 
     def _check_components(self, n_components: int, rank: int) -> None:
         if n_components > rank:
@@ -97,143 +122,69 @@ class _BlockedSVD(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, Transformer
         return model
 
 
-class PCA(_BlockedSVD):
-    """Principal component analysis of tall data in one pass, exact.
-
-    Each block of rows is reduced, where it is, to its mean and the triangular
-    factor of its centred rows; the factors are merged in a tree (TSQR) and the
-    small ``p x p`` factor's SVD gives the components here. The result is
-    scikit-learn's ``PCA(svd_solver="full")`` on all the data at once (the same
-    components up to rounding, signs as scikit-learn sets them), with memory for a
-    few blocks however many rows there are. Made for tall data: a block's factor
-    is ``n_features**2`` floats, so up to a few thousand features.
-
-    Parameters
-    ----------
-    n_components : int, float in (0, 1) or None, default=None
-        Components kept: a number; the fraction of variance to explain (as
-        scikit-learn's); None for ``min(n_samples, n_features)``.
-    whiten : bool, default=False
-        Scale the projections to unit variance (as scikit-learn's).
-    verbose : int, default=0
-        Print what the pass read.
-
-    Attributes
-    ----------
-    components_, explained_variance_, explained_variance_ratio_, singular_values_,
-    mean_, n_components_, n_samples_, noise_variance_, n_features_in_ : as scikit-learn's.
-    n_passes_ : int
-        Passes over the data (1).
-
-    Examples
-    --------
-    >>> import dask.array as da  # doctest: +SKIP
-    >>> X = da.random.random((10_000_000, 20), chunks=(500_000, 20))  # doctest: +SKIP
-    >>> PCA(n_components=3).fit(X).transform(X)  # doctest: +SKIP
-    dask.array<concatenate, shape=(10000000, 3), dtype=float64, ...>
-    """
-
-    _parameter_constraints = {
-        **_BlockedSVD._parameter_constraints,
-        "n_components": [*_COMPONENTS, None],
-        "whiten": ["boolean"],
-    }
-
-    def __init__(self, n_components=None, *, whiten=False, verbose=0):
-        self.n_components = n_components
-        self.whiten = whiten
-        self.verbose = verbose
-
-    def _sklearn_params(self) -> dict:
-        return {"n_components": self.n_components, "whiten": self.whiten, "svd_solver": "full"}
-
-    def _decompose(self, n: int, mean: np.ndarray, R: np.ndarray) -> None:
-        if n < 2:
-            raise ValueError(f"PCA needs at least 2 samples; got n_samples={n}.")
-        rank = min(n, len(mean))
-        S, Vt = self._svd(R, rank)
-        explained_variance = S**2 / (n - 1)
-        total = explained_variance.sum()
-        ratio = explained_variance / total if total > 0 else np.zeros_like(explained_variance)
-        k = self.n_components
-        if k is None:
-            k = rank
-        elif isinstance(k, Real) and 0 < k < 1:
-            k = int(np.searchsorted(np.cumsum(ratio), k, side="right") + 1)
-            k = min(k, rank)
-        self._check_components(int(k), rank)
-        k = int(k)
-        self.noise_variance_ = float(explained_variance[k:].mean()) if k < min(n, len(mean)) else 0.0
-        self.mean_ = mean
-        self.n_samples_ = n
-        self.n_components_ = k
-        self.components_ = np.ascontiguousarray(Vt[:k])
-        self.explained_variance_ = explained_variance[:k].copy()
-        self.explained_variance_ratio_ = ratio[:k].copy()
-        self.singular_values_ = S[:k].copy()
-
-    def _project(self, X: Any) -> np.ndarray:
-        projected = np.asarray((X - self.mean_) @ self.components_.T)
-        if self.whiten:
-            projected /= np.sqrt(self.explained_variance_)
-        return projected
-
-    def inverse_transform(self, X: Any) -> Any:
-        """Back to the original space (as scikit-learn's): NumPy, or lazy for lazy input."""
-        check_is_fitted(self)
-        scale = np.sqrt(self.explained_variance_)[:, None] if self.whiten else 1.0
-        back = self.components_ * scale
-
-        def rows(block: np.ndarray) -> np.ndarray:
-            return block @ back + self.mean_
-
-        if is_lazy(X):
-            return X.map_blocks(rows, chunks=(X.chunks[0], (len(self.mean_),)), dtype=np.float64)
-        return rows(np.asarray(X, dtype=np.float64))
-
-
 class TruncatedSVD(_BlockedSVD):
     """Truncated SVD (latent semantic analysis) of tall data in one pass, exact.
 
-    Like :class:`PCA` without centring: the merged factor of the rows gives the
+    Like :class:`PCA` without centring: the eigenvectors of the merged ``X'X`` (or,
+    where its conditioning needs it, the SVD of the merged TSQR factor) give the
     leading singular values and right singular vectors exactly, where
     scikit-learn's ``TruncatedSVD`` approximates them (randomized) or iterates
-    (ARPACK). Sparse blocks are densified a few thousand rows at a time, so
-    memory holds ``n_features**2`` floats per block: for tall data with up to a
-    few thousand features.
+    (ARPACK). Sparse blocks stay sparse for ``X'X`` (TSQR densifies a few thousand
+    rows at a time); memory holds ``n_features**2`` floats per block: for tall
+    data with up to a few thousand features.
 
     Parameters
     ----------
     n_components : int, default=2
+    algorithm : {"auto", "covariance_eigh", "tsqr"}, default="auto"
+        As :class:`PCA`'s ``svd_solver`` (the rule in ``scaleml.decomposition._route``).
     verbose : int, default=0
 
     Attributes
     ----------
     components_, explained_variance_, explained_variance_ratio_, singular_values_,
     n_features_in_ : as scikit-learn's.
+    svd_solver_ : {"covariance_eigh", "tsqr"}
+        The route the fit took.
     n_passes_ : int
+        1, or 2 when the covariance route handed over to TSQR.
     """
 
     _parameter_constraints = {
         **_BlockedSVD._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
+        "algorithm": [SOLVERS],
     }
 
-    def __init__(self, n_components=2, *, verbose=0):
+    def __init__(self, n_components=2, *, algorithm="auto", verbose=0):
         self.n_components = n_components
+        self.algorithm = algorithm
         self.verbose = verbose
 
     def _sklearn_params(self) -> dict:
         return {"n_components": self.n_components, "algorithm": "arpack"}
 
-    def _decompose(self, n: int, mean: np.ndarray, R: np.ndarray) -> None:
-        rank = min(n, len(mean))
-        self._check_components(self.n_components, rank)
-        S, Vt = self._svd(uncentred_factor(n, mean, R), self.n_components)
+    def _solver(self) -> str:
+        return self.algorithm
+
+    def _eigh(self, n: int, sums: np.ndarray, gram: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        values, Vt = eigh_descending(gram)
+        return values, Vt, float(np.trace(gram) - sums @ sums / n)
+
+    def _factor_svd(self, n: int, mean: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        values, Vt = factor_svd(uncentred_factor(n, mean, R))
+        return values, Vt, float(np.sum(R**2))
+
+    def _kept(self, values: np.ndarray, n: int) -> int:
+        return self.n_components
+
+    def _decompose(self, n: int, mean: np.ndarray, values: np.ndarray, Vt: np.ndarray, trace: float) -> None:
+        k = self.n_components
+        self._check_components(k, min(n, len(mean)))
+        S, Vt = np.sqrt(values[:k]), Vt[:k]
         # The variance of X v over the rows: ||X v||^2 / n - (mean . v)^2, with ||X v|| = s.
-        projected_mean = Vt @ mean
-        explained_variance = np.maximum(S**2 / n - projected_mean**2, 0.0)
-        full_variance = float(np.sum(R**2)) / n
+        explained_variance = np.maximum(S**2 / n - (Vt @ mean) ** 2, 0.0)
+        full_variance = trace / n
         self.components_ = np.ascontiguousarray(Vt)
         self.singular_values_ = S
         self.explained_variance_ = explained_variance
@@ -241,3 +192,22 @@ class TruncatedSVD(_BlockedSVD):
 
     def _project(self, X: Any) -> np.ndarray:
         return np.asarray(X @ self.components_.T)
+
+    def inverse_transform(self, X: Any) -> Any:
+        """Back to the original space, ``X @ components_`` (as scikit-learn's): NumPy, or lazy
+        for lazy input (a Dask array of the projections)."""
+        check_is_fitted(self)
+        return back_to_features(X, self.components_, None)
+
+
+def back_to_features(X: Any, back: np.ndarray, mean: np.ndarray | None) -> Any:
+    """``X @ back (+ mean)`` row by row: NumPy in, NumPy out; a Dask array in, one out."""
+    def rows(block: np.ndarray) -> np.ndarray:
+        out = np.asarray(block, dtype=np.float64) @ back
+        return out if mean is None else out + mean
+
+    if is_lazy(X):
+        return X.map_blocks(rows, chunks=(X.chunks[0], (back.shape[1],)), dtype=np.float64)
+    from sklearn.utils import check_array
+
+    return rows(check_array(X, dtype=np.float64, ensure_min_features=0, input_name="X"))

@@ -17,14 +17,17 @@ def from_sklearn(estimator: Any) -> Any:
     """
     import sklearn.decomposition as sk
 
-    from ._svd import PCA, TruncatedSVD
+    from ._pca import PCA
+    from ._svd import TruncatedSVD
 
     kind = type(estimator)
     if kind is sk.PCA:
         params = estimator.get_params(deep=False)
         if isinstance(params["n_components"], str):
             return None
-        return PCA(n_components=params["n_components"], whiten=params["whiten"])
+        # scikit-learn's full solver asks for exactness: TSQR; any other gets the rule's route.
+        solver = "tsqr" if params["svd_solver"] == "full" else "auto"
+        return PCA(n_components=params["n_components"], whiten=params["whiten"], svd_solver=solver)
     if kind is sk.TruncatedSVD:
         return TruncatedSVD(n_components=estimator.n_components)
     return None

@@ -16,6 +16,7 @@ import joblib
 from .._validation import Predicate
 from ..planning import Placement, Record, describe_estimator, walk
 from ._base import Backend, Option
+from ._sendable import for_loky
 from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from ._structure import n_jobs_ignored
 
@@ -23,6 +24,14 @@ NON_ZERO_INT = Predicate(
     lambda v: isinstance(v, Integral) and not isinstance(v, bool) and v != 0,
     "a non-zero int (-1 means every core), as scikit-learn's n_jobs",
 )
+
+
+@contextmanager
+def _workers_config(n_jobs: int) -> Iterator[None]:
+    """joblib's ``n_jobs`` for the block, and loky pickling what ran sequentially (spent
+    ``cv=`` generators, local classes) or naming what cannot be sent (``_sendable``)."""
+    with for_loky(), joblib.parallel_config(n_jobs=n_jobs):
+        yield
 
 
 class LocalBackend(Backend):
@@ -53,7 +62,7 @@ class LocalBackend(Backend):
         if self.options["in_process"]:
             return joblib.parallel_config(backend="sequential")
         n_jobs = self.options["n_jobs"]
-        return nullcontext() if n_jobs is None else joblib.parallel_config(n_jobs=n_jobs)
+        return nullcontext() if n_jobs is None else _workers_config(n_jobs)
 
     @contextmanager
     def _steps_n_jobs(self, estimator: Any) -> Iterator[None]:

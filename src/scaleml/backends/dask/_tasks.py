@@ -15,6 +15,8 @@ from typing import Any
 
 import joblib
 
+from .._sendable import dumps
+
 
 class _RemoteTraceback(Exception):
     """The traceback of an exception raised on a worker, shown as its cause."""
@@ -64,10 +66,9 @@ def _pack(batches: list[list[tuple[Any, tuple, dict]]], future_for: Any) -> tupl
     context), which made the scheduler the busiest process for batches of millisecond
     fits. Bytes pass through it as they are. Large arguments become futures of data
     already on the workers (``future_for``); they stay outside the bytes so that
-    Dask still sees them as dependencies.
+    Dask still sees them as dependencies. Pickled with :mod:`.._sendable` (cloudpickle,
+    spent generators as empty iterators, errors that name what cannot be sent).
     """
-    import cloudpickle
-
     dependencies: list = []
     index: dict[int, _Dependency] = {}  # id(future) -> its stand-in: each future listed once
 
@@ -82,7 +83,7 @@ def _pack(batches: list[list[tuple[Any, tuple, dict]]], future_for: Any) -> tupl
 
     packed = [[(f, tuple(map(stand_in, args)), {k: stand_in(v) for k, v in kwargs.items()}) for f, args, kwargs in calls]
               for calls in batches]
-    return cloudpickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL), dependencies
+    return dumps(packed, protocol=pickle.HIGHEST_PROTOCOL), dependencies
 
 
 def _run_packed(payload: bytes, dependencies: list) -> Any:

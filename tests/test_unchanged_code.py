@@ -130,6 +130,23 @@ def test_local_class_with_scikit_learn_callbacks(workers, data):
     assert_allclose(scores, plain_scores)
 
 
+def test_callbacks_report_local_class_instances_back(workers, data):
+    """scikit-learn's callbacks send what they record (estimators included) from the workers
+    to this process over a multiprocessing connection: a class defined in a function
+    must travel back too."""
+    recording = pytest.importorskip("sklearn.callback.tests._utils")
+    X, y = data
+    local_classifier = _make_local_classifier()
+
+    def recorded():
+        callback = recording.RecordingCallback()
+        search = GridSearchCV(local_classifier(), {"C": [0.1, 1.0]}, cv=2, refit=False).set_callbacks(callback)
+        search.fit(X, y)
+        return [callback.count_hooks(hook) for hook in ("on_fit_task_begin", "on_fit_task_end")]
+
+    assert _run(workers, recorded) == recorded()
+
+
 class _Handle:
     """Works in this process (clone keeps it), cannot be pickled: a live connection, say."""
 

@@ -10,6 +10,9 @@ lambdas defined inside functions, in ``__main__`` or a notebook travel by value)
   ``check_cv`` materialises the generator once, in the caller, before any work is
   sent, and the search object (sent with every call, for its callbacks) still holds
   the spent generator, which pickle refuses (``cannot pickle 'generator' object``);
+- a class sent by value (defined in a function, in ``__main__`` or a notebook) is
+  registered, where it is rebuilt, with ``multiprocessing``'s pickler, so that
+  scikit-learn's callbacks can send its instances back to the caller;
 - a thing that truly cannot be sent (a live generator, a lock, an open file) raises a
   ``pickle.PicklingError`` naming the object, where it sits in the call (``the
   argument caller, attribute cv``) and where it was defined, not a pickling traceback.
@@ -57,7 +60,32 @@ class _Reducing(_Base):
                 "sending it would consume it here. Pass list(...) of it instead."
             )
         parent = getattr(super(), "reducer_override", None)
-        return NotImplemented if parent is None else parent(obj)
+        reduced = NotImplemented if parent is None else parent(obj)
+        if isinstance(obj, type) and isinstance(reduced, tuple) and _by_value(reduced):
+            return (_made_sendable_back, (reduced[0], reduced[1]), *reduced[2:])
+        return reduced
+
+
+def _by_value(reduced: tuple) -> bool:
+    """Whether cloudpickle sends a class by value (defined in a function, or in ``__main__``)."""
+    return getattr(reduced[0], "__name__", "") == "_make_skeleton_class"
+
+
+def _made_sendable_back(make: Any, args: tuple) -> type:
+    """Rebuild a class sent by value (on a worker) and let the standard pickler send its
+    instances back: scikit-learn's callbacks report to the caller over a
+    ``multiprocessing`` connection, whose pickler looks classes up by name, which a
+    class defined in a function does not have (``Can't pickle <class ...>: attribute
+    lookup ... failed``). Its instances go as cloudpickle bytes instead."""
+    cls = make(*args)
+    from multiprocessing.reduction import ForkingPickler
+
+    ForkingPickler.register(cls, _by_cloudpickle)
+    return cls
+
+
+def _by_cloudpickle(obj: Any) -> tuple:
+    return cloudpickle.loads, (cloudpickle.dumps(obj),)
 
 
 class Pickler(_Reducing):

@@ -71,8 +71,8 @@ class ExpectedFailure:
 
     Attributes
     ----------
-    test : str
-        A test id pattern, ``module.dotted.name::test_name[params]``, where ``*``
+    tests : tuple of str
+        Test id patterns, ``module.dotted.name::test_name[params]``, where ``*``
         matches any characters (brackets are literal).
     backends : tuple of str
         The backends it fails on; empty means every backend.
@@ -82,7 +82,7 @@ class ExpectedFailure:
         Whether an unexpected pass fails the run (the default).
     """
 
-    test: str
+    tests: tuple[str, ...]
     backends: tuple[str, ...]
     reason: str
     strict: bool = True
@@ -91,12 +91,12 @@ class ExpectedFailure:
         return not self.backends or backend in self.backends
 
     def matches(self, test_id: str) -> bool:
-        pattern = ".*".join(map(re.escape, self.test.split("*")))
-        return re.fullmatch(pattern, test_id) is not None
+        return any(re.fullmatch(".*".join(map(re.escape, test.split("*"))), test_id) for test in self.tests)
 
 
 def load_expected_failures(path: Path) -> list[ExpectedFailure]:
-    """Read the expected-failures YAML file: a list of ``{test, backends, reason[, strict]}``.
+    """Read the expected-failures YAML file: a list of ``{test, backends, reason[, strict]}``
+    (``test`` one pattern or a list of them).
 
     Raises
     ------
@@ -115,11 +115,14 @@ def load_expected_failures(path: Path) -> list[ExpectedFailure]:
     for number, item in enumerate(raw, 1):
         if not isinstance(item, dict) or not item.get("test") or not item.get("reason"):
             raise pytest.UsageError(f"{path}: entry {number} needs a `test` pattern and a `reason`; got {item!r}.")
-        backends = item.get("backends") or ()
-        backends = (backends,) if isinstance(backends, str) else tuple(backends)
-        entries.append(ExpectedFailure(str(item["test"]), backends, str(item["reason"]).strip(),
+        tests, backends = (_strings(item.get(key) or ()) for key in ("test", "backends"))
+        entries.append(ExpectedFailure(tests, backends, str(item["reason"]).strip(),
                                        bool(item.get("strict", True))))
     return entries
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(map(str, value))
 
 
 def stable_id(item: pytest.Item) -> str:

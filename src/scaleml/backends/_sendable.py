@@ -13,6 +13,8 @@ lambdas defined inside functions, in ``__main__`` or a notebook travel by value)
 - a class sent by value (defined in a function, in ``__main__`` or a notebook) is
   registered, where it is rebuilt, with ``multiprocessing``'s pickler, so that
   scikit-learn's callbacks can send its instances back to the caller;
+- an exception that pickle cannot rebuild (keyword-only ``__init__`` arguments) comes
+  back from a worker as itself, not as a RuntimeError or a broken process pool;
 - a thing that truly cannot be sent (a live generator, a lock, an open file) raises a
   ``pickle.PicklingError`` naming the object, where it sits in the call (``the
   argument caller, attribute cv``) and where it was defined, not a pickling traceback.
@@ -59,11 +61,48 @@ class _Reducing(_Base):
                 f"{_describe(obj)} has not run to its end, and a worker cannot share it with this process: "
                 "sending it would consume it here. Pass list(...) of it instead."
             )
+        if isinstance(obj, BaseException) and not _round_trips(obj):
+            return _exception_reduce(obj)
         parent = getattr(super(), "reducer_override", None)
         reduced = NotImplemented if parent is None else parent(obj)
         if isinstance(obj, type) and isinstance(reduced, tuple) and _by_value(reduced):
             return (_made_sendable_back, (reduced[0], reduced[1]), *reduced[2:])
         return reduced
+
+
+def _round_trips(exc: BaseException) -> bool:
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any failure means it does not
+        return False
+    return True
+
+
+def _exception_reduce(exc: BaseException) -> tuple:
+    return _rebuilt_exception, (type(exc), exc.args, dict(getattr(exc, "__dict__", {})))
+
+
+def _rebuilt_exception(cls: type, args: tuple, state: dict) -> BaseException:
+    """An exception of ``cls`` with its ``args`` and attributes, without calling its ``__init__``:
+    pickle calls ``cls(*args)``, which fails for exceptions with keyword-only arguments
+    (scikit-learn's ``UnsetMetadataPassedError``): the worker's error then arrived as another."""
+    exc = BaseException.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
+def portable_exception(exc: BaseException) -> BaseException:
+    """``exc``, made to survive the standard pickler if it can be: Dask sends a task's
+    result with it. Registers (in this worker process, for that exception type only) a
+    reducer that rebuilds it without ``__init__``; an exception that still cannot
+    travel becomes a RuntimeError with its type and words."""
+    if _round_trips(exc):
+        return exc
+    import copyreg
+
+    copyreg.pickle(type(exc), _exception_reduce)
+    return exc if _round_trips(exc) else RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def _by_value(reduced: tuple) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import joblib
 
-from .._sendable import dumps
+from .._sendable import dumps, portable_exception
 
 
 class _RemoteTraceback(Exception):
@@ -35,11 +35,8 @@ class _Raised:
 
     def __init__(self, exc: BaseException) -> None:
         self.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        try:
-            pickle.loads(pickle.dumps(exc))  # some pickle but cannot be rebuilt (required __init__ arguments)
-            self.exc = exc
-        except Exception:  # noqa: BLE001 - an exception that cannot travel: its words can
-            self.exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+        # Some pickle but cannot be rebuilt (required __init__ arguments); one that cannot travel: its words can.
+        self.exc = portable_exception(exc)
 
     def reraise(self) -> None:
         self.exc.__cause__ = _RemoteTraceback(self.traceback)

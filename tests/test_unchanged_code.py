@@ -193,6 +193,22 @@ def test_a_live_generator_is_named_with_its_source():
     assert list(pickle.loads(dumps(live))) == []  # spent now: sent as the empty iterator it is
 
 
+def test_an_exception_pickle_cannot_rebuild_comes_back_as_itself(monkeypatch):
+    import copyreg
+
+    from sklearn.exceptions import UnsetMetadataPassedError
+
+    # distributed (tblib) registers the exception classes defined when it is imported; a
+    # worker's own classes, imported later, are not.
+    monkeypatch.delitem(copyreg.dispatch_table, UnsetMetadataPassedError, raising=False)
+    error = UnsetMetadataPassedError(message="not requested", unrequested_params={"a": 1}, routed_params={})
+    with pytest.raises(TypeError):
+        pickle.loads(pickle.dumps(error))  # what pickle alone does with it
+    back = pickle.loads(dumps(error))
+    assert type(back) is UnsetMetadataPassedError and str(back) == "not requested"
+    assert back.unrequested_params == {"a": 1}
+
+
 # -- Scaled: the one-word swap --------------------------------------------------------------------
 
 

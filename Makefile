@@ -67,5 +67,17 @@ shell: setup
 bench-overhead: setup
 	$(BIN)/scaleml bench --case synthetic-logreg --backends sklearn,local --repeat 21 --warmup 2 --no-memory --out bench/results
 
+# scikit-learn's own tests, plainly and inside each backend (docs/guide/sklearn-suite.md):
+# every test that passes plainly passes, except src/scaleml/pytest_expected_failures.yaml's.
+SKLEARN_SUITE ?= sklearn.model_selection.tests.test_search sklearn.model_selection.tests.test_validation \
+	sklearn.ensemble.tests.test_forest sklearn.inspection.tests.test_permutation_importance \
+	sklearn.feature_selection.tests.test_rfe
+SUITE_PYTEST = $(BIN)/python -m pytest -q -p no:cacheprovider -p scaleml.pytest_plugin
+.PHONY: sklearn-suite
+sklearn-suite: setup
+	$(SUITE_PYTEST) --pyargs $(SKLEARN_SUITE)
+	$(SUITE_PYTEST) --scaleml-backend dask --pyargs $(SKLEARN_SUITE)
+	$(SUITE_PYTEST) --scaleml-backend local --scaleml-option n_jobs=-1 --pyargs $(SKLEARN_SUITE)
+
 clean:
 	rm -rf $(VENV) scaleml-results .pytest_cache

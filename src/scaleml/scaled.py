@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_clusterer
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._config import resolve_backend
+from ._config import DEFAULT_BACKEND, ENV_BACKEND, active_backend, resolve_backend
 from .data.forms import is_lazy
 from .planning import Plan, Record
 
@@ -59,12 +61,13 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         and picklable without scaleml.
     plan_ : Plan
         Where each step ran in the last ``fit``, on which data form, and why.
-    classes_ : ndarray
-        Class labels, for classifiers.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of str
-        Feature names seen during ``fit``, when ``X`` had string column names.
+    classes_, n_features_in_, best_params_, coef_, ... : any
+        After ``fit``, every public fitted attribute of ``estimator_`` (a name
+        ending in ``_`` that does not start with ``_``) reads through, read-only:
+        ``Scaled(GridSearchCV(...)).fit(X, y).best_params_`` is the search's. Before
+        ``fit``, reading one raises scikit-learn's ``NotFittedError``. Scaled's own
+        attributes (``estimator_``, ``plan_``) come first: an ``estimator_`` of the
+        fitted estimator is ``model.estimator_.estimator_``.
 
     Examples
     --------
@@ -100,9 +103,18 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
 
     def set_params(self, **params: Any) -> Scaled:
         """Set parameters; names that are not ``estimator``, ``backend`` or
-        ``estimator__*`` are backend options, validated by the backend at ``fit``."""
+        ``estimator__*`` are backend options, validated by the backend at ``fit``.
+
+        Raises
+        ------
+        InvalidParameterError
+            A name that is neither a parameter of ``Scaled`` nor an option of the
+            backend (the wrapped estimator's own parameters are ``estimator__<name>``).
+        """
         own = set(self._get_param_names())
         options = {k: v for k, v in params.items() if k not in own and "__" not in k}
+        if options:
+            _check_option_names(self, options, params.get("backend", self.backend))
         self._backend_options = {**self._backend_options, **options}
         super().set_params(**{k: v for k, v in params.items() if k not in options})
         return self
@@ -267,20 +279,73 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
             self.estimator_.set_output(transform=transform)
         return self
 
-    @property
-    def classes_(self) -> Any:
-        """Class labels of the fitted classifier."""
-        return self.estimator_.classes_
+    # -- the fitted estimator's attributes, read through ---------------------------------
 
-    @property
-    def n_features_in_(self) -> int:
-        """Number of features seen during ``fit``."""
-        return self.estimator_.n_features_in_
+    def __getattr__(self, name: str) -> Any:
+        # Called only when normal lookup fails: Scaled's own attributes (estimator_,
+        # plan_, ...) come first. A public fitted name (best_params_, coef_, ...) reads
+        # the fitted estimator's; before fit it is scikit-learn's NotFittedError (an
+        # AttributeError too, so hasattr() is False).
+        if not _is_fitted_name(name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        fitted = self.__dict__.get("estimator_")
+        if fitted is None:
+            raise NotFittedError(
+                f"This Scaled instance is not fitted yet: call 'fit' before reading {name!r} "
+                "(it reads through to the fitted estimator, estimator_)."
+            )
+        try:
+            return getattr(fitted, name)
+        except AttributeError as exc:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}: the fitted "
+                f"{type(fitted).__name__} (estimator_) has none ({exc})"
+            ) from None
 
-    @property
-    def feature_names_in_(self) -> Any:
-        """Feature names seen during ``fit``."""
-        return self.estimator_.feature_names_in_
+    def __setattr__(self, name: str, value: Any) -> None:
+        if _is_fitted_name(name) and name not in _OWN_FITTED:
+            raise AttributeError(
+                f"Scaled.{name} is read-only: it reads through to the fitted estimator. Set it there, "
+                f"as `model.estimator_.{name} = ...`."
+            )
+        super().__setattr__(name, value)
+
+
+# Fitted attributes Scaled sets itself; every other public name ending in "_" is the
+# fitted estimator's, read through.
+_OWN_FITTED = frozenset({"estimator_", "plan_", "target_column_", "feature_columns_"})
+
+
+def _is_fitted_name(name: str) -> bool:
+    """scikit-learn's convention for a public fitted attribute: ``name_``, not ``_name`` or ``__x__``."""
+    return name.endswith("_") and not name.startswith("_")
+
+
+def _check_option_names(model: Scaled, options: dict[str, Any], backend: str | None) -> None:
+    """Refuse ``set_params`` names that are no option of the backend ``fit`` would use now
+    (the one named, else the active block's, else ``SCALEML_BACKEND``'s, else ``local``)."""
+    from .backends import create_backend
+    from .exceptions import InvalidParameterError, ScaleMLError
+
+    if backend is not None and not isinstance(backend, str):
+        return  # a backend instance, or a value fit will refuse: set_params itself never fails on values
+    active = active_backend() if backend is None else None
+    try:
+        if active is not None:
+            known = type(active)
+        else:
+            known = type(create_backend(backend or os.environ.get(ENV_BACKEND, "").strip() or DEFAULT_BACKEND))
+    except ScaleMLError:
+        return  # an unknown or unavailable backend: fit says so, with the fix
+    unknown = [name for name in options if name not in known.options]
+    if unknown:
+        name = unknown[0]
+        raise InvalidParameterError(
+            f"Invalid parameter {name!r} for Scaled({type(model.estimator).__name__}(...)): it is neither a "
+            f"parameter of Scaled (estimator, backend) nor an option of the {known.name!r} backend "
+            f"({', '.join(sorted(known.options))}). To set the wrapped estimator's {name}, use "
+            f"set_params(estimator__{name}=...)."
+        )
 
 
 def explain(estimator: Any, backend: str | None = None, X: Any = None, y: Any = None, **backend_options: Any) -> Plan:

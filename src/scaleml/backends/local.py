@@ -17,6 +17,7 @@ from .._validation import Predicate
 from ..planning import Placement, Record, Route, describe_estimator, walk
 from ._base import Backend, Option
 from ._loky_say import forwarding
+from ._sendable import for_loky
 from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from ._structure import n_jobs_ignored
 
@@ -28,10 +29,12 @@ NON_ZERO_INT = Predicate(
 
 @contextmanager
 def _n_jobs_config(n_jobs: int) -> Iterator[None]:
-    """joblib's n_jobs for the block, its loky workers' warnings and output told here
-    (DESIGN.md principle 12; :mod:`._loky_say`). Without the n_jobs option the backend
-    is the oracle and adds nothing, this included."""
-    with joblib.parallel_config(n_jobs=n_jobs), forwarding():
+    """joblib's ``n_jobs`` for the block; loky pickling what ran sequentially (spent
+    ``cv=`` generators, local classes) or naming what cannot be sent (:mod:`._sendable`);
+    and its workers' warnings and output told here (DESIGN.md principle 12;
+    :mod:`._loky_say`). Without the n_jobs option the backend is the oracle and adds
+    nothing, this included."""
+    with for_loky(), joblib.parallel_config(n_jobs=n_jobs), forwarding():
         yield
 
 

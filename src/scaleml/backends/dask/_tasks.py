@@ -16,6 +16,7 @@ from typing import Any
 
 import joblib
 
+from .._sendable import dumps, portable_exception
 from .._worker_say import listening, marked
 
 
@@ -36,11 +37,8 @@ class _Raised:
 
     def __init__(self, exc: BaseException) -> None:
         self.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        try:
-            pickle.loads(pickle.dumps(exc))  # some pickle but cannot be rebuilt (required __init__ arguments)
-            self.exc = exc
-        except Exception:  # noqa: BLE001 - an exception that cannot travel: its words can
-            self.exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+        # Some pickle but cannot be rebuilt (required __init__ arguments); one that cannot travel: its words can.
+        self.exc = portable_exception(exc)
 
     def reraise(self) -> None:
         self.exc.__cause__ = _RemoteTraceback(self.traceback)
@@ -69,10 +67,9 @@ def _pack(batches: list[list[tuple[Any, tuple, dict]]], future_for: Any, filters
     context), which made the scheduler the busiest process for batches of millisecond
     fits. Bytes pass through it as they are. Large arguments become futures of data
     already on the workers (``future_for``); they stay outside the bytes so that
-    Dask still sees them as dependencies.
+    Dask still sees them as dependencies. Pickled with :mod:`.._sendable` (cloudpickle,
+    spent generators as empty iterators, errors that name what cannot be sent).
     """
-    import cloudpickle
-
     dependencies: list = []
     index: dict[int, _Dependency] = {}  # id(future) -> its stand-in: each future listed once
 
@@ -87,7 +84,7 @@ def _pack(batches: list[list[tuple[Any, tuple, dict]]], future_for: Any, filters
 
     packed = [[(f, tuple(map(stand_in, args)), {k: stand_in(v) for k, v in kwargs.items()}) for f, args, kwargs in calls]
               for calls in batches]
-    return cloudpickle.dumps((filters, packed), protocol=pickle.HIGHEST_PROTOCOL), dependencies
+    return dumps((filters, packed), protocol=pickle.HIGHEST_PROTOCOL), dependencies
 
 
 def _run_packed(payload: bytes, dependencies: list) -> Any:

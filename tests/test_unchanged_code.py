@@ -1,0 +1,297 @@
+"""Unchanged code behaves as it did plainly (issue 31): what ran sequentially can be sent
+to workers (generator cv, classes and lambdas defined inside functions), a thing that
+cannot be sent is named, and ``Scaled`` is a one-word swap whose fitted attributes read
+through. Each result is compared with the same code run plainly, in this process."""
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import make_classification
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import scaleml
+from scaleml import Scaled
+from scaleml.backends import create_backend
+from scaleml.backends._sendable import dumps
+from scaleml.exceptions import InvalidParameterError
+
+pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.timeout(300)
+
+GRID = {"C": [0.1, 1.0, 10.0]}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_classification(n_samples=150, n_features=6, random_state=0)
+
+
+@pytest.fixture(scope="module", params=["dask", "local"])
+def workers(request):
+    """A backend that runs n_jobs=None work in worker processes: dask, or local n_jobs=-1."""
+    options = {"n_workers": 2} if request.param == "dask" else {"n_jobs": -1}
+    instance = create_backend(request.param, **options)
+    yield instance
+    instance.stop()
+
+
+def _search_results(search):
+    return search.best_params_, search.cv_results_["mean_test_score"]
+
+
+def _make_local_classifier():
+    """A classifier class defined inside a function: pickle cannot find it by name."""
+
+    class LocalClassifier(ClassifierMixin, BaseEstimator):
+        def __init__(self, C=1.0):
+            self.C = C
+
+        def fit(self, X, y):
+            self.model_ = LogisticRegression(C=self.C).fit(X, y)
+            self.classes_ = self.model_.classes_
+            return self
+
+        def predict(self, X):
+            return self.model_.predict(X)
+
+    return LocalClassifier
+
+
+def _run(instance, work):
+    """``work()`` inside the backend; checks that the dask backend did send tasks."""
+    before = instance.activity().get("dask_tasks", 0)
+    with scaleml.backend(instance):
+        result = work()
+    if instance.name == "dask":
+        assert instance.activity()["dask_tasks"] > before, "the work ran in this process, not on the workers"
+    return result
+
+
+def test_generator_cv_is_sent_as_it_ran(workers, data):
+    X, y = data
+
+    def search():
+        return _search_results(GridSearchCV(LogisticRegression(), GRID, cv=KFold(3).split(X, y)).fit(X, y))
+
+    def validate():
+        return cross_validate(LogisticRegression(), X, y, cv=KFold(3).split(X, y))["test_score"]
+
+    plain_params, plain_scores = search()
+    params, scores = _run(workers, search)
+    assert params == plain_params
+    assert_allclose(scores, plain_scores)
+    assert_allclose(_run(workers, validate), validate())
+
+
+def test_classes_and_lambdas_defined_in_functions_are_sent(workers, data):
+    X, y = data
+    local_classifier = _make_local_classifier()
+
+    def local_class():
+        return _search_results(GridSearchCV(local_classifier(), GRID, cv=3).fit(X, y))
+
+    def with_lambda():
+        pipe = make_pipeline(FunctionTransformer(lambda a: a * 2.0), LogisticRegression())
+        return _search_results(GridSearchCV(pipe, {"logisticregression__C": GRID["C"]}, cv=3).fit(X, y))
+
+    for work in (local_class, with_lambda):
+        plain_params, plain_scores = work()
+        params, scores = _run(workers, work)
+        assert params == plain_params
+        assert_allclose(scores, plain_scores)
+
+
+@pytest.mark.filterwarnings("ignore:.*does not support callbacks")
+def test_local_class_with_scikit_learn_callbacks(workers, data):
+    callback = pytest.importorskip("sklearn.callback")
+    X, y = data
+    local_classifier = _make_local_classifier()
+
+    def monitored():
+        search = GridSearchCV(local_classifier(), GRID, cv=3)
+        search.set_callbacks(callback.ScoringMonitor(scoring="accuracy"))
+        return _search_results(search.fit(X, y))
+
+    plain_params, plain_scores = monitored()
+    params, scores = _run(workers, monitored)
+    assert params == plain_params
+    assert_allclose(scores, plain_scores)
+
+
+def test_callbacks_report_local_class_instances_back(workers, data):
+    """scikit-learn's callbacks send what they record (estimators included) from the workers
+    to this process over a multiprocessing connection: a class defined in a function
+    must travel back too."""
+    recording = pytest.importorskip("sklearn.callback.tests._utils")
+    X, y = data
+    local_classifier = _make_local_classifier()
+
+    def recorded():
+        callback = recording.RecordingCallback()
+        search = GridSearchCV(local_classifier(), {"C": [0.1, 1.0]}, cv=2, refit=False).set_callbacks(callback)
+        search.fit(X, y)
+        return [callback.count_hooks(hook) for hook in ("on_fit_task_begin", "on_fit_task_end")]
+
+    assert _run(workers, recorded) == recorded()
+
+
+class _Handle:
+    """Works in this process (clone keeps it), cannot be pickled: a live connection, say."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle '_Handle' object")
+
+
+class _WithHandle(ClassifierMixin, BaseEstimator):
+    def __init__(self, handle=None):
+        self.handle = handle
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_what_cannot_be_sent_is_named(workers, data):
+    X, y = data
+    search = GridSearchCV(_WithHandle(_Handle()), {"handle": [_Handle()]}, cv=2)
+    search.fit(X, y)  # plainly it runs
+    with pytest.raises(pickle.PicklingError) as raised:
+        with scaleml.backend(workers):
+            search.fit(X, y)
+    # loky puts its own "Could not pickle the task" on top; scaleml's words are the cause.
+    text = str(raised.value) + str(raised.value.__cause__)
+    assert "Cannot send an object of type test_unchanged_code._Handle" in text
+    assert "at .handle" in text and "Make it picklable" in text
+
+
+def test_a_live_generator_is_named_with_its_source():
+    def batches():
+        yield from range(3)
+
+    live = batches()
+    with pytest.raises(pickle.PicklingError, match=r"generator .*batches \(.*test_unchanged_code.py:\d+\).*list\(\.\.\.\)"):
+        dumps({"cv": live})
+    assert list(live) == [0, 1, 2]  # not consumed by the attempt
+    assert list(pickle.loads(dumps(live))) == []  # spent now: sent as the empty iterator it is
+
+
+def test_an_exception_pickle_cannot_rebuild_comes_back_as_itself(monkeypatch):
+    import copyreg
+
+    from sklearn.exceptions import UnsetMetadataPassedError
+
+    # distributed (tblib) registers the exception classes defined when it is imported; a
+    # worker's own classes, imported later, are not.
+    monkeypatch.delitem(copyreg.dispatch_table, UnsetMetadataPassedError, raising=False)
+    error = UnsetMetadataPassedError(message="not requested", unrequested_params={"a": 1}, routed_params={})
+    with pytest.raises(TypeError):
+        pickle.loads(pickle.dumps(error))  # what pickle alone does with it
+    back = pickle.loads(dumps(error))
+    assert type(back) is UnsetMetadataPassedError and str(back) == "not requested"
+    assert back.unrequested_params == {"a": 1}
+
+
+# -- Scaled: the one-word swap --------------------------------------------------------------------
+
+
+def test_one_word_swap_reads_the_search_through(data):
+    X, y = data
+    plain = GridSearchCV(LogisticRegression(), GRID, cv=3).fit(X, y)
+    model = Scaled(GridSearchCV(LogisticRegression(), GRID, cv=3), backend="dask", n_workers=2)
+    assert model.fit(X, y).best_params_ == plain.best_params_
+    assert_allclose(model.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"])
+    assert model.best_estimator_ is model.estimator_.best_estimator_
+    assert model.plan_ is not None  # Scaled's own attributes come first
+
+
+def test_fitted_attributes_are_read_only_and_not_there_before_fit(data):
+    X, y = data
+    model = Scaled(LogisticRegression(), backend="local")
+    assert not hasattr(model, "coef_")
+    with pytest.raises(NotFittedError, match="call 'fit' before reading 'coef_'"):
+        model.coef_
+    model.fit(X, y)
+    assert_array_equal(model.coef_, model.estimator_.coef_)
+    assert_array_equal(model.classes_, [0, 1])
+    with pytest.raises(AttributeError, match=r"read-only.*model\.estimator_\.coef_ = "):
+        model.coef_ = np.zeros((1, 6))
+    with pytest.raises(AttributeError, match="LogisticRegression.*has none"):
+        model.best_params_
+    assert hasattr(model, "predict_log_proba")  # methods still follow the estimator
+
+
+def test_set_params_names_the_estimator_form():
+    model = Scaled(LogisticRegression(), backend="local")
+    with pytest.raises(InvalidParameterError, match=r"'C'.*neither a parameter of Scaled.*'local' backend.*"
+                                                     r"set_params\(estimator__C=\.\.\.\)"):
+        model.set_params(C=2.0)
+    model.set_params(n_jobs=2, estimator__C=2.0)  # a backend option, and the estimator's own
+    assert model.get_params()["n_jobs"] == 2 and model.estimator.C == 2.0
+    with pytest.raises(InvalidParameterError, match="'dask' backend"):
+        Scaled(LogisticRegression(), backend="dask").set_params(n_jobs=2)
+    Scaled(LogisticRegression()).set_params(backend="dask", n_workers=2)  # the new backend's option
+
+
+# -- __main__: a script run with scaleml exec -------------------------------------------------------
+
+SCRIPT = textwrap.dedent(
+    """
+    import json
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    def make():
+        class Local(ClassifierMixin, BaseEstimator):
+            def __init__(self, C=1.0):
+                self.C = C
+
+            def fit(self, X, y):
+                self.model_ = LogisticRegression(C=self.C).fit(X, y)
+                self.classes_ = self.model_.classes_
+                return self
+
+            def predict(self, X):
+                return self.model_.predict(X)
+        return Local
+
+    X, y = make_classification(n_samples=150, n_features=6, random_state=0)
+    search = GridSearchCV(make()(), {"C": [0.1, 1.0, 10.0]}, cv=KFold(3).split(X, y)).fit(X, y)
+    print(json.dumps([search.best_params_, search.cv_results_["mean_test_score"].round(12).tolist()]))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [["-b", "dask", "-o", "n_workers=2"], ["-b", "local", "-o", "n_jobs=-1"]])
+def test_main_script_local_class_and_generator_cv(args, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "SCALEML_BACKEND": ""}
+
+    def run(*command):
+        done = subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=240,
+                              cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    assert run("-m", "scaleml", "exec", *args, str(script)) == run(str(script))

@@ -139,3 +139,29 @@ def test_no_chart_says_why():
     from scaleml.bench.results import BenchRun
 
     assert _no_chart_reason(BenchRun("c", "d", "accuracy", ["dask-ml"])) == "(no chart: no backend finished a timed fit)"
+
+
+def test_run_reads_your_csv_into_memory_for_an_in_memory_backend(tmp_path, monkeypatch):
+    """`scaleml run` agrees with `scaleml bench`: files for local are read into pandas once
+    (it refused them, naming dask-ml, while bench ran the same recipe)."""
+    rng = np.random.default_rng(1)
+    for name in ("train", "test"):
+        frame = pd.DataFrame({"age": rng.integers(18, 80, 40), "income": rng.normal(50, 10, 40)})
+        frame["label"] = (frame["income"] > 50).astype(int)
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    (tmp_path / "people.yaml").write_text(RECIPE)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["run", "people.yaml", "--backend", "local"])
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.output and "backend 'local'" in result.output
+
+
+def test_a_recipe_with_an_estimator_inside_a_column_transformer_is_refused_before_running(tmp_path):
+    from scaleml.exceptions import RecipeError
+    from scaleml.recipes import load_recipe
+
+    nested = RECIPE.replace("[[numbers, passthrough, [age, income]]]",
+                            "[[numbers, {sklearn.preprocessing.StandardScaler: {}}, [age, income]]]")
+    (tmp_path / "nested.yaml").write_text(nested)
+    with pytest.raises(RecipeError, match=r"transformers\[0\]: got .*estimators inside estimators cannot be written"):
+        load_recipe(tmp_path / "nested.yaml")

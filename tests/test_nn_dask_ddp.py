@@ -215,3 +215,23 @@ def test_an_interrupted_client_stops_every_rank(cluster, tmp_path, monkeypatch):
         while time.monotonic() < deadline and training():
             time.sleep(0.2)
         assert not training()
+
+
+def test_what_a_scripts_callback_prints_on_the_ranks_reaches_the_caller_once(cluster, capsys):
+    """A callback defined in the user's code prints each epoch and warns once: on one rank per
+    worker the caller sees rank 0's lines and warning, as one process would say them."""
+    import warnings
+
+    class PrintEpoch(Callback):
+        def on_epoch_end(self, training):
+            print(f"epoch {training.epoch} of {training.world_size} ranks")
+            if training.epoch == 0:
+                warnings.warn("first epoch done", UserWarning)
+
+    params = {"image_shape": (8, 8), "epochs": 3, "batch_size": 128, "random_state": 0}
+    with warnings.catch_warnings(record=True) as caught, scaleml.backend("dask", address=cluster.scheduler_address):
+        warnings.simplefilter("always")
+        CNNClassifier(**params, callbacks=[PrintEpoch()]).fit(X_train, y_train)
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert printed == [f"epoch {e} of 2 ranks" for e in range(3)]
+    assert [str(w.message) for w in caught if str(w.message) == "first epoch done"] == ["first epoch done"]

@@ -323,7 +323,7 @@ def run(
     from .scaled import Scaled
 
     from .backends import create_backend
-    from .bench.runner import PEERS
+    from .bench.runner import PEERS, read_into_memory
 
     try:
         loaded = load_recipe(recipe, allow_any_import=allow_any_import)
@@ -332,13 +332,12 @@ def run(
             # The first backend the recipe names, not a peer.
             backend = next((b.split(":")[0] for b in loaded.backends if b.split(":")[0] not in PEERS), None)
             from_recipe = backend is not None
-        if loaded.lazy and not create_backend(backend or "local").out_of_core:
-            raise ScaleMLError(
-                f"{loaded.path}: the data are files read lazily, which backend {backend or 'local'!r} "
-                "cannot fit; run with --backend dask-ml."
-            )
         case = loaded.to_case()
-        X_train, X_test, y_train, y_test = case.load(scale)
+        data = case.load(scale)
+        if loaded.lazy and not create_backend(backend or "local").out_of_core:
+            # Files for a backend that fits in memory: read once into pandas, as bench does.
+            data = read_into_memory(data)
+        X_train, X_test, y_train, y_test = data
         model = Scaled(case.make_estimator(), backend=backend, **_parse_options(options))
         start = time.perf_counter()
         model.fit(X_train, y_train)

@@ -250,8 +250,24 @@ def _check_pipeline(path: Path, steps: Any, allow_any_import: bool) -> list[tupl
             cls(**params)
         except TypeError as exc:
             raise _fail(path, f"{key}.{dotted}", f"bad parameters: {exc}") from None
+        _check_no_nested_estimators(path, f"{key}.{dotted}", params)
         pipeline.append((cls, params))
     return pipeline
+
+
+def _check_no_nested_estimators(path: Path, key: str, params: dict[str, Any]) -> None:
+    """A recipe holds plain data: a ColumnTransformer's parts can only be 'passthrough' or
+    'drop' (an estimator inside an estimator has no recipe form yet), said before anything runs."""
+    parts = params.get("transformers")
+    if not isinstance(parts, list):
+        return
+    for i, part in enumerate(parts):
+        transformer = part[1] if isinstance(part, (list, tuple)) and len(part) == 3 else None
+        if transformer not in ("passthrough", "drop"):
+            raise _fail(path, f"{key}.transformers[{i}]",
+                        f"got {transformer!r}: a part of a ColumnTransformer in a recipe is [name, 'passthrough' or "
+                        "'drop', [columns]]; estimators inside estimators cannot be written in a recipe yet. Put "
+                        "the step after the ColumnTransformer, or build the pipeline in Python and use Scaled")
 
 
 def _check_search(path: Path, search: Any, pipeline: list[tuple[type, dict[str, Any]]]) -> dict[str, Any] | None:

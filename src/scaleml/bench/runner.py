@@ -125,9 +125,16 @@ def data_for(spec: BackendSpec, data: tuple, frames: dict) -> tuple:
     """``data`` in the form ``spec`` takes: files stay paths for a backend that reads them
     out of core; every other row (scikit-learn itself, local, dask, ...) gets them as
     pandas DataFrames, read once into ``frames`` and shared by those rows."""
-    X_train, X_test, y_train, y_test = data
-    if not is_path(X_train) or reads_files(spec):
+    if not is_path(data[0]) or reads_files(spec):
         return data
+    return read_into_memory(data, frames)
+
+
+def read_into_memory(data: tuple, frames: dict | None = None) -> tuple:
+    """Files and target column names ``(X_train, X_test, y_train, y_test)`` read into pandas
+    (features, target) pairs, once: kept in ``frames`` for the next caller."""
+    frames = {} if frames is None else frames
+    X_train, X_test, y_train, y_test = data
     if not frames:
         from ..data.files import read_frame
 

@@ -15,6 +15,7 @@ resumes from the last finished epoch.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ..backends._worker_say import Telling, caller_filters, told
 from ..engines.dask.cluster import workers_of
 from ..engines.dask.spread import Spread
 from ..exceptions import ClusterConnectionError, TrainingInterruptedError
@@ -177,8 +179,9 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
     try:
         if not is_source(X):
             X, y = spread.put(X), spread.put(y)  # each rank reads its copy locally
+        filters = caller_filters()
         futures = [
-            client.submit(_run_rank, model, X, y, rank, world, address, backend, local_ranks[rank], device,
+            client.submit(_run_rank_telling, filters, model, X, y, rank, world, address, backend, local_ranks[rank], device,
                           f"scaleml-ddp-stop-{token}", workers=[worker],
                           allow_other_workers=False, pure=False, retries=0,
                           key=f"scaleml-ddp-{type(estimator).__name__}-rank{rank}-of-{world}-{token}")
@@ -197,6 +200,13 @@ def fit_on_cluster(estimator: Any, client: Any, X: Any, y: Any) -> Any:
         spread.release()
 
 
+def _run_rank_telling(filters: list, *args: Any, **kwargs: Any) -> Any:
+    """:func:`_run_rank`, what it says (warnings, printed output, a callback's print)
+    recorded under the caller's warning filters and returned with the model, to be said
+    where the fit was called (``backends._worker_say``)."""
+    return Telling(functools.partial(_run_rank, *args, **kwargs), filters)()
+
+
 def _lost_workers(client: Any, workers: list[str]) -> list[str]:
     """The ranks' workers the scheduler no longer lists."""
     live = _live_workers(client)
@@ -211,7 +221,7 @@ def _watch(client: Any, futures: list[Any], workers: list[str], estimator: Any) 
     while True:
         statuses = [f.status for f in futures]
         if all(s == "finished" for s in statuses):
-            return futures[0].result()
+            return told(futures[0].result())  # rank 0's warnings and output, as one process says them
         lost = _lost_workers(client, workers)
         failed = [f for f, s in zip(futures, statuses) if s in ("error", "cancelled", "lost")]
         if failed and not lost:

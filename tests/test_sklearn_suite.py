@@ -5,7 +5,9 @@ The whole run (five test files, three ways) is `make sklearn-suite`
 (docs/guide/sklearn-suite.md); this selection keeps what it guards in CI: a generator
 ``cv=`` (test_grid_search_cv_splits_consistency), a class defined in a test function
 reporting through scikit-learn's callbacks (test_search_callbacks_with_partial_fit_failures),
-an exception that pickle cannot rebuild (test_passed_unrequested_metadata), plain searches, cross-validation, RFECV and permutation importance with n_jobs, and
+an exception that pickle cannot rebuild (test_passed_unrequested_metadata), verbose lines
+and warnings from the workers (test_search_cv_verbose_3, test_cross_val_score_failing_scorer),
+plain searches, cross-validation, RFECV and permutation importance with n_jobs, and
 expected failures of each kind, which must still fail (xfail strict).
 """
 
@@ -35,6 +37,7 @@ SELECTED = [
     "test_search_callbacks_with_partial_fit_failures",
     "test_grid_search_no_score",
     "test_random_search_cv_results",
+    "test_search_cv_verbose_3",  # the [CV] lines printed in the workers reach the caller
     "test_search_callbacks_receive_search_instance",  # expected failure: `is` identity
     "test_multi_metric_search_forwards_metadata",  # expected failure: a registry filled by estimators
     # test_validation
@@ -42,6 +45,7 @@ SELECTED = [
     "test_cross_val_score_score_func",  # expected failure: calls recorded on a test's list
     "test_passed_unrequested_metadata",  # an exception with keyword-only arguments comes back whole
     "test_learning_curve_incremental_learning",
+    "test_cross_val_score_failing_scorer",  # a UserWarning raised in the workers reaches pytest.warns
     # test_rfe
     "test_rfe_cv_n_jobs",
     "test_rfecv_std_and_mean",

@@ -137,11 +137,20 @@ def test_plan_is_data_and_text():
     [
         (X_iris.astype("float32"), "NumPy float32 (150, 4)"),
         (X_iris.tolist(), "Python list of 150 items"),
-        ("data/train.parquet", "path data/train.parquet"),
     ],
 )
 def test_data_description(data, expected):
     assert explain(LogisticRegression(), X=data).data == expected
+
+
+def test_a_path_is_described_and_local_explains_its_refusal():
+    from scaleml.data.forms import describe_data
+    from scaleml.exceptions import DataError
+
+    assert describe_data("data/train.parquet") == "path data/train.parquet"
+    # explain is the fit's dry run: the local backend refuses a path before anything is placed, as its fit does
+    with pytest.raises(DataError, match="backend='dask-ml'"):
+        explain(LogisticRegression(), X="data/train.parquet")
 
 
 def test_data_description_pandas_and_sparse():

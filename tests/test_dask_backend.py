@@ -318,6 +318,23 @@ def test_address_from_dasks_own_config(external_cluster, monkeypatch):
         assert Scaled(_search(), backend="dask").fit(X, y).plan_[0].parallelism == model.plan_[0].parallelism
 
 
+def test_inside_a_worker_dasks_address_is_not_taken_for_a_cluster_to_use(external_cluster):
+    """Worker processes often carry DASK_SCHEDULER_ADDRESS (a Nanny's environment, Kubernetes pods):
+    inside a task the work stays in that worker, and the plan must not say otherwise."""
+    address, client = external_cluster
+
+    def resolved_inside():
+        os.environ["DASK_SCHEDULER_ADDRESS"] = address
+        try:
+            from scaleml.engines.dask.cluster import ClusterSpec
+
+            return ClusterSpec().resolved_address
+        finally:
+            del os.environ["DASK_SCHEDULER_ADDRESS"]
+
+    assert client.submit(resolved_inside, pure=False).result(timeout=60) is None
+
+
 def test_scaleml_address_wins_over_dasks(external_cluster, monkeypatch):
     address, client = external_cluster
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # nothing listens there

@@ -165,3 +165,56 @@ def test_a_recipe_with_an_estimator_inside_a_column_transformer_is_refused_befor
     (tmp_path / "nested.yaml").write_text(nested)
     with pytest.raises(RecipeError, match=r"transformers\[0\]: got .*estimators inside estimators cannot be written"):
         load_recipe(tmp_path / "nested.yaml")
+
+
+# -- after review ------------------------------------------------------------------------------
+
+
+def test_without_dask_installed_no_dask_config_is_read(monkeypatch):
+    import sys
+
+    from scaleml.engines.dask.cluster import ClusterSpec
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    monkeypatch.delenv("SCALEML_DASK_ADDRESS", raising=False)
+    monkeypatch.setitem(sys.modules, "dask.config", None)  # as if dask were not installed
+    assert ClusterSpec().address_and_source()[0] is None  # backend="auto" asked this and crashed
+
+
+def test_a_step_planned_refused_is_refused_before_any_step_reads_the_data():
+    da = pytest.importorskip("dask.array")
+    from sklearn.svm import SVC
+
+    from scaleml.exceptions import OutOfMemoryBudgetError
+
+    X = da.from_array(np.random.default_rng(0).normal(size=(4000, 10)), chunks=500)
+    y = (X[:, 0] > 0).astype(int)
+    model = Scaled(make_pipeline(StandardScaler(), SVC()), backend="dask-ml", max_in_memory_bytes=100_000)
+    with pytest.raises(OutOfMemoryBudgetError, match="'svc'"):
+        model.fit(X, y)
+    assert not hasattr(model.estimator[0], "n_samples_seen_")  # the scaler never streamed a block
+
+
+def test_local_leaves_dask_collections_to_the_estimator_as_plainly():
+    da = pytest.importorskip("dask.array")
+
+    X = da.from_array(np.random.default_rng(0).normal(size=(200, 3)), chunks=50)
+    fitted = Scaled(StandardScaler(), backend="local").fit(X).estimator_
+    np.testing.assert_allclose(fitted.mean_, StandardScaler().fit(X).mean_)
+
+
+def test_a_route_given_by_value_is_the_route():
+    from scaleml.planning import Placement, Route
+
+    assert Placement("s", "E", "cpu", "e", "1 process", "NumPy", "why", "in-process").route is Route.IN_PROCESS
+    with pytest.raises(ValueError):
+        Placement("s", "E", "cpu", "e", "1 process", "NumPy", "why", "nowhere")
+
+
+def test_bench_reads_files_for_a_profile_of_an_out_of_core_backend(monkeypatch):
+    from pathlib import Path
+
+    from scaleml.bench.runner import BackendSpec, reads_files
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the shipped profiles in ./backends
+    assert reads_files(BackendSpec("dask-ml-out-of-core")) and not reads_files(BackendSpec("local-all-cores"))

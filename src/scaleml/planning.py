@@ -113,6 +113,11 @@ class Placement:
     route: Route = Route.UNSTATED
     observed: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
+    def __post_init__(self) -> None:
+        # A plug-in may name its route by value ("in-process"); an unknown one is an error here.
+        if not isinstance(self.route, Route):
+            object.__setattr__(self, "route", Route(self.route))
+
 
 @dataclass(frozen=True)
 class PlacementRequest:

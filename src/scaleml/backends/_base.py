@@ -266,8 +266,8 @@ class Backend(ABC):
 
         Returns the fitted estimator: a plain scikit-learn estimator, usable without scaleml.
         """
-        self._fit("fit", estimator, X, y, record, fit_params)
-        return estimator
+        fitted = self._fit("fit", estimator, X, y, record, fit_params)
+        return estimator if fitted is None else fitted
 
     def fit_transform(self, estimator: Any, X: Any, y: Any, record: Record, **fit_params: Any) -> tuple[Any, Any]:
         """Fit, then transform ``X``: ``(fitted_estimator, transformed_X)`` (None in a dry run).

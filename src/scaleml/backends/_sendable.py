@@ -29,6 +29,7 @@ import inspect
 import io
 import pickle
 import re
+import threading
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -197,6 +198,9 @@ def _parts(obj: Any) -> Iterator[tuple[str, Any]]:
         return  # cloudpickle sends these by value: the error names the function or class itself
     elif hasattr(obj, "__dict__"):
         yield from ((f".{name}", value) for name, value in vars(obj).items())
+    else:  # a class with __slots__ (a wrapper around the call, such as the batch that reports back)
+        slots = (name for cls in type(obj).__mro__ for name in getattr(cls, "__slots__", ()))
+        yield from ((f".{name}", getattr(obj, name)) for name in slots if hasattr(obj, name))
 
 
 def _locate(obj: Any, path: str, depth: int) -> tuple[str, Any, BaseException] | None:
@@ -227,12 +231,18 @@ def _describe(obj: Any) -> str:
     return f"{kind} {name}{source}"
 
 
+_LOKY_LOCK = threading.Lock()
+_LOKY_USERS: list = [0, None]  # blocks open in this process, the pickler before the first
+
+
 @contextmanager
 def for_loky() -> Iterator[None]:
     """Inside the block, loky (joblib's process pool) pickles its tasks with :class:`Pickler`.
 
-    loky's pickler is process-wide; the previous one is restored at the end. loky
-    records the pickler's name with each task, so its workers use the same.
+    loky's pickler is process-wide: it is set when the first block opens, in any
+    thread, and the previous one restored when the last closes (blocks of several
+    threads overlap). loky records the pickler's name with each task, so its workers
+    use the same.
     """
     try:
         from joblib.externals.loky import set_loky_pickler
@@ -240,9 +250,15 @@ def for_loky() -> Iterator[None]:
     except ImportError:  # pragma: no cover - a joblib without loky
         yield
         return
-    previous = get_loky_pickler_name()
-    set_loky_pickler(__name__)
+    with _LOKY_LOCK:
+        if _LOKY_USERS[0] == 0:
+            _LOKY_USERS[1] = get_loky_pickler_name()
+            set_loky_pickler(__name__)
+        _LOKY_USERS[0] += 1
     try:
         yield
     finally:
-        set_loky_pickler(previous)
+        with _LOKY_LOCK:
+            _LOKY_USERS[0] -= 1
+            if _LOKY_USERS[0] == 0:
+                set_loky_pickler(_LOKY_USERS[1])

@@ -14,6 +14,7 @@ from typing import Any, ContextManager
 import joblib
 
 from .._validation import Predicate
+from ..data.forms import is_path
 from ..planning import Placement, Record, Route, describe_estimator, walk
 from ._base import Backend, Option
 from ._loky_say import forwarding
@@ -91,9 +92,11 @@ class LocalBackend(Backend):
                 step.set_params(n_jobs=None)
 
     def check_fit(self, estimator: Any, method: str, X: Any, fit_params: dict) -> None:
-        # A path or a Dask collection would reach scikit-learn as a string or be loaded
-        # whole; scaleml's blocked estimators read it block by block on threads here.
-        self.refuse_lazy_unless_blocked(estimator, X, method)
+        # A path would reach scikit-learn as a string ("could not convert string to float");
+        # scaleml's blocked estimators and nn's file readers take it. Dask collections are
+        # left to the estimator, as plainly (a dask-ml estimator fits them).
+        if is_path(X):
+            self.refuse_lazy_unless_blocked(estimator, X, method)
 
     def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
         return sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit", shared_disk=True)

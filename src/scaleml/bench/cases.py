@@ -57,10 +57,11 @@ class Case:
 
         if is_path(X) and isinstance(y, str):
             # Files and the target column's name (an out-of-core row): the scorer needs the
-            # true labels themselves; that one column is read, the predictions stay lazy.
-            from ..data.files import read_frame
+            # true labels themselves. That one column is read by the reader the predictions
+            # come through, so the files come in the same order.
+            from ..data.files import read_path
 
-            y = read_frame(X, columns=[y])[y].to_numpy()
+            y = read_path(X, "32MiB")[y].compute().to_numpy()
             model = _Computed(model)
         return float(get_scorer(self.scorer)(model, X, y))
 

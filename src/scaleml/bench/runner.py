@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 from .. import machine
 from ..backends import create_backend, normalize_name, parse_options
 from ..data.forms import is_path
-from ..engines.dask.cluster import ENV_ADDRESS
+from ..engines.dask.cluster import ClusterSpec
 from ..exceptions import InvalidParameterError, ScaleMLError, UnknownBackendError
 from .cases import Case
 from .memory import run_measured
@@ -116,9 +115,7 @@ def reads_files(spec: BackendSpec) -> bool:
     """Whether ``spec`` takes Parquet/CSV paths as they are (an out-of-core backend)."""
     if spec.name in PEERS:
         return False
-    from ..backends import get_backend_class
-
-    return get_backend_class(spec.name, require_available=False).out_of_core
+    return create_backend(spec.name, **spec.options).out_of_core  # a profile resolved to its backend
 
 
 def data_for(spec: BackendSpec, data: tuple, frames: dict) -> tuple:
@@ -140,7 +137,8 @@ def read_into_memory(data: tuple, frames: dict | None = None) -> tuple:
 
         for key, path, target in (("train", X_train, y_train), ("test", X_test, y_test)):
             frame = read_frame(path)
-            frames[key] = (frame.drop(columns=[target]), frame[target])
+            target_column = frame.pop(target)  # no copy of the features
+            frames[key] = (frame, target_column)
     (X_fit, y_fit), (X_score, y_score) = frames["train"], frames["test"]
     return X_fit, X_score, y_fit, y_score
 
@@ -288,7 +286,7 @@ def _provenance(specs: Sequence[BackendSpec], command: str | None, repeat: int, 
         "peers": {s.label: PEERS[s.name][0] for s in specs if s.name in PEERS},
         # Where a `dask` row without address= ran: a cluster named by the environment, or
         # (None) a LocalCluster scaleml started with a worker per core.
-        "dask_address_from_environment": os.environ.get(ENV_ADDRESS, "").strip() or None,
+        "dask_address_from_environment": ClusterSpec().resolved_address,
     }
 
 

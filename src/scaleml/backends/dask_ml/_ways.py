@@ -170,7 +170,13 @@ class LazyFit:
     ways: list[LazyWay]
 
     def run(self, record: Record) -> None:
-        """Fit every step in order, each on the blocks passed through the steps fitted before it."""
+        """Fit every step in order, each on the blocks passed through the steps fitted before it.
+
+        A step planned refused is refused before any step reads the data.
+        """
+        refused = next((way for way in self.ways if isinstance(way, Refused)), None)
+        if refused is not None:
+            refused.fit([], self.data, record)
         done: list[Any] = []
         for way in self.ways:
             way.fit(done, self.data, record)

@@ -15,8 +15,9 @@ from typing import Any
 from ...exceptions import ClusterConnectionError
 
 # What must agree, and how much of each version: pickled estimators need the same
-# scikit-learn and scaleml; NumPy and Python their minor release.
-CHECKED = {"python": 2, "scaleml": 3, "scikit-learn": 3, "numpy": 2}
+# scikit-learn and scaleml release, and Python's minor release; NumPy arrays pickle
+# across minor releases but not from NumPy 2 to 1, so its major release.
+CHECKED = {"python": 2, "scaleml": 3, "scikit-learn": 3, "numpy": 1}
 
 
 def _version(package: str) -> str | None:
@@ -48,11 +49,13 @@ def worker_versions(client: Any) -> dict[str, dict[str, str | None]]:
 def check_worker_environment(client: Any, address: str) -> None:
     """Raise one error listing every difference between the workers' packages and ours.
 
+    The workers up when the client connects are asked; ones that join later are not.
+
     Raises
     ------
     ClusterConnectionError
-        When a worker lacks scaleml, or runs another Python, scikit-learn, scaleml or NumPy
-        release than this process.
+        When a worker lacks scaleml, or runs another Python (minor), scikit-learn or
+        scaleml release, or another major NumPy, than this process.
     """
     ours = {package: _version(package) for package in CHECKED}
     differences = []

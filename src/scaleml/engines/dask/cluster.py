@@ -106,11 +106,17 @@ class ClusterSpec:
 def _dask_config_address() -> str | None:
     """Dask's ``scheduler-address``: ``DASK_SCHEDULER_ADDRESS`` as it is now (Dask reads
     its environment once, at import), else its config (``dask.config.set``, YAML files)."""
+    if in_dask_worker():
+        # Inside a task the work stays in that worker; worker processes often carry the
+        # variable (a Nanny's environment, Kubernetes pods), which names their own scheduler.
+        return None
     from_env = os.environ.get("DASK_SCHEDULER_ADDRESS", "").strip()
     if from_env:
         return from_env
-    import dask.config
-
+    try:
+        import dask.config
+    except ImportError:  # without Dask installed there is no Dask config to honour
+        return None
     return (dask.config.get("scheduler-address", None) or "").strip() or None
 
 
@@ -276,7 +282,8 @@ def _check_address(spec: ClusterSpec) -> None:
     source = spec.address_and_source()[1]
     raise ClusterConnectionError(
         f"{address!r} (from {source}) is not a Dask scheduler address: {problem}. `dask scheduler` prints its "
-        "address when it starts (8786 is its default port); leave the address unset to use a local cluster."
+        "address when it starts (8786 is its default port); leave the address unset (there) to use a local "
+        "cluster."
     )
 
 
@@ -290,7 +297,8 @@ def _connect(spec: ClusterSpec) -> Connection:
         client = Client(address, timeout=spec.timeout, security=security, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterConnectionError(
-            f"Could not reach the Dask scheduler at {address!r} within {spec.timeout:g} s ({exc}). "
+            f"Could not reach the Dask scheduler at {address!r} (from {spec.address_and_source()[1]}) "
+            f"within {spec.timeout:g} s ({exc}). "
             "Check the address and that `dask scheduler` is running and reachable from here; "
             "leave address unset to use a local cluster, or raise timeout=."
         ) from None

@@ -48,6 +48,10 @@ NOT_RUN = {
     "scaleml calibrate --refine": "names the file of a bench run of minutes (its date in the name); --refine is "
                                   "tested on a real bench run in test_calibration_refine.py",
     "[project.entry-points": "packaging metadata, not code; entry-point plug-ins are tested in test_registry.py",
+    "make sklearn-suite": "scikit-learn's five test files three ways (an hour on 2 cores); test_sklearn_suite.py "
+                          "runs a bounded selection with the plugin in CI",
+    "pytest -p scaleml.pytest_plugin": "whole test suites inside a backend (tens of minutes); the plugin runs a "
+                                       "bounded selection of scikit-learn's tests in test_sklearn_suite.py",
 }
 
 SCRIPT = """

@@ -302,6 +302,8 @@ class LRScheduler(Callback):
     **kwargs
         The scheduler's own arguments (``step_size=10, gamma=0.5``).
 
+    Notes
+    -----
     The learning rate each epoch trained with is in the history (``lr``).
     """
 

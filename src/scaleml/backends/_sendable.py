@@ -151,14 +151,20 @@ def dumps(obj: Any, protocol: int = pickle.HIGHEST_PROTOCOL) -> bytes:
     return buffer.getvalue()
 
 
+class UnsendableError(pickle.PicklingError, TypeError):
+    """Work that pickles in no way the workers can receive: a ``PicklingError``, and a
+    ``TypeError`` as pickle's own "cannot pickle '...' object" is, so code that caught
+    either still does."""
+
+
 def unsendable(obj: Any, exc: BaseException) -> pickle.PicklingError:
     """The error for ``obj`` that failed to pickle with ``exc``: what, where, and the fix."""
     found = _locate(obj, "", 0)
     if found is None:
-        return pickle.PicklingError(f"Cannot send this work to the workers: {type(exc).__name__}: {exc}")
+        return UnsendableError(f"Cannot send this work to the workers: {type(exc).__name__}: {exc}")
     path, culprit, error = found
     where = f" ({_readable(path)})" if path else ""
-    return pickle.PicklingError(
+    return UnsendableError(
         f"Cannot send {_describe(culprit)}{where} to the workers: {error}. It works in this process; "
         "workers need a copy of it. Make it picklable, or run this fit in this process (the local "
         "backend without n_jobs)."

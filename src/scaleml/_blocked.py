@@ -16,7 +16,7 @@ from sklearn.utils.validation import validate_data
 
 from ._validation import Interval, StrOptions, ValidatedParams
 from .data.blocks import Blocks, has_column, score_blocks
-from .engines.dask.cluster import current_client
+from .engines.dask.current import current_client
 from .data.forms import is_lazy
 from .exceptions import DataError
 from .planning import Placement, PlacementRequest, Route

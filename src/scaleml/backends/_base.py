@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, ContextManager
 
 from .._validation import validate_params
-from ..engines.dask.cluster import cluster_provider
+from ..engines.dask.current import cluster_provider
 from ..data.forms import is_lazy, is_path
 from ..exceptions import BackendOptionError, DataError
 from ..planning import Placement, PlacementRequest, Record, data_forms, self_placement, walk
@@ -239,7 +239,7 @@ class Backend(ABC):
 
         Unchanged scikit-learn code (its ``n_jobs`` paths) runs on the engine
         :meth:`engine_config` configures, and scaleml's own estimators find the
-        backend's cluster through :func:`~scaleml.engines.dask.cluster.current_client`
+        backend's cluster through :func:`~scaleml.engines.dask.current.current_client`
         (the dask backends open it on entry, so ``get_client()`` works inside).
         """
         provider = self.cluster if self.cluster_description() is not None else None

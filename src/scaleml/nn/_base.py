@@ -210,7 +210,7 @@ class TorchEstimator(TrainingLoop, ValidatedParams, BaseEstimator):
 
     def _fit(self, X: Any, y: Any, *, reset: bool, epochs: int, classes: Any, incremental: bool = False) -> TorchEstimator:
         torch = _import_torch()
-        from ..engines.dask.cluster import backend_client
+        from ..engines.dask.current import backend_client
         from ..data.device import resolve_device
 
         self._validate_params()

@@ -24,10 +24,10 @@ from ...engines.dask.cluster import (
     CONNECTIONS,
     ClusterSpec,
     Connection,
-    cluster_provider,
     in_dask_worker,
     scheduler_loss_as_error,
 )
+from ...engines.dask.current import cluster_provider
 from ...data.forms import is_lazy
 from ...planning import Placement, Record, Route, describe_estimator
 from .._base import Backend, Option

@@ -15,7 +15,8 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from ._validation import Interval, StrOptions, ValidatedParams
-from .data.blocks import Blocks, has_column, score_blocks
+from .data.blocks import Blocks, score_blocks
+from .data.columns import has_column
 from .engines.dask.current import current_client
 from .data.forms import is_lazy
 from .exceptions import DataError

@@ -183,7 +183,7 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         # Lazy data's blocks reach the steps as arrays: the names are checked here instead.
         self.feature_columns_ = None
         if is_lazy(X):
-            from .data.blocks import lazy_columns
+            from .data.columns import lazy_columns
 
             columns = lazy_columns(X)
             self.feature_columns_ = None if columns is None else [c for c in columns if c != self.target_column_]
@@ -212,7 +212,7 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         fitted_columns = self.__dict__.get("feature_columns_")
         if fitted_columns is not None and is_lazy(X):
-            from .data.blocks import check_feature_columns
+            from .data.columns import check_feature_columns
 
             check_feature_columns(X, fitted_columns, self.__dict__.get("target_column_"))
         with resolve_backend(self.backend, self._backend_options) as resolved:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...data.blocks import Blocks, has_column, no_rows_error, score_blocks
+from ...data.blocks import Blocks, no_rows_error, score_blocks
+from ...data.columns import has_column
 from ...exceptions import DataError, OutOfMemoryBudgetError
 from ...planning import Record, Route, walk
 from .._twins import engine_of, twin_of

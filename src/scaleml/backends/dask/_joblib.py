@@ -25,7 +25,7 @@ from ..._progress import Progress
 from ...exceptions import ClusterConnectionError
 from .._worker_say import caller_filters, replay
 from ._broadcast import BroadcastCache
-from ._tasks import _pack, _probe, _Raised, _run_packed, _task_key
+from ._tasks import QUIET, _pack, _probe, _Raised, _run_packed, _task_key
 
 
 class _Part:
@@ -90,6 +90,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         nesting_level: int | None = None,
         inner_max_num_threads: int | None = None,
         data_movement: str = "peers",
+        workers_say: bool = True,
         **backend_kwargs: Any,
     ) -> None:
         super().__init__(
@@ -100,6 +101,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         self.wait_for_workers = wait_for_workers
         self.preload = preload
         self.data_movement = data_movement
+        self.workers_say = workers_say
         self.activity = activity if activity is not None else {"dask_tasks": 0, "joblib_calls": 0}
         self.progress = Progress("tasks", verbose=progress)
         self.tasks = 0
@@ -118,7 +120,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         self._growing = True
         self._threads = 1  # the cluster's worker threads, as last counted
         self._caller: threading.Thread | None = None
-        self._filters: list | None = None  # the caller's warning filters when its Parallel call started
+        self._filters: list | bool | None = None  # the caller's warning filters when its Parallel call started (QUIET: none kept)
         self._gathering = threading.local()  # .batches: the batches a pull on this thread collects
 
     @property
@@ -180,7 +182,7 @@ class DaskJoblibBackend(ParallelBackendBase):
             self._batch_size = 1  # every Parallel call starts unbatched, then measures
             self._growing = True
             self._caller = threading.current_thread()
-            self._filters = caller_filters()
+            self._filters = caller_filters() if self.workers_say else QUIET
 
     def compute_batch_size(self) -> int:
         """The size of the next batch; with ``pre_dispatch="all"``, may wait for a timing.

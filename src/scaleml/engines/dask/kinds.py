@@ -43,7 +43,7 @@ DEFAULT_START_TIMEOUT = 120.0
 NOT_FROM_PROFILES = {"loop", "asynchronous"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ClusterSection:
     """A profile's ``cluster:`` section: the kind, its arguments and scaleml's own keys.
 
@@ -73,6 +73,11 @@ class ClusterSection:
     @property
     def spec(self) -> Kind:
         return KINDS[self.kind]
+
+    def __repr__(self) -> str:  # what plans and `scaleml info` print of the option
+        keys = {**self.args, **({"scale": self.scale} if self.scale is not None else {}),
+                **({"adapt": self.adapt} if self.adapt is not None else {})}
+        return f"<cluster of profile {self.profile}: kind {self.kind}, {_kwargs(keys) or 'no arguments'}>"
 
     def where(self) -> str:
         return f"Backend profile {self.source or self.profile}"

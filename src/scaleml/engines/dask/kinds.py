@@ -167,7 +167,9 @@ class Kind:
 
     ``target`` is the engine's class (``"module:attr"``); ``signature`` the callables whose
     parameters together are the valid arguments (each one's ``**kwargs`` go to the next);
-    ``nested`` the arguments that are themselves keyword mappings, checked likewise.
+    ``nested`` the arguments that are themselves keyword mappings, checked likewise; ``also``
+    callables whose named parameters are valid too, apart from the chain (gateway: the
+    section's keys go to ``Gateway(...)`` or to ``new_cluster(...)``).
     ``start(section)`` returns the engine's cluster object, ``render(section)`` what it would
     submit, ``workers(section)`` how many workers it asks for, ``where(section)`` a few words
     on where it runs. ``connect(state, timeout)`` (None: ``Client(address)``) opens a client
@@ -193,6 +195,7 @@ class Kind:
     recorded: Callable[[Any], dict[str, Any]] | None = None
     excluded: frozenset[str] = frozenset()  # parameters the class itself sets on the next one
     close: Callable[[ClusterSection, Any, Any], None] | None = None  # (section, cluster, client); None: cluster.close()
+    also: tuple[str, ...] = ()  # callables whose named parameters are valid too (gateway: new_cluster's)
 
     @property
     def target_name(self) -> str:
@@ -209,7 +212,9 @@ class Kind:
 
     def parameters(self, section: ClusterSection) -> list[str]:
         self.load()  # a missing package is named before any signature is read
-        names = [n for n in _chain_parameters(self.signature, self) if n not in NOT_FROM_PROFILES | self.excluded]
+        chained = _chain_parameters(self.signature, self)
+        also = [n for path in self.also for n in _chain_parameters((path,), self)]
+        names = sorted({n for n in [*chained, *also] if n not in NOT_FROM_PROFILES | self.excluded})
         if not self.scalable and (section.scale is not None or section.adapt is not None):
             raise ProfileError(
                 f"{section.where()}: kind {self.name} does not take scale: or adapt: (its workers are "
@@ -401,7 +406,9 @@ def _jobqueue_start(section: ClusterSection) -> Any:
 def _jobqueue_render(section: ClusterSection) -> str:
     """dask-jobqueue's own job script: making the cluster object starts its scheduler here
     but submits nothing (``n_workers`` left at 0), and it is closed at once."""
-    cluster = section.spec.load()(**{**section.args, "n_workers": 0})
+    # Its scheduler is only there to be named in the script: no dashboard on the default port.
+    scheduler = {"dashboard_address": ":0", **(section.args.get("scheduler_options") or {})}
+    cluster = section.spec.load()(**{**section.args, "n_workers": 0, "scheduler_options": scheduler})
     try:
         script = cluster.job_script()
     finally:
@@ -522,9 +529,10 @@ KINDS: dict[str, Kind] = {
         _kube_start, _kube_render, _scaled_workers, _scaled_where,
     ),
     "gateway": Kind(
-        "gateway", "dask_gateway:Gateway", ("dask_gateway:Gateway", "dask_gateway:Gateway.new_cluster"),
+        "gateway", "dask_gateway:Gateway", ("dask_gateway:Gateway",),
         "dask-gateway", "gateway", "a cluster from a Dask Gateway (dask_gateway.Gateway().new_cluster())",
         _gateway_start, _gateway_render, _scaled_workers, _args_where("address", "the gateway of Dask's config"),
+        also=("dask_gateway:Gateway.new_cluster",),
     ),
     "local": Kind(
         "local", "distributed:LocalCluster", ("distributed:LocalCluster", "distributed:Worker"),

@@ -163,7 +163,10 @@ class Spread:
         deadline = time.monotonic() + MERGE_WAIT_S
         wanted = {h.key: w for h, w in zip(holders, workers)}
         while True:
-            processing = self.client.processing(workers=workers)
+            try:
+                processing = self.client.processing(workers=workers)
+            except KeyError:  # a worker left meanwhile: its holder never stands; the old ones stay
+                return False
             if all(key in processing.get(worker, ()) for key, worker in wanted.items()):
                 return True
             if time.monotonic() > deadline:

@@ -12,7 +12,41 @@ EXACT = ("scaleml's PCA/TruncatedSVD are exact for every svd_solver: 'randomized
 MORE_INPUTS = "scaleml's PCA takes what dask-ml refused (NumPy, pandas, sparse; unknown chunk sizes; a fraction n_components)"
 SKLEARN_MESSAGE = "scaleml raises scikit-learn's error message, not dask-ml's wording"
 
+READ_ONLY = ("a Scaled model's fitted attributes read through to its fitted scikit-learn estimator and are "
+             "read-only (set them on model.estimator_); dask-ml's estimators held them as their own")
+NAMES_ON_SCALED = ("a model fitted on a Dask DataFrame by the dask-ml backend keeps the column names in Scaled's "
+                   "feature_columns_ (checked at every later call), not in the scikit-learn estimator's "
+                   "feature_names_in_: blocks reach the estimator as arrays")
+SKLEARN_ORDINAL = ("dask-ml's OrdinalEncoder encoded a DataFrame's categorical columns into codes, DataFrame in and "
+                   "out; scaleml's equivalent is scikit-learn's OrdinalEncoder (every column, an array out, "
+                   "scikit-learn's feature-name errors)")
+PANDAS3 = "pandas 3 stores text as its 'str' dtype, not object: the test predates pandas 3 (dask-ml fails it too)"
+
+SKLEARN_OUTPUT = ("scikit-learn's OneHotEncoder gives an array or sparse matrix for a DataFrame too (a DataFrame with "
+                  "set_output(transform='pandas')); dask-ml's returned a DataFrame")
+SKLEARN_ENCODER = ("scikit-learn's OneHotEncoder takes what dask-ml's refused (handle_unknown='ignore', drop=, "
+                   "non-categorical columns), with scikit-learn's own errors and messages")
+NO_LABEL_ENCODER = ("scaleml has no lazy LabelEncoder: scikit-learn's LabelEncoder encodes a target in memory, and "
+                    "Scaled fits 2-d X (a 1-d Dask array is refused, naming the fix); scaleml's estimators take "
+                    "lazy targets as they are")
+
 DELIBERATE = {
+    "test_dml_preprocessing_encoders.py::test_basic_dataframe": SKLEARN_OUTPUT,
+    "test_dml_preprocessing_encoders.py::test_invalid_handle_input": SKLEARN_ENCODER,
+    "test_dml_preprocessing_encoders.py::test_onehotencoder_drop_raises": SKLEARN_ENCODER,
+    "test_dml_preprocessing_encoders.py::test_dataframe_requires_all_categorical": SKLEARN_ENCODER,
+    "test_dml_preprocessing_encoders.py::test_unknown_category_transform": SKLEARN_ENCODER,
+    "test_dml_preprocessing_encoders.py::test_different_shape_raises": SKLEARN_ENCODER,
+    "test_dml_preprocessing_encoders.py::test_unknown_category_transform_array": SKLEARN_ENCODER,
+    "test_dml_preprocessing_label.py::TestLabelEncoder": NO_LABEL_ENCODER,
+    "test_dml_preprocessing_data.py::TestRobustScaler::test_transform": READ_ONLY,
+    "test_dml_preprocessing_data.py::TestQuantileTransformer::test_basic": READ_ONLY,
+    "test_dml_preprocessing_data.py::TestPolynomialFeatures::test_input_types": NAMES_ON_SCALED,
+    "test_dml_preprocessing_data.py::TestOrdinalEncoder::test_basic": SKLEARN_ORDINAL,
+    "test_dml_preprocessing_data.py::TestOrdinalEncoder::test_da": SKLEARN_ORDINAL,
+    "test_dml_preprocessing_data.py::TestOrdinalEncoder::test_transform_raises": SKLEARN_ORDINAL,
+    "test_dml_preprocessing_data.py::TestOrdinalEncoder::test_inverse_transform": SKLEARN_ORDINAL,
+    "test_dml_preprocessing_data.py::TestCategorizer::test_columns": PANDAS3,
     "test_dml_kmeans.py::TestKMeans::test_basic": EXTRA_ATTRS,
     "test_dml_pca.py::test_basic": EXTRA_ATTRS,
     "test_dml_svd.py::test_basic": EXTRA_ATTRS,
@@ -25,4 +59,10 @@ DELIBERATE = {
     "test_dml_pca.py::test_unknown_shapes[fit_transform-auto]": MORE_INPUTS,
     "test_dml_pca.py::test_pca_sklearn_inputs": MORE_INPUTS,
     "test_dml_pca.py::test_unknown_shapes_n_components_larger_than_num_rows": SKLEARN_MESSAGE,
+}
+
+# Tests that cannot run here for a reason outside scaleml (skipped, with it).
+SKIPPED = {
+    "test_dml_preprocessing_label.py::TestLabelEncoder::test_input_types": (
+        "its fixture fails on pandas 3: da.from_array of a pandas 'str' Series (Cannot interpret StringDtype)"),
 }

@@ -208,10 +208,11 @@ class Blocks:
                       rows=self.rows, y_column=self.y_column, y_unique=self.y_unique, y_ndim=self.y_ndim,
                       client=self.client)
 
-    def map_to_array(self, fn: Callable, *args: Any, n_columns: int | None, dtype: Any) -> Any:
+    def map_to_array(self, fn: Callable, *args: Any, n_columns: int | None, dtype: Any, meta: Any = None) -> Any:
         """A lazy Dask array of ``fn(part, *args)`` per block, stacked in row order.
 
-        ``n_columns`` is None for one value per row (a 1-d result).
+        ``n_columns`` is None for one value per row (a 1-d result); ``meta``: the blocks' kind
+        when not NumPy (an empty ``scipy.sparse`` matrix for sparse blocks).
         """
         import dask
         import dask.array as da
@@ -220,7 +221,7 @@ class Blocks:
         for index, part in enumerate(self.parts):
             rows = self.rows[index] if self.rows is not None else np.nan
             shape = (rows,) if n_columns is None else (rows, n_columns)
-            blocks.append(da.from_delayed(dask.delayed(fn)(part, *args), shape=shape, dtype=dtype))
+            blocks.append(da.from_delayed(dask.delayed(fn)(part, *args), shape=shape, dtype=dtype, meta=meta))
         return da.concatenate(blocks) if blocks else da.empty((0,) if n_columns is None else (0, n_columns), dtype=dtype)
 
     def gather(self, fn: Callable, *args: Any) -> list[Any]:

@@ -173,11 +173,12 @@ class Blocks:
                 y = y.to_dask_array()
             if not isinstance(y, da.Array):
                 raise DataError(f"With a Dask array X, y must be a Dask array or Series, not {type(y).__name__}.")
-            if y.ndim != 1:
+            if y.ndim != 1 and (y.ndim != 2 or y.shape[1] != 1):
                 raise DataError(
-                    f"With lazy X, y must be 1-d (one target per row); got {y.ndim} dimensions. "
+                    f"With lazy X, y must be 1-d (one target per row), or one column (n, 1); got shape {y.shape}. "
                     "Fit one model per target, or load the data in memory."
                 )
+            y = y.rechunk({1: -1}) if y.ndim == 2 else y
             unknown = any(math.isnan(c) for c in (*X.chunks[0], *y.chunks[0]))
             # Unknown lengths in as many blocks (both cut by the same filter, say): paired
             # as they are, each pair's lengths checked where it is read; else aligned.
@@ -191,7 +192,7 @@ class Blocks:
         return cls(
             parts, lazy=True, description=f"Dask array, {len(parts)} blocks", n_features=X.shape[1],
             nbytes=int(X.nbytes) if known else None, rows=list(X.chunks[0]) if known else None,
-            y_unique=da.unique(y) if y is not None else None, client=client,
+            y_unique=da.unique(y) if y is not None else None, client=client, y_ndim=1 if y is None else y.ndim,
         )
 
     # -- derived data ----------------------------------------------------------------

@@ -166,7 +166,8 @@ def _dummies(frame: pd.DataFrame, dtypes: dict, drop_first: bool, handle_unknown
 
 def _undummy(frame: pd.DataFrame, encoder: DummyEncoder) -> pd.DataFrame:
     """The categorical columns back from their dummies (the argmax of each column's block)."""
-    parts = [frame[list(encoder.non_categorical_columns_)]]
+    # Values given as one NumPy array share a dtype (object, say): the other columns get theirs back.
+    parts = [frame[list(encoder.non_categorical_columns_)].astype(encoder.non_categorical_dtypes_)]
     for name in encoder.categorical_columns_:
         dtype = encoder.dtypes_[name]
         block = frame.iloc[:, encoder.categorical_blocks_[name]].to_numpy(dtype=float)
@@ -202,6 +203,8 @@ class DummyEncoder(ValidatedParams, TransformerMixin, BaseEstimator):
     columns_, categorical_columns_, non_categorical_columns_, transformed_columns_ : pandas.Index
     dtypes_ : dict
         Column name -> ``pandas.CategoricalDtype``.
+    non_categorical_dtypes_ : dict
+        The other columns' dtypes (given back by ``inverse_transform`` of a NumPy array).
     categorical_blocks_ : dict
         Column name -> the slice of its dummies in the output.
     """
@@ -233,6 +236,7 @@ class DummyEncoder(ValidatedParams, TransformerMixin, BaseEstimator):
             right = left + len(self.dtypes_[name].categories) - int(self.drop_first)
             self.categorical_blocks_[name], left = slice(left, right), right
         sample = _cast(_sample(X), self.dtypes_, "ignore")
+        self.non_categorical_dtypes_ = sample[list(self.non_categorical_columns_)].dtypes.to_dict()
         self.transformed_columns_ = pd.get_dummies(sample, columns=columns, drop_first=self.drop_first).columns
         return self
 

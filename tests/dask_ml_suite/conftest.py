@@ -126,13 +126,15 @@ def pytest_collection_modifyitems(config, items):
     """Mark dask-ml's tests that fail on scaleml by design (deliberate.py) as strict expected failures."""
     import os
 
-    from deliberate import DELIBERATE, SKIPPED
+    from deliberate import DELIBERATE, SKIPPED, SLOW
 
     here = os.path.dirname(os.path.abspath(__file__))
     for item in items:
         if not str(item.path).startswith(here + os.sep):
             continue
         nodeid = os.path.relpath(str(item.path), here) + "::" + "::".join(item.nodeid.split("::")[1:])
+        if _lookup(dict.fromkeys(SLOW, True), nodeid):
+            item.add_marker(pytest.mark.slow)
         skipped = _lookup(SKIPPED, nodeid)
         if skipped:
             item.add_marker(pytest.mark.skip(reason=skipped))

@@ -38,7 +38,21 @@ SPLIT_INDICES = ("scaleml's KFold/ShuffleSplit.split are scikit-learn's (NumPy i
 SPLIT_OWN = ("scaleml's train_test_split on lazy data keeps scikit-learn's defaults (test_size=0.25) and its own "
              "refusals with the way forward (shuffle=False, absolute sizes); drawn rows keep their order in a block")
 
+SKLEARN_ERROR_SCORE = ("scikit-learn's searches default to error_score=nan (a failing fit warns with FitFailedWarning "
+                       "and scores nan); dask-ml's defaulted to 'raise'")
+SKLEARN_SEARCH = ("scikit-learn's searches take whole steps and transformer lists as parameters (a pipeline's "
+                  "'steps'); dask-ml's refused them with NotImplementedError")
+
 DELIBERATE = {
+    "test_dml_model_selection_search.py::test_grid_search_dask_inputs": (
+        "fit parameters (groups=) with a lazy X are refused by the dask-ml backend (pass them with in-memory "
+        "data); dask.delayed inputs are computed and NumPy/Dask mixes of X and y are taken"),
+    "test_dml_model_selection_search.py::test_feature_union_fit_failure": SKLEARN_ERROR_SCORE,
+    "test_dml_model_selection_search.py::test_feature_union_fit_failure_multiple_metrics": SKLEARN_ERROR_SCORE,
+    "test_dml_model_selection_search.py::test_failing_classifier_fails": SKLEARN_ERROR_SCORE,
+    "test_dml_model_selection_search.py::test_pipeline_fit_failure": SKLEARN_ERROR_SCORE,
+    "test_dml_model_selection_search.py::test_pipeline_raises": SKLEARN_SEARCH,
+    "test_dml_model_selection_search.py::test_feature_union_raises": SKLEARN_SEARCH,
     "test_dml_linear_model_glm.py::test_poisson_fit": (
         "scaleml's PoissonRegressor has scikit-learn's methods (score is D², the deviance explained); "
         "dask-ml's get_deviance is not one of them"),
@@ -92,4 +106,10 @@ DELIBERATE = {
 SKIPPED = {
     "test_dml_preprocessing_label.py::TestLabelEncoder::test_input_types": (
         "its fixture fails on pandas 3: da.from_array of a pandas 'str' Series (Cannot interpret StringDtype)"),
+}
+
+# Tests over ~20 s on two busy cores (each starts a LocalCluster per search fit): marked slow.
+SLOW = {
+    "test_dml_model_selection_search.py::test_grid_search_dask_inputs",
+    "test_dml_model_selection_search.py::test_grid_search_dask_dataframe",
 }

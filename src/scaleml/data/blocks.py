@@ -171,8 +171,11 @@ class Blocks:
         if y is not None:
             if isinstance(y, dd.Series):
                 y = y.to_dask_array()
+            if isinstance(y, (np.ndarray, list)) or type(y).__module__.startswith("pandas"):
+                y = da.from_array(np.asarray(y))  # in memory already: cut to X's blocks below
             if not isinstance(y, da.Array):
-                raise DataError(f"With a Dask array X, y must be a Dask array or Series, not {type(y).__name__}.")
+                raise DataError(f"With a Dask array X, y must be a Dask array or Series, or in memory "
+                                f"(NumPy, pandas, a list), not {type(y).__name__}.")
             if y.ndim != 1 and (y.ndim != 2 or y.shape[1] != 1):
                 raise DataError(
                     f"With lazy X, y must be 1-d (one target per row), or one column (n, 1); got shape {y.shape}. "

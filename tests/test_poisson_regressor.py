@@ -80,3 +80,11 @@ def test_an_empty_block_is_skipped():
     chunks = ((0, 1000, 2000), (6,))
     model = PoissonRegressor(tol=1e-8).fit(da.from_array(X, chunks=chunks), da.from_array(Y, chunks=(chunks[0],)))
     assert _relative(model, _reference()) < 1e-4
+
+
+def test_score_on_lazy_data_names_the_way():
+    from scaleml.exceptions import DataError
+
+    model = PoissonRegressor().fit(X, Y)
+    with pytest.raises(DataError, match="d2_tweedie_score"):
+        model.score(da.from_array(X, chunks=700), da.from_array(Y, chunks=700))

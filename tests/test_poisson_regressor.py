@@ -88,3 +88,10 @@ def test_score_on_lazy_data_names_the_way():
     model = PoissonRegressor().fit(X, Y)
     with pytest.raises(DataError, match="d2_tweedie_score"):
         model.score(da.from_array(X, chunks=700), da.from_array(Y, chunks=700))
+
+
+def test_passes_sklearns_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    failed = [r for r in check_estimator(PoissonRegressor(), on_fail=None) if r["status"] == "failed"]
+    assert failed == []

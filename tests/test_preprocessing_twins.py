@@ -188,14 +188,16 @@ def test_scalers_streamed_past_the_budget_equal_the_in_memory_fit(scaler_name):
 
 
 def test_quantile_transformer_from_a_uniform_sample_is_close():
-    X = RNG.lognormal(size=(300_000, 3)) * [1, 10, 100]
+    X = np.random.default_rng(7).lognormal(size=(300_000, 3)) * [1, 10, 100]
     Xd = da.from_array(X, chunks=(40_000, -1))
-    model = Scaled(QuantileTransformer(random_state=0), **_tiny_budget()).fit(Xd)
+    # subsample=None: scikit-learn uses every row it is given (the reference all 300,000; ours the sample)
+    model = Scaled(QuantileTransformer(subsample=None), **_tiny_budget()).fit(Xd)
     assert model.plan_[0].engine == "scaleml.preprocessing"
-    reference = QuantileTransformer(random_state=0).fit(X)
-    # approximate (a 100,000-row sample, then scikit-learn's own subsample): the uniform output within 0.01
-    assert_allclose(model.estimator_.transform(X[:5_000]), reference.transform(X[:5_000]), atol=0.01)
-    again = Scaled(QuantileTransformer(random_state=0), **_tiny_budget()).fit(Xd)
+    reference = QuantileTransformer(subsample=None).fit(X)
+    # approximate: a 100,000-row sample puts a quantile's rank within ~0.002 (one standard deviation)
+    difference = np.abs(model.estimator_.transform(X[:5_000]) - reference.transform(X[:5_000]))
+    assert difference.mean() < 0.003 and difference.max() < 0.015
+    again = Scaled(QuantileTransformer(subsample=None), **_tiny_budget()).fit(Xd)
     assert_array_equal(again.estimator_.quantiles_, model.estimator_.quantiles_)  # seeded: refits agree
 
 

@@ -77,6 +77,7 @@ class PoissonRegressor(BlockedModel, RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.target_tags.positive_only = True  # counts: scikit-learn's checks draw non-negative targets
         return tags
 
     def fit(self, X: Any, y: Any) -> PoissonRegressor:
@@ -85,6 +86,10 @@ class PoissonRegressor(BlockedModel, RegressorMixin, BaseEstimator):
         With a DataFrame or a path, ``y`` is the name of the target column.
         """
         self._validate_params()
+        if not is_lazy(X) and len(getattr(y, "shape", ())) == 2:
+            from sklearn.utils.validation import column_or_1d
+
+            y = column_or_1d(y, warn=True)  # one target, as scikit-learn's: (n, 1) warned and raveled
         data = blocked_input(self, X, y, classifier=False)
         if not data.lazy and (np.asarray(data.parts[0][1]) < 0).any():
             raise ValueError("Some value(s) of y are out of the valid range of the loss 'HalfPoissonLoss'.")

@@ -123,10 +123,10 @@ def _lookup(table, nodeid):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark dask-ml's tests that fail on scaleml by design (deliberate.py) as strict expected failures."""
+    """Mark dask-ml's tests that fail on scaleml by design (dml_deliberate.py) as strict expected failures."""
     import os
 
-    from deliberate import DELIBERATE, SKIPPED, SLOW
+    from dml_deliberate import DELIBERATE, SKIPPED, SLOW
 
     here = os.path.dirname(os.path.abspath(__file__))
     for item in items:

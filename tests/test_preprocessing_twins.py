@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures, QuantileTransformer, RobustScaler
 
 from scaleml import Scaled, explain
 from scaleml.preprocessing import from_sklearn
@@ -100,7 +100,6 @@ def test_robust_scaler_from_a_uniform_sample_is_close():
 def test_what_has_no_one_pass_twin_is_refused_with_the_alternatives():
     assert from_sklearn(SimpleImputer(strategy="median")) is None
     assert from_sklearn(OneHotEncoder(min_frequency=5)) is None
-    assert from_sklearn(OneHotEncoder(categories=[["a", "b"]])) is None
     from scaleml.exceptions import OutOfMemoryBudgetError
 
     X = da.from_array(RNG.normal(size=(2_000, 3)), chunks=(500, -1))
@@ -186,3 +185,68 @@ def test_scalers_streamed_past_the_budget_equal_the_in_memory_fit(scaler_name):
     reference = getattr(sk, scaler_name)().fit(X)
     assert model.plan_[0].route is Route.STREAMED
     assert_allclose(model.estimator_.transform(X), reference.transform(X), rtol=1e-10, atol=1e-12)
+
+
+def test_quantile_transformer_from_a_uniform_sample_is_close():
+    X = np.random.default_rng(7).lognormal(size=(300_000, 3)) * [1, 10, 100]
+    Xd = da.from_array(X, chunks=(40_000, -1))
+    # subsample=None: scikit-learn uses every row it is given (the reference all 300,000; ours the sample)
+    model = Scaled(QuantileTransformer(subsample=None), **_tiny_budget()).fit(Xd)
+    assert model.plan_[0].engine == "scaleml.preprocessing"
+    reference = QuantileTransformer(subsample=None).fit(X)
+    # approximate: a 100,000-row sample puts a quantile's rank within ~0.002 (one standard deviation)
+    difference = np.abs(model.estimator_.transform(X[:5_000]) - reference.transform(X[:5_000]))
+    assert difference.mean() < 0.003 and difference.max() < 0.015
+    again = Scaled(QuantileTransformer(subsample=None), **_tiny_budget()).fit(Xd)
+    assert_array_equal(again.estimator_.quantiles_, model.estimator_.quantiles_)  # seeded: refits agree
+
+
+def test_quantile_transformer_nan_in_one_block_is_sklearns_handling():
+    X = RNG.normal(size=(6_000, 2))
+    X[5_100, 1] = np.nan  # scikit-learn's QuantileTransformer ignores NaN in fit and keeps it in transform
+    model = Scaled(QuantileTransformer(n_quantiles=100), **_tiny_budget()).fit(da.from_array(X, chunks=(1_000, -1)))
+    out = model.transform(da.from_array(X, chunks=(1_000, -1))).compute()
+    assert np.isnan(out[5_100, 1]) and np.isfinite(np.delete(out, 5_100, axis=0)).all()
+
+
+def test_polynomial_features_streamed_learn_only_the_width():
+    import dask
+
+    X = RNG.normal(size=(4_000, 3))
+    Xd = da.from_array(X, chunks=(1_000, -1))
+    computes = []
+
+    def counting(dsk, keys, **kwargs):
+        computes.append(1)
+        return dask.get(dsk, keys, **kwargs)
+
+    with dask.config.set(scheduler=counting):
+        model = Scaled(PolynomialFeatures(degree=2), **_tiny_budget()).fit(Xd)
+    assert computes == []  # a Dask array's width is known: nothing read
+    assert model.plan_[0].engine == "scaleml.preprocessing"
+    reference = PolynomialFeatures(degree=2).fit(X)
+    assert model.estimator_.n_output_features_ == reference.n_output_features_
+    assert_allclose(model.transform(Xd).compute(), reference.transform(X))
+
+
+def test_an_encoder_given_its_categories_reads_nothing(category_files):
+    import dask
+
+    categories = [["amber", "blue", "green", "red", "violet"], ["L", "M", "S"]]
+    computes = []
+
+    def counting(dsk, keys, **kwargs):
+        computes.append(1)
+        return dask.get(dsk, keys, **kwargs)
+
+    Xd = da.from_array(CATEGORIES.to_numpy(), chunks=(1_000, -1))
+    encoder = OneHotEncoder(categories=categories, sparse_output=False)
+    with dask.config.set(scheduler=counting):
+        model = Scaled(encoder, **_tiny_budget()).fit(Xd)
+    assert computes == [] and model.plan_[0].engine == "scaleml.preprocessing"
+    reference = OneHotEncoder(categories=categories, sparse_output=False).fit(CATEGORIES.to_numpy())
+    assert_array_equal(model.estimator_.transform(CATEGORIES.to_numpy()), reference.transform(CATEGORIES.to_numpy()))
+    # a category outside the given ones is found when transforming, with scikit-learn's error
+    unseen = da.from_array(np.array([["pink", "S"]], dtype=object), chunks=(1, -1))
+    with pytest.raises(ValueError, match="Found unknown categories"):
+        model.transform(unseen).compute()

@@ -87,6 +87,8 @@ def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> Blocks:
     # The target named as a column of lazy data is left out of the features again in predict.
     estimator.target_column_ = y if is_lazy(X) and isinstance(y, str) else None
     if is_lazy(X):
+        if classifier and getattr(y, "ndim", 1) == 2 and y.shape[1] == 1:
+            y = _column_vector(y)
         return Blocks.from_input(X, y, client=current_client())
     if y is None:
         raise ValueError(
@@ -97,6 +99,19 @@ def blocked_input(estimator: Any, X: Any, y: Any, classifier: bool) -> Blocks:
         multi_output=not classifier,
     )
     return Blocks.from_input(X.astype(np.float64, copy=False), y)
+
+
+def _column_vector(y: Any) -> Any:
+    """A lazy ``(n, 1)`` target of a classifier, as scikit-learn takes one: warned, then raveled."""
+    import warnings
+
+    from sklearn.exceptions import DataConversionWarning
+
+    warnings.warn(
+        "A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
+        "(n_samples, ), for example using ravel().", DataConversionWarning, stacklevel=3,
+    )
+    return y[:, 0]
 
 
 def unsupervised_input(estimator: Any, X: Any, y: Any = None, *, min_features: int = 1) -> Blocks:

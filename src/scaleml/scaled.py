@@ -13,7 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._config import DEFAULT_BACKEND, ENV_BACKEND, active_backend, resolve_backend
-from .data.forms import is_lazy
+from .data.forms import computed_delayed, is_lazy
 from .planning import Plan, Record
 
 
@@ -134,7 +134,9 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data, in any form the backend accepts.
+            Training data, in any form the backend accepts. ``dask.delayed`` values (X,
+            y or a fit parameter such as ``groups``) are computed first, in one
+            ``dask.compute``: each is one whole object, as dask-ml's searches took them.
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
             Targets; None for unsupervised estimators.
         **fit_params
@@ -145,6 +147,7 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
         self : Scaled
         """
         record = Record()
+        X, y, fit_params = computed_delayed(X, y, fit_params)  # dask.delayed values: whole objects
         with resolve_backend(self.backend, self._backend_options) as resolved:
             fitted = resolved.backend.fit(clone(self.estimator), X, y, record, **fit_params)
         self._fitted(fitted, record, resolved, X, y)
@@ -192,6 +195,7 @@ class Scaled(MetaEstimatorMixin, BaseEstimator):
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         """Fit on the backend and return the transformed ``X``."""
         record = Record()
+        X, y, fit_params = computed_delayed(X, y, fit_params)
         with resolve_backend(self.backend, self._backend_options) as resolved:
             fitted, transformed = resolved.backend.fit_transform(clone(self.estimator), X, y, record, **fit_params)
         self._fitted(fitted, record, resolved, X, y)

@@ -14,7 +14,7 @@ from typing import Any, ContextManager
 import joblib
 
 from .._validation import Predicate
-from ..data.forms import is_path
+from ..data.forms import is_dask, is_path
 from ..planning import Placement, Record, Route, describe_estimator, walk
 from ._base import Backend, Option
 from ._loky_say import forwarding
@@ -104,6 +104,11 @@ class LocalBackend(Backend):
         # left to the estimator, as plainly (a dask-ml estimator fits them).
         if is_path(X):
             self.refuse_lazy_unless_blocked(estimator, X, method)
+        elif is_dask(X) and not hasattr(X, "chunks") and hasattr(type(estimator), "_run_search"):
+            # A search indexes X by rows, which a Dask DataFrame cannot do (scikit-learn's
+            # "'DataFrame' object has no attribute 'take'"): refused before it starts, with
+            # the way forward. (A Dask array it can index: those run, as before.)
+            self.refuse_lazy(X, method)
 
     def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
         return sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit", shared_disk=True)

@@ -284,9 +284,12 @@ class KMeans(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         check_is_fitted(self)
         centers = self.cluster_centers_
         if not is_lazy(X):
-            X = self._in_memory(X)
-            return euclidean_distances(X, centers.astype(X.dtype, copy=False))
-        return apply_rows(self, X, lambda block: euclidean_distances(block, centers), len(centers), np.float64)
+            # scikit-learn's dtype: float32 only when X and the centres both are.
+            return euclidean_distances(self._in_memory(X), centers)
+        both32 = getattr(X, "dtype", None) == np.float32 and centers.dtype == np.float32
+        dtype = np.float32 if both32 else np.float64
+        return apply_rows(self, X, lambda block: euclidean_distances(block, centers).astype(dtype, copy=False),
+                          len(centers), dtype)
 
     def _in_memory(self, X: Any) -> Any:
         """In-memory X validated against the fit, float32 kept (as scikit-learn's KMeans)."""

@@ -61,4 +61,4 @@ def align(X: Any, y: Any) -> tuple[Any, Any]:
         y = y.compute_chunk_sizes()
     if X.shape[0] != y.shape[0]:
         raise DataError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
-    return X, y.rechunk((X.chunks[0],))
+    return X, y.rechunk((X.chunks[0],) + y.chunks[1:])

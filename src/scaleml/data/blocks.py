@@ -171,13 +171,17 @@ class Blocks:
         if y is not None:
             if isinstance(y, dd.Series):
                 y = y.to_dask_array()
+            if isinstance(y, (np.ndarray, list)) or type(y).__module__.startswith("pandas"):
+                y = da.from_array(np.asarray(y))  # in memory already: cut to X's blocks below
             if not isinstance(y, da.Array):
-                raise DataError(f"With a Dask array X, y must be a Dask array or Series, not {type(y).__name__}.")
-            if y.ndim != 1:
+                raise DataError(f"With a Dask array X, y must be a Dask array or Series, or in memory "
+                                f"(NumPy, pandas, a list), not {type(y).__name__}.")
+            if y.ndim != 1 and (y.ndim != 2 or y.shape[1] != 1):
                 raise DataError(
-                    f"With lazy X, y must be 1-d (one target per row); got {y.ndim} dimensions. "
+                    f"With lazy X, y must be 1-d (one target per row), or one column (n, 1); got shape {y.shape}. "
                     "Fit one model per target, or load the data in memory."
                 )
+            y = y.rechunk({1: -1}) if y.ndim == 2 else y
             unknown = any(math.isnan(c) for c in (*X.chunks[0], *y.chunks[0]))
             # Unknown lengths in as many blocks (both cut by the same filter, say): paired
             # as they are, each pair's lengths checked where it is read; else aligned.
@@ -191,7 +195,7 @@ class Blocks:
         return cls(
             parts, lazy=True, description=f"Dask array, {len(parts)} blocks", n_features=X.shape[1],
             nbytes=int(X.nbytes) if known else None, rows=list(X.chunks[0]) if known else None,
-            y_unique=da.unique(y) if y is not None else None, client=client,
+            y_unique=da.unique(y) if y is not None else None, client=client, y_ndim=1 if y is None else y.ndim,
         )
 
     # -- derived data ----------------------------------------------------------------
@@ -208,10 +212,11 @@ class Blocks:
                       rows=self.rows, y_column=self.y_column, y_unique=self.y_unique, y_ndim=self.y_ndim,
                       client=self.client)
 
-    def map_to_array(self, fn: Callable, *args: Any, n_columns: int | None, dtype: Any) -> Any:
+    def map_to_array(self, fn: Callable, *args: Any, n_columns: int | None, dtype: Any, meta: Any = None) -> Any:
         """A lazy Dask array of ``fn(part, *args)`` per block, stacked in row order.
 
-        ``n_columns`` is None for one value per row (a 1-d result).
+        ``n_columns`` is None for one value per row (a 1-d result); ``meta``: the blocks' kind
+        when not NumPy (an empty ``scipy.sparse`` matrix for sparse blocks).
         """
         import dask
         import dask.array as da
@@ -220,7 +225,7 @@ class Blocks:
         for index, part in enumerate(self.parts):
             rows = self.rows[index] if self.rows is not None else np.nan
             shape = (rows,) if n_columns is None else (rows, n_columns)
-            blocks.append(da.from_delayed(dask.delayed(fn)(part, *args), shape=shape, dtype=dtype))
+            blocks.append(da.from_delayed(dask.delayed(fn)(part, *args), shape=shape, dtype=dtype, meta=meta))
         return da.concatenate(blocks) if blocks else da.empty((0,) if n_columns is None else (0, n_columns), dtype=dtype)
 
     def gather(self, fn: Callable, *args: Any) -> list[Any]:

@@ -17,8 +17,28 @@ def is_path(X: Any) -> bool:
 
 
 def is_dask(X: Any) -> bool:
-    """Whether ``X`` is a Dask collection (array, DataFrame, Series)."""
-    return type(X).__module__.split(".", 1)[0] in ("dask", "dask_expr")
+    """Whether ``X`` is a Dask collection (array, DataFrame, Series); not a ``dask.delayed`` value."""
+    return type(X).__module__.split(".", 1)[0] in ("dask", "dask_expr") and not is_delayed(X)
+
+
+def is_delayed(X: Any) -> bool:
+    """Whether ``X`` is a ``dask.delayed`` value (a whole object computed on demand, not blocks)."""
+    return type(X).__module__ == "dask.delayed"
+
+
+def computed_delayed(X: Any, y: Any, fit_params: dict) -> tuple[Any, Any, dict]:
+    """``X``, ``y`` and the fit parameters with every ``dask.delayed`` value computed, in one
+    ``dask.compute``: a delayed value is one whole object (as dask-ml's searches took them), so
+    it is brought here as scikit-learn would take it; anything else is left as it is."""
+    values = {"X": X, "y": y, **{f"param:{k}": v for k, v in fit_params.items()}}
+    delayed = {k: v for k, v in values.items() if is_delayed(v)}
+    if not delayed:
+        return X, y, fit_params
+    import dask
+
+    values.update(zip(delayed, dask.compute(*delayed.values())))
+    params = {k[len("param:"):]: v for k, v in values.items() if k.startswith("param:")}
+    return values["X"], values["y"], params
 
 
 def is_lazy(X: Any) -> bool:

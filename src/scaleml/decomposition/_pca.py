@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import Interval
+from .._validation import Interval, StrOptions
 from ._probabilistic import covariance, precision, row_log_likelihood
 from ._route import eigh_descending, factor_svd
-from ._svd import SOLVERS, _BlockedSVD, back_to_features
+from ._svd import SOLVERS, _BlockedSVD, back_to_features, route_of
 
 # 0 is scikit-learn's full solver's too: no components, the noise variance only.
 _COMPONENTS = [Interval(Integral, 0, None, closed="left"), Interval(Real, 0, 1, closed="neither")]
@@ -44,7 +44,11 @@ class PCA(_BlockedSVD):
     svd_solver : {"auto", "covariance_eigh", "tsqr"}, default="auto"
         ``"auto"``: the covariance route, then TSQR when the condition estimate
         ``trace(X'X) / λ_k`` passes ``1e6``; ``"covariance_eigh"``: never TSQR (one
-        pass always); ``"tsqr"``: TSQR only (one pass, each block's QR).
+        pass always); ``"tsqr"``: TSQR only (one pass, each block's QR). scikit-learn's
+        ``"full"``, ``"arpack"`` and ``"randomized"`` are accepted so its (and dask-ml's)
+        code runs unchanged: they take ``"auto"``'s routes, which are exact.
+    iterated_power, random_state : as scikit-learn's, accepted so its code runs unchanged
+        No effect: the routes are exact, not randomized.
     verbose : int, default=0
         Print what the pass read.
 
@@ -70,19 +74,24 @@ class PCA(_BlockedSVD):
         "n_components": [*_COMPONENTS, None],
         "whiten": ["boolean"],
         "svd_solver": [SOLVERS],
+        "iterated_power": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
     }
 
-    def __init__(self, n_components=None, *, whiten=False, svd_solver="auto", verbose=0):
+    def __init__(self, n_components=None, *, whiten=False, svd_solver="auto", iterated_power="auto",
+                 random_state=None, verbose=0):
         self.n_components = n_components
         self.whiten = whiten
         self.svd_solver = svd_solver
+        self.iterated_power = iterated_power
+        self.random_state = random_state
         self.verbose = verbose
 
     def _sklearn_params(self) -> dict:
         return {"n_components": self.n_components, "whiten": self.whiten, "svd_solver": "full"}
 
     def _solver(self) -> str:
-        return self.svd_solver
+        return route_of(self.svd_solver)
 
     def _eigh(self, n: int, sums: np.ndarray, gram: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         scatter = gram - np.outer(sums, sums) / n

@@ -16,7 +16,15 @@ from ..data.forms import is_lazy
 from ._blocks import centred_summary, gram_summary, merge_gram, merge_summaries, uncentred_factor
 from ._route import MAX_CONDITION, condition_estimate, eigh_descending, factor_svd, needs_tsqr
 
-SOLVERS = StrOptions({"auto", "covariance_eigh", "tsqr"})
+SOLVERS = StrOptions({"auto", "covariance_eigh", "tsqr", "full", "arpack", "randomized"})
+# scikit-learn's (and dask-ml's) solver names, accepted so their code runs unchanged: each
+# asks for the exact answer or an approximation of it, and the rule's exact routes give it.
+EXACT_ALIASES = frozenset({"full", "arpack", "randomized"})
+
+
+def route_of(solver: str) -> str:
+    """The route a solver name asks for: scikit-learn's names take the rule's (``"auto"``)."""
+    return "auto" if solver in EXACT_ALIASES else solver
 
 
 class _BlockedSVD(BlockedEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -136,8 +144,11 @@ class TruncatedSVD(_BlockedSVD):
     Parameters
     ----------
     n_components : int, default=2
-    algorithm : {"auto", "covariance_eigh", "tsqr"}, default="auto"
-        As :class:`PCA`'s ``svd_solver`` (the rule in ``scaleml.decomposition._route``).
+    algorithm : {"auto", "covariance_eigh", "tsqr", "arpack", "randomized", "full"}, default="auto"
+        As :class:`PCA`'s ``svd_solver`` (the rule in ``scaleml.decomposition._route``);
+        scikit-learn's names are accepted and take ``"auto"``'s exact routes.
+    n_iter, random_state : as scikit-learn's, accepted so its code runs unchanged
+        No effect: the routes are exact, not randomized.
     verbose : int, default=0
 
     Attributes
@@ -154,18 +165,22 @@ class TruncatedSVD(_BlockedSVD):
         **_BlockedSVD._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "algorithm": [SOLVERS],
+        "n_iter": [Interval(Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
     }
 
-    def __init__(self, n_components=2, *, algorithm="auto", verbose=0):
+    def __init__(self, n_components=2, *, algorithm="auto", n_iter=5, random_state=None, verbose=0):
         self.n_components = n_components
         self.algorithm = algorithm
+        self.n_iter = n_iter
+        self.random_state = random_state
         self.verbose = verbose
 
     def _sklearn_params(self) -> dict:
         return {"n_components": self.n_components, "algorithm": "arpack"}
 
     def _solver(self) -> str:
-        return self.algorithm
+        return route_of(self.algorithm)
 
     def _eigh(self, n: int, sums: np.ndarray, gram: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         values, Vt = eigh_descending(gram)

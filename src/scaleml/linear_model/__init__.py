@@ -9,15 +9,18 @@ blocks, computed and reduced where the blocks are.
                          Newton or L-BFGS, one pass per step
     LinearRegression     least squares in one pass
     Ridge                L2-penalized least squares in one pass
+    PoissonRegressor     L2-penalized Poisson regression (log link); Newton or L-BFGS,
+                         one pass per step
 
     from_sklearn         the twin of a scikit-learn linear model, or None
 
-The ``dask-ml`` backend fits scikit-learn's LogisticRegression, LinearRegression
-and Ridge with these when lazy data is larger than its in-memory budget.
+The ``dask-ml`` backend fits scikit-learn's LogisticRegression, LinearRegression,
+Ridge and PoissonRegressor with these when lazy data is larger than its in-memory budget.
 """
 
 from ._least_squares import LinearRegression, Ridge
 from ._logistic import LogisticRegression
+from ._poisson import PoissonRegressor
 from ._twins import from_sklearn
 
-__all__ = ["LinearRegression", "LogisticRegression", "Ridge", "from_sklearn"]
+__all__ = ["LinearRegression", "LogisticRegression", "PoissonRegressor", "Ridge", "from_sklearn"]

@@ -323,3 +323,45 @@ def add_sums(*results: tuple) -> tuple:
         None if values[0] is None else sum(values[1:], values[0])
         for values in zip(*results)
     )
+
+
+# -- Poisson regression (log link) ------------------------------------------------
+
+
+def poisson_sums(part: tuple[Any, Any], w: np.ndarray, fit_intercept: bool, order: int,
+                 check_features: int | None = None) -> tuple:
+    """One block's summed Poisson loss ``exp(z) - y z`` (half the deviance, up to a constant in y),
+    with its gradient (order >= 1) and Hessian (order 2); ``(loss, gradient, hessian, n_rows)``.
+
+    ``check_features``: validate the block first (the first pass over lazy data), with
+    scikit-learn's messages; a negative target is refused as scikit-learn refuses it.
+    """
+    if check_features is not None:
+        X, y = check_block(part, check_features)
+        if len(y) and (y < 0).any():
+            raise ValueError("Some value(s) of y are out of the valid range of the loss 'HalfPoissonLoss'.")
+    else:
+        X, y = _as_arrays(part)
+        y = y.astype(np.float64, copy=False)
+    n, p = X.shape
+    z = X @ w[:p]
+    if fit_intercept:
+        z = z + w[p]
+    with np.errstate(over="ignore"):
+        mu = np.exp(z)
+    loss = float(np.sum(mu - y * z))
+    if order == 0:
+        return loss, None, None, n
+    residual = mu - y
+    grad = np.empty_like(w)
+    grad[:p] = X.T @ residual
+    if fit_intercept:
+        grad[p] = residual.sum()
+    if order == 1:
+        return loss, grad, None, n
+    hess = np.empty((len(w), len(w)))
+    hess[:p, :p] = _weighted_gram(X, mu)
+    if fit_intercept:
+        hess[:p, p] = hess[p, :p] = X.T @ mu
+        hess[p, p] = mu.sum()
+    return loss, grad, hess, n

@@ -16,12 +16,13 @@ def from_sklearn(estimator: Any) -> Any:
 
     Covers ``LogisticRegression`` (L2 or no penalty, no class weights),
     ``LinearRegression`` and ``Ridge`` (scalar alpha), none constrained to
-    positive coefficients; anything else has no blocked twin.
+    positive coefficients, and ``PoissonRegressor``; anything else has no blocked twin.
     """
     import sklearn.linear_model as sk
 
     from ._least_squares import LinearRegression, Ridge
     from ._logistic import LogisticRegression
+    from ._poisson import PoissonRegressor
 
     params = estimator.get_params(deep=False)
     kind = type(estimator)
@@ -36,6 +37,9 @@ def from_sklearn(estimator: Any) -> Any:
         return LogisticRegression(C=C, fit_intercept=params["fit_intercept"], tol=params["tol"], max_iter=params["max_iter"])
     if kind is sk.LinearRegression and not params["positive"]:
         return LinearRegression(fit_intercept=params["fit_intercept"])
+    if kind is sk.PoissonRegressor:
+        return PoissonRegressor(alpha=params["alpha"], fit_intercept=params["fit_intercept"],
+                                solver=params["solver"], max_iter=params["max_iter"], tol=params["tol"])
     if kind is sk.Ridge and not params["positive"] and np.ndim(params["alpha"]) == 0:
         return Ridge(alpha=params["alpha"], fit_intercept=params["fit_intercept"])
     return None

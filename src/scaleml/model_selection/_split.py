@@ -224,11 +224,31 @@ def _block_fold(n: int, seed: int, fold: int, index: int, n_splits: int, shuffle
     return np.flatnonzero(folds == fold if which == "test" else folds != fold)
 
 
+def _count(rows_of: Any, n: float, split: int, *rest: Any) -> float:
+    """How many rows of a block of ``n`` ``rows_of`` picks (the same for every seed); nan if unknown."""
+    if math.isnan(n):
+        return math.nan
+    n = int(n)
+    which = rest[-1]
+    if rows_of is _block_split:
+        test, train = rest[0], rest[1]
+        n_test = min(n, math.ceil(test * n))
+        return n_test if which == "test" else (n - n_test if train is None else min(n - n_test, math.floor(train * n)))
+    if rows_of is _block_fold:
+        fold, n_splits = split, rest[0]
+        # Row i is in fold f when f <= i * n_splits / n < f + 1.
+        in_fold = -(-(fold + 1) * n // n_splits) - -(-fold * n // n_splits)
+        return in_fold if which == "test" else n - in_fold
+    return math.nan
+
+
 def _select(collection: Any, rows_of: Any, seed: int, split: int, *rest: Any) -> Any:
     """``collection`` with, in every block, the rows ``rows_of(n, seed, split, index, *rest)`` picks."""
     if hasattr(collection, "map_partitions"):
         return collection.map_partitions(_frame_rows, rows_of, seed, split, rest, meta=collection._meta)
-    chunks = ((math.nan,) * collection.numblocks[0],) + collection.chunks[1:]
+    # Each block's share is known from its length alone (no draw), so known chunks stay known.
+    rows = tuple(_count(rows_of, n, split, *rest) for n in collection.chunks[0])
+    chunks = (rows,) + collection.chunks[1:]
     return collection.map_blocks(_array_rows, rows_of, seed, split, rest, chunks=chunks, dtype=collection.dtype)
 
 

@@ -1,11 +1,12 @@
-"""One-pass twins of scikit-learn's encoders, SimpleImputer, RobustScaler and ColumnTransformer.
+"""One-pass twins of scikit-learn's encoders, SimpleImputer, RobustScaler, QuantileTransformer,
+PolynomialFeatures and ColumnTransformer.
 
 Each twin learns what its scikit-learn step needs in one pass over the blocks
 (each block summarized where it is, the summaries merged in a tree) and then
 makes the step itself fitted, by fitting it on a few rows that hold exactly
 what the pass found: every category of every column (encoders), each column's
 statistic and whether it had missing values (SimpleImputer), or a uniform
-sample of rows (RobustScaler). The fitted step is plain scikit-learn, with the
+sample of rows (RobustScaler, QuantileTransformer). The fitted step is plain scikit-learn, with the
 state its own ``fit`` gives it.
 
 - ``OneHotEncoder``, ``OrdinalEncoder`` (``categories="auto"``, no
@@ -15,7 +16,9 @@ state its own ``fit`` gives it.
 - ``ColumnTransformer`` of parts with ``partial_fit`` (the scalers), encoders and
   SimpleImputers (or ``"drop"``/``"passthrough"``): one pass over DataFrame blocks
   brought here, each part learning from its columns; exact where its parts are.
-- ``RobustScaler``: approximate. Its quantiles come from a uniform sample of up to
+- ``OneHotEncoder``/``OrdinalEncoder`` given ``categories=`` lists: nothing to learn, no pass.
+- ``PolynomialFeatures``: learns only the input's width, known without a pass.
+- ``RobustScaler`` and ``QuantileTransformer``: approximate. Their quantiles come from a uniform sample of up to
   100,000 rows (at most 64 MiB), drawn in one pass (two for files and DataFrames,
   whose rows are counted first); a quantile's rank is then typically within about
   0.3 percentage points of the exact one.
@@ -35,17 +38,23 @@ SAMPLE_BYTES = 64 * 2**20
 
 
 def from_sklearn(estimator: Any) -> Any:
-    """The one-pass twin of a scikit-learn encoder, imputer, RobustScaler or ColumnTransformer, or None."""
+    """The one-pass twin of a scikit-learn encoder, imputer, RobustScaler, QuantileTransformer,
+    PolynomialFeatures or ColumnTransformer, or None."""
     import sklearn.impute
     import sklearn.preprocessing as sk
 
     kind = type(estimator)
     params = estimator.get_params(deep=False)
     if kind in (sk.OneHotEncoder, sk.OrdinalEncoder):
-        if params["categories"] != "auto" or params.get("min_frequency") is not None \
-                or params.get("max_categories") is not None:
+        if params.get("min_frequency") is not None or params.get("max_categories") is not None:
             return None
+        if not isinstance(params["categories"], str):
+            return GivenCategoriesTwin(params["categories"])  # nothing to learn: no pass
         return CategoriesTwin()
+    if kind is sk.PolynomialFeatures:
+        return WidthTwin()
+    if kind is sk.QuantileTransformer:
+        return SampleTwin()
     if kind is sklearn.impute.SimpleImputer:
         if params["strategy"] not in ("mean", "most_frequent", "constant"):
             return None
@@ -119,6 +128,45 @@ class CategoriesTwin(_Twin):
         return np.column_stack([np.resize(np.asarray(values, dtype=dtype), length) for values in columns])
 
 
+class GivenCategoriesTwin(_Twin):
+    """An encoder given its categories: nothing is read; the stand-in rows hold every category.
+
+    Values outside them are found when transforming (scikit-learn's fit would find them first).
+    """
+
+    def __init__(self, categories=None):
+        self.categories = categories
+
+    def fit_blocks(self, data: Blocks) -> _Twin:
+        if data.n_features is not None and data.n_features != len(self.categories):
+            raise ValueError(f"Shape mismatch: if categories is an array, it has to be of shape (n_features,): "
+                             f"{len(self.categories)} lists of categories for {data.n_features} features.")
+        self.n_passes_ = 0
+        return self
+
+    def stand_in(self) -> np.ndarray:
+        columns = [np.asarray(values) for values in self.categories]
+        length = max(len(values) for values in columns)
+        dtype = np.result_type(*columns) if all(c.dtype != object and c.dtype.kind not in "US" for c in columns) \
+            else object
+        return np.column_stack([np.resize(values.astype(dtype), length) for values in columns])
+
+
+class WidthTwin(_Twin):
+    """A step that learns only the input's width (PolynomialFeatures): known without a pass."""
+
+    def fit_blocks(self, data: Blocks) -> _Twin:
+        width = data.n_features
+        if width is None:  # not known from the source: the first non-empty block says
+            width = next(np.shape(_as_2d(X))[1] for X, _ in data.stream() if len(X))
+        self.width_ = int(width)
+        self.n_passes_ = data.passes
+        return self
+
+    def stand_in(self) -> np.ndarray:
+        return np.zeros((1, self.width_))
+
+
 class ImputerTwin(_Twin):
     """Per column: the statistic's ingredients and whether a value was missing (SimpleImputer)."""
 
@@ -188,7 +236,7 @@ class ImputerTwin(_Twin):
 
 
 class SampleTwin(_Twin):
-    """A uniform sample of rows (RobustScaler's quantiles).
+    """A uniform sample of rows (RobustScaler's and QuantileTransformer's quantiles).
 
     Every row is kept with probability ``1.1 * limit / rows`` (a generator seeded per
     block), so each block's summary is its share of the sample, never the block

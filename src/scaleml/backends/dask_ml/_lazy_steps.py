@@ -118,8 +118,16 @@ def lazy_apply(backend: Any, estimator: Any, method: str, X: Any, target: str | 
     import dask
 
     data = backend.blocks(X, target if target is not None and has_column(X, target) else None, estimator=estimator)
-    n_columns, dtype = _output_shape(estimator, method, data)
-    return data.map_to_array(_apply, dask.delayed(estimator), method, n_columns=n_columns, dtype=dtype)
+    n_columns, dtype, sparse = _output_shape(estimator, method, data)
+    # A sparse output (OneHotEncoder(sparse_output=True)) stays sparse: CSR blocks, a sparse meta.
+    meta = _sparse_meta(n_columns, dtype) if sparse else None
+    return data.map_to_array(_apply, dask.delayed(estimator), method, sparse, n_columns=n_columns, dtype=dtype, meta=meta)
+
+
+def _sparse_meta(n_columns: int | None, dtype: Any) -> Any:
+    import scipy.sparse
+
+    return scipy.sparse.csr_matrix((0, n_columns or 1), dtype=dtype)
 
 
 def lazy_score(backend: Any, estimator: Any, X: Any, y: Any = None, sample_weight: Any = None) -> float:
@@ -134,13 +142,16 @@ def lazy_score(backend: Any, estimator: Any, X: Any, y: Any = None, sample_weigh
     return score_blocks(estimator, backend.blocks(X, y, estimator=estimator))
 
 
-def _output_shape(estimator: Any, method: str, data: Blocks) -> tuple[int | None, Any]:
-    """Columns (None: 1-d) and dtype of ``method``'s output, from one row of the first non-empty block."""
+def _output_shape(estimator: Any, method: str, data: Blocks) -> tuple[int | None, Any, bool]:
+    """Columns (None: 1-d), dtype and sparseness of ``method``'s output, from one row of the
+    first non-empty block."""
     for part in data.parts:
         X_block = data.compute(part)[0] if data.lazy else part[0]
-        if len(X_block):
-            out = _dense(getattr(estimator, method)(X_block[:1]))
-            return (None if out.ndim == 1 else out.shape[1]), out.dtype
+        if X_block.shape[0]:
+            out = getattr(estimator, method)(X_block[:1])
+            sparse = hasattr(out, "tocsr") and out.ndim == 2
+            out = _dense(out)
+            return (None if out.ndim == 1 else out.shape[1]), out.dtype, sparse
     raise no_rows_error(data.description)
 
 
@@ -196,13 +207,14 @@ def _transformed_part(part: tuple[Any, Any], before: list[Any]) -> tuple[Any, An
     return (X_block if X_block.dtype == object else X_block.astype(float, copy=False)), part[1]
 
 
-def _apply(part: tuple[Any, Any], model: Any, method: str) -> Any:
-    return _dense(getattr(model, method)(part[0]))
+def _apply(part: tuple[Any, Any], model: Any, method: str, sparse: bool = False) -> Any:
+    out = getattr(model, method)(part[0])
+    return out.tocsr() if sparse and hasattr(out, "tocsr") else _dense(out)
 
 
 def _dense(out: Any) -> np.ndarray:
-    """A block's output as a NumPy array: a sparse one (OneHotEncoder, a ColumnTransformer) densified,
-    since a Dask array's blocks are dense."""
+    """A block's output as a NumPy array: a sparse one densified (where the step's output is not
+    sparse throughout: a ColumnTransformer may give either per block)."""
     return out.toarray() if hasattr(out, "toarray") else np.asarray(out)
 
 

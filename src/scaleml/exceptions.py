@@ -84,10 +84,16 @@ class CalibrationWarning(UserWarning):
     """A calibration file (``scaleml calibrate``) could not be used; defaults were."""
 
 
+class CallbacksUnreachableWarning(UserWarning):
+    """A Dask worker on another host cannot reach the calling process's relay for
+    scikit-learn's callbacks: the fit goes on, what its callbacks report there is lost."""
+
+
 __all__ = [
     "BackendOptionError",
     "CalibrationError",
     "CalibrationWarning",
+    "CallbacksUnreachableWarning",
     "BackendUnavailableError",
     "CheckpointError",
     "ClusterConnectionError",

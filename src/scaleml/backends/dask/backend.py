@@ -64,6 +64,11 @@ class DaskBackend(Backend):
         data again from the one worker left holding it (kept for comparison).
     verbose : bool
         Print the dashboard link when the cluster is opened.
+    callback_address : str or None
+        ``host`` or ``host:port`` (IPv6 in brackets) of this machine where workers on
+        other hosts reach it for scikit-learn's callbacks (``ProgressBar``,
+        ``ScoringMonitor``); None: this machine's address on the route to the
+        scheduler, any free port.
     """
 
     name = "dask"
@@ -85,6 +90,7 @@ class DaskBackend(Backend):
         "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once (None: never)", [POSITIVE_INT, None]),
         "data_movement": Option("peers", "how large arguments reach every worker: 'peers' (sent once, copied worker to worker) or 'broadcast' (Dask's scatter)", [StrOptions({"peers", "broadcast"})]),
         "verbose": Option(False, "print the dashboard link", ["boolean"]),
+        "callback_address": Option(None, "host or host:port where workers on other hosts reach this process for scikit-learn's callbacks (None: the address on the route to the scheduler, a free port)", [str, None]),
         "share_prefix": SHARE_PREFIX,
     }
 
@@ -163,7 +169,8 @@ class DaskBackend(Backend):
 
         backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
                                     self.options["timeout"], preload, activity=self._activity,
-                                    progress=self.options["verbose"], data_movement=self.options["data_movement"])
+                                    progress=self.options["verbose"], data_movement=self.options["data_movement"],
+                                    callback_address=self.options["callback_address"])
         with scheduler_loss_as_error(self._started_client):
             try:
                 with joblib.parallel_config(backend=backend):

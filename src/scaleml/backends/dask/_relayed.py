@@ -1,0 +1,141 @@
+"""The worker's side of the relay for scikit-learn's callbacks (see :mod:`._relay`).
+
+On a Dask worker, before a task's batches are unpickled (:func:`relay_here`), each of the
+caller's callback sockets that does not exist on this host gets a UNIX listener at that
+exact path, piping every connection to the caller's relay. One set per worker process and
+relay, closed (listeners, files, folders made) when the relay's control connection ends.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import warnings
+
+from ...exceptions import CallbacksUnreachableWarning
+from ._relay import CHUNK, CONNECT_SECONDS, CONTROL, PIPE, Ticket, _accepting, _close_listening, _splice
+
+
+class _Relayed:
+    """A worker process's listeners for one relay (see the module's docstring)."""
+
+    def __init__(self, ticket: Ticket) -> None:
+        self.ticket = ticket
+        self.paths: set[str] = set()  # bound here by this relay
+        self.listeners: list[socket.socket] = []
+        self.folders: list[str] = []  # made here, removed when empty
+        self.problem: str | None = None
+        try:
+            self.control = self._connect(CONTROL)
+        except OSError as exc:
+            self.problem = _unreachable(ticket, exc)
+            return
+        threading.Thread(target=self._watch, daemon=True, name="scaleml-callback-relay-control").start()
+
+    def _connect(self, kind: bytes, path: str = "") -> socket.socket:
+        conn = socket.create_connection((self.ticket.host, self.ticket.port), timeout=CONNECT_SECONDS)
+        header = self.ticket.token + kind
+        if kind == PIPE:
+            name = os.fsencode(path)
+            header += struct.pack("!H", len(name)) + name
+        conn.sendall(header)
+        conn.settimeout(None)
+        return conn
+
+    def _watch(self) -> None:
+        """The relay's end (the block ended there, or that process is gone) closes this set."""
+        try:
+            while self.control.recv(CHUNK):
+                pass
+        except OSError:
+            pass
+        with _LOCK:
+            if _HERE.get(self.ticket.token) is self:
+                del _HERE[self.ticket.token]
+        self.close()
+
+    def bind(self, path: str) -> None:
+        folder = os.path.dirname(path)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, mode=0o700)
+            self.folders.append(folder)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(128)
+        self.paths.add(path)
+        self.listeners.append(listener)
+        _accepting(listener, lambda conn: self._pipe(conn, path), "scaleml-callback-relay")
+
+    def _pipe(self, conn: socket.socket, path: str) -> None:
+        try:
+            relay = self._connect(PIPE, path)
+        except OSError:
+            conn.close()  # the relay went away meanwhile: this callback's message is lost, as without it
+            return
+        _splice(conn, relay)
+
+    def close(self) -> None:
+        for listener in self.listeners:
+            _close_listening(listener)
+        for path in self.paths:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        for folder in reversed(self.folders):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty: something else lives there now
+                pass
+        self.listeners, self.paths, self.folders = [], set(), []
+
+
+def _unreachable(ticket: Ticket, exc: BaseException) -> str:
+    host = socket.gethostname()
+    return (
+        f"scikit-learn's callbacks on the Dask worker on {host} cannot report to the calling process: its "
+        f"callback relay at {ticket.host}:{ticket.port} cannot be reached from there ({exc}). The fit goes on; "
+        "what those callbacks record or show is lost (a ProgressBar does not advance, a ScoringMonitor's log "
+        "lacks that worker's fits). Let the workers reach the caller on that address and port (a firewall, "
+        "NAT), or set the dask backend's callback_address= to an address and port of the caller they can reach."
+    )
+
+
+_LOCK = threading.Lock()
+_HERE: dict[bytes, _Relayed] = {}  # this worker process's listeners, by relay token
+
+
+def relay_here(ticket: Ticket | None) -> str | None:
+    """On a worker: listeners for the ticket's sockets missing here (see the module's docstring).
+
+    Returns what to warn, once per worker process and relay, when the relay cannot be
+    reached; None otherwise (also when every path exists here: the same host, or a shared
+    ``/tmp``, where scikit-learn's own sockets are reached directly).
+    """
+    if ticket is None:
+        return None
+    with _LOCK:
+        relayed = _HERE.get(ticket.token)
+        missing = [p for p in ticket.paths if (relayed is None or p not in relayed.paths) and not os.path.exists(p)]
+        if not missing:
+            return None
+        if relayed is None:
+            relayed = _HERE[ticket.token] = _Relayed(ticket)
+            if relayed.problem:
+                return relayed.problem
+        if relayed.problem:
+            return None  # said once already
+        for path in missing:
+            try:
+                relayed.bind(path)
+            except OSError:  # made by another worker process on this host meanwhile: theirs serves it
+                continue
+    return None
+
+
+def say_unrelayed(problem: str | None) -> None:
+    """Warn, inside a batch (so that the warning reaches the caller), what :func:`relay_here` found."""
+    if problem:
+        warnings.warn(problem, CallbacksUnreachableWarning, stacklevel=2)

@@ -1,0 +1,253 @@
+"""scikit-learn's callbacks report from workers on other hosts as they do plainly (issue #31).
+
+``sklearn.callback``'s worker copies send their messages to this process over a UNIX socket
+in its multiprocessing temp dir; a worker on another host has no such path. Rehearsed
+faithfully: the scheduler and this test (the client) in this machine's namespaces, two
+real ``dask worker`` processes each in a network namespace of its own (the
+``bench/rehearsal`` harness, namespaces named ``cbk-<pid>-...``) *and* a mount namespace
+with a private ``/tmp`` (a network namespace alone still shares the filesystem, and with
+it every UNIX socket path). Each test compares with the same code run plainly, and
+witnesses where the tasks ran (the workers' pids are the processes started here, their
+network namespaces are not this one, their ``/tmp`` lacks this process's sockets).
+"""
+
+from __future__ import annotations
+
+import multiprocessing.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+callback = pytest.importorskip("sklearn.callback")
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+from rehearsal import network  # noqa: E402
+from rehearsal.cluster import SCHEDULER, WORKER  # noqa: E402
+from sklearn.datasets import make_classification  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+
+import scaleml  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+PREFIX = "cbk-"
+SUBNET = "10.214.7"  # private, inside the namespaces made here (the rehearsal's own is 10.213.0)
+# A worker's own /tmp: a private mount namespace, a tmpfs on /tmp, then the worker itself.
+PRIVATE_TMP = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs tmpfs /tmp && exec "$@"', "worker"]
+X, Y = make_classification(n_samples=120, n_features=6, random_state=0)
+
+
+def _why_not() -> str | None:
+    """Why the rehearsal cannot run here (None: it can)."""
+    if os.geteuid() != 0:
+        return "needs root (network and mount namespaces)"
+    for tool in ("ip", "unshare"):
+        if shutil.which(tool) is None:
+            return f"needs `{tool}` (iproute2, util-linux)"
+    probe = f"{PREFIX}{os.getpid()}-probe"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True)
+    try:
+        if made.returncode:
+            return f"cannot make a network namespace: {made.stderr.decode().strip()}"
+        tmp = subprocess.run(["ip", "netns", "exec", probe, *PRIVATE_TMP, "true"], capture_output=True)
+        if tmp.returncode:
+            return f"cannot give a namespace its own /tmp: {tmp.stderr.decode().strip()}"
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+_REASON = _why_not()
+if _REASON:
+    pytest.skip(_REASON, allow_module_level=True)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class RemoteCluster:
+    """The scheduler here, ``workers`` workers each on a simulated host of its own."""
+
+    def __init__(self, workers: int, logs: Path) -> None:
+        self.network = network.Network([f"w{i}" for i in range(workers)], mbit=None, prefix=PREFIX,
+                                       subnet=SUBNET, host_address=254)
+        self.logs = logs
+        self.processes: list[subprocess.Popen] = []
+        self.workers: dict[str, int] = {}  # node name -> the worker's pid
+
+    def start(self) -> None:
+        self.network.open()
+        port = _free_port(self.network.host)
+        self.address = f"tcp://{self.network.host}:{port}"
+        tests = str(Path(__file__).resolve().parent)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p)}
+        self._spawn([*SCHEDULER, "--host", self.network.host, "--port", str(port), "--no-dashboard"],
+                    "scheduler", env)
+        for name, node in self.network.nodes.items():
+            worker = [*WORKER, self.address, "--host", node.address, "--nthreads", "1", "--no-nanny",
+                      "--no-dashboard", "--memory-limit", "0", "--death-timeout", "30", "--name", name]
+            # ip netns exec, unshare and sh each exec the next: the worker keeps the pid started here.
+            process = self._spawn(["ip", "netns", "exec", node.namespace, *PRIVATE_TMP, *worker], name, env)
+            self.workers[name] = process.pid
+
+    def _spawn(self, command: list[str], log: str, env: dict) -> subprocess.Popen:
+        with open(self.logs / f"{log}.log", "w") as handle:
+            process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                       start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def close(self) -> None:
+        for process in self.processes:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for process in self.processes:
+            process.wait(timeout=10)
+        self.processes.clear()
+        self.network.close()
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory):
+    """``(address, client, cluster)``: a real cluster whose workers are on other (simulated) hosts."""
+    import distributed
+
+    from scaleml.engines.dask.cluster import close_all
+
+    network.sweep(prefix=PREFIX)  # what an earlier run killed outright left (its owner gone)
+    cluster = RemoteCluster(2, tmp_path_factory.mktemp("remote-callbacks"))
+    client = None
+    try:
+        cluster.start()
+        client = distributed.Client(cluster.address, timeout=30, set_as_default=False)
+        client.wait_for_workers(2, timeout=60)
+        yield cluster.address, client, cluster
+    finally:
+        close_all(getattr(cluster, "address", "")) if client is not None else None
+        if client is not None:
+            client.close()
+        cluster.close()
+
+
+def _our_sockets() -> list[str]:
+    folder = multiprocessing.util.get_temp_dir()
+    return [os.path.join(folder, name) for name in os.listdir(folder)]
+
+
+def test_the_workers_are_on_other_hosts(remote):
+    """The witness: the tasks run in the worker processes started here, in network namespaces
+    not this one, whose /tmp lacks this process's callback sockets."""
+    address, client, cluster = remote
+    monitor = callback.ScoringMonitor(scoring="accuracy")  # opens its listener here, now
+    paths = _our_sockets()
+    assert paths, "the ScoringMonitor opened no socket in this process's multiprocessing temp dir"
+    pids = client.run(os.getpid)
+    assert sorted(pids.values()) == sorted(cluster.workers.values())
+    here = os.readlink("/proc/self/ns/net")
+    assert set(client.run(os.readlink, "/proc/self/ns/net").values()).isdisjoint({here})
+    for path in paths:
+        assert not any(client.run(os.path.exists, path).values()), path
+    del monitor
+
+
+def _logged(monitor_to_rows):
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    search = GridSearchCV(LogisticRegression(max_iter=20).set_callbacks(monitor), {"C": [0.1, 1.0]}, cv=3)
+    search.fit(X, Y)
+    return monitor_to_rows(monitor)
+
+
+def _rows(monitor):
+    data = monitor.get_logs(select="most_recent").data
+    return sorted(str(sorted(row.items())) for row in data)
+
+
+def test_scoring_monitor_logs_as_plainly_from_other_hosts(remote):
+    address, client, cluster = remote
+    plain = _logged(_rows)
+    with scaleml.backend("dask", address=address):
+        there = _logged(_rows)
+    assert there == plain and len(plain) > 6  # every iteration of 6 fits on the workers, and the refit here
+    # The workers' relays close as the block ends: nothing of this process's is left there.
+    assert _left_on_workers(client) == []
+
+
+def _left_on_workers(client, within: float = 10.0) -> list[str]:
+    """This process's socket paths that still exist on a worker after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        left = [p for p in _our_sockets() if any(client.run(os.path.exists, p).values())]
+        left += [f for f in {os.path.dirname(p) for p in _our_sockets()} if any(client.run(os.path.exists, f).values())]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+def _bars(capsys, run):
+    run()
+    out = capsys.readouterr().out
+    return re.sub(r"\d+:\d\d:\d\d", "T", out)  # elapsed times differ
+
+
+def test_progress_bar_shows_as_plainly_from_other_hosts(remote, capsys, monkeypatch):
+    address, client, cluster = remote
+    monkeypatch.setenv("COLUMNS", "200")  # rich's width: every bar's line whole
+
+    def search():
+        GridSearchCV(LogisticRegression(max_iter=20), {"C": [0.1, 1.0]}, cv=3).set_callbacks(
+            callback.ProgressBar()).fit(X, Y)
+
+    plain = _bars(capsys, search)
+    with scaleml.backend("dask", address=address):
+        there = _bars(capsys, search)
+    assert plain.count("100%") == len(plain.splitlines()) > 6  # the search, its 6 fits and the refit, done
+    # The same bars, each done; in parallel, fits' bars are listed as the fits begin (as with loky).
+    assert sorted(there.splitlines()) == sorted(plain.splitlines())
+
+
+def test_a_worker_that_cannot_reach_the_caller_warns_and_the_fit_goes_on(remote):
+    """The relay on an address the workers cannot reach (this machine's loopback, which in
+    their namespaces is their own): each worker that ran a task says why its callbacks are
+    unheard, once; the search fits as it does without callbacks reaching back."""
+    address, client, cluster = remote
+    from scaleml.exceptions import CallbacksUnreachableWarning
+
+    plain = _logged(_rows)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with scaleml.backend("dask", address=address, callback_address="127.0.0.1"):
+            there = _logged(_rows)
+    said = [str(w.message) for w in caught if w.category is CallbacksUnreachableWarning]
+    assert 1 <= len(said) <= 2, said  # one per worker that ran a task
+    assert all("127.0.0.1:" in text and "callback_address=" in text for text in said)
+    # What the workers scored is lost (as without the relay); the refit, here, is logged.
+    assert there and set(there) < set(plain)
+
+
+def test_a_callback_address_not_of_this_machine_is_a_clear_error(remote):
+    address, client, cluster = remote
+    from scaleml.exceptions import ClusterConnectionError
+
+    with pytest.raises(ClusterConnectionError, match=r"callback_address='192\.0\.2\.1:47000': cannot listen there"):
+        with scaleml.backend("dask", address=address, callback_address="192.0.2.1:47000"):  # TEST-NET-1
+            _logged(_rows)

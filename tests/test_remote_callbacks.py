@@ -8,7 +8,9 @@ real ``dask worker`` processes each in a network namespace of its own (the
 with a private ``/tmp`` (a network namespace alone still shares the filesystem, and with
 it every UNIX socket path). Each test compares with the same code run plainly, and
 witnesses where the tasks ran (the workers' pids are the processes started here, their
-network namespaces are not this one, their ``/tmp`` lacks this process's sockets).
+network namespaces are not this one, their ``/tmp`` lacks this process's sockets). The
+relay put out of the workers' reach (``callback_address`` on this machine's loopback)
+rehearses a firewall: the callbacks then go through the scheduler.
 """
 
 from __future__ import annotations
@@ -209,8 +211,13 @@ def _bars(capsys, run):
     return re.sub(r"\d+:\d\d:\d\d", "T", out)  # elapsed times differ
 
 
-def test_progress_bar_shows_as_plainly_from_other_hosts(remote, capsys, monkeypatch):
+@pytest.mark.parametrize("way", ["relay", "through the scheduler"])
+def test_progress_bar_shows_as_plainly_from_other_hosts(remote, capsys, monkeypatch, way):
+    """Plainly, a ProgressBar fails every fit on such a worker (its socket is not there);
+    through the relay, or the scheduler when the relay is out of the workers' reach
+    (``callback_address`` on this machine's loopback), the same bars as plainly."""
     address, client, cluster = remote
+    options = {"callback_address": "127.0.0.1"} if way == "through the scheduler" else {}
     monkeypatch.setenv("COLUMNS", "200")  # rich's width: every bar's line whole
 
     def search():
@@ -218,30 +225,32 @@ def test_progress_bar_shows_as_plainly_from_other_hosts(remote, capsys, monkeypa
             callback.ProgressBar()).fit(X, Y)
 
     plain = _bars(capsys, search)
-    with scaleml.backend("dask", address=address):
-        there = _bars(capsys, search)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scaleml.exceptions.CallbackRelayWarning)  # the other test's subject
+        with scaleml.backend("dask", address=address, **options):
+            there = _bars(capsys, search)
     assert plain.count("100%") == len(plain.splitlines()) > 6  # the search, its 6 fits and the refit, done
     # The same bars, each done; in parallel, fits' bars are listed as the fits begin (as with loky).
     assert sorted(there.splitlines()) == sorted(plain.splitlines())
 
 
-def test_a_worker_that_cannot_reach_the_caller_warns_and_the_fit_goes_on(remote):
+def test_a_worker_that_cannot_reach_the_caller_reports_through_the_scheduler(remote):
     """The relay on an address the workers cannot reach (this machine's loopback, which in
-    their namespaces is their own): each worker that ran a task says why its callbacks are
-    unheard, once; the search fits as it does without callbacks reaching back."""
+    their namespaces is their own): each worker that ran a task says so, once, and its
+    callbacks report through the Dask scheduler instead: the same log as plainly."""
     address, client, cluster = remote
-    from scaleml.exceptions import CallbacksUnreachableWarning
+    from scaleml.exceptions import CallbackRelayWarning
 
     plain = _logged(_rows)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with scaleml.backend("dask", address=address, callback_address="127.0.0.1"):
             there = _logged(_rows)
-    said = [str(w.message) for w in caught if w.category is CallbacksUnreachableWarning]
+    said = [str(w.message) for w in caught if w.category is CallbackRelayWarning]
     assert 1 <= len(said) <= 2, said  # one per worker that ran a task
-    assert all("127.0.0.1:" in text and "callback_address=" in text for text in said)
-    # What the workers scored is lost (as without the relay); the refit, here, is logged.
-    assert there and set(there) < set(plain)
+    assert all("127.0.0.1:" in text and "through the Dask scheduler" in text for text in said)
+    assert there == plain
+    assert _left_on_workers(client) == []
 
 
 def test_a_callback_address_not_of_this_machine_is_a_clear_error(remote):

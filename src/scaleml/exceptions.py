@@ -84,16 +84,17 @@ class CalibrationWarning(UserWarning):
     """A calibration file (``scaleml calibrate``) could not be used; defaults were."""
 
 
-class CallbacksUnreachableWarning(UserWarning):
-    """A Dask worker on another host cannot reach the calling process's relay for
-    scikit-learn's callbacks: the fit goes on, what its callbacks report there is lost."""
+class CallbackRelayWarning(UserWarning):
+    """scikit-learn's callbacks on a Dask worker on another host cannot reach the calling
+    process's relay directly: they report through the scheduler (slower), or, where even
+    that fails, not at all (the fit goes on)."""
 
 
 __all__ = [
     "BackendOptionError",
     "CalibrationError",
     "CalibrationWarning",
-    "CallbacksUnreachableWarning",
+    "CallbackRelayWarning",
     "BackendUnavailableError",
     "CheckpointError",
     "ClusterConnectionError",

@@ -22,8 +22,11 @@ loses what the workers scored. So, with public APIs only:
 
 multiprocessing's authkey handshake runs end to end, so the relay grants nothing to
 whoever lacks the key; the token keeps strangers from reaching the sockets at all.
-A worker that cannot reach the relay warns once (:class:`CallbacksUnreachableWarning`,
-replayed here as the batch's own warning) and fits as before, its callbacks unheard.
+A worker that cannot reach the relay (a firewall, NAT) says so once
+(:class:`~scaleml.exceptions.CallbackRelayWarning`, replayed here as the batch's own
+warning) and carries its connections through the Dask scheduler instead
+(:mod:`._tunnel`); on a cluster reached over TLS that is the only way unless
+``callback_address`` is given (the relay is plain TCP).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import threading
 import warnings
 from typing import Any, NamedTuple
 
-from ...exceptions import CallbacksUnreachableWarning, ClusterConnectionError
+from ...exceptions import CallbackRelayWarning, ClusterConnectionError
 
 TOKEN_BYTES = 32
 CONTROL, PIPE = b"C", b"P"
@@ -126,28 +129,38 @@ def _accepting(sock: socket.socket, serve: Any, name: str) -> None:
 
 
 class CallbackRelay:
-    """This process's relay for one block: a TCP listener on ``host:port`` (0: any free port).
+    """This process's relay for one block: a TCP listener on ``host:port`` (0: any free
+    port; no ``host``: none) and its way through Dask (:class:`._tunnel.TunnelEnd`).
 
     Parameters
     ----------
-    host : str
-        An address of this machine the workers reach.
+    host : str or None
+        An address of this machine the workers reach; None: through Dask only.
     port : int
         0 picks a free (ephemeral) port.
     folder : str
         The multiprocessing temp dir whose sockets may be reached.
+    client : distributed.Client or None
+        The block's client, for the way through Dask (None: none).
     """
 
-    def __init__(self, host: str, port: int, folder: str) -> None:
+    def __init__(self, host: str | None, port: int, folder: str, client: Any = None) -> None:
+        from ._tunnel import TunnelEnd
+
         self.folder = folder
         self.token = os.urandom(TOKEN_BYTES)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.create_server((host, port), family=family, backlog=128)
-        self.host, self.port = host, self._sock.getsockname()[1]
+        self._sock = None
+        self.host, self.port = "", 0
+        if host:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self._sock = socket.create_server((host, port), family=family, backlog=128)
+            self.host, self.port = host, self._sock.getsockname()[1]
         self._controls: list[socket.socket] = []
         self._lock = threading.Lock()
         self._closed = False
-        _accepting(self._sock, self._serve, "scaleml-callback-relay")
+        self._tunnel = TunnelEnd(client, self.token, self._socket) if client is not None else None
+        if self._sock is not None:
+            _accepting(self._sock, self._serve, "scaleml-callback-relay")
 
     def ticket(self, paths: tuple[str, ...]) -> Ticket:
         return Ticket(self.host, self.port, self.token, paths)
@@ -191,9 +204,12 @@ class CallbackRelay:
         with self._lock:
             self._closed = True
             controls, self._controls = self._controls, []
-        _close_listening(self._sock)
+        if self._sock is not None:
+            _close_listening(self._sock)
         for conn in controls:
             _close_listening(conn)
+        if self._tunnel is not None:
+            self._tunnel.close()
 
 
 def route_address(scheduler: str) -> str | None:
@@ -225,7 +241,7 @@ class Relaying:
 
     def __init__(self, callback_address: str | None) -> None:
         self.callback_address = callback_address
-        self._relay: CallbackRelay | bool | None = None  # False: it could not be opened
+        self._relay: CallbackRelay | None = None
         self._lock = threading.Lock()
 
     def ticket(self, client: Any) -> Ticket | None:
@@ -233,7 +249,7 @@ class Relaying:
         multiprocessing temp dir and the relay to them; None when there are none."""
         import multiprocessing.util
 
-        if "sklearn.callback" not in sys.modules or self._relay is False:
+        if "sklearn.callback" not in sys.modules:
             return None
         folder = multiprocessing.util.get_temp_dir()
         paths = sockets_in(folder)
@@ -241,27 +257,23 @@ class Relaying:
             return None
         with self._lock:
             if self._relay is None:
-                self._relay = self._open(folder, getattr(client.scheduler, "address", "") or "")
-            return self._relay.ticket(paths) if self._relay else None
+                self._relay = self._open(folder, client)
+            return self._relay.ticket(paths)
 
-    def _open(self, folder: str, scheduler: str) -> CallbackRelay | bool:
-        """The relay. One that cannot listen: an error when the address was given, else a
-        warning (False: no relay); none over TLS unless an address was given (plain TCP)."""
+    def _open(self, folder: str, client: Any) -> CallbackRelay:
+        """The relay on ``callback_address``, else on the route to the scheduler; over TLS,
+        through Dask only unless an address was given (the TCP relay is plain). One that
+        cannot listen: an error when the address was given, else through Dask only."""
         given = self.callback_address
         host, _, port = (given or "").rpartition(":")
         if not host:  # no port given: "host", or nothing
             host, port = given or "", "0"
+        scheduler = getattr(client.scheduler, "address", "") or ""
         if scheduler.startswith("tls://") and not given:
-            warnings.warn(
-                "scikit-learn's callbacks on Dask workers on other hosts cannot report to this process: the relay that "
-                "would carry them is plain TCP, and this cluster is reached over TLS (workers on this host reach them "
-                "directly). Set the dask backend's callback_address= (host or host:port of this machine) to relay them "
-                "unencrypted anyway.", CallbacksUnreachableWarning, stacklevel=4,
-            )
-            return False
+            return CallbackRelay(None, 0, folder, client)
         host = host.strip("[]") or route_address(scheduler) or "127.0.0.1"
         try:
-            return CallbackRelay(host, int(port or 0), folder)
+            return CallbackRelay(host, int(port or 0), folder, client)
         except (OSError, ValueError) as exc:
             if given:
                 raise ClusterConnectionError(
@@ -270,16 +282,16 @@ class Relaying:
                     "free port, or leave it None."
                 ) from exc
             warnings.warn(
-                f"scikit-learn's callbacks cannot report from Dask workers on other hosts: no relay could listen on "
-                f"{host} (this machine's address on the route to the scheduler {scheduler}): {exc}. Set the dask "
-                "backend's callback_address= to an address of this machine the workers reach.",
-                CallbacksUnreachableWarning, stacklevel=4,
+                f"scikit-learn's callbacks from Dask workers on other hosts go through the scheduler (slower): no "
+                f"relay could listen on {host}, this machine's address on the route to the scheduler {scheduler} "
+                f"({exc}). Set the dask backend's callback_address= to an address of this machine the workers reach.",
+                CallbackRelayWarning, stacklevel=4,
             )
-            return False
+            return CallbackRelay(None, 0, folder, client)
 
     def close(self) -> None:
         """The block's end: the relay stops (see :meth:`CallbackRelay.close`); a later task opens another."""
         with self._lock:
             relay, self._relay = self._relay, None
-        if relay:
+        if relay is not None:
             relay.close()

@@ -14,7 +14,7 @@ import struct
 import threading
 import warnings
 
-from ...exceptions import CallbacksUnreachableWarning
+from ...exceptions import CallbackRelayWarning
 from ._relay import CHUNK, CONNECT_SECONDS, CONTROL, PIPE, Ticket, _accepting, _close_listening, _splice
 
 
@@ -26,13 +26,34 @@ class _Relayed:
         self.paths: set[str] = set()  # bound here by this relay
         self.listeners: list[socket.socket] = []
         self.folders: list[str] = []  # made here, removed when empty
-        self.problem: str | None = None
+        self.problem: str | None = None  # to warn, once
+        self.client = None  # set: connections go through Dask (the TCP relay is out of reach)
+        self.usable = True  # False: no way to the caller at all
+        direct = None
+        if ticket.host:
+            try:
+                self.control = self._connect(CONTROL)
+                threading.Thread(target=self._watch, daemon=True, name="scaleml-callback-relay-control").start()
+                return
+            except OSError as exc:
+                direct = exc
         try:
-            self.control = self._connect(CONTROL)
-        except OSError as exc:
-            self.problem = _unreachable(ticket, exc)
+            import distributed
+
+            self.client = distributed.get_client()  # this worker's: it reaches the scheduler
+        except Exception as exc:  # noqa: BLE001 - no way at all: said, and the fit goes on
+            self.problem = _unreachable(ticket, direct or exc, through_dask=exc)
+            self.usable = False
             return
-        threading.Thread(target=self._watch, daemon=True, name="scaleml-callback-relay-control").start()
+        if direct is not None:
+            self.problem = _unreachable(ticket, direct)
+        threading.Thread(target=self._wait_for_end, daemon=True, name="scaleml-callback-tunnel-end").start()
+
+    def _wait_for_end(self) -> None:
+        from ._tunnel import wait_for_end
+
+        wait_for_end(self.client, self.ticket.token)
+        self._ended()
 
     def _connect(self, kind: bytes, path: str = "") -> socket.socket:
         conn = socket.create_connection((self.ticket.host, self.ticket.port), timeout=CONNECT_SECONDS)
@@ -51,6 +72,9 @@ class _Relayed:
                 pass
         except OSError:
             pass
+        self._ended()
+
+    def _ended(self) -> None:
         with _LOCK:
             if _HERE.get(self.ticket.token) is self:
                 del _HERE[self.ticket.token]
@@ -69,6 +93,14 @@ class _Relayed:
         _accepting(listener, lambda conn: self._pipe(conn, path), "scaleml-callback-relay")
 
     def _pipe(self, conn: socket.socket, path: str) -> None:
+        if self.client is not None:
+            from ._tunnel import tunnel
+
+            try:
+                tunnel(self.client, self.ticket.token, conn, path)
+            except Exception:  # noqa: BLE001 - the cluster went away meanwhile: as below
+                conn.close()
+            return
         try:
             relay = self._connect(PIPE, path)
         except OSError:
@@ -92,14 +124,22 @@ class _Relayed:
         self.listeners, self.paths, self.folders = [], set(), []
 
 
-def _unreachable(ticket: Ticket, exc: BaseException) -> str:
-    host = socket.gethostname()
+def _unreachable(ticket: Ticket, exc: BaseException, through_dask: BaseException | None = None) -> str:
+    where = f"the Dask worker on {socket.gethostname()}"
+    direct = (f"cannot reach the calling process's callback relay at {ticket.host}:{ticket.port} ({exc})"
+              if ticket.host else f"has no direct way to the calling process ({exc})")
+    if through_dask is None:
+        return (
+            f"scikit-learn's callbacks on {where} {direct}; they report through the Dask scheduler instead, a round "
+            "trip or two per message. For the direct way, let the workers reach the caller on that address and port "
+            "(a firewall, NAT), or set the dask backend's callback_address= to an address and port of the caller "
+            "they can reach."
+        )
     return (
-        f"scikit-learn's callbacks on the Dask worker on {host} cannot report to the calling process: its "
-        f"callback relay at {ticket.host}:{ticket.port} cannot be reached from there ({exc}). The fit goes on; "
-        "what those callbacks record or show is lost (a ProgressBar does not advance, a ScoringMonitor's log "
-        "lacks that worker's fits). Let the workers reach the caller on that address and port (a firewall, "
-        "NAT), or set the dask backend's callback_address= to an address and port of the caller they can reach."
+        f"scikit-learn's callbacks on {where} cannot report to the calling process: it {direct}, nor through the "
+        f"Dask scheduler ({through_dask}). The fit goes on; what those callbacks record or show is lost (a "
+        "ScoringMonitor's log lacks that worker's fits; a ProgressBar's fits there fail as they would plainly). Set "
+        "the dask backend's callback_address= to an address and port of the caller the workers can reach."
     )
 
 
@@ -111,7 +151,7 @@ def relay_here(ticket: Ticket | None) -> str | None:
     """On a worker: listeners for the ticket's sockets missing here (see the module's docstring).
 
     Returns what to warn, once per worker process and relay, when the relay cannot be
-    reached; None otherwise (also when every path exists here: the same host, or a shared
+    reached directly (then the connections go through Dask) or at all; None otherwise (also when every path exists here: the same host, or a shared
     ``/tmp``, where scikit-learn's own sockets are reached directly).
     """
     if ticket is None:
@@ -121,21 +161,20 @@ def relay_here(ticket: Ticket | None) -> str | None:
         missing = [p for p in ticket.paths if (relayed is None or p not in relayed.paths) and not os.path.exists(p)]
         if not missing:
             return None
+        said = None
         if relayed is None:
             relayed = _HERE[ticket.token] = _Relayed(ticket)
-            if relayed.problem:
-                return relayed.problem
-        if relayed.problem:
-            return None  # said once already
-        for path in missing:
-            try:
-                relayed.bind(path)
-            except OSError:  # made by another worker process on this host meanwhile: theirs serves it
-                continue
-    return None
+            said = relayed.problem  # once per worker process and relay
+        if relayed.usable:
+            for path in missing:
+                try:
+                    relayed.bind(path)
+                except OSError:  # made by another worker process on this host meanwhile: theirs serves it
+                    continue
+    return said
 
 
 def say_unrelayed(problem: str | None) -> None:
     """Warn, inside a batch (so that the warning reaches the caller), what :func:`relay_here` found."""
     if problem:
-        warnings.warn(problem, CallbacksUnreachableWarning, stacklevel=2)
+        warnings.warn(problem, CallbackRelayWarning, stacklevel=2)

@@ -104,7 +104,8 @@ class RemoteCluster:
         self._spawn([*SCHEDULER, "--host", self.network.host, "--port", str(port), "--no-dashboard"],
                     "scheduler", env)
         for name, node in self.network.nodes.items():
-            worker = [*WORKER, self.address, "--host", node.address, "--nthreads", "1", "--no-nanny",
+            # Two threads: tasks run side by side on a worker, and so do their connections back.
+            worker = [*WORKER, self.address, "--host", node.address, "--nthreads", "2", "--no-nanny",
                       "--no-dashboard", "--memory-limit", "0", "--death-timeout", "30", "--name", name]
             # ip netns exec, unshare and sh each exec the next: the worker keeps the pid started here.
             process = self._spawn(["ip", "netns", "exec", node.namespace, *PRIVATE_TMP, *worker], name, env)

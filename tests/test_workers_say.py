@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 
@@ -208,3 +208,24 @@ def test_the_oracle_adds_nothing():
     plain = run()
     with scaleml.backend("local"):
         assert run() == plain == []
+
+
+@pytest.mark.slow
+def test_progress_bar_on_workers_with_several_threads(capsys, monkeypatch):
+    """scikit-learn shares one connection per worker process and listener among the
+    process's threads: two fits sending at once read each other's acknowledgements, and
+    the fits fail (8 runs in 10 of this search, before). A task that reports to a
+    callback runs alone among such tasks of its worker process: the same bars as plainly."""
+    callback = pytest.importorskip("sklearn.callback")
+    monkeypatch.setenv("COLUMNS", "200")  # rich's width: every bar's line whole
+
+    def bars():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", category=FitFailedWarning)
+            GridSearchCV(LogisticRegression(max_iter=20), {"C": [0.1, 1.0, 3.0]}, cv=3).set_callbacks(
+                callback.ProgressBar()).fit(X, Y)
+        return sorted(re.sub(r"\d+:\d\d:\d\d", "T", capsys.readouterr().out).splitlines())
+
+    plain = bars()
+    with scaleml.backend("dask", n_workers=1, threads_per_worker=2):
+        assert [bars() for _ in range(3)] == [plain] * 3

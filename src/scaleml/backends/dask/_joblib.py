@@ -344,7 +344,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         payload, dependencies = _pack([calls for calls, _ in batches], self.cache.future_for, self._filters)
         count = sum(len(calls) for calls, _ in batches)
         future = self.client.submit(
-            _run_packed, payload, dependencies, self._relaying.ticket(self.client),
+            _run_packed, payload, dependencies, self._relaying.ticket(self.client, payload),
             key=_task_key(batches[0][0][0][0], count), pure=False,
         )
         with self._lock:  # joblib also submits from its callback threads

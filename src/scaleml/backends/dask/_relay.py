@@ -48,6 +48,7 @@ CONTROL, PIPE = b"C", b"P"
 CONNECT_SECONDS = 5.0  # to reach the relay; a firewall that drops packets costs this once per worker
 HEADER_SECONDS = 10.0  # for a peer to say who it is and what it wants
 CHUNK = 1 << 16
+LISTENER_NAME = b"ListenerHandle"
 
 
 class Ticket(NamedTuple):
@@ -244,12 +245,16 @@ class Relaying:
         self._relay: CallbackRelay | None = None
         self._lock = threading.Lock()
 
-    def ticket(self, client: Any) -> Ticket | None:
+    def ticket(self, client: Any, payload: bytes) -> Ticket | None:
         """What a task sent by ``client`` carries: the sockets in this process's
-        multiprocessing temp dir and the relay to them; None when there are none."""
+        multiprocessing temp dir and the relay to them; None when there are none, or when
+        its ``payload`` (the pickled batches) holds no scikit-learn callback's listener."""
         import multiprocessing.util
 
-        if "sklearn.callback" not in sys.modules:
+        # scikit-learn's ProgressBar and ScoringMonitor hold their listener's address in a
+        # ListenerHandle, pickled by name: a batch without that name reports to no socket
+        # (a search carries a callback context whether or not callbacks are set).
+        if "sklearn.callback" not in sys.modules or LISTENER_NAME not in payload:
             return None
         folder = multiprocessing.util.get_temp_dir()
         paths = sockets_in(folder)

@@ -8,11 +8,13 @@ relay, closed (listeners, files, folders made) when the relay's control connecti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
 import threading
 import warnings
+from typing import Any
 
 from ...exceptions import CallbackRelayWarning
 from ._relay import CHUNK, CONNECT_SECONDS, CONTROL, PIPE, Ticket, _accepting, _close_listening, _splice
@@ -178,3 +180,18 @@ def say_unrelayed(problem: str | None) -> None:
     """Warn, inside a batch (so that the warning reaches the caller), what :func:`relay_here` found."""
     if problem:
         warnings.warn(problem, CallbackRelayWarning, stacklevel=2)
+
+
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def one_at_a_time(ticket: Ticket | None) -> Any:
+    """Where a task's batches run: alone among this process's batches that report to
+    scikit-learn's callbacks, when it carries a ticket (else anywhere).
+
+    scikit-learn keeps one connection per worker process and listener and shares it among
+    the process's threads; two threads sending at once read each other's
+    acknowledgements (``UnpicklingError``, ``EOFError``: a ProgressBar's fits fail), on
+    any Dask worker with several threads, on this host or another.
+    """
+    return _ONE_AT_A_TIME if ticket is not None else contextlib.nullcontext()

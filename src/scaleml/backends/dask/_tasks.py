@@ -19,7 +19,7 @@ import joblib
 from .._sendable import dumps, portable_exception
 from .._worker_say import listening, marked
 from ._relay import Ticket
-from ._relayed import relay_here, say_unrelayed
+from ._relayed import one_at_a_time, relay_here, say_unrelayed
 
 
 class _RemoteTraceback(Exception):
@@ -113,7 +113,7 @@ def _run_packed(payload: bytes, dependencies: list, ticket: Ticket | None = None
     start = time.perf_counter()
     outcomes: list = []
     said: list = []
-    with joblib.parallel_config(backend="sequential"):
+    with joblib.parallel_config(backend="sequential"), one_at_a_time(ticket):
         for calls in batches:
             with listening(filters) as words:
                 unrelayed = say_unrelayed(unrelayed)  # said once, by the first batch

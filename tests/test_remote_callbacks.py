@@ -18,10 +18,6 @@ from __future__ import annotations
 import multiprocessing.util
 import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 import warnings
@@ -35,8 +31,7 @@ callback = pytest.importorskip("sklearn.callback")
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
-from rehearsal import network  # noqa: E402
-from rehearsal.cluster import SCHEDULER, WORKER  # noqa: E402
+from rehearsal.hosts import WorkersElsewhere, why_not  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
@@ -45,109 +40,34 @@ import scaleml  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-PREFIX = "cbk-"
-SUBNET = "10.214.7"  # private, inside the namespaces made here (the rehearsal's own is 10.213.0)
-# A worker's own /tmp: a private mount namespace, a tmpfs on /tmp, then the worker itself.
-PRIVATE_TMP = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-               'mount -t tmpfs tmpfs /tmp && exec "$@"', "worker"]
+PREFIX = "cbk-"  # namespaces of this test, apart from other users' (the rehearsal's own: sml-)
 X, Y = make_classification(n_samples=120, n_features=6, random_state=0)
 
-
-def _why_not() -> str | None:
-    """Why the rehearsal cannot run here (None: it can)."""
-    if os.geteuid() != 0:
-        return "needs root (network and mount namespaces)"
-    for tool in ("ip", "unshare"):
-        if shutil.which(tool) is None:
-            return f"needs `{tool}` (iproute2, util-linux)"
-    probe = f"{PREFIX}{os.getpid()}-probe"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True)
-    try:
-        if made.returncode:
-            return f"cannot make a network namespace: {made.stderr.decode().strip()}"
-        tmp = subprocess.run(["ip", "netns", "exec", probe, *PRIVATE_TMP, "true"], capture_output=True)
-        if tmp.returncode:
-            return f"cannot give a namespace its own /tmp: {tmp.stderr.decode().strip()}"
-    finally:
-        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
-
-
-_REASON = _why_not()
+_REASON = why_not(PREFIX)
 if _REASON:
     pytest.skip(_REASON, allow_module_level=True)
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-class RemoteCluster:
-    """The scheduler here, ``workers`` workers each on a simulated host of its own."""
-
-    def __init__(self, workers: int, logs: Path) -> None:
-        self.network = network.Network([f"w{i}" for i in range(workers)], mbit=None, prefix=PREFIX,
-                                       subnet=SUBNET, host_address=254)
-        self.logs = logs
-        self.processes: list[subprocess.Popen] = []
-        self.workers: dict[str, int] = {}  # node name -> the worker's pid
-
-    def start(self) -> None:
-        self.network.open()
-        port = _free_port(self.network.host)
-        self.address = f"tcp://{self.network.host}:{port}"
-        tests = str(Path(__file__).resolve().parent)
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p)}
-        self._spawn([*SCHEDULER, "--host", self.network.host, "--port", str(port), "--no-dashboard"],
-                    "scheduler", env)
-        for name, node in self.network.nodes.items():
-            # Two threads: tasks run side by side on a worker, and so do their connections back.
-            worker = [*WORKER, self.address, "--host", node.address, "--nthreads", "2", "--no-nanny",
-                      "--no-dashboard", "--memory-limit", "0", "--death-timeout", "30", "--name", name]
-            # ip netns exec, unshare and sh each exec the next: the worker keeps the pid started here.
-            process = self._spawn(["ip", "netns", "exec", node.namespace, *PRIVATE_TMP, *worker], name, env)
-            self.workers[name] = process.pid
-
-    def _spawn(self, command: list[str], log: str, env: dict) -> subprocess.Popen:
-        with open(self.logs / f"{log}.log", "w") as handle:
-            process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                       start_new_session=True)
-        self.processes.append(process)
-        return process
-
-    def close(self) -> None:
-        for process in self.processes:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for process in self.processes:
-            process.wait(timeout=10)
-        self.processes.clear()
-        self.network.close()
-
-
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory):
-    """``(address, client, cluster)``: a real cluster whose workers are on other (simulated) hosts."""
+    """``(address, client, cluster)``: a real cluster whose 2 workers (2 threads each: tasks
+    run side by side on a worker, and so do their connections back) are on other hosts."""
     import distributed
 
     from scaleml.engines.dask.cluster import close_all
 
-    network.sweep(prefix=PREFIX)  # what an earlier run killed outright left (its owner gone)
-    cluster = RemoteCluster(2, tmp_path_factory.mktemp("remote-callbacks"))
+    tests = str(Path(__file__).resolve().parent)
+    cluster = WorkersElsewhere(2, tmp_path_factory.mktemp("remote-callbacks"), prefix=PREFIX, threads=2,
+                               pythonpath=tests)
     client = None
     try:
-        cluster.start()
+        cluster.start()  # removes what a run killed outright left first (namespaces whose owner is gone)
         client = distributed.Client(cluster.address, timeout=30, set_as_default=False)
         client.wait_for_workers(2, timeout=60)
         yield cluster.address, client, cluster
     finally:
-        close_all(getattr(cluster, "address", "")) if client is not None else None
         if client is not None:
+            close_all(cluster.address)  # scaleml's shared connection, before the scheduler goes
             client.close()
         cluster.close()
 

@@ -1,0 +1,125 @@
+"""Dask workers on other (simulated) hosts, the scheduler and the client on this one.
+
+Each worker is a real ``dask worker`` process in a network namespace of its own (the
+:mod:`.network` switch) *and* a mount namespace with a private ``/tmp``: a network
+namespace alone still shares the filesystem, and with it every UNIX socket path, so a
+worker there would reach what only this host's processes should (scikit-learn's
+callbacks' sockets). The scheduler runs plainly on this machine, on its link to the
+switch, so that a test or a script here is the client (in-process objects compared,
+no JSON to pass back).
+
+    with WorkersElsewhere(2, logs) as cluster:
+        client = distributed.Client(cluster.address)
+        cluster.workers   # node name -> the worker's pid (what client.run(os.getpid) returns)
+
+Root only; :func:`why_not` says why it cannot run here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from . import network
+from .cluster import SCHEDULER, WORKER
+
+# A worker's own /tmp: a private mount namespace, a tmpfs on /tmp, then the worker itself.
+PRIVATE_TMP = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs tmpfs /tmp && exec "$@"', "worker"]
+
+
+def why_not(prefix: str) -> str | None:
+    """Why workers on simulated hosts cannot be made here (None: they can)."""
+    if os.geteuid() != 0:
+        return "needs root (network and mount namespaces)"
+    for tool in ("ip", "unshare"):
+        if shutil.which(tool) is None:
+            return f"needs `{tool}` (iproute2, util-linux)"
+    probe = f"{prefix}{os.getpid()}-probe"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True)
+    try:
+        if made.returncode:
+            return f"cannot make a network namespace: {made.stderr.decode().strip()}"
+        tmp = subprocess.run(["ip", "netns", "exec", probe, *PRIVATE_TMP, "true"], capture_output=True)
+        if tmp.returncode:
+            return f"cannot give a namespace its own /tmp: {tmp.stderr.decode().strip()}"
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class WorkersElsewhere:
+    """The scheduler here, ``workers`` workers (``threads`` each) each on a simulated host.
+
+    ``prefix`` and ``subnet`` keep these namespaces apart from other users' (see
+    :class:`.network.Network`); ``pythonpath`` is added to every process's.
+    """
+
+    def __init__(self, workers: int, logs: Path, prefix: str = "cbk-", subnet: str = "10.214.7",
+                 threads: int = 2, pythonpath: str = "") -> None:
+        self.network = network.Network([f"w{i}" for i in range(workers)], mbit=None, prefix=prefix,
+                                       subnet=subnet, host_address=254)
+        self.logs = Path(logs)
+        self.threads = threads
+        self.pythonpath = pythonpath
+        self.processes: list[subprocess.Popen] = []
+        self.workers: dict[str, int] = {}  # node name -> the worker's pid
+        self.address = ""
+
+    def start(self) -> WorkersElsewhere:
+        network.sweep(prefix=self.network.prefix)  # what a run killed outright left (its owner gone)
+        self.network.open()
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self) -> None:
+        port = _free_port(self.network.host)
+        self.address = f"tcp://{self.network.host}:{port}"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join(p for p in (self.pythonpath, os.environ.get("PYTHONPATH")) if p)}
+        self._spawn([*SCHEDULER, "--host", self.network.host, "--port", str(port), "--no-dashboard"], "scheduler", env)
+        for name, node in self.network.nodes.items():
+            worker = [*WORKER, self.address, "--host", node.address, "--nthreads", str(self.threads), "--no-nanny",
+                      "--no-dashboard", "--memory-limit", "0", "--death-timeout", "30", "--name", name]
+            # ip netns exec, unshare and sh each exec the next: the worker keeps the pid started here.
+            process = self._spawn(["ip", "netns", "exec", node.namespace, *PRIVATE_TMP, *worker], name, env)
+            self.workers[name] = process.pid
+
+    def _spawn(self, command: list[str], log: str, env: dict) -> subprocess.Popen:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.logs / f"{log}.log", "w") as handle:
+            process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                       start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def close(self) -> None:
+        for process in self.processes:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for process in self.processes:
+            process.wait(timeout=10)
+        self.processes.clear()
+        self.network.close()
+
+    def __enter__(self) -> WorkersElsewhere:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

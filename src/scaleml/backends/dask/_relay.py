@@ -39,6 +39,7 @@ import struct
 import sys
 import threading
 import warnings
+import weakref
 from typing import Any, NamedTuple
 
 from ...exceptions import CallbackRelayWarning, ClusterConnectionError
@@ -243,6 +244,7 @@ class Relaying:
     def __init__(self, callback_address: str | None) -> None:
         self.callback_address = callback_address
         self._relay: CallbackRelay | None = None
+        self._finalizer: weakref.finalize | None = None
         self._lock = threading.Lock()
 
     def ticket(self, client: Any, payload: bytes) -> Ticket | None:
@@ -263,6 +265,8 @@ class Relaying:
         with self._lock:
             if self._relay is None:
                 self._relay = self._open(folder, client)
+                # A block whose cluster was lost never releases its backend: closed when it is dropped.
+                self._finalizer = weakref.finalize(self, self._relay.close)
             return self._relay.ticket(paths)
 
     def _open(self, folder: str, client: Any) -> CallbackRelay:
@@ -297,6 +301,6 @@ class Relaying:
     def close(self) -> None:
         """The block's end: the relay stops (see :meth:`CallbackRelay.close`); a later task opens another."""
         with self._lock:
-            relay, self._relay = self._relay, None
-        if relay is not None:
-            relay.close()
+            self._relay, finalizer, self._finalizer = None, self._finalizer, None
+        if finalizer is not None:
+            finalizer()  # the relay's close, once

@@ -2,7 +2,8 @@
 
 ``sklearn.callback``'s worker copies send their messages to this process over a UNIX socket
 in its multiprocessing temp dir; a worker on another host has no such path. Rehearsed
-faithfully: the scheduler and this test (the client) in this machine's namespaces, two
+faithfully: this test (the client) in this machine's own namespaces, the scheduler on
+the simulated switch, two
 real ``dask worker`` processes each in a network namespace of its own (the
 ``bench/rehearsal`` harness, namespaces named ``cbk-<pid>-...``) *and* a mount namespace
 with a private ``/tmp`` (a network namespace alone still shares the filesystem, and with

@@ -4,9 +4,11 @@ Each worker is a real ``dask worker`` process in a network namespace of its own 
 :mod:`.network` switch) *and* a mount namespace with a private ``/tmp``: a network
 namespace alone still shares the filesystem, and with it every UNIX socket path, so a
 worker there would reach what only this host's processes should (scikit-learn's
-callbacks' sockets). The scheduler runs plainly on this machine, on its link to the
-switch, so that a test or a script here is the client (in-process objects compared,
-no JSON to pass back).
+callbacks' sockets). This process is the client, in this machine's own namespaces (its
+link to the switch: ``Network(host_address=...)``), so that a test or a script here
+compares in-process objects. The scheduler listens on the switch's bridge, in the
+switch's namespace: reached from both sides, and killed with that namespace, so a run
+killed outright leaves no scheduler behind for the next run's sweep to miss.
 
     with WorkersElsewhere(2, logs) as cluster:
         client = distributed.Client(cluster.address)
@@ -20,7 +22,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -52,14 +53,8 @@ def why_not(prefix: str) -> str | None:
     return None
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 class WorkersElsewhere:
-    """The scheduler here, ``workers`` workers (``threads`` each) each on a simulated host.
+    """The client here, ``workers`` workers (``threads`` each) each on a simulated host.
 
     ``prefix`` and ``subnet`` keep these namespaces apart from other users' (see
     :class:`.network.Network`); ``pythonpath`` is added to every process's.
@@ -87,11 +82,14 @@ class WorkersElsewhere:
         return self
 
     def _start(self) -> None:
-        port = _free_port(self.network.host)
-        self.address = f"tcp://{self.network.host}:{port}"
+        host = f"{self.network.subnet}.253"  # the scheduler's, on the switch's bridge
+        network._ip("-n", self.network.switch, "addr", "add", f"{host}/24", "dev", "br0")
+        port = 8786
+        self.address = f"tcp://{host}:{port}"
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "PYTHONPATH": os.pathsep.join(p for p in (self.pythonpath, os.environ.get("PYTHONPATH")) if p)}
-        self._spawn([*SCHEDULER, "--host", self.network.host, "--port", str(port), "--no-dashboard"], "scheduler", env)
+        self._spawn(["ip", "netns", "exec", self.network.switch, *SCHEDULER, "--host", host, "--port", str(port),
+                     "--no-dashboard"], "scheduler", env)
         for name, node in self.network.nodes.items():
             worker = [*WORKER, self.address, "--host", node.address, "--nthreads", str(self.threads), "--no-nanny",
                       "--no-dashboard", "--memory-limit", "0", "--death-timeout", "30", "--name", name]

@@ -153,11 +153,21 @@ def relay_here(ticket: Ticket | None) -> str | None:
     """On a worker: listeners for the ticket's sockets missing here (see the module's docstring).
 
     Returns what to warn, once per worker process and relay, when the relay cannot be
-    reached directly (then the connections go through Dask) or at all; None otherwise (also when every path exists here: the same host, or a shared
-    ``/tmp``, where scikit-learn's own sockets are reached directly).
+    reached directly (then the connections go through Dask) or at all; None otherwise
+    (also when every path exists here: the same host, or a shared ``/tmp``, where
+    scikit-learn's own sockets are reached directly). Never raises: a fit must not fail
+    for its callbacks' sake.
     """
     if ticket is None:
         return None
+    try:
+        return _relay_here(ticket)
+    except Exception as exc:  # noqa: BLE001 - said, and the fit goes on
+        return (f"scikit-learn's callbacks on the Dask worker on {socket.gethostname()} cannot report to the "
+                f"calling process: its relay could not be set up there ({type(exc).__name__}: {exc}).")
+
+
+def _relay_here(ticket: Ticket) -> str | None:
     with _LOCK:
         relayed = _HERE.get(ticket.token)
         missing = [p for p in ticket.paths if (relayed is None or p not in relayed.paths) and not os.path.exists(p)]

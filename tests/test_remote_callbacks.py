@@ -41,7 +41,7 @@ import scaleml  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-PREFIX = "cbk-"  # namespaces of this test, apart from other users' (the rehearsal's own: sml-)
+PREFIX = "cbk-"  # namespaces of this test, apart from other users' (the rehearsal's own: sml-); addresses: free_subnet
 X, Y = make_classification(n_samples=120, n_features=6, random_state=0)
 
 _REASON = why_not(PREFIX)
@@ -179,6 +179,6 @@ def test_a_callback_address_not_of_this_machine_is_a_clear_error(remote):
     address, client, cluster = remote
     from scaleml.exceptions import ClusterConnectionError
 
-    with pytest.raises(ClusterConnectionError, match=r"callback_address='192\.0\.2\.1:47000': cannot listen there"):
-        with scaleml.backend("dask", address=address, callback_address="192.0.2.1:47000"):  # TEST-NET-1
+    with pytest.raises(ClusterConnectionError, match=r"callback_address='198\.51\.100\.7:47000': cannot listen there"):
+        with scaleml.backend("dask", address=address, callback_address="198.51.100.7:47000"):  # TEST-NET-2
             _logged(_rows)

@@ -53,17 +53,29 @@ def why_not(prefix: str) -> str | None:
     return None
 
 
+def free_subnet(base: str = "10.214") -> str:
+    """A ``base.X`` /24 that no route of this machine's namespace uses yet: the host link's
+    address lives here, so two runs at once (two users, two CI jobs) must not share one."""
+    routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True).stdout
+    for third in range(1 + os.getpid() % 200, 255):
+        subnet = f"{base}.{third}"
+        if f"{subnet}." not in routes:
+            return subnet
+    raise network.NetworkError(f"every {base}.X/24 is routed on this machine already")
+
+
 class WorkersElsewhere:
     """The client here, ``workers`` workers (``threads`` each) each on a simulated host.
 
-    ``prefix`` and ``subnet`` keep these namespaces apart from other users' (see
-    :class:`.network.Network`); ``pythonpath`` is added to every process's.
+    ``prefix`` and ``subnet`` (default: :func:`free_subnet`) keep these namespaces and
+    addresses apart from other users' (see :class:`.network.Network`); ``pythonpath`` is
+    added to every process's.
     """
 
-    def __init__(self, workers: int, logs: Path, prefix: str = "cbk-", subnet: str = "10.214.7",
+    def __init__(self, workers: int, logs: Path, prefix: str = "cbk-", subnet: str | None = None,
                  threads: int = 2, pythonpath: str = "") -> None:
         self.network = network.Network([f"w{i}" for i in range(workers)], mbit=None, prefix=prefix,
-                                       subnet=subnet, host_address=254)
+                                       subnet=subnet or free_subnet(), host_address=254)
         self.logs = Path(logs)
         self.threads = threads
         self.pythonpath = pythonpath

@@ -169,6 +169,39 @@ class _WithHandle(ClassifierMixin, BaseEstimator):
         return np.full(len(X), self.classes_[0])
 
 
+def _fails_later_the_earlier_it_comes(i, n):
+    """Call ``i`` of ``n`` fails after (n - i) * 50 ms: in time, the last fails first."""
+    import time
+
+    time.sleep((n - i) * 0.05)
+    raise ValueError(f"call {i} failed")
+
+
+def test_the_first_error_in_input_order_is_raised_as_plainly(workers):
+    """Several calls fail: the one raised is the first in input order, which a
+    sequential run raises, not the first to fail in time (joblib's own backends)."""
+    import joblib
+
+    calls = [joblib.delayed(_fails_later_the_earlier_it_comes)(i, 6) for i in range(6)]
+    with pytest.raises(ValueError, match="call 0 failed"):
+        joblib.Parallel()(calls)  # plainly: sequential
+    for _ in range(2):
+        with scaleml.backend(workers), pytest.raises(ValueError, match="call 0 failed"):
+            joblib.Parallel()(calls)
+
+
+def test_generators_still_come_back_unordered_on_request(workers):
+    """Only calls returning a list take results in order: joblib's generators, which its
+    callback path builds, still work (``generator_unordered`` yields as calls finish)."""
+    import joblib
+
+    with scaleml.backend(workers):
+        unordered = list(joblib.Parallel(return_as="generator_unordered")(
+            joblib.delayed(abs)(-i) for i in range(8)))
+        ordered = list(joblib.Parallel(return_as="generator")(joblib.delayed(abs)(-i) for i in range(8)))
+    assert sorted(unordered) == ordered == list(range(8))
+
+
 def test_what_cannot_be_sent_is_named(workers, data):
     X, y = data
     search = GridSearchCV(_WithHandle(_Handle()), {"handle": [_Handle()]}, cv=2)

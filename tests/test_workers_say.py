@@ -210,6 +210,24 @@ def test_the_oracle_adds_nothing():
         assert run() == plain == []
 
 
+@pytest.mark.parametrize("backend, options", [("local", {"n_jobs": -1}), ("dask", {})], ids=["local n_jobs=-1", "dask"])
+def test_workers_say_false_leaves_it_in_the_workers_as_joblib_does(backend, options, capsys):
+    """The switch that measures what telling costs (bench/BENCHMARKS.md): off, the
+    caller sees none of the workers' warnings and output, and results are unchanged."""
+    run = lambda: GridSearchCV(Talker(), {"name": list(range(4))}, cv=2).fit(X, Y)  # noqa: E731
+    with scaleml.backend(backend, **options):
+        told = _caught(_unconverged, ("always", {}))
+        told_out, _ = _said(capsys, run)
+    with scaleml.backend(backend, workers_say=False, **options):
+        quiet = _caught(_unconverged, ("always", {}))
+        quiet_out, _ = _said(capsys, run)
+        scores = cross_validate(LogisticRegression(max_iter=2), X, Y, cv=4)["test_score"]
+    assert any(category is ConvergenceWarning for category, *_ in told)
+    assert len(told_out) == 3 * (4 * 2 + 1)  # four candidates on two folds, and the refit
+    assert quiet == [] and len(quiet_out) == 3  # only the refit's, which runs here
+    np.testing.assert_array_equal(scores, cross_validate(LogisticRegression(max_iter=2), X, Y, cv=4)["test_score"])
+
+
 @pytest.mark.slow
 def test_progress_bar_on_workers_with_several_threads(capsys, monkeypatch):
     """scikit-learn shares one connection per worker process and listener among the

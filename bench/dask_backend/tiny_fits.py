@@ -16,6 +16,13 @@ right after loky's); medians of the rounds.
 
     python bench/dask_backend/tiny_fits.py --rounds 3
     python bench/dask_backend/tiny_fits.py --rounds 1 --backends "local n_jobs=-1,dask"   # two of the three
+    python bench/dask_backend/tiny_fits.py --rounds 6 --telling-cost   # what workers_say costs
+
+``--telling-cost`` runs ``local n_jobs=-1`` and ``dask`` each twice, as they are and with
+``workers_say=False`` (their workers' warnings and output left where they were said, as
+joblib does), the four arms interleaved round by round on the same cluster and loky pool,
+and prints what telling costs on the total: the median of the per-round totals, told
+over quiet, with its bootstrap interval (``scaleml.bench.stats.ratio_interval``).
 
 Writes bench/results/tiny-fits.json and prints a table.
 """
@@ -145,13 +152,41 @@ WORKLOADS = [svc_grid_iris, svc_grid_digits, repeated_cv_grid, permutation_test,
              learning_curve_nb, rfecv, forest_permutation_importance, forest_grid, stacking]
 
 
+QUIET_LOCAL = "local n_jobs=-1 workers_say=False"
+QUIET_DASK = "dask workers_say=False"
+
+
+def _telling_cost(times: dict, contexts: dict) -> dict:
+    """Told over quiet on the per-round totals, for each backend run both ways."""
+    from scaleml.bench.stats import ratio_interval
+
+    cost = {}
+    for told, quiet in (("local n_jobs=-1", QUIET_LOCAL), ("dask", QUIET_DASK)):
+        if told in contexts and quiet in contexts:
+            rounds = [[sum(by[arm][r] for by in times.values()) for r in range(len(next(iter(times.values()))[arm]))]
+                      for arm in (told, quiet)]
+            ratio = statistics.median(rounds[0]) / statistics.median(rounds[1])
+            low, high = ratio_interval(rounds[0], rounds[1])
+            cost[told] = {"told_over_quiet": ratio, "interval": [low, high], "told_totals": rounds[0],
+                          "quiet_totals": rounds[1]}
+            print(f"telling on {told}: total {ratio:.3f}x quiet (interval {low:.3f}-{high:.3f}, "
+                  f"{len(rounds[0])} rounds)")
+    return cost
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=str(HERE.parent / "results" / "tiny-fits.json"))
     parser.add_argument("--backends", default="local n_jobs=-1,dask,joblib's dask backend",
                         help="comma-separated labels of the backends to run (default: all three)")
+    parser.add_argument("--telling-cost", action="store_true",
+                        help="local n_jobs=-1 and dask with and without workers_say (writes tiny-fits-telling.json)")
     args = parser.parse_args()
+    if args.telling_cost:
+        args.backends = f"local n_jobs=-1,{QUIET_LOCAL},dask,{QUIET_DASK}"
+        if args.out == parser.get_default("out"):
+            args.out = str(HERE.parent / "results" / "tiny-fits-telling.json")
 
     import joblib
 
@@ -161,9 +196,12 @@ def main() -> None:
 
     dask_backend = scaleml.backends.create_backend("dask")
     client = dask_backend.cluster()  # the managed LocalCluster: started before any timing
+    quiet_dask = scaleml.backends.create_backend("dask", workers_say=False)  # the same managed cluster
     contexts = {
         "local n_jobs=-1": lambda: scaleml.backend("local", n_jobs=-1),
+        QUIET_LOCAL: lambda: scaleml.backend("local", n_jobs=-1, workers_say=False),
         "dask": lambda: scaleml.backend(dask_backend),
+        QUIET_DASK: lambda: scaleml.backend(quiet_dask),
         "joblib's dask backend": lambda: joblib.parallel_config(backend="dask", client=client),
     }
     contexts = {label: contexts[label] for label in args.backends.split(",")}
@@ -196,10 +234,12 @@ def main() -> None:
     totals = {b: sum(summary[n][b] for n in summary) for b in contexts}
     print(f"{'total':<32} " + " ".join(f"{totals[b]:>22.3f}" for b in contexts)
           + f" {totals['dask'] / totals['local n_jobs=-1']:>13.2f}")
+    telling = _telling_cost(times, contexts)
     write_json(args.out, {"provenance": machine.provenance(machine.script_command(__file__)),
                           "rounds": args.rounds, "summary": summary, "totals": totals, "times": times,
-                          "results": results})
+                          "results": results, **({"telling_cost": telling} if telling else {})})
     print(f"wrote {args.out}")
+    quiet_dask.stop()
     dask_backend.stop()
 
 

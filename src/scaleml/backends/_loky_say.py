@@ -22,6 +22,7 @@ from typing import Any
 import joblib
 from joblib.parallel import LokyBackend
 
+from ._in_order import ResultsInOrder
 from ._worker_say import Telling, caller_filters, replay_raised, told
 
 _STATE = threading.local()  # .depth: forwarding blocks open on this thread
@@ -29,14 +30,19 @@ _REGISTER_LOCK = threading.Lock()
 _registered = False
 
 
-class TellingLokyBackend(LokyBackend):
-    """``LokyBackend`` whose batches say in the caller what they said in the workers."""
+class TellingLokyBackend(ResultsInOrder, LokyBackend):
+    """``LokyBackend`` whose batches say in the caller what they said in the workers, and
+    whose first error is the first in input order (:mod:`._in_order`), as sequentially."""
 
     _filters: list | None = None  # set per Parallel call, in the thread that made it
 
     def start_call(self) -> None:
         super().start_call()
         self._filters = caller_filters() if getattr(_STATE, "depth", 0) else None
+        self.take_results_in_order(self._filters is not None)
+
+    def wait_for(self, out: Any, timeout: float | None) -> None:
+        out.exception(timeout=timeout)  # waits; what it raised is raised by retrieve_result_callback
 
     def stop_call(self) -> None:
         super().stop_call()

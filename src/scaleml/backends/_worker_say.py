@@ -26,6 +26,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+# The ``workers_say`` option of the backends that run batches in other processes.
+OPTION_HELP = ("say here what the workers' fits said: their warnings and printed output "
+               "(False: leave them in the workers, as joblib does)")
+
 _TOLD = threading.local()  # .said: the Said of the batch this thread runs, if any
 _INSTALL_LOCK = threading.Lock()
 _REPLAY_LOCK = threading.Lock()  # one task's words stay together in the caller

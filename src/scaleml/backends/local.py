@@ -21,6 +21,7 @@ from ._loky_say import forwarding
 from ._sendable import for_loky
 from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from ._structure import n_jobs_ignored
+from ._worker_say import OPTION_HELP
 
 NON_ZERO_INT = Predicate(
     lambda v: isinstance(v, Integral) and not isinstance(v, bool) and v != 0,
@@ -29,13 +30,13 @@ NON_ZERO_INT = Predicate(
 
 
 @contextmanager
-def _n_jobs_config(n_jobs: int) -> Iterator[None]:
+def _n_jobs_config(n_jobs: int, workers_say: bool = True) -> Iterator[None]:
     """joblib's ``n_jobs`` for the block; loky pickling what ran sequentially (spent
     ``cv=`` generators, local classes) or naming what cannot be sent (:mod:`._sendable`);
-    and its workers' warnings and output told here (DESIGN.md principle 12;
-    :mod:`._loky_say`). Without the n_jobs option the backend is the oracle and adds
-    nothing, this included."""
-    with for_loky(), joblib.parallel_config(n_jobs=n_jobs), forwarding():
+    and, unless ``workers_say`` is False, its workers' warnings and output told here
+    (DESIGN.md principle 12; :mod:`._loky_say`). Without the n_jobs option the backend
+    is the oracle and adds nothing, this included."""
+    with for_loky(), joblib.parallel_config(n_jobs=n_jobs), forwarding() if workers_say else nullcontext():
         yield
 
 
@@ -52,6 +53,11 @@ class LocalBackend(Backend):
         Run every joblib call sequentially in this process, whatever the
         estimators' ``n_jobs`` (what ``backend="auto"`` does when starting
         workers would cost more than they save). Default False.
+    workers_say : bool
+        With ``n_jobs``, what the fits say in loky's worker processes (warnings,
+        printed output) is said here, as a sequential run says it (default True).
+        False leaves it in the workers, as joblib does (what it costs:
+        docs/guide/workers-say.md).
     """
 
     name = "local"
@@ -60,6 +66,7 @@ class LocalBackend(Backend):
         "n_jobs": Option(None, "joblib workers for steps whose n_jobs is None (-1: every core)", [NON_ZERO_INT, None]),
         "in_process": Option(False, "run every joblib call in this process, whatever the estimators' n_jobs",
                              ["boolean"]),
+        "workers_say": Option(True, OPTION_HELP, ["boolean"]),
         "share_prefix": SHARE_PREFIX,
     }
 
@@ -67,7 +74,7 @@ class LocalBackend(Backend):
         if self.options["in_process"]:
             return joblib.parallel_config(backend="sequential")
         n_jobs = self.options["n_jobs"]
-        return nullcontext() if n_jobs is None else _n_jobs_config(n_jobs)
+        return nullcontext() if n_jobs is None else _n_jobs_config(n_jobs, self.options["workers_say"])
 
     @contextmanager
     def _steps_n_jobs(self, estimator: Any) -> Iterator[None]:

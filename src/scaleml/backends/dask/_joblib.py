@@ -23,26 +23,35 @@ from joblib.parallel import ParallelBackendBase
 
 from ..._progress import Progress
 from ...exceptions import ClusterConnectionError
+from .._in_order import ResultsInOrder
 from .._worker_say import caller_filters, replay
 from ._broadcast import BroadcastCache
 from ._relay import Relaying
-from ._tasks import _pack, _probe, _Raised, _run_packed, _task_key
+from ._tasks import QUIET, _pack, _probe, _Raised, _run_packed, _task_key
 
 
 class _Part:
     """One joblib batch inside a Dask task, which may run several: what ``submit`` returns
     and joblib's callback receives; ``outcome`` is set when the task is done."""
 
-    __slots__ = ("callback", "batch", "outcome", "said")
+    __slots__ = ("callback", "batch", "outcome", "said", "done")
 
     def __init__(self, callback: Any, batch: bool) -> None:
         self.callback = callback
         self.batch = batch  # a joblib batch (results as a list), else one callable
         self.outcome: Any = None
         self.said: Any = None  # its warnings and output on the worker, told where joblib takes its results
+        self.done = threading.Event()  # set with the outcome: what a caller taking results in order waits on
+
+    def finish(self, outcome: Any, said: Any = None) -> None:
+        """Record the outcome, then tell joblib (its callback) and whoever waits."""
+        self.outcome, self.said = outcome, said
+        self.done.set()
+        if self.callback is not None:
+            self.callback(self)
 
 
-class DaskJoblibBackend(ParallelBackendBase):
+class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
     """joblib ``ParallelBackendBase`` on a ``distributed.Client``, connected on first use.
 
     Parameters
@@ -71,7 +80,6 @@ class DaskJoblibBackend(ParallelBackendBase):
         Tasks submitted and the calls they held, for the plan.
     """
 
-    supports_retrieve_callback = True
     default_n_jobs = -1
     # Calls shorter than a task's scheduling cost are grouped: a batch that took less
     # than MIN_TASK_SECONDS on its worker grows (at most 2x) towards twice that; one
@@ -95,6 +103,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         nesting_level: int | None = None,
         inner_max_num_threads: int | None = None,
         data_movement: str = "peers",
+        workers_say: bool = True,
         callback_address: str | None = None,
         **backend_kwargs: Any,
     ) -> None:
@@ -106,6 +115,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         self.wait_for_workers = wait_for_workers
         self.preload = preload
         self.data_movement = data_movement
+        self.workers_say = workers_say
         self._relaying = Relaying(callback_address)  # scikit-learn's callbacks, from workers on other hosts
         self.activity = activity if activity is not None else {"dask_tasks": 0, "joblib_calls": 0}
         self.progress = Progress("tasks", verbose=progress)
@@ -125,7 +135,7 @@ class DaskJoblibBackend(ParallelBackendBase):
         self._growing = True
         self._threads = 1  # the cluster's worker threads, as last counted
         self._caller: threading.Thread | None = None
-        self._filters: list | None = None  # the caller's warning filters when its Parallel call started
+        self._filters: list | bool | None = None  # the caller's warning filters when its Parallel call started (QUIET: none kept)
         self._gathering = threading.local()  # .batches: the batches a pull on this thread collects
 
     @property
@@ -188,7 +198,12 @@ class DaskJoblibBackend(ParallelBackendBase):
             self._batch_size = 1  # every Parallel call starts unbatched, then measures
             self._growing = True
             self._caller = threading.current_thread()
-            self._filters = caller_filters()
+            self._filters = caller_filters() if self.workers_say else QUIET
+        self.take_results_in_order()
+
+    def wait_for(self, out: _Part, timeout: float | None) -> None:
+        if not out.done.wait(timeout):
+            raise TimeoutError(f"a batch of this call did not finish within the Parallel call's timeout ({timeout} s)")
 
     def compute_batch_size(self) -> int:
         """The size of the next batch; with ``pre_dispatch="all"``, may wait for a timing.
@@ -333,9 +348,7 @@ class DaskJoblibBackend(ParallelBackendBase):
                 self._send(chunk)
             except BaseException as exc:  # noqa: BLE001 - handed to joblib, raised where the user called
                 for _, part in (pair for unsent in chunks[index:] for pair in unsent):
-                    part.outcome = exc
-                    if part.callback is not None:
-                        part.callback(part)
+                    part.finish(exc)
                 return
 
     def _send(self, batches: list[tuple[list, _Part]]) -> None:
@@ -359,7 +372,8 @@ class DaskJoblibBackend(ParallelBackendBase):
 
     def _task_done(self, future: Any) -> None:
         """Dask's callback: record the task's timing, then hand each batch its outcome
-        through joblib's callback (which calls :meth:`retrieve_result_callback`)."""
+        through joblib's callback (which calls :meth:`retrieve_result_callback`, or leaves that to
+        the calling thread taking results in order: :mod:`.._in_order`)."""
         with self._lock:
             parts = self._futures.pop(future, None)
         if parts is None:
@@ -382,12 +396,10 @@ class DaskJoblibBackend(ParallelBackendBase):
             self._lock.notify_all()
         failure = None
         for part, outcome, words in zip(parts, outcomes, said):
-            part.outcome, part.said = outcome, words
-            if part.callback is not None:
-                try:
-                    part.callback(part)
-                except BaseException as exc:  # noqa: BLE001 - the other batches still get theirs
-                    failure = failure or exc
+            try:
+                part.finish(outcome, words)
+            except BaseException as exc:  # noqa: BLE001 - the other batches still get theirs
+                failure = failure or exc
         if failure is not None:
             raise failure
 

@@ -12,6 +12,7 @@ import pickle
 import time
 import traceback
 import uuid
+from contextlib import nullcontext
 from typing import Any
 
 import joblib
@@ -20,6 +21,8 @@ from .._sendable import dumps, portable_exception
 from .._worker_say import listening, marked
 from ._relay import Ticket
 from ._relayed import one_at_a_time, relay_here, say_unrelayed
+
+QUIET = False  # sent as the filters when the backend's workers_say is off: nothing kept, nothing replayed
 
 
 class _RemoteTraceback(Exception):
@@ -62,7 +65,8 @@ class _Dependency:
 def _pack(batches: list[list[tuple[Any, tuple, dict]]], future_for: Any, filters: list | None = None) -> tuple[bytes, list]:
     """One or more joblib batches as one ``bytes`` payload plus the futures their arguments stand for.
 
-    ``filters`` are the caller's warning filters, under which the batches run.
+    ``filters`` are the caller's warning filters, under which the batches run and what
+    they say is kept; :data:`QUIET` runs them as joblib would, keeping nothing.
 
     Dask's scheduler unpickles every task it is sent and pickles it again for the
     worker; scikit-learn's calls carry ~100 KB each (the search object, its callback
@@ -113,14 +117,15 @@ def _run_packed(payload: bytes, dependencies: list, ticket: Ticket | None = None
     start = time.perf_counter()
     outcomes: list = []
     said: list = []
+    quiet = filters is QUIET
     with joblib.parallel_config(backend="sequential"), one_at_a_time(ticket):
         for calls in batches:
-            with listening(filters) as words:
+            with nullcontext() if quiet else listening(filters) as words:
                 unrelayed = say_unrelayed(unrelayed)  # said once, by the first batch
                 try:
                     outcomes.append([
                         func(*map(resolved, args), **{k: resolved(v) for k, v in kwargs.items()})
-                        for func, args, kwargs in marked(calls)
+                        for func, args, kwargs in (calls if quiet else marked(calls))
                     ])
                 except BaseException as exc:  # noqa: BLE001 - as above
                     outcomes += [_Raised(exc)] * (len(batches) - len(outcomes))

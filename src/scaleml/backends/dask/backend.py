@@ -34,6 +34,7 @@ from .._base import Backend, Option
 from .._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
 from .._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from .._structure import n_jobs_ignored
+from .._worker_say import OPTION_HELP
 
 
 class DaskBackend(Backend):
@@ -64,6 +65,10 @@ class DaskBackend(Backend):
         data again from the one worker left holding it (kept for comparison).
     verbose : bool
         Print the dashboard link when the cluster is opened.
+    workers_say : bool
+        What the fits say on the workers (warnings, printed output) is said here,
+        as a sequential run says it (default True). False leaves it in the
+        workers' logs, as joblib's own dask backend does.
     callback_address : str or None
         ``host`` or ``host:port`` (IPv6 in brackets) of this machine where workers on
         other hosts reach it for scikit-learn's callbacks (``ProgressBar``,
@@ -90,6 +95,7 @@ class DaskBackend(Backend):
         "broadcast_min_bytes": Option(100_000, "arguments this large go to every worker once (None: never)", [POSITIVE_INT, None]),
         "data_movement": Option("peers", "how large arguments reach every worker: 'peers' (sent once, copied worker to worker) or 'broadcast' (Dask's scatter)", [StrOptions({"peers", "broadcast"})]),
         "verbose": Option(False, "print the dashboard link", ["boolean"]),
+        "workers_say": Option(True, OPTION_HELP, ["boolean"]),
         "callback_address": Option(None, "host or host:port where workers on other hosts reach this process for scikit-learn's callbacks (None: the address on the route to the scheduler, a free port)", [str, None]),
         "share_prefix": SHARE_PREFIX,
     }
@@ -170,6 +176,7 @@ class DaskBackend(Backend):
         backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
                                     self.options["timeout"], preload, activity=self._activity,
                                     progress=self.options["verbose"], data_movement=self.options["data_movement"],
+                                    workers_say=self.options["workers_say"],
                                     callback_address=self.options["callback_address"])
         with scheduler_loss_as_error(self._started_client):
             try:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 
@@ -226,3 +226,24 @@ def test_workers_say_false_leaves_it_in_the_workers_as_joblib_does(backend, opti
     assert len(told_out) == 3 * (4 * 2 + 1)  # four candidates on two folds, and the refit
     assert quiet == [] and len(quiet_out) == 3  # only the refit's, which runs here
     np.testing.assert_array_equal(scores, cross_validate(LogisticRegression(max_iter=2), X, Y, cv=4)["test_score"])
+
+
+@pytest.mark.slow
+def test_progress_bar_on_workers_with_several_threads(capsys, monkeypatch):
+    """scikit-learn shares one connection per worker process and listener among the
+    process's threads: two fits sending at once read each other's acknowledgements, and
+    the fits fail (8 runs in 10 of this search, before). A task that reports to a
+    callback runs alone among such tasks of its worker process: the same bars as plainly."""
+    callback = pytest.importorskip("sklearn.callback")
+    monkeypatch.setenv("COLUMNS", "200")  # rich's width: every bar's line whole
+
+    def bars():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", category=FitFailedWarning)
+            GridSearchCV(LogisticRegression(max_iter=20), {"C": [0.1, 1.0, 3.0]}, cv=3).set_callbacks(
+                callback.ProgressBar()).fit(X, Y)
+        return sorted(re.sub(r"\d+:\d\d:\d\d", "T", capsys.readouterr().out).splitlines())
+
+    plain = bars()
+    with scaleml.backend("dask", n_workers=1, threads_per_worker=2):
+        assert [bars() for _ in range(3)] == [plain] * 3

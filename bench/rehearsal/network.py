@@ -3,9 +3,13 @@ veth pair to a bridge in a switch namespace of its own, each link shaped with ``
 in both directions (a node's upload on its own end, its download on the switch's end).
 
 Nothing is added to the machine's own namespace: every interface, address and qdisc lives
-in namespaces this module creates, named ``sml-<owner pid>-...``, and deleting those
-namespaces (after killing what runs in them) removes all of it. :func:`sweep` removes
-what a run killed outright (SIGKILL) left behind, so a next run starts clean.
+in namespaces this module creates, named ``sml-<owner pid>-...`` (another ``prefix`` keeps
+one user's namespaces apart from another's), and deleting those namespaces (after killing
+what runs in them) removes all of it. The one exception is asked for: ``host_address``
+links this machine's own namespace to the switch, so that processes started plainly (a
+test's client, a scheduler) reach the nodes; that veth's far end is in the switch
+namespace, so deleting it removes both ends. :func:`sweep` removes what a run killed
+outright (SIGKILL) left behind, so a next run starts clean.
 
 Needs root (``ip netns``), iproute2 and the kernel's ``tbf`` qdisc. Latency cannot be
 injected here (no ``netem``): links add only the kernel's own (tens of microseconds).
@@ -42,10 +46,10 @@ def _tc(*args: str) -> None:
         raise NetworkError(f"`tc {' '.join(args)}` failed: {result.stderr.strip()}")
 
 
-def namespaces() -> list[str]:
-    """Every namespace on the machine whose name starts with :data:`PREFIX`."""
+def namespaces(prefix: str = PREFIX) -> list[str]:
+    """Every namespace on the machine whose name starts with ``prefix``."""
     out = _ip("netns", "list", check=False).stdout
-    return [line.split()[0] for line in out.splitlines() if line.startswith(PREFIX)]
+    return [line.split()[0] for line in out.splitlines() if line.startswith(prefix)]
 
 
 def pids_in(namespace: str) -> list[int]:
@@ -71,9 +75,9 @@ def remove_namespace(namespace: str) -> None:
     _ip("netns", "del", namespace, check=False)
 
 
-def _owner_alive(namespace: str) -> bool:
+def _owner_alive(namespace: str, prefix: str = PREFIX) -> bool:
     try:
-        pid = int(namespace[len(PREFIX):].split("-", 1)[0])
+        pid = int(namespace[len(prefix):].split("-", 1)[0])
     except ValueError:
         return False
     try:
@@ -85,9 +89,9 @@ def _owner_alive(namespace: str) -> bool:
     return True
 
 
-def sweep(everything: bool = False) -> list[str]:
+def sweep(everything: bool = False, prefix: str = PREFIX) -> list[str]:
     """Remove namespaces left by runs whose process is gone (or all of ours), with their processes."""
-    gone = [ns for ns in namespaces() if everything or not _owner_alive(ns)]
+    gone = [ns for ns in namespaces(prefix) if everything or not _owner_alive(ns, prefix)]
     for ns in gone:
         remove_namespace(ns)
     return gone
@@ -113,6 +117,10 @@ class Node:
 class Network:
     """A switch and ``nodes`` attached to it, each link limited to ``mbit`` Mbit/s each way.
 
+    ``prefix`` names the namespaces and ``subnet`` (three octets) numbers the nodes from
+    ``.1``; ``host_address`` (an octet, say 254), when given, links this machine's own
+    namespace to the switch at ``<subnet>.<host_address>`` (:attr:`host`), unshaped.
+
     Use as a context manager; :meth:`close` is idempotent and also runs on SIGTERM/SIGHUP
     (turned into ``SystemExit`` while the network is open) and at interpreter exit.
     A run killed outright (SIGKILL) leaves its namespaces to the next run's :func:`sweep`.
@@ -121,13 +129,21 @@ class Network:
     node_names: list[str]
     mbit: float | None = 1000.0
     owner: int = field(default_factory=os.getpid)
+    prefix: str = PREFIX
+    subnet: str = SUBNET
+    host_address: int | None = None
     nodes: dict[str, Node] = field(default_factory=dict, init=False)
     made: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         if len(self.node_names) > 200:
             raise ValueError("at most 200 nodes on one rehearsal network")
-        self.switch = f"{PREFIX}{self.owner}-switch"
+        self.switch = f"{self.prefix}{self.owner}-switch"
+
+    @property
+    def host(self) -> str | None:
+        """This machine's own address on the switch (None without ``host_address``)."""
+        return None if self.host_address is None else f"{self.subnet}.{self.host_address}"
 
     def open(self) -> Network:
         if os.geteuid() != 0:
@@ -146,13 +162,15 @@ class Network:
         self.made.append(self.switch)
         _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.switch, "link", "set", "br0", "up")
+        if self.host_address is not None:
+            self._link_host()
         for index, name in enumerate(self.node_names, start=1):
-            namespace = f"{PREFIX}{self.owner}-{name}"
+            namespace = f"{self.prefix}{self.owner}-{name}"
             _ip("netns", "add", namespace)
             self.made.append(namespace)
             port = f"p{index}"
             _ip("-n", self.switch, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", namespace)
-            address = f"{SUBNET}.{index}"
+            address = f"{self.subnet}.{index}"
             _ip("-n", namespace, "addr", "add", f"{address}/24", "dev", "eth0")
             _ip("-n", namespace, "link", "set", "eth0", "up")
             _ip("-n", namespace, "link", "set", "lo", "up")
@@ -162,6 +180,16 @@ class Network:
                 shape(namespace, "eth0", self.mbit)  # the node's upload
                 shape(self.switch, port, self.mbit)  # its download
             self.nodes[name] = Node(name, namespace, address, port)
+
+    def _link_host(self) -> None:
+        """A veth from this machine's namespace to the switch; its switch end goes with the
+        switch namespace, and a veth's two ends are deleted together."""
+        device = f"{self.prefix.strip('-')[:4]}{self.owner}h"[:15]
+        _ip("link", "add", device, "type", "veth", "peer", "name", "host", "netns", self.switch)
+        _ip("addr", "add", f"{self.host}/24", "dev", device)
+        _ip("link", "set", device, "up")
+        _ip("-n", self.switch, "link", "set", "host", "master", "br0")
+        _ip("-n", self.switch, "link", "set", "host", "up")
 
     def close(self) -> None:
         for namespace in reversed(self.made):

@@ -84,10 +84,17 @@ class CalibrationWarning(UserWarning):
     """A calibration file (``scaleml calibrate``) could not be used; defaults were."""
 
 
+class CallbackRelayWarning(UserWarning):
+    """scikit-learn's callbacks on a Dask worker on another host cannot reach the calling
+    process's relay directly: they report through the scheduler (slower), or, where even
+    that fails, not at all (the fit goes on)."""
+
+
 __all__ = [
     "BackendOptionError",
     "CalibrationError",
     "CalibrationWarning",
+    "CallbackRelayWarning",
     "BackendUnavailableError",
     "CheckpointError",
     "ClusterConnectionError",

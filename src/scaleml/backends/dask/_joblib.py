@@ -26,6 +26,7 @@ from ...exceptions import ClusterConnectionError
 from .._in_order import ResultsInOrder
 from .._worker_say import caller_filters, replay
 from ._broadcast import BroadcastCache
+from ._relay import Relaying
 from ._tasks import QUIET, _pack, _probe, _Raised, _run_packed, _task_key
 
 
@@ -68,6 +69,10 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
         Objects to broadcast before the first task (a fit's X and y).
     data_movement : {"peers", "broadcast"}
         How large arguments reach the workers (see :class:`BroadcastCache`).
+    callback_address : str or None
+        ``host`` or ``host:port`` where workers on other hosts reach this process's relay
+        for scikit-learn's callbacks (None: the address of the route to the scheduler,
+        a free port); see :mod:`._relay`.
 
     Attributes
     ----------
@@ -99,6 +104,7 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
         inner_max_num_threads: int | None = None,
         data_movement: str = "peers",
         workers_say: bool = True,
+        callback_address: str | None = None,
         **backend_kwargs: Any,
     ) -> None:
         super().__init__(
@@ -110,6 +116,7 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
         self.preload = preload
         self.data_movement = data_movement
         self.workers_say = workers_say
+        self._relaying = Relaying(callback_address)  # scikit-learn's callbacks, from workers on other hosts
         self.activity = activity if activity is not None else {"dask_tasks": 0, "joblib_calls": 0}
         self.progress = Progress("tasks", verbose=progress)
         self.tasks = 0
@@ -145,6 +152,7 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
     def release(self) -> None:
         """Free the broadcast data (the end of a fit or block)."""
         self.progress.close()
+        self._relaying.close()
         if self._cache is not None:
             self.data_sent = self._cache.describe()
             self._cache.release()
@@ -349,7 +357,8 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
         payload, dependencies = _pack([calls for calls, _ in batches], self.cache.future_for, self._filters)
         count = sum(len(calls) for calls, _ in batches)
         future = self.client.submit(
-            _run_packed, payload, dependencies, key=_task_key(batches[0][0][0][0], count), pure=False
+            _run_packed, payload, dependencies, self._relaying.ticket(self.client, payload),
+            key=_task_key(batches[0][0][0][0], count), pure=False,
         )
         with self._lock:  # joblib also submits from its callback threads
             self._in_flight += 1

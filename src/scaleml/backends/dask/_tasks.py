@@ -19,6 +19,8 @@ import joblib
 
 from .._sendable import dumps, portable_exception
 from .._worker_say import listening, marked
+from ._relay import Ticket
+from ._relayed import one_at_a_time, relay_here, say_unrelayed
 
 QUIET = False  # sent as the filters when the backend's workers_say is off: nothing kept, nothing replayed
 
@@ -91,20 +93,22 @@ def _pack(batches: list[list[tuple[Any, tuple, dict]]], future_for: Any, filters
     return dumps((filters, packed), protocol=pickle.HIGHEST_PROTOCOL), dependencies
 
 
-def _run_packed(payload: bytes, dependencies: list) -> Any:
+def _run_packed(payload: bytes, dependencies: list, ticket: Ticket | None = None) -> Any:
     """Run on a worker: the batches of one packed task, nested parallelism sequential.
 
     Returns ``(outcomes, seconds the calls took here, said)``: per batch, its results
     or a ``_Raised`` (a KeyboardInterrupt included, which must not look like a crashed
     worker); the batches after one that raised are not run and carry its ``_Raised``;
     ``said``, per batch, what it said (None when nothing). A payload that cannot be
-    unpickled returns a ``_Raised`` alone.
+    unpickled returns a ``_Raised`` alone. ``ticket``: the caller's sockets for
+    scikit-learn's callbacks, relayed here when this host lacks them (:mod:`._relay`).
     """
 
     def resolved(value: Any) -> Any:
         return dependencies[value.index] if isinstance(value, _Dependency) else value
 
     try:
+        unrelayed = relay_here(ticket)  # before unpickling: a ScoringMonitor probes its socket as it is rebuilt
         filters, batches = pickle.loads(payload)
     except BaseException as exc:  # noqa: BLE001 - sent back and raised where the user called
         return _Raised(exc)
@@ -114,9 +118,10 @@ def _run_packed(payload: bytes, dependencies: list) -> Any:
     outcomes: list = []
     said: list = []
     quiet = filters is QUIET
-    with joblib.parallel_config(backend="sequential"):
+    with joblib.parallel_config(backend="sequential"), one_at_a_time(ticket):
         for calls in batches:
             with nullcontext() if quiet else listening(filters) as words:
+                unrelayed = say_unrelayed(unrelayed)  # said once, by the first batch
                 try:
                     outcomes.append([
                         func(*map(resolved, args), **{k: resolved(v) for k, v in kwargs.items()})

@@ -73,6 +73,11 @@ class DaskBackend(Backend):
         Set by a profile with a ``cluster:`` section: the cluster ``scaleml cluster up``
         keeps running for that profile, else one started for the run and ended when
         this process exits.
+    callback_address : str or None
+        ``host`` or ``host:port`` (IPv6 in brackets) of this machine where workers on
+        other hosts reach it for scikit-learn's callbacks (``ProgressBar``,
+        ``ScoringMonitor``); None: this machine's address on the route to the
+        scheduler, any free port.
     """
 
     name = "dask"
@@ -95,6 +100,7 @@ class DaskBackend(Backend):
         "data_movement": Option("peers", "how large arguments reach every worker: 'peers' (sent once, copied worker to worker) or 'broadcast' (Dask's scatter)", [StrOptions({"peers", "broadcast"})]),
         "verbose": Option(False, "print the dashboard link", ["boolean"]),
         "workers_say": Option(True, OPTION_HELP, ["boolean"]),
+        "callback_address": Option(None, "host or host:port where workers on other hosts reach this process for scikit-learn's callbacks (None: the address on the route to the scheduler, a free port)", [str, None]),
         "share_prefix": SHARE_PREFIX,
         "cluster": Option(None, "a profile's cluster: section, set by the profile (its running cluster, else one started for the run)", [CLUSTER_SECTION, None]),
     }
@@ -176,7 +182,8 @@ class DaskBackend(Backend):
         backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
                                     self.options["timeout"], preload, activity=self._activity,
                                     progress=self.options["verbose"], data_movement=self.options["data_movement"],
-                                    workers_say=self.options["workers_say"])
+                                    workers_say=self.options["workers_say"],
+                                    callback_address=self.options["callback_address"])
         with scheduler_loss_as_error(self._started_client):
             try:
                 with joblib.parallel_config(backend=backend):

@@ -31,6 +31,7 @@ from ...engines.dask.current import cluster_provider
 from ...data.forms import is_lazy
 from ...planning import Placement, Record, Route, describe_estimator
 from .._base import Backend, Option
+from .._journal import RESUME, around, journaling
 from .._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
 from .._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from .._structure import n_jobs_ignored
@@ -64,6 +65,10 @@ class DaskBackend(Backend):
         data again from the one worker left holding it (kept for comparison).
     verbose : bool
         Print the dashboard link when the cluster is opened.
+    resume : str or path or None
+        Folder of the resume journal (kept by this process, not the workers): each
+        finished unit of scikit-learn's searches and cross-validation is written
+        there, and a rerun reads it back instead of fitting it again.
     """
 
     name = "dask"
@@ -86,6 +91,7 @@ class DaskBackend(Backend):
         "data_movement": Option("peers", "how large arguments reach every worker: 'peers' (sent once, copied worker to worker) or 'broadcast' (Dask's scatter)", [StrOptions({"peers", "broadcast"})]),
         "verbose": Option(False, "print the dashboard link", ["boolean"]),
         "share_prefix": SHARE_PREFIX,
+        "resume": RESUME,
     }
 
     def __init__(self, **options: Any) -> None:
@@ -154,14 +160,15 @@ class DaskBackend(Backend):
                 yield
             return
         self._forget_lost_connection()
-        with self.cluster().as_current(), self._joblib_block():
+        with journaling(self.options["resume"]), self.cluster().as_current(), self._joblib_block():
             yield
 
     @contextmanager
     def _joblib_block(self, preload: tuple = ()) -> Iterator[Any]:
+        from .._journal_joblib import journaled
         from ._joblib import DaskJoblibBackend
 
-        backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
+        backend = journaled(DaskJoblibBackend)(self._warm_client, self.options["broadcast_min_bytes"],
                                     self.options["timeout"], preload, activity=self._activity,
                                     progress=self.options["verbose"], data_movement=self.options["data_movement"])
         with scheduler_loss_as_error(self._started_client):
@@ -178,8 +185,9 @@ class DaskBackend(Backend):
         self.refuse_lazy_unless_blocked(estimator, X, method)
 
     def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
-        return sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit",
-                              shared_disk=self.cluster_spec().on_this_machine())
+        sharing = sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit",
+                                 shared_disk=self.cluster_spec().on_this_machine())
+        return around(sharing, self.options["resume"], record)
 
     def run(self, estimator: Any, method: str, X: Any, y: Any, record: Record, placements: list[Placement],
             fit_params: dict) -> Any:

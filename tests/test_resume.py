@@ -241,3 +241,20 @@ def test_units_whose_results_are_not_plain_data_are_run_every_time(tmp_path):
             cross_validate(Witness(log=log), _X, _Y, cv=3, return_estimator=True)
     assert _count(log) == 6  # fitted models are not kept: nothing read back
     assert _units(journal) == []
+
+
+def test_exec_resume_reads_back_what_a_first_run_wrote(tmp_path):
+    script = tmp_path / "search.py"
+    script.write_text("from sklearn.datasets import make_classification\n"
+                      "from sklearn.linear_model import LogisticRegression\n"
+                      "from sklearn.model_selection import cross_val_score\n"
+                      "X, y = make_classification(120, 5, random_state=0)\n"
+                      "print(list(cross_val_score(LogisticRegression(), X, y, cv=4)))\n")
+    journal = str(tmp_path / "journal")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    runs = [subprocess.run([sys.executable, "-m", "scaleml", "exec", "--resume", journal, str(script)], env=env,
+                           capture_output=True, text=True, timeout=120) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    assert "0 units read back, 4 fitted and written" in runs[0].stderr
+    assert "4 units read back, 0 fitted and written" in runs[1].stderr
+    assert runs[0].stdout == runs[1].stdout

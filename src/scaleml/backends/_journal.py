@@ -8,16 +8,19 @@ therefore fits only what the first run had not finished.
 
 A unit's key is a SHA-256 of what determines its result: the function's name, every
 argument (the estimator with its parameters, X and y, the fold's indices, the scorer,
-fit parameters; each by :func:`joblib.hash`, large arrays hashed once per run), and
+fit parameters; each hashed from its pickle, :mod:`._journal_keys`), and
 the versions of scikit-learn, NumPy and scaleml. Arguments that only shape messages
 or callbacks (``verbose``, progress counters, the calling search) are left out.
 
-An entry is one JSON file, ``unit-<key>.json``, written atomically (a temporary file
-in the same folder, flushed and fsynced, then ``os.replace``): a kill mid-write loses
-that unit only. It holds the key and the result (:mod:`._journal_codec`: plain
-values, no pickle) under a SHA-256 checksum; an entry that does not parse, whose
-checksum or key does not match, is damaged: refitted and overwritten, never used.
-Files of other names in the folder are never read.
+An entry is one line of JSON appended, in one ``write``, to the run's own log
+(``journal-<random>.jsonl``; every run, and every process sharing the folder, writes
+its own): a kill mid-write cuts that line only. It holds the key and the result
+(:mod:`._journal_codec`: plain values, no pickle) under a SHA-256 checksum; a line
+that does not parse, whose checksum or key does not match, is damaged: refitted and
+written again, never used. Files of other names in the folder are never read. A file
+per entry, written to a temporary name, fsynced and renamed, cost 2-3 ms a unit here
+(as much as a millisecond fit); nothing is fsynced, since a killed process loses
+nothing the kernel has and a line torn by a machine crash fails its checksum.
 
 Matching calls by their function relies on scikit-learn's private names, so they are
 listed once, here: a function not in :data:`UNITS` (a new scikit-learn, or a unit
@@ -34,7 +37,7 @@ import os
 import sys
 import tempfile
 import threading
-import weakref
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +47,7 @@ from .._validation import Predicate
 from ..exceptions import JournalError
 from ._base import Option
 from ._journal_codec import NotJournaled, decode, encode
+from ._journal_keys import Fingerprints
 
 FORMAT = 1
 
@@ -59,9 +63,6 @@ UNITS: dict[str, frozenset[str]] = {
     "sklearn.model_selection._validation._permutation_test_score": frozenset(),
     "sklearn.inspection._permutation_importance._calculate_permutation_scores": frozenset(),
 }
-
-# Arrays at least this large are hashed once per run (by object, while it lives).
-_CACHED_BYTES = 1 << 16
 
 RESUME = Option(
     None, "folder of the resume journal: finished search and cross-validation units are kept there and "
@@ -140,7 +141,8 @@ class Journal:
         self._check_writable()
         self.counts = {"reused": 0, "fitted": 0, "damaged": 0, "unwritable": 0}
         self._lock = threading.Lock()
-        self._hashes: dict[int, tuple[Any, str]] = {}  # id(array) -> (weak reference, hash)
+        self._index()
+        self._fingerprints = Fingerprints()
         self._versions = _versions()
         self._signatures: dict[str, inspect.Signature] = {}
 
@@ -160,78 +162,63 @@ class Journal:
 
     def key(self, name: str, func: Any, args: tuple, kwargs: dict) -> str | None:
         """The unit's key, or None when an argument cannot be hashed (then it is not journaled)."""
-        import joblib
-
         target = getattr(func, "function", func)
         try:
             signature = self._signatures.get(name) or self._signatures.setdefault(name, inspect.signature(target))
             bound = signature.bind(*args, **kwargs).arguments
-            parts = {arg: self._fingerprint(value, joblib.hash) for arg, value in bound.items()
-                     if arg not in UNITS[name]}
+            parts = {arg: self._fingerprints.of(value) for arg, value in bound.items() if arg not in UNITS[name]}
         except Exception:  # noqa: BLE001 - an argument that does not hash (a generator): run it, unjournaled
             return None
         described = json.dumps({"format": FORMAT, "unit": name, "versions": self._versions, "arguments": parts},
                                sort_keys=True)
         return hashlib.sha256(described.encode()).hexdigest()
 
-    def _fingerprint(self, value: Any, hasher: Any) -> str:
-        """``joblib.hash(value)``; a large array's once per run (a search passes the same X to every
-        unit); an estimator's without its ``memory`` (the cache folder scaleml gives a search's
-        pipeline for a run, ``share_prefix``, which changes no result)."""
-        if hasattr(value, "get_params") and hasattr(value, "__dict__"):
-            state = {k: v for k, v in vars(value).items() if k != "memory"}
-            return hasher((type(value).__module__, type(value).__qualname__, state))
-        nbytes = getattr(value, "nbytes", None)  # a DataFrame has none: treated as large
-        if not hasattr(value, "shape") or isinstance(nbytes, int) and nbytes < _CACHED_BYTES:
-            return hasher(value)
-        held = self._hashes.get(id(value))
-        if held is not None and held[0]() is value:
-            return held[1]
-        digest = hasher(value)
-        try:
-            ref = weakref.ref(value, lambda _, i=id(value): self._hashes.pop(i, None))
-        except TypeError:  # no weak references to it: hashed each time
-            return digest
-        self._hashes[id(value)] = (ref, digest)
-        return digest
-
     # -- entries ------------------------------------------------------------------------------
 
-    def _path(self, key: str) -> Path:
-        return self.directory / f"unit-{key}.json"
+    def _index(self) -> None:
+        """Every entry line of the folder's logs, by key (the last one of a key wins); lines
+        that do not parse (a write cut short by a kill) are counted as damaged."""
+        self._entries: dict[str, str] = {}
+        self._log: int | None = None  # this run's log, opened on the first write
+        for log in sorted(self.directory.glob("journal-*.jsonl")):
+            try:
+                text = log.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue  # a folder named like a log, or unreadable: not ours to judge
+            for line in text.splitlines():
+                try:
+                    key = json.loads(line)["key"]
+                except (ValueError, TypeError, KeyError):
+                    self.counts["damaged"] += 1
+                    continue
+                if type(key) is str:
+                    self._entries[key] = line
 
     @staticmethod
-    def _checksum(key: str, name: str, result: Any) -> str:
+    def _checksum(key: str, name: Any, result: Any) -> str:
         body = json.dumps({"key": key, "unit": name, "result": result}, sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()
 
     def read(self, key: str) -> tuple[bool, Any]:
         """``(True, result)`` for a sound entry of ``key``; ``(False, None)`` when there is
-        none or it is damaged (counted, and overwritten when the unit is written again)."""
-        path = self._path(key)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        none or it is damaged (counted; the unit is refitted and written again)."""
+        line = self._entries.get(key)
+        if line is None:
             return False, None
-        except (OSError, UnicodeDecodeError):
-            return self._damaged()
         try:
-            entry = json.loads(text)
-            sound = (type(entry) is dict and entry.get("scaleml_journal") == FORMAT and entry.get("key") == key
-                     and entry.get("sha256") == self._checksum(key, entry.get("unit"), entry.get("result")))
-            if sound:
+            entry = json.loads(line)
+            if (type(entry) is dict and entry.get("scaleml_journal") == FORMAT and entry.get("key") == key
+                    and entry.get("sha256") == self._checksum(key, entry.get("unit"), entry.get("result"))):
                 return True, decode(entry["result"])
         except (ValueError, TypeError, KeyError):
             pass
-        return self._damaged()
-
-    def _damaged(self) -> tuple[bool, None]:
         with self._lock:
             self.counts["damaged"] += 1
         return False, None
 
     def write(self, key: str, name: str, result: Any) -> None:
-        """Write one unit's result atomically; a result that is not plain data is counted, not written."""
+        """Append one unit's entry to this run's log, as one ``write``; a result that is not
+        plain data is counted, not written."""
         try:
             encoded = encode(result)
         except NotJournaled:
@@ -240,18 +227,20 @@ class Journal:
             return
         entry = {"scaleml_journal": FORMAT, "key": key, "unit": name, "result": encoded,
                  "sha256": self._checksum(key, name, encoded)}
-        descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".unit-", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(entry, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self._path(key))
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        line = (json.dumps(entry) + "\n").encode()
         with self._lock:
+            if self._log is None:
+                path = self.directory / f"journal-{uuid.uuid4().hex}.jsonl"
+                self._log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.write(self._log, line)
             self.counts["fitted"] += 1
+
+    def close(self) -> None:
+        """Close this run's log (its entries are in the kernel's hands after each write)."""
+        with self._lock:
+            log, self._log = self._log, None
+        if log is not None:
+            os.close(log)
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -310,12 +299,14 @@ def journaling(directory: str | os.PathLike | None, record: Any = None) -> Itera
     outer = active_journal()
     same = outer is not None and outer.directory == Path(os.path.abspath(os.path.expanduser(os.fspath(directory))))
     journal = outer if same else Journal(directory)
-    before = journal.summary()
+    before = journal.summary() if same else None  # a new journal's count includes lines damaged at opening
     _STATE.journal = journal
     try:
         yield journal
     finally:
         _STATE.journal = outer
+        if not same:
+            journal.close()
         _tell(journal, journal.summary(before), record, quiet=same)
 
 

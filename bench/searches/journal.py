@@ -42,9 +42,9 @@ def _journal(kind: str, full: Path) -> str | None:
     if kind == "plain":
         return None
     folder = Path(tempfile.mkdtemp(prefix="journal-bench-"))
-    entries = sorted(full.glob("unit-*.json")) if kind != "journal" else []
-    for entry in entries[:: 2 if kind == "resume 50 %" else 1]:
-        shutil.copy(entry, folder / entry.name)
+    lines = [] if kind == "journal" else [
+        line for log in sorted(full.glob("journal-*.jsonl")) for line in log.read_text().splitlines(keepends=True)]
+    (folder / "journal-bench.jsonl").write_text("".join(lines[:: 2 if kind == "resume 50 %" else 1]))
     return str(folder)
 
 

@@ -271,3 +271,16 @@ def test_exec_resume_reads_back_what_a_first_run_wrote(tmp_path):
     assert "0 units read back, 4 fitted and written" in runs[0].stderr
     assert "4 units read back, 0 fitted and written" in runs[1].stderr
     assert runs[0].stdout == runs[1].stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["dask", "dask-ml"])
+def test_the_dask_backends_read_back_what_a_first_fit_wrote(backend, tmp_path):
+    pytest.importorskip("distributed")
+    journal = str(tmp_path / "journal")
+    search = GridSearchCV(LogisticRegression(), _GRID, cv=3, n_jobs=-1)
+    first = scaleml.Scaled(search, backend=backend, resume=journal, n_workers=2).fit(_X, _Y)
+    second = scaleml.Scaled(search, backend=backend, resume=journal, n_workers=2).fit(_X, _Y)
+    assert (first.plan_.observed["journal_reused"], first.plan_.observed["journal_fitted"]) == (0, 12)
+    assert (second.plan_.observed["journal_reused"], second.plan_.observed["journal_fitted"]) == (12, 0)
+    np.testing.assert_equal(_without_times(second.estimator_.cv_results_), _without_times(first.estimator_.cv_results_))

@@ -107,7 +107,7 @@ class Pending:
 
     __slots__ = ("journal", "units")
 
-    def __init__(self, journal: Journal, units: list[tuple[int, str]]) -> None:
+    def __init__(self, journal: Journal, units: list[tuple[int, str, str]]) -> None:
         self.journal = journal
         self.units = units
 

@@ -21,6 +21,8 @@ import pickle
 import weakref
 from typing import Any
 
+import numpy as np
+
 
 def _rebuilt_set(kind: str, items: tuple) -> Any:  # never called: only its name is in a key
     return frozenset(items) if kind == "frozenset" else set(items)
@@ -39,6 +41,11 @@ class _KeyPickler(pickle.Pickler):
 
 
 def _digest(value: Any) -> str:
+    if type(value) is np.ndarray and value.dtype.kind in "biufcUS" and value.dtype.fields is None:
+        # An array's bytes straight into the hash: pickling X would first copy all of it.
+        digest = hashlib.sha256(f"ndarray {value.dtype.str} {value.shape}".encode())
+        digest.update(memoryview(np.ascontiguousarray(value)).cast("B"))
+        return digest.hexdigest()
     buffer = io.BytesIO()
     try:
         _KeyPickler(buffer, protocol=5).dump(value)

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +285,41 @@ def test_the_dask_backends_read_back_what_a_first_fit_wrote(backend, tmp_path):
     assert (first.plan_.observed["journal_reused"], first.plan_.observed["journal_fitted"]) == (0, 12)
     assert (second.plan_.observed["journal_reused"], second.plan_.observed["journal_fitted"]) == (12, 0)
     np.testing.assert_equal(_without_times(second.estimator_.cv_results_), _without_times(first.estimator_.cv_results_))
+
+
+def test_results_come_back_with_their_exact_types_and_nothing_else_is_loaded():
+    from scaleml.backends._journal_codec import NotJournaled, decode, encode
+
+    value = {"test_scores": {"a": np.float64(0.1 + 0.2), "b": np.nan}, "n_test_samples": 7, "fit_error": None,
+             "ok": True, "fit_time": 1e-300, "preds": [np.arange(6, dtype=np.int32).reshape(2, 3), ("x", 2.5)]}
+    back = decode(json.loads(json.dumps(encode(value))))
+    np.testing.assert_equal(back, value)
+    assert type(back["test_scores"]["a"]) is np.float64 and back["preds"][0].dtype == np.int32
+    assert type(back["n_test_samples"]) is int and type(back["preds"][1]) is tuple
+    for unkept in (np.array([object()]), LogisticRegression(), {1: 2}, {"a": {1, 2}}):
+        with pytest.raises(NotJournaled):
+            encode(unkept)
+    with pytest.raises(ValueError, match="dtype"):  # an object array would unpickle: refused when read
+        decode({"array": "|O", "shape": [1], "b64": ""})
+
+
+def test_a_units_key_is_the_same_in_another_process_whatever_its_hash_seed(tmp_path):
+    code = textwrap.dedent(f"""
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import check_scoring
+        from sklearn.model_selection._validation import _fit_and_score
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer
+        from scaleml.backends._journal import Journal, unit_name
+        X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+        est = make_pipeline(FunctionTransformer(kw_args={{"tags": {{"alpha", "beta", "gamma", "delta"}}}}),
+                            LogisticRegression())
+        kwargs = dict(scorer=check_scoring(est), train=np.arange(10), test=np.arange(10, 20), verbose=0,
+                      parameters={{"logisticregression__C": 0.5}}, fit_params=None, score_params=None)
+        print(Journal({str(tmp_path)!r}).key(unit_name(_fit_and_score), _fit_and_score, (est, X, y), kwargs))
+    """)
+    keys = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": os.pathsep.join(sys.path)}
+                           ).stdout.strip() for seed in ("1", "2", "3")}
+    assert len(keys) == 1 and len(keys.pop()) == 64

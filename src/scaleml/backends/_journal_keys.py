@@ -24,20 +24,29 @@ from typing import Any
 import numpy as np
 
 
-def _rebuilt_set(kind: str, items: tuple) -> Any:  # never called: only its name is in a key
-    return frozenset(items) if kind == "frozenset" else set(items)
-
-
-class _KeyPickler(pickle.Pickler):
-    """The C pickler, with sets in sorted order (their order follows the hash seed)."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) in (set, frozenset):
-            try:
-                return _rebuilt_set, (type(obj).__name__, tuple(sorted(obj)))
-            except TypeError:  # unorderable members: as pickle writes them (a key that may differ: refitted)
-                return NotImplemented
-        return NotImplemented
+def _canonical(value: Any) -> Any:
+    """``value`` with its sets in a fixed order (a set's order follows the process's hash
+    seed), and estimators and scikit-learn's other objects as their class and state (an
+    estimator's without ``memory``), through the dicts, lists and tuples that hold them.
+    Other objects are left to pickle."""
+    kind = type(value)
+    if kind in (set, frozenset):
+        items = [_canonical(v) for v in value]
+        try:
+            items.sort(key=lambda v: pickle.dumps(v, protocol=5))
+        except Exception:  # noqa: BLE001 - members that do not pickle: as they are (a key that may differ: refitted)
+            pass
+        return (kind.__name__, tuple(items))
+    if kind is dict:
+        return ("dict", tuple((_canonical(k), _canonical(v)) for k, v in value.items()))
+    if kind in (list, tuple):
+        return (kind.__name__, tuple(_canonical(v) for v in value))
+    if hasattr(value, "__dict__") and not isinstance(value, type) and (
+            hasattr(value, "get_params") or kind.__module__.split(".")[0] == "sklearn"):
+        # Estimators, and scikit-learn's objects that hold them (a scorer holding a pipeline).
+        state = {k: v for k, v in vars(value).items() if k != "memory"}
+        return ("object", kind.__module__, kind.__qualname__, _canonical(state))
+    return value
 
 
 def _digest(value: Any) -> str:
@@ -48,7 +57,7 @@ def _digest(value: Any) -> str:
         return digest.hexdigest()
     buffer = io.BytesIO()
     try:
-        _KeyPickler(buffer, protocol=5).dump(value)
+        pickle.Pickler(buffer, protocol=5).dump(_canonical(value))
     except Exception:  # noqa: BLE001 - a lambda, a local class: joblib's hasher names functions instead
         import joblib
 
@@ -67,11 +76,7 @@ class Fingerprints:
         held = self._held.get(id(value))
         if held is not None and held[0]() is value:
             return held[1]
-        if hasattr(value, "get_params") and hasattr(value, "__dict__"):
-            state = {k: v for k, v in vars(value).items() if k != "memory"}
-            digest = _digest((type(value).__module__, type(value).__qualname__, state))
-        else:
-            digest = _digest(value)
+        digest = _digest(value)
         try:
             ref = weakref.ref(value, lambda _, i=id(value): self._held.pop(i, None))
         except TypeError:  # dicts, tuples, numbers: no weak references, hashed each time (they are small)

@@ -37,6 +37,8 @@ PAGES = sorted((ROOT / "docs").rglob("*.md"))
 
 # Snippets not run here, each found by a piece of its text, with the reason.
 NOT_RUN = {
+    "--resume runs/search1 search.py": "names the user's own script; scaleml exec --resume is run on a real "
+                                       "script by test_resume.py::test_exec_resume_reads_back_what_a_first_run_wrote",
     "make demo": "the Quick start's main job (minutes); CI runs `make test` itself",
     "make test": "the Quick start's test job: this test runs inside it",
     'address="tcp://scheduler:8786").fit': "names a remote scheduler; by-address fits are tested on real "

@@ -135,13 +135,17 @@ def explain(steps: tuple[str, ...], backend: str | None, options: tuple[str, ...
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="A backend option; repeatable.")
 @click.option("--verbose", "-v", is_flag=True, help="Progress and dashboard link while it runs; at the end, every fit: where it ran and why.")
 @click.option("-m", "module", default=None, metavar="MODULE", help="Run a module as `python -m MODULE` does.")
+@click.option("--resume", default=None, metavar="DIR",
+              help="Keep each finished search/cross-validation unit in DIR; a rerun reads them back (backend option resume=).")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: str | None, args: tuple[str, ...]) -> None:
+def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: str | None, resume: str | None,
+          args: tuple[str, ...]) -> None:
     """Run an unchanged script (or -m module) with a backend active for all of it.
 
     \b
       scaleml exec --backend dask train.py --epochs 3
       scaleml exec -b local -o n_jobs=-1 -v -m mypackage.train
+      scaleml exec -b dask --resume runs/search1 search.py
 
     The script runs as __main__ with its own arguments and exit status. Inside it,
     n_jobs work (GridSearchCV, cross_validate, forests, ...) runs on the backend,
@@ -163,9 +167,12 @@ def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: 
         raise click.UsageError(f"No such option: {args[0]}.{hint} Options go before the script's name; the "
                                "script's own options after it.")
     target, rest = (module, list(args)) if module is not None else (args[0], list(args[1:]))
+    parsed = _parse_options(options)
+    if resume is not None:
+        parsed["resume"] = resume
     try:
         status = run_target(target, rest, module=module is not None, backend_name=backend,
-                            options=_parse_options(options), verbose=verbose)
+                            options=parsed, verbose=verbose)
     except (ScaleMLError, ImportError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt as exc:  # the backend is closed by now

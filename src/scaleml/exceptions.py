@@ -110,3 +110,8 @@ __all__ = [
     "UnknownBackendError",
     "UntrustedModelError",
 ]
+
+
+class JournalError(ScaleMLError, OSError):
+    """A resume journal folder (``resume=``) that cannot be created or written; raised
+    before anything is fitted, naming the folder and the fix."""

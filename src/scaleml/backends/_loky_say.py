@@ -23,6 +23,7 @@ import joblib
 from joblib.parallel import LokyBackend
 
 from ._in_order import ResultsInOrder
+from ._journal_joblib import journaled
 from ._worker_say import Telling, caller_filters, replay_raised, told
 
 _STATE = threading.local()  # .depth: forwarding blocks open on this thread
@@ -64,11 +65,18 @@ class TellingLokyBackend(ResultsInOrder, LokyBackend):
         return told(outcome)  # a batch sent outside a block is returned as it is
 
 
+def register() -> None:
+    """Make :class:`TellingLokyBackend` joblib's ``"loky"`` (once per process)."""
+    _register()
+
+
 def _register() -> None:
     global _registered
     with _REGISTER_LOCK:
         if not _registered:
-            joblib.register_parallel_backend("loky", TellingLokyBackend)
+            # Journaling outside the telling: the journal sees joblib's own batch, and a
+            # block without resume= is unchanged (see _journal_joblib).
+            joblib.register_parallel_backend("loky", journaled(TellingLokyBackend))
             _registered = True
 
 

@@ -17,7 +17,9 @@ from .._validation import Predicate
 from ..data.forms import is_dask, is_path
 from ..planning import Placement, Record, Route, describe_estimator, walk
 from ._base import Backend, Option
-from ._loky_say import forwarding
+from ._journal import RESUME, around, journaling
+from ._journal_joblib import InlineBackend
+from ._loky_say import forwarding, register
 from ._sendable import for_loky
 from ._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from ._structure import n_jobs_ignored
@@ -58,6 +60,10 @@ class LocalBackend(Backend):
         printed output) is said here, as a sequential run says it (default True).
         False leaves it in the workers, as joblib does (what it costs:
         docs/guide/workers-say.md).
+    resume : str or path or None
+        Folder of the resume journal: each finished unit of scikit-learn's searches
+        and cross-validation is written there, and a rerun reads it back instead of
+        fitting it again (see the guide's "Resume after a crash"). Default None.
     """
 
     name = "local"
@@ -68,13 +74,31 @@ class LocalBackend(Backend):
                              ["boolean"]),
         "workers_say": Option(True, OPTION_HELP, ["boolean"]),
         "share_prefix": SHARE_PREFIX,
+        "resume": RESUME,
     }
 
     def engine_config(self) -> ContextManager[Any]:
+        if self.options["resume"] is not None:
+            return self._journaled_config()
         if self.options["in_process"]:
             return joblib.parallel_config(backend="sequential")
         n_jobs = self.options["n_jobs"]
         return nullcontext() if n_jobs is None else _n_jobs_config(n_jobs, self.options["workers_say"])
+
+    @contextmanager
+    def _journaled_config(self) -> Iterator[None]:
+        """The same configuration with the journal open: joblib's one-job loop replaced by
+        :class:`~._journal_joblib.InlineBackend` (same order, in this thread), loky's
+        batches by the journaling ones."""
+        n_jobs = self.options["n_jobs"]
+        with journaling(self.options["resume"]):
+            if self.options["in_process"]:
+                config: ContextManager[Any] = joblib.parallel_config(backend=InlineBackend())
+            else:
+                register()
+                config = nullcontext() if n_jobs is None else _n_jobs_config(n_jobs)
+            with config:
+                yield
 
     @contextmanager
     def _steps_n_jobs(self, estimator: Any) -> Iterator[None]:
@@ -111,7 +135,8 @@ class LocalBackend(Backend):
             self.refuse_lazy(X, method)
 
     def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
-        return sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit", shared_disk=True)
+        sharing = sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit", shared_disk=True)
+        return around(sharing, self.options["resume"], record)
 
     def run(self, estimator: Any, method: str, X: Any, y: Any, record: Record, planned: list[Any],
             fit_params: dict) -> Any:

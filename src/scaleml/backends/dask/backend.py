@@ -32,6 +32,7 @@ from ...data.forms import is_lazy
 from ...planning import Placement, Record, Route, describe_estimator
 from .._base import Backend, Option
 from .._options import ADDRESS, BYTE_SIZE, CLUSTER_SECTION, POSITIVE_INT, SECURITY
+from .._journal import RESUME, around, journaling
 from .._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from .._structure import n_jobs_ignored
 from .._worker_say import OPTION_HELP
@@ -78,6 +79,10 @@ class DaskBackend(Backend):
         other hosts reach it for scikit-learn's callbacks (``ProgressBar``,
         ``ScoringMonitor``); None: this machine's address on the route to the
         scheduler, any free port.
+    resume : str or path or None
+        Folder of the resume journal (kept by this process, not the workers): each
+        finished unit of scikit-learn's searches and cross-validation is written
+        there, and a rerun reads it back instead of fitting it again.
     """
 
     name = "dask"
@@ -103,6 +108,7 @@ class DaskBackend(Backend):
         "callback_address": Option(None, "host or host:port where workers on other hosts reach this process for scikit-learn's callbacks (None: the address on the route to the scheduler, a free port)", [str, None]),
         "share_prefix": SHARE_PREFIX,
         "cluster": Option(None, "a profile's cluster: section, set by the profile (its running cluster, else one started for the run)", [CLUSTER_SECTION, None]),
+        "resume": RESUME,
     }
 
     def __init__(self, **options: Any) -> None:
@@ -172,14 +178,15 @@ class DaskBackend(Backend):
                 yield
             return
         self._forget_lost_connection()
-        with self.cluster().as_current(), self._joblib_block():
+        with journaling(self.options["resume"]), self.cluster().as_current(), self._joblib_block():
             yield
 
     @contextmanager
     def _joblib_block(self, preload: tuple = ()) -> Iterator[Any]:
+        from .._journal_joblib import journaled
         from ._joblib import DaskJoblibBackend
 
-        backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
+        backend = journaled(DaskJoblibBackend)(self._warm_client, self.options["broadcast_min_bytes"],
                                     self.options["timeout"], preload, activity=self._activity,
                                     progress=self.options["verbose"], data_movement=self.options["data_movement"],
                                     workers_say=self.options["workers_say"],
@@ -198,8 +205,9 @@ class DaskBackend(Backend):
         self.refuse_lazy_unless_blocked(estimator, X, method)
 
     def fitting(self, estimator: Any, method: str, X: Any, record: Record) -> ContextManager[Any]:
-        return sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit",
-                              shared_disk=self.cluster_spec().on_this_machine())
+        sharing = sharing_in_fit(estimator, record, self.options["share_prefix"] and method == "fit",
+                                 shared_disk=self.cluster_spec().on_this_machine())
+        return around(sharing, self.options["resume"], record)
 
     def run(self, estimator: Any, method: str, X: Any, y: Any, record: Record, placements: list[Placement],
             fit_params: dict) -> Any:

@@ -60,6 +60,12 @@ class DaskJoblibBackend(ParallelBackendBase):
     data_movement : {"peers", "broadcast"}
         How large arguments reach the workers (see :class:`BroadcastCache`).
 
+    fits_per_worker : int or None
+        At most this many tasks at once on a worker (fewer than its threads), through
+        the Dask resource ``slot_resource``: the memory check's lowered count.
+    slot_resource : str or None
+        The resource every task asks one unit of (None: no limit).
+
     Attributes
     ----------
     tasks, calls : int
@@ -91,6 +97,8 @@ class DaskJoblibBackend(ParallelBackendBase):
         inner_max_num_threads: int | None = None,
         data_movement: str = "peers",
         workers_say: bool = True,
+        fits_per_worker: int | None = None,
+        slot_resource: str | None = None,
         **backend_kwargs: Any,
     ) -> None:
         super().__init__(
@@ -102,6 +110,8 @@ class DaskJoblibBackend(ParallelBackendBase):
         self.preload = preload
         self.data_movement = data_movement
         self.workers_say = workers_say
+        self.fits_per_worker = fits_per_worker  # fewer than a worker's threads, so that the fits fit in its memory
+        self.slot_resource = slot_resource  # the Dask resource each task takes one of (see engines.dask.memory)
         self.activity = activity if activity is not None else {"dask_tasks": 0, "joblib_calls": 0}
         self.progress = Progress("tasks", verbose=progress)
         self.tasks = 0
@@ -143,7 +153,7 @@ class DaskJoblibBackend(ParallelBackendBase):
             self._cache = None
 
     def effective_n_jobs(self, n_jobs: int | None) -> int:
-        threads = sum(self.client.nthreads().values())
+        threads = sum(min(n, self.fits_per_worker or n) for n in self.client.nthreads().values())
         if not threads:
             threads = self._probe_for_workers()
         self._threads = max(1, threads)
@@ -337,8 +347,10 @@ class DaskJoblibBackend(ParallelBackendBase):
         large arguments are replaced by futures of data on the workers."""
         payload, dependencies = _pack([calls for calls, _ in batches], self.cache.future_for, self._filters)
         count = sum(len(calls) for calls, _ in batches)
+        resources = {self.slot_resource: 1} if self.slot_resource else None
         future = self.client.submit(
-            _run_packed, payload, dependencies, key=_task_key(batches[0][0][0][0], count), pure=False
+            _run_packed, payload, dependencies, key=_task_key(batches[0][0][0][0], count), pure=False,
+            resources=resources,
         )
         with self._lock:  # joblib also submits from its callback threads
             self._in_flight += 1

@@ -37,6 +37,8 @@ from .cluster import workers_of
 # without releasing it). Release does not wait for this: it sets an event holders wake on.
 HOLD_POLL_S = 10.0
 RELEASE_WAIT_S = 2.0  # how long release waits for the holders to end
+SEND_ATTEMPTS = 3  # sends of one object whose every holder left while it was spread
+LIVE_CHECK_S = 0.5  # how often a copy round asks which of its targets are still there
 MERGE_WAIT_S = 10.0  # how long a put waits for the merged holders to be placed before keeping the old ones too
 
 
@@ -81,9 +83,34 @@ class Spread:
 
     def put(self, obj: Any) -> Any:
         """A future of ``obj``. When this returns, every worker present then holds a copy,
-        or (a round past its deadline) has a holder that fetches one."""
+        or (a round past its deadline) has a holder that fetches one.
+
+        Sent again (at most ``SEND_ATTEMPTS`` times) when every worker that had a copy left
+        while it was being spread: a `dask worker` stopped by SIGTERM drops its data at
+        once, and the first copy lives on one worker until the rounds copy it.
+        """
         from dask.sizeof import sizeof
 
+        for attempt in range(SEND_ATTEMPTS):
+            future, have, rounds, keep, event = self._send_and_copy(obj)
+            if self.client.who_has([future]).get(future.key) or attempt == SEND_ATTEMPTS - 1:
+                break  # held somewhere (or given up: the tasks will say the data is lost)
+            self.client.cancel(keep)
+        with self._lock:
+            self._futures += keep
+            self._live += keep[1:]
+            self._data.append(future)
+            self.nbytes += sizeof(obj)
+            self.objects += 1
+            self.workers = max(self.workers, len(have))
+            self.rounds = max(self.rounds, rounds)
+        self._merge_holders(have, event, keep[1:])
+        return future
+
+    def _send_and_copy(self, obj: Any) -> tuple[Any, list[str], int, list[Any], str]:
+        """Send ``obj`` to one worker, then copy it in rounds to the others; returns its future,
+        the workers holding it, the rounds, the futures to keep (its own, then the holders)
+        and the holders' event."""
         start = time.monotonic()
         future = self.client.scatter(obj, hash=False)  # one copy, through the scheduler
         # A round waits at most this long (a worker lost mid-copy never reports; the holder
@@ -103,20 +130,11 @@ class Spread:
             have = [w for w in have if w in live]
             waiting = [w for w in waiting if w in live]
             if not have:
-                break  # every holder is gone, and the data with them: the tasks will say so
+                break  # every holder is gone, and the data with them: put sends it again
             targets, waiting = waiting[:len(have)], waiting[len(have):]
             keep += self._copy_round(future, have, targets, round_limit, event)
             have += targets
-        with self._lock:
-            self._futures += keep
-            self._live += keep[1:]
-            self._data.append(future)
-            self.nbytes += sizeof(obj)
-            self.objects += 1
-            self.workers = max(self.workers, len(have))
-            self.rounds = max(self.rounds, rounds)
-        self._merge_holders(have, event, keep[1:])
-        return future
+        return future, have, rounds, keep, event
 
     def _new_event(self) -> str:
         with self._lock:
@@ -143,6 +161,9 @@ class Spread:
                 return
         merged_event = self._new_event()
         keys = [f.key for f in data]
+        # A worker gone meanwhile (retired, scaled down) gets none: pinned there, it would wait forever.
+        live = set(workers_of(self.client))
+        workers = [w for w in workers if w in live]
         merged = [self.client.submit(_hold, data, keys, merged_event, workers=[w], allow_other_workers=False,
                                      pure=False, key=f"scaleml-hold-{merged_event}-{w}") for w in workers]
         with self._lock:
@@ -163,8 +184,11 @@ class Spread:
         deadline = time.monotonic() + MERGE_WAIT_S
         wanted = {h.key: w for h, w in zip(holders, workers)}
         while True:
-            processing = self.client.processing(workers=workers)
-            if all(key in processing.get(worker, ()) for key, worker in wanted.items()):
+            # Asked of every worker: naming one that has left since raised the scheduler's
+            # KeyError, which failed a fit when a `dask worker` got SIGTERM mid-search. A
+            # worker gone has nothing left to keep, so its holder counts as placed.
+            processing = self.client.processing()
+            if all(key in processing[worker] for key, worker in wanted.items() if worker in processing):
                 return True
             if time.monotonic() > deadline:
                 return False
@@ -188,6 +212,7 @@ class Spread:
         """
         finished = threading.Event()
         failed: list[BaseException] = []
+        asked = list(targets)
 
         def replicate() -> None:
             try:
@@ -200,14 +225,24 @@ class Spread:
         threading.Thread(target=replicate, name="scaleml-spread", daemon=True).start()
         holders: dict[str, Any] = {}
         deadline = time.monotonic() + limit
+        next_count = time.monotonic() + LIVE_CHECK_S
         while True:
             done = finished.wait(0.05)
             landed = self.client.who_has([future]).get(future.key, ())
             holders.update({w: self._holder(future, w, event) for w in targets if w in landed and w not in holders})
-            if done or time.monotonic() > deadline:
+            if time.monotonic() > next_count:  # a target that left (retired, scaled down) is waited for no more
+                live = set(workers_of(self.client))
+                targets = [w for w in targets if w in live]
+                next_count = time.monotonic() + LIVE_CHECK_S
+            if done or time.monotonic() > deadline or all(w in holders for w in targets):
+                # Every target still there has its copy: Dask's replicate may still be trying a
+                # worker that left (30 s per connection attempt); it ends by itself.
                 break  # past the deadline, the scheduler's replicate ends when the data is released
         if failed:
-            raise failed[0]
+            live = set(workers_of(self.client))
+            if all(w in live for w in asked):
+                raise failed[0]
+            targets = [w for w in targets if w in live]  # failed for a worker that left: the others' holders fetch
         # A copy the memory manager dropped before its holder came is fetched by the holder.
         holders.update({w: self._holder(future, w, event) for w in targets if w not in holders})
         return list(holders.values())

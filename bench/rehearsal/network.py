@@ -121,13 +121,14 @@ class Network:
     node_names: list[str]
     mbit: float | None = 1000.0
     owner: int = field(default_factory=os.getpid)
+    prefix: str = PREFIX  # another developer's runs on this machine may use another (e.g. "wl-")
     nodes: dict[str, Node] = field(default_factory=dict, init=False)
     made: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         if len(self.node_names) > 200:
             raise ValueError("at most 200 nodes on one rehearsal network")
-        self.switch = f"{PREFIX}{self.owner}-switch"
+        self.switch = f"{self.prefix}{self.owner}-switch"
 
     def open(self) -> Network:
         if os.geteuid() != 0:
@@ -147,7 +148,7 @@ class Network:
         _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.switch, "link", "set", "br0", "up")
         for index, name in enumerate(self.node_names, start=1):
-            namespace = f"{PREFIX}{self.owner}-{name}"
+            namespace = f"{self.prefix}{self.owner}-{name}"
             _ip("netns", "add", namespace)
             self.made.append(namespace)
             port = f"p{index}"

@@ -108,7 +108,8 @@ def _wait_for_fits(log, thread, count, limit=180):
 def _finished(thread, outcome):
     thread.join(timeout=300)
     assert not thread.is_alive(), "the search hung after the worker left"
-    assert "error" not in outcome, repr(outcome.get("error"))  # no KilledWorker, no lost data
+    error = outcome.get("error")
+    assert error is None, f"{error!r}: {error}"  # no KilledWorker, no lost data
     return outcome["result"]
 
 

@@ -12,8 +12,11 @@ sees, and keeps Dask's pause fraction of each worker's limit as a margin.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 import tracemalloc
+import warnings
 from typing import Any
 
 from sklearn.base import clone, is_classifier
@@ -108,7 +111,11 @@ def _peak(estimator: Any, X: Any, y: Any, rows: int) -> tuple[int, float]:
         base = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
         begin = time.perf_counter()
-        model.fit(X_part, y_part) if y_part is not None else model.fit(X_part)
+        # The probe is scaleml's, not the user's: what it warns or prints (a ConvergenceWarning
+        # on 200 rows, a verbose estimator's lines) would read as a fit the user ran.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            model.fit(X_part, y_part) if y_part is not None else model.fit(X_part)
         seconds = time.perf_counter() - begin
         return max(0, tracemalloc.get_traced_memory()[1] - base), seconds
     finally:

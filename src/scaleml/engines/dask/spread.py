@@ -85,16 +85,17 @@ class Spread:
         """A future of ``obj``. When this returns, every worker present then holds a copy,
         or (a round past its deadline) has a holder that fetches one.
 
-        Sent again (at most ``SEND_ATTEMPTS`` times) when every worker that had a copy left
-        while it was being spread: a `dask worker` stopped by SIGTERM drops its data at
-        once, and the first copy lives on one worker until the rounds copy it.
+        Sent again (at most ``SEND_ATTEMPTS`` times) when every worker that had a copy left, or
+        is closing, once it was spread: a `dask worker` stopped by SIGTERM drops its data
+        at once, and the first copy lives on one worker until the rounds copy it; a round
+        whose source closes mid-copy ends with no new copy.
         """
         from dask.sizeof import sizeof
 
         for attempt in range(SEND_ATTEMPTS):
             future, have, rounds, keep, event = self._send_and_copy(obj)
-            if self.client.who_has([future]).get(future.key) or attempt == SEND_ATTEMPTS - 1:
-                break  # held somewhere (or given up: the tasks will say the data is lost)
+            if self._held_by_a_running_worker(future) or attempt == SEND_ATTEMPTS - 1:
+                break  # (or given up: the tasks will say the data is lost)
             self.client.cancel(keep)
         with self._lock:
             self._futures += keep
@@ -106,6 +107,13 @@ class Spread:
             self.rounds = max(self.rounds, rounds)
         self._merge_holders(have, event, keep[1:])
         return future
+
+    def _held_by_a_running_worker(self, future: Any) -> bool:
+        """Whether a worker that is not closing holds ``future``'s data: one stopped by SIGTERM
+        still answers for a moment, and a copy only it holds is lost with it."""
+        held = self.client.who_has([future]).get(future.key, ())
+        workers = workers_of(self.client)
+        return any(workers.get(w, {}).get("status", "running") == "running" for w in held)
 
     def _send_and_copy(self, obj: Any) -> tuple[Any, list[str], int, list[Any], str]:
         """Send ``obj`` to one worker, then copy it in rounds to the others; returns its future,
@@ -212,12 +220,11 @@ class Spread:
         """
         finished = threading.Event()
         failed: list[BaseException] = []
-        asked = list(targets)
 
         def replicate() -> None:
             try:
                 self.client.replicate([future], n=len(have) + len(targets), workers=have + targets)
-            except BaseException as error:  # noqa: BLE001 - raised below, in the caller's thread
+            except BaseException as error:  # noqa: BLE001 - handled below, in the caller's thread
                 failed.append(error)
             finally:
                 finished.set()
@@ -239,10 +246,11 @@ class Spread:
                 # worker that left (30 s per connection attempt); it ends by itself.
                 break  # past the deadline, the scheduler's replicate ends when the data is released
         if failed:
+            # Raised for a worker that left mid-copy, the source included (its data then
+            # cancelled: a FuturesCancelledError failed the fit). The holders below fetch
+            # what is left; put sends the object again if no running worker holds it.
             live = set(workers_of(self.client))
-            if all(w in live for w in asked):
-                raise failed[0]
-            targets = [w for w in targets if w in live]  # failed for a worker that left: the others' holders fetch
+            targets = [w for w in targets if w in live]
         # A copy the memory manager dropped before its holder came is fetched by the holder.
         holders.update({w: self._holder(future, w, event) for w in targets if w not in holders})
         return list(holders.values())

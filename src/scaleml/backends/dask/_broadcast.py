@@ -8,6 +8,8 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from ...engines.dask.spread import LOST
+
 
 class BroadcastCache:
     """Futures of data already on every worker, keyed by the object's identity.
@@ -38,8 +40,12 @@ class BroadcastCache:
         key = id(obj)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry[0]() is obj:
+            resend = entry is not None and entry[0]() is obj
+            if resend and entry[1].status not in LOST:  # (data sent from here is never recomputed)
                 return entry[1]
+            # A copy lost since (every worker holding it left, a `dask worker` stopped by
+            # SIGTERM while it was the only holder): sent again from here, where the object
+            # still is, rather than a task submitted with a cancelled future failing the fit.
             try:
                 ref = weakref.ref(obj)
             except TypeError:
@@ -47,7 +53,8 @@ class BroadcastCache:
             size = sizeof(obj)
             if size < self.min_bytes:
                 return obj
-            self._check_room(size)
+            if not resend:  # counted already
+                self._check_room(size)
             if self.movement == "peers":
                 future = self._spread.put(obj)
             else:

@@ -37,6 +37,7 @@ from .cluster import workers_of
 # without releasing it). Release does not wait for this: it sets an event holders wake on.
 HOLD_POLL_S = 10.0
 RELEASE_WAIT_S = 2.0  # how long release waits for the holders to end
+LOST = frozenset({"cancelled", "lost", "error"})  # a future's status once its data is gone
 SEND_ATTEMPTS = 3  # sends of one object whose every holder left while it was spread
 LIVE_CHECK_S = 0.5  # how often a copy round asks which of its targets are still there
 MERGE_WAIT_S = 10.0  # how long a put waits for the merged holders to be placed before keeping the old ones too
@@ -94,7 +95,7 @@ class Spread:
 
         for attempt in range(SEND_ATTEMPTS):
             future, have, rounds, keep, event = self._send_and_copy(obj)
-            if self._held_by_a_running_worker(future) or attempt == SEND_ATTEMPTS - 1:
+            if (future.status not in LOST and self._held_by_a_running_worker(future)) or attempt == SEND_ATTEMPTS - 1:
                 break  # (or given up: the tasks will say the data is lost)
             self.client.cancel(keep)
         with self._lock:
@@ -162,7 +163,9 @@ class Spread:
         from distributed import Event
 
         with self._lock:
-            data = list(self._data)
+            # An object lost since (every holder left; sent again as another future) is left
+            # out: a task given a cancelled future fails at submit.
+            data = [f for f in self._data if f.status not in LOST]
             previous = self._merged
             if previous is None:  # the first object's holders are one per worker already
                 self._merged = (event, list(holders))
@@ -256,8 +259,11 @@ class Spread:
         return list(holders.values())
 
     def _holder(self, future: Any, worker: str, event: str) -> Any:
-        return self.client.submit(_hold, future, [future.key], event, workers=[worker], allow_other_workers=False,
-                                  pure=False, key=f"scaleml-hold-{future.key}-{worker}")
+        try:
+            return self.client.submit(_hold, future, [future.key], event, workers=[worker], allow_other_workers=False,
+                                      pure=False, key=f"scaleml-hold-{future.key}-{worker}")
+        except CancelledError:  # the data was lost mid-spread (its only holder left): put sends it again
+            return future
 
     def release(self) -> int:
         """Free every copy. Returns how many holders had ended when it returned: all of

@@ -345,13 +345,21 @@ class DaskJoblibBackend(ParallelBackendBase):
     def _send(self, batches: list[tuple[list, _Part]]) -> None:
         """One Dask task that runs ``batches`` (joblib batches with their parts) in order;
         large arguments are replaced by futures of data on the workers."""
-        payload, dependencies = _pack([calls for calls, _ in batches], self.cache.future_for, self._filters)
         count = sum(len(calls) for calls, _ in batches)
         resources = {self.slot_resource: 1} if self.slot_resource else None
-        future = self.client.submit(
-            _run_packed, payload, dependencies, key=_task_key(batches[0][0][0][0], count), pure=False,
-            resources=resources,
-        )
+        for attempt in range(2):
+            payload, dependencies = _pack([calls for calls, _ in batches], self.cache.future_for, self._filters)
+            try:
+                future = self.client.submit(
+                    _run_packed, payload, dependencies, key=_task_key(batches[0][0][0][0], count), pure=False,
+                    resources=resources,
+                )
+                break
+            except CancelledError:
+                # Data lost between packing and sending (its only holder, a worker stopped by
+                # SIGTERM, left): packed again, the cache sends it again from here.
+                if attempt:
+                    raise
         with self._lock:  # joblib also submits from its callback threads
             self._in_flight += 1
             self.tasks += 1

@@ -175,8 +175,13 @@ class Spread:
         # A worker gone meanwhile (retired, scaled down) gets none: pinned there, it would wait forever.
         live = set(workers_of(self.client))
         workers = [w for w in workers if w in live]
-        merged = [self.client.submit(_hold, data, keys, merged_event, workers=[w], allow_other_workers=False,
-                                     pure=False, key=f"scaleml-hold-{merged_event}-{w}") for w in workers]
+        try:
+            merged = [self.client.submit(_hold, data, keys, merged_event, workers=[w], allow_other_workers=False,
+                                         pure=False, key=f"scaleml-hold-{merged_event}-{w}") for w in workers]
+        except CancelledError:
+            # An object lost meanwhile (its every holder left): the holders so far stay (more
+            # threads, no copy at risk); the next task that needs it sends it again.
+            return
         with self._lock:
             self._futures += merged
             self._live += merged
@@ -239,6 +244,8 @@ class Spread:
         while True:
             done = finished.wait(0.05)
             landed = self.client.who_has([future]).get(future.key, ())
+            if not landed or future.status in LOST:
+                break  # the source left with the only copy (replicate then waits on it for minutes): put sends it again
             holders.update({w: self._holder(future, w, event) for w in targets if w in landed and w not in holders})
             if time.monotonic() > next_count:  # a target that left (retired, scaled down) is waited for no more
                 live = set(workers_of(self.client))

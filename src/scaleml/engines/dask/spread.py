@@ -109,10 +109,20 @@ class Spread:
         self._merge_holders(have, event, keep[1:])
         return future
 
+    def _holders_of(self, future: Any) -> tuple:
+        """The workers holding ``future``'s data; none once it is lost (``who_has`` of a
+        cancelled future raises FuturesCancelledError, which failed the fit)."""
+        if future.status in LOST:
+            return ()
+        try:
+            return tuple(self.client.who_has([future]).get(future.key, ()))
+        except CancelledError:
+            return ()
+
     def _held_by_a_running_worker(self, future: Any) -> bool:
         """Whether a worker that is not closing holds ``future``'s data: one stopped by SIGTERM
         still answers for a moment, and a copy only it holds is lost with it."""
-        held = self.client.who_has([future]).get(future.key, ())
+        held = self._holders_of(future)
         workers = workers_of(self.client)
         return any(workers.get(w, {}).get("status", "running") == "running" for w in held)
 
@@ -126,7 +136,7 @@ class Spread:
         # left for it fetches the data if it comes back): a minute more than ten of these
         # transfers.
         round_limit = 60 + 10 * (time.monotonic() - start)
-        have = sorted(self.client.who_has([future]).get(future.key, ()))
+        have = sorted(self._holders_of(future))
         waiting = [w for w in sorted(workers_of(self.client)) if w not in have]
         event = self._new_event()  # this object's own holders, ended once the merged ones stand
         keep = [future, *(self._holder(future, w, event) for w in have)]
@@ -243,7 +253,7 @@ class Spread:
         next_count = time.monotonic() + LIVE_CHECK_S
         while True:
             done = finished.wait(0.05)
-            landed = self.client.who_has([future]).get(future.key, ())
+            landed = self._holders_of(future)
             if not landed or future.status in LOST:
                 break  # the source left with the only copy (replicate then waits on it for minutes): put sends it again
             holders.update({w: self._holder(future, w, event) for w in targets if w in landed and w not in holders})

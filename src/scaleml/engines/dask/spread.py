@@ -251,12 +251,20 @@ class Spread:
         holders: dict[str, Any] = {}
         deadline = time.monotonic() + limit
         next_count = time.monotonic() + LIVE_CHECK_S
+        # No copy landing for this long: Dask's replicate is stuck (its lock held by an earlier
+        # replicate still trying a worker that left, 30 s per attempt); the holders made below
+        # fetch the data themselves. A tenth of the round's limit: several transfers' time.
+        stall, progress = limit / 10, time.monotonic()
         while True:
             done = finished.wait(0.05)
             landed = self._holders_of(future)
             if not landed or future.status in LOST:
                 break  # the source left with the only copy (replicate then waits on it for minutes): put sends it again
+            before = len(holders)
             holders.update({w: self._holder(future, w, event) for w in targets if w in landed and w not in holders})
+            progress = time.monotonic() if len(holders) > before else progress
+            if time.monotonic() - progress > stall:
+                break
             if time.monotonic() > next_count:  # a target that left (retired, scaled down) is waited for no more
                 live = set(workers_of(self.client))
                 targets = [w for w in targets if w in live]

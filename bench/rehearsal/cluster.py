@@ -48,17 +48,20 @@ class Rehearsal:
         Where the processes' logs go (a temporary folder by default).
     env : dict or None
         Extra environment for the scheduler and workers (Dask settings, say).
+    prefix : str or None
+        The namespaces' name prefix (None: ``network.PREFIX``).
     """
 
     def __init__(self, workers: int, mbit: float | None = 1000.0, threads: int = 1,
-                 log_dir: str | None = None, start_timeout: float = 60.0, env: dict | None = None) -> None:
+                 log_dir: str | None = None, start_timeout: float = 60.0, env: dict | None = None,
+                 prefix: str | None = None) -> None:
         if not 1 <= workers <= 64:
             raise ValueError(f"workers={workers}: choose 1 to 64 simulated workers")
         self.workers = workers
         self.threads = threads
         self.start_timeout = start_timeout
         names = ["client", "scheduler", *(f"w{i}" for i in range(workers))]
-        self.network = Network(names, mbit=mbit)
+        self.network = Network(names, mbit=mbit) if prefix is None else Network(names, mbit=mbit, prefix=prefix)
         self._log_dir = log_dir
         self.env = dict(env or {})
         self.processes: list[subprocess.Popen] = []
@@ -126,9 +129,12 @@ class Rehearsal:
         self.run_client([sys.executable, "-c", probe, self.address, str(self.workers), str(self.start_timeout)],
                         measure=False, timeout=self.start_timeout + 30)
 
-    def run_client(self, command: list[str], measure: bool = True, timeout: float = 1800) -> dict[str, Any]:
+    def run_client(self, command: list[str], measure: bool = True, timeout: float = 1800,
+                   workers_may_exit: bool = False) -> dict[str, Any]:
         """Run ``command`` in the client's namespace; return its JSON output (last line) with
-        the bytes each node sent and received while it ran (``process_bytes``) and its wall time."""
+        the bytes each node sent and received while it ran (``process_bytes``) and its wall time.
+
+        ``workers_may_exit``: the command retires workers, whose processes then end."""
         before = self.network.counters() if measure else None
         start = time.perf_counter()
         process = self._spawn("client", command, "client.log")
@@ -147,6 +153,8 @@ class Rehearsal:
         if code:
             raise RehearsalError(f"the client exited with {code}; its log:\n{self.tail('client.log')}")
         for dead in [p for p in self.processes if p.poll() is not None]:
+            if workers_may_exit and "distributed.cli.dask_worker" in dead.args:
+                continue
             raise RehearsalError(f"a cluster process exited ({dead.args[4:7]}); see {self.logs}")
         if not measure:
             return {}

@@ -74,6 +74,12 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
         for scikit-learn's callbacks (None: the address of the route to the scheduler,
         a free port); see :mod:`._relay`.
 
+    fits_per_worker : int or None
+        At most this many tasks at once on a worker (fewer than its threads), through
+        the Dask resource ``slot_resource``: the memory check's lowered count.
+    slot_resource : str or None
+        The resource every task asks one unit of (None: no limit).
+
     Attributes
     ----------
     tasks, calls : int
@@ -105,6 +111,8 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
         data_movement: str = "peers",
         workers_say: bool = True,
         callback_address: str | None = None,
+        fits_per_worker: int | None = None,
+        slot_resource: str | None = None,
         **backend_kwargs: Any,
     ) -> None:
         super().__init__(
@@ -117,6 +125,8 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
         self.data_movement = data_movement
         self.workers_say = workers_say
         self._relaying = Relaying(callback_address)  # scikit-learn's callbacks, from workers on other hosts
+        self.fits_per_worker = fits_per_worker  # fewer than a worker's threads, so that the fits fit in its memory
+        self.slot_resource = slot_resource  # the Dask resource each task takes one of (see engines.dask.memory)
         self.activity = activity if activity is not None else {"dask_tasks": 0, "joblib_calls": 0}
         self.progress = Progress("tasks", verbose=progress)
         self.tasks = 0
@@ -159,7 +169,7 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
             self._cache = None
 
     def effective_n_jobs(self, n_jobs: int | None) -> int:
-        threads = sum(self.client.nthreads().values())
+        threads = sum(min(n, self.fits_per_worker or n) for n in self.client.nthreads().values())
         if not threads:
             threads = self._probe_for_workers()
         self._threads = max(1, threads)
@@ -354,12 +364,22 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
     def _send(self, batches: list[tuple[list, _Part]]) -> None:
         """One Dask task that runs ``batches`` (joblib batches with their parts) in order;
         large arguments are replaced by futures of data on the workers."""
-        payload, dependencies = _pack([calls for calls, _ in batches], self.cache.future_for, self._filters)
         count = sum(len(calls) for calls, _ in batches)
-        future = self.client.submit(
-            _run_packed, payload, dependencies, self._relaying.ticket(self.client, payload),
-            key=_task_key(batches[0][0][0][0], count), pure=False,
-        )
+        resources = {self.slot_resource: 1} if self.slot_resource else None
+        for attempt in range(2):
+            payload, dependencies = _pack([calls for calls, _ in batches], self.cache.future_for, self._filters)
+            try:
+                future = self.client.submit(
+                    _run_packed, payload, dependencies, self._relaying.ticket(self.client, payload),
+                    key=_task_key(batches[0][0][0][0], count), pure=False,
+                    resources=resources,
+                )
+                break
+            except CancelledError:
+                # Data lost between packing and sending (its only holder, a worker stopped by
+                # SIGTERM, left): packed again, the cache sends it again from here.
+                if attempt:
+                    raise
         with self._lock:  # joblib also submits from its callback threads
             self._in_flight += 1
             self.tasks += 1

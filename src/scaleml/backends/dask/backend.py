@@ -182,15 +182,20 @@ class DaskBackend(Backend):
             yield
 
     @contextmanager
-    def _joblib_block(self, preload: tuple = ()) -> Iterator[Any]:
+    def _joblib_block(self, preload: tuple = (), budget: Any = None) -> Iterator[Any]:
+        from ...engines.dask.memory import limit_fits_per_worker
         from .._journal_joblib import journaled
         from ._joblib import DaskJoblibBackend
 
+        slots, undo = (None, None)
+        if budget is not None and budget.lowered:  # each task takes one of a worker's few slots
+            slots, undo = limit_fits_per_worker(self._connection.client, budget.fits_per_worker)
         backend = journaled(DaskJoblibBackend)(self._warm_client, self.options["broadcast_min_bytes"],
                                     self.options["timeout"], preload, activity=self._activity,
                                     progress=self.options["verbose"], data_movement=self.options["data_movement"],
                                     workers_say=self.options["workers_say"],
-                                    callback_address=self.options["callback_address"])
+                                    callback_address=self.options["callback_address"],
+                                    fits_per_worker=budget.fits_per_worker if slots else None, slot_resource=slots)
         with scheduler_loss_as_error(self._started_client):
             try:
                 with joblib.parallel_config(backend=backend):
@@ -198,6 +203,8 @@ class DaskBackend(Backend):
             finally:
                 if self._connection is not None and self._connection.client.status == "running":
                     backend.release()
+                    if undo is not None:
+                        undo()
 
     # -- work -------------------------------------------------------------------------------------
 
@@ -219,9 +226,10 @@ class DaskBackend(Backend):
             self.start()  # an explicit address fails loudly now, not at the first parallel call
         # In-memory X and y are broadcast before the first task: every task finds them on its worker.
         preload = () if is_lazy(X) else (X, y)
-        with cluster_provider(self.cluster), self._joblib_block(preload) as joblib_backend:
-            result = getattr(estimator, method)(X, y, **fit_params)
         on_cluster = [p.step for p in placements if p.route is Route.JOBLIB_ON_CLUSTER]
+        budget = self._check_memory(estimator, X, y, record) if preload and on_cluster else None
+        with cluster_provider(self.cluster), self._joblib_block(preload, budget) as joblib_backend:
+            result = getattr(estimator, method)(X, y, **fit_params)
         if joblib_backend.tasks == 0:
             for step in on_cluster:
                 record.fallback(step, f"{self.name} backend: it has n_jobs, but sent no work to joblib in this "
@@ -237,6 +245,28 @@ class DaskBackend(Backend):
         if joblib_backend.data_sent:
             record.observe(None, data_to_workers=joblib_backend.data_sent)
         return result
+
+    def _check_memory(self, estimator: Any, X: Any, y: Any, record: Record) -> Any:
+        """Before anything is sent: what each worker will hold against its memory limit.
+
+        Returns the :class:`~scaleml.engines.dask.memory.MemoryBudget` (None: the workers
+        have no limit), written in the plan; raises ``OutOfMemoryBudgetError`` when the data,
+        or the data and one fit, do not fit on a worker.
+        """
+        from ...engines.dask.cluster import workers_of
+        from ...engines.dask.memory import plan_budget
+        from ._memory import held_bytes, probe_fit_bytes
+
+        client = self._warm_client()
+        held = held_bytes(estimator, X, y)
+        budget = plan_budget(workers_of(client), held, 0)  # the data alone first: refused without a probe fit
+        if budget is None:
+            record.observe(None, memory_check="the workers have no memory limit: not checked")
+            return None
+        per_fit, how = probe_fit_bytes(estimator, X, y)
+        budget = plan_budget(workers_of(client), held, per_fit, "n_jobs (or threads_per_worker)")
+        record.observe(None, memory_check=f"{budget.describe()} (per-fit memory {how})")
+        return budget
 
     def _run_nested(self, estimator: Any, method: str, X: Any, y: Any, record: Record, fit_params: dict,
                     placements: list[Placement]) -> Any:

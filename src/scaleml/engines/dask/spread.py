@@ -37,6 +37,9 @@ from .cluster import workers_of
 # without releasing it). Release does not wait for this: it sets an event holders wake on.
 HOLD_POLL_S = 10.0
 RELEASE_WAIT_S = 2.0  # how long release waits for the holders to end
+LOST = frozenset({"cancelled", "lost", "error"})  # a future's status once its data is gone
+SEND_ATTEMPTS = 3  # sends of one object whose every holder left while it was spread
+LIVE_CHECK_S = 0.5  # how often a copy round asks which of its targets are still there
 MERGE_WAIT_S = 10.0  # how long a put waits for the merged holders to be placed before keeping the old ones too
 
 
@@ -81,16 +84,59 @@ class Spread:
 
     def put(self, obj: Any) -> Any:
         """A future of ``obj``. When this returns, every worker present then holds a copy,
-        or (a round past its deadline) has a holder that fetches one."""
+        or (a round past its deadline) has a holder that fetches one.
+
+        Sent again (at most ``SEND_ATTEMPTS`` times) when every worker that had a copy left, or
+        is closing, once it was spread: a `dask worker` stopped by SIGTERM drops its data
+        at once, and the first copy lives on one worker until the rounds copy it; a round
+        whose source closes mid-copy ends with no new copy.
+        """
         from dask.sizeof import sizeof
 
+        for attempt in range(SEND_ATTEMPTS):
+            future, have, rounds, keep, event = self._send_and_copy(obj)
+            if (future.status not in LOST and self._held_by_a_running_worker(future)) or attempt == SEND_ATTEMPTS - 1:
+                break  # (or given up: the tasks will say the data is lost)
+            self.client.cancel(keep)
+        with self._lock:
+            self._futures += keep
+            self._live += keep[1:]
+            self._data.append(future)
+            self.nbytes += sizeof(obj)
+            self.objects += 1
+            self.workers = max(self.workers, len(have))
+            self.rounds = max(self.rounds, rounds)
+        self._merge_holders(have, event, keep[1:])
+        return future
+
+    def _holders_of(self, future: Any) -> tuple:
+        """The workers holding ``future``'s data; none once it is lost (``who_has`` of a
+        cancelled future raises FuturesCancelledError, which failed the fit)."""
+        if future.status in LOST:
+            return ()
+        try:
+            return tuple(self.client.who_has([future]).get(future.key, ()))
+        except CancelledError:
+            return ()
+
+    def _held_by_a_running_worker(self, future: Any) -> bool:
+        """Whether a worker that is not closing holds ``future``'s data: one stopped by SIGTERM
+        still answers for a moment, and a copy only it holds is lost with it."""
+        held = self._holders_of(future)
+        workers = workers_of(self.client)
+        return any(workers.get(w, {}).get("status", "running") == "running" for w in held)
+
+    def _send_and_copy(self, obj: Any) -> tuple[Any, list[str], int, list[Any], str]:
+        """Send ``obj`` to one worker, then copy it in rounds to the others; returns its future,
+        the workers holding it, the rounds, the futures to keep (its own, then the holders)
+        and the holders' event."""
         start = time.monotonic()
         future = self.client.scatter(obj, hash=False)  # one copy, through the scheduler
         # A round waits at most this long (a worker lost mid-copy never reports; the holder
         # left for it fetches the data if it comes back): a minute more than ten of these
         # transfers.
         round_limit = 60 + 10 * (time.monotonic() - start)
-        have = sorted(self.client.who_has([future]).get(future.key, ()))
+        have = sorted(self._holders_of(future))
         waiting = [w for w in sorted(workers_of(self.client)) if w not in have]
         event = self._new_event()  # this object's own holders, ended once the merged ones stand
         keep = [future, *(self._holder(future, w, event) for w in have)]
@@ -103,20 +149,11 @@ class Spread:
             have = [w for w in have if w in live]
             waiting = [w for w in waiting if w in live]
             if not have:
-                break  # every holder is gone, and the data with them: the tasks will say so
+                break  # every holder is gone, and the data with them: put sends it again
             targets, waiting = waiting[:len(have)], waiting[len(have):]
             keep += self._copy_round(future, have, targets, round_limit, event)
             have += targets
-        with self._lock:
-            self._futures += keep
-            self._live += keep[1:]
-            self._data.append(future)
-            self.nbytes += sizeof(obj)
-            self.objects += 1
-            self.workers = max(self.workers, len(have))
-            self.rounds = max(self.rounds, rounds)
-        self._merge_holders(have, event, keep[1:])
-        return future
+        return future, have, rounds, keep, event
 
     def _new_event(self) -> str:
         with self._lock:
@@ -136,15 +173,25 @@ class Spread:
         from distributed import Event
 
         with self._lock:
-            data = list(self._data)
+            # An object lost since (every holder left; sent again as another future) is left
+            # out: a task given a cancelled future fails at submit.
+            data = [f for f in self._data if f.status not in LOST]
             previous = self._merged
             if previous is None:  # the first object's holders are one per worker already
                 self._merged = (event, list(holders))
                 return
         merged_event = self._new_event()
         keys = [f.key for f in data]
-        merged = [self.client.submit(_hold, data, keys, merged_event, workers=[w], allow_other_workers=False,
-                                     pure=False, key=f"scaleml-hold-{merged_event}-{w}") for w in workers]
+        # A worker gone meanwhile (retired, scaled down) gets none: pinned there, it would wait forever.
+        live = set(workers_of(self.client))
+        workers = [w for w in workers if w in live]
+        try:
+            merged = [self.client.submit(_hold, data, keys, merged_event, workers=[w], allow_other_workers=False,
+                                         pure=False, key=f"scaleml-hold-{merged_event}-{w}") for w in workers]
+        except CancelledError:
+            # An object lost meanwhile (its every holder left): the holders so far stay (more
+            # threads, no copy at risk); the next task that needs it sends it again.
+            return
         with self._lock:
             self._futures += merged
             self._live += merged
@@ -163,11 +210,11 @@ class Spread:
         deadline = time.monotonic() + MERGE_WAIT_S
         wanted = {h.key: w for h, w in zip(holders, workers)}
         while True:
-            try:
-                processing = self.client.processing(workers=workers)
-            except KeyError:  # a worker left meanwhile: its holder never stands; the old ones stay
-                return False
-            if all(key in processing.get(worker, ()) for key, worker in wanted.items()):
+            # Asked of every worker: naming one that has left since raised the scheduler's
+            # KeyError, which failed a fit when a `dask worker` got SIGTERM mid-search. A
+            # worker gone has nothing left to keep, so its holder counts as placed.
+            processing = self.client.processing()
+            if all(key in processing[worker] for key, worker in wanted.items() if worker in processing):
                 return True
             if time.monotonic() > deadline:
                 return False
@@ -195,7 +242,7 @@ class Spread:
         def replicate() -> None:
             try:
                 self.client.replicate([future], n=len(have) + len(targets), workers=have + targets)
-            except BaseException as error:  # noqa: BLE001 - raised below, in the caller's thread
+            except BaseException as error:  # noqa: BLE001 - handled below, in the caller's thread
                 failed.append(error)
             finally:
                 finished.set()
@@ -203,21 +250,45 @@ class Spread:
         threading.Thread(target=replicate, name="scaleml-spread", daemon=True).start()
         holders: dict[str, Any] = {}
         deadline = time.monotonic() + limit
+        next_count = time.monotonic() + LIVE_CHECK_S
+        # No copy landing for this long: Dask's replicate is stuck (its lock held by an earlier
+        # replicate still trying a worker that left, 30 s per attempt); the holders made below
+        # fetch the data themselves. A tenth of the round's limit: several transfers' time.
+        stall, progress = limit / 10, time.monotonic()
         while True:
             done = finished.wait(0.05)
-            landed = self.client.who_has([future]).get(future.key, ())
+            landed = self._holders_of(future)
+            if not landed or future.status in LOST:
+                break  # the source left with the only copy (replicate then waits on it for minutes): put sends it again
+            before = len(holders)
             holders.update({w: self._holder(future, w, event) for w in targets if w in landed and w not in holders})
-            if done or time.monotonic() > deadline:
+            progress = time.monotonic() if len(holders) > before else progress
+            if time.monotonic() - progress > stall:
+                break
+            if time.monotonic() > next_count:  # a target that left (retired, scaled down) is waited for no more
+                live = set(workers_of(self.client))
+                targets = [w for w in targets if w in live]
+                next_count = time.monotonic() + LIVE_CHECK_S
+            if done or time.monotonic() > deadline or all(w in holders for w in targets):
+                # Every target still there has its copy: Dask's replicate may still be trying a
+                # worker that left (30 s per connection attempt); it ends by itself.
                 break  # past the deadline, the scheduler's replicate ends when the data is released
         if failed:
-            raise failed[0]
+            # Raised for a worker that left mid-copy, the source included (its data then
+            # cancelled: a FuturesCancelledError failed the fit). The holders below fetch
+            # what is left; put sends the object again if no running worker holds it.
+            live = set(workers_of(self.client))
+            targets = [w for w in targets if w in live]
         # A copy the memory manager dropped before its holder came is fetched by the holder.
         holders.update({w: self._holder(future, w, event) for w in targets if w not in holders})
         return list(holders.values())
 
     def _holder(self, future: Any, worker: str, event: str) -> Any:
-        return self.client.submit(_hold, future, [future.key], event, workers=[worker], allow_other_workers=False,
-                                  pure=False, key=f"scaleml-hold-{future.key}-{worker}")
+        try:
+            return self.client.submit(_hold, future, [future.key], event, workers=[worker], allow_other_workers=False,
+                                      pure=False, key=f"scaleml-hold-{future.key}-{worker}")
+        except CancelledError:  # the data was lost mid-spread (its only holder left): put sends it again
+            return future
 
     def release(self) -> int:
         """Free every copy. Returns how many holders had ended when it returned: all of

@@ -38,6 +38,8 @@ PAGES = sorted((ROOT / "docs").rglob("*.md"))
 # Snippets not run here, each found by a piece of its text, with the reason.
 NOT_RUN = {
     "make demo": "the Quick start's main job (minutes); CI runs `make test` itself",
+    "python bench/out_of_core/peak_rss.py run --rows 3200000": "generates 0.7 GB of Parquet and fits in ten processes "
+                                                              "(minutes); test_out_of_core_memory.py runs its fits",
     "make test": "the Quick start's test job: this test runs inside it",
     'address="tcp://scheduler:8786").fit': "names a remote scheduler; by-address fits are tested on real "
                                            "scheduler/worker processes in test_dask_backend.py",

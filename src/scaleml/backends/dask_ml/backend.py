@@ -6,7 +6,8 @@
   pipeline, nested pipelines flattened, is fitted on the blocks: with
   ``partial_fit`` block by block (a few blocks in memory however large the data);
   scaleml's blocked estimators pass by pass where the blocks are; a step without
-  ``partial_fit`` on the data loaded whole when it fits ``max_in_memory_bytes``,
+  ``partial_fit`` on the data loaded whole when the peak of that (the input as float64
+  times a measured factor, ``_lazy_steps.load_factor``) fits ``max_in_memory_bytes``,
   beyond that by its out-of-core twin (scaleml.linear_model for
   LogisticRegression, LinearRegression and Ridge; scaleml.decomposition for PCA
   and TruncatedSVD; scaleml.cluster for KMeans), else refused

@@ -299,3 +299,22 @@ def test_a_model_fitted_elsewhere_predicts_lazy_data_block_by_block(parquet_dir)
     assert wrapped.score(dd.read_parquet(str(parquet_dir)), "label") == fitted.score(X, y)
     with pytest.raises(NotFittedError):
         Scaled.from_fitted(LogisticRegression(), backend="dask-ml")
+
+
+def test_loading_whole_is_decided_on_its_peak_before_reading(parquet_dir):
+    """PCA's input as float64 fits the budget but its fit's peak (x 2.5, measured) does not: its twin,
+    planned before reading (the rows are in the files' footers); with room for the peak, loaded."""
+    from sklearn.decomposition import PCA
+
+    from scaleml.backends.dask_ml._lazy_steps import load_factor
+    from scaleml.data.files import auto_block_bytes, parquet_rows
+
+    assert parquet_rows(parquet_dir) == len(X) and parquet_rows(str(parquet_dir / "*.parquet")) == len(X)
+    assert auto_block_bytes(parquet_dir) == 2**20  # small files: the smallest blocks
+    as_float64 = len(X) * FEATURES * 8
+    assert load_factor(PCA(2)) == 2.5 and load_factor(RandomForestClassifier()) > load_factor(PCA(2))
+    plan = explain(PCA(2), "dask-ml", str(parquet_dir), "label", max_in_memory_bytes=2 * as_float64)
+    assert plan[0].route is Route.BLOCKED and "would pass max_in_memory_bytes" in plan[0].reason
+    fitted = Scaled(PCA(2), backend="dask-ml", max_in_memory_bytes=3 * as_float64).fit(str(parquet_dir), "label")
+    assert fitted.plan_[0].route is Route.LOADED
+    assert_allclose(np.abs(fitted.estimator_.components_), np.abs(PCA(2).fit(X).components_), atol=1e-8)

@@ -236,3 +236,17 @@ def test_provenance_records_scalemls_commit_and_the_folders_separately(tmp_path,
     assert machine.scaleml_commit() is None
     installed = {"scaleml_commit": None, "user_commit": "abc", "machine": {"packages": {"scaleml": "0.9"}}}
     assert commits(installed) == "scaleml 0.9 (installed, not a checkout), your folder's commit abc"
+
+
+def test_one_run_says_it_has_no_interval():
+    """--repeat 1: the speed-up is two single times; the table and the chart say there is no interval."""
+    from scaleml.bench.report import chart_labels
+    from scaleml.bench.results import Measurement
+
+    run = BenchRun("c", "d", "accuracy", ["a", "b"])
+    run.measurements += [Measurement("a", 0, 1.0, 0, 1, None), Measurement("b", 0, 0.5, 0, 1, None)]
+    a, b = run.summaries()
+    assert b.speedup == 2.0 and b.speedup_low is None and b.verdict == "one run: no interval"
+    assert "2.00x (one run: no interval)" in format_table(run)
+    assert "faster" not in format_table(run) and "[" not in chart_labels(run)[1]
+    assert chart_labels(run)[1].endswith("2.00x (one run: no interval)")

@@ -142,8 +142,9 @@ def test_linear_model_larger_than_memory_is_fitted_by_the_blocked_solver(parquet
     assert np.max(np.abs(fitted.coef_ - reference.coef_)) / np.max(np.abs(reference.coef_)) < 1e-4
     assert_array_equal(model.predict(X), make_pipeline(_loop_reference()[0], reference).predict(X))
     assert model.plan_[1].engine == "scaleml.linear_model"
-    # Parquet's size is learned while loading: the fallback is written where it happened.
-    assert "grew past max_in_memory_bytes" in model.plan_[1].reason and model.plan_[1].route is Route.BLOCKED
+    # Parquet's rows are read from the footers: loading whole is known to pass the budget before reading.
+    assert "would pass max_in_memory_bytes" in model.plan_[1].reason and model.plan_[1].route is Route.BLOCKED
+    assert "grew past" not in model.plan_[1].reason
     assert model.plan_[1].observed["passes"] >= 2
 
 
@@ -244,7 +245,7 @@ def test_reading_on_the_workers_gives_the_same_model(parquet_dir):
     assert_allclose(model.estimator_[-1].coef_, _loop_reference()[1].coef_, rtol=1e-10)
     assert model.plan_[0].parallelism == "blocks read on the Dask workers"
     local = Scaled(_pipe(), backend="dask-ml").fit(str(parquet_dir), "label")
-    assert local.plan_[0].parallelism == "this process, 2 reader threads"
+    assert local.plan_[0].parallelism == "this process, 1 reader thread"
 
 
 def test_pca_larger_than_memory_uses_the_blocked_twin_and_stays_sklearn():
@@ -298,3 +299,22 @@ def test_a_model_fitted_elsewhere_predicts_lazy_data_block_by_block(parquet_dir)
     assert wrapped.score(dd.read_parquet(str(parquet_dir)), "label") == fitted.score(X, y)
     with pytest.raises(NotFittedError):
         Scaled.from_fitted(LogisticRegression(), backend="dask-ml")
+
+
+def test_loading_whole_is_decided_on_its_peak_before_reading(parquet_dir):
+    """PCA's input as float64 fits the budget but its fit's peak (x 2.5, measured) does not: its twin,
+    planned before reading (the rows are in the files' footers); with room for the peak, loaded."""
+    from sklearn.decomposition import PCA
+
+    from scaleml.backends.dask_ml._lazy_steps import load_factor
+    from scaleml.data.files import auto_block_bytes, parquet_rows
+
+    assert parquet_rows(parquet_dir) == len(X) and parquet_rows(str(parquet_dir / "*.parquet")) == len(X)
+    assert auto_block_bytes(parquet_dir) == 2**20  # small files: the smallest blocks
+    as_float64 = len(X) * FEATURES * 8
+    assert load_factor(PCA(2)) == 2.5 and load_factor(RandomForestClassifier()) > load_factor(PCA(2))
+    plan = explain(PCA(2), "dask-ml", str(parquet_dir), "label", max_in_memory_bytes=2 * as_float64)
+    assert plan[0].route is Route.BLOCKED and "would pass max_in_memory_bytes" in plan[0].reason
+    fitted = Scaled(PCA(2), backend="dask-ml", max_in_memory_bytes=3 * as_float64).fit(str(parquet_dir), "label")
+    assert fitted.plan_[0].route is Route.LOADED
+    assert_allclose(np.abs(fitted.estimator_.components_), np.abs(PCA(2).fit(X).components_), atol=1e-8)

@@ -40,6 +40,8 @@ NOT_RUN = {
     "--resume runs/search1 search.py": "names the user's own script; scaleml exec --resume is run on a real "
                                        "script by test_resume.py::test_exec_resume_reads_back_what_a_first_run_wrote",
     "make demo": "the Quick start's main job (minutes); CI runs `make test` itself",
+    "python bench/out_of_core/peak_rss.py run --rows 3200000": "generates 0.7 GB of Parquet and fits in ten processes "
+                                                              "(minutes); test_out_of_core_memory.py runs its fits",
     "make test": "the Quick start's test job: this test runs inside it",
     'address="tcp://scheduler:8786").fit': "names a remote scheduler; by-address fits are tested on real "
                                            "scheduler/worker processes in test_dask_backend.py",

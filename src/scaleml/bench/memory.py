@@ -93,3 +93,47 @@ def run_measured(command: list[str], timeout: float, interval: float = 0.05) -> 
     else:
         result["error"] = err.strip().splitlines()[-1] if err.strip() else "no output"
     return result, out
+
+
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def peak_growth(fit: Any) -> tuple[Any, int]:
+    """Run ``fit()`` in this process and return ``(its result, peak RSS growth in bytes)``.
+
+    The growth is the process's peak resident memory while ``fit`` ran minus its
+    resident memory just before: the kernel's high-water mark (VmHWM), reset first
+    (``/proc/self/clear_refs``) so that what imports touched and let go earlier does
+    not count. Where the mark cannot be reset, a thread samples RSS every 5 ms
+    instead (a spike shorter than that is missed). Linux only; call it in a fresh
+    process, so that nothing an earlier fit freed is reused (allocators keep it).
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        reset = True
+    except OSError:
+        reset = False
+    before = _status_bytes("VmRSS")
+    if reset:
+        result = fit()
+        return result, _status_bytes("VmHWM") - before
+    peak, done = [before], threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.005):
+            peak[0] = max(peak[0], _status_bytes("VmRSS"))
+
+    watcher = threading.Thread(target=watch, name="scaleml-rss", daemon=True)
+    watcher.start()
+    try:
+        result = fit()
+    finally:
+        done.set()
+        watcher.join()
+    return result, max(peak[0], _status_bytes("VmRSS")) - before

@@ -11,7 +11,7 @@ def _speedup(s: object) -> str:
     if s.speedup is None:
         return "-"
     if s.speedup_low is None:
-        return f"{s.speedup:.2f}x (reference)"
+        return f"{s.speedup:.2f}x ({s.verdict or 'reference'})"  # the reference, or one run: no interval
     return f"{s.speedup:.2f}x [{s.speedup_low:.2f}-{s.speedup_high:.2f}] {s.verdict}"
 
 

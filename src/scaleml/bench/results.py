@@ -33,6 +33,9 @@ class Measurement:
     peak_rss_mb: float | None
 
 
+ONE_RUN = "one run: no interval"
+
+
 @dataclass(frozen=True)
 class BackendSummary:
     """The repeats of one backend, reduced.
@@ -122,6 +125,9 @@ class BenchRun:
             if reference is None:
                 reference = times
                 summary["speedup"] = 1.0
+            elif median > 0 and min(len(reference), len(times)) < 2:
+                # One round (--repeat 1): a ratio of two single times, with nothing to say how sure it is.
+                summary.update(speedup=statistics.median(reference) / median, verdict=ONE_RUN)
             elif median > 0:
                 low, high = ratio_interval(reference, times)
                 summary.update(speedup=statistics.median(reference) / median, speedup_low=low, speedup_high=high,

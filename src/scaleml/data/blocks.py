@@ -28,6 +28,10 @@ from ._parts import align, checked_pair, frame_and_target, frame_part_to_xy, uni
 from .forms import is_lazy, is_path
 
 _FAN_IN = 8  # summaries merged per task in a reduction tree
+# Blocks read and summarised at once on threads in this process (no cluster): one read
+# while one is reduced. More only adds memory: decoding and BLAS use every core already
+# (docs/guide/out-of-core-memory.md, bench/out_of_core/peak_rss.py).
+LOCAL_BLOCKS_IN_FLIGHT = 1
 
 
 class Blocks:
@@ -47,6 +51,9 @@ class Blocks:
         Size of X, when known without reading data.
     rows : list of int or None
         Rows per block, when known without reading data.
+    n_rows : int or None
+        Rows in all, when known without reading data (a Dask array's chunks,
+        Parquet files' footers).
     y_column : str or None
         The target column taken from a DataFrame or files.
     y_unique : Dask collection or None
@@ -62,13 +69,14 @@ class Blocks:
 
     def __init__(self, parts: list[Any], *, lazy: bool, description: str = "", n_features: int | None = None,
                  nbytes: int | None = None, rows: list[int] | None = None, y_column: str | None = None,
-                 y_unique: Any = None, y_ndim: int = 1, client: Any = None) -> None:
+                 y_unique: Any = None, y_ndim: int = 1, client: Any = None, n_rows: int | None = None) -> None:
         self.parts = parts
         self.lazy = lazy
         self.description = description
         self.n_features = n_features
         self.nbytes = nbytes
         self.rows = rows
+        self.n_rows = sum(rows) if n_rows is None and rows is not None else n_rows
         self.y_column = y_column
         self.y_unique = y_unique
         self.y_ndim = y_ndim
@@ -77,7 +85,7 @@ class Blocks:
         self.passes = 0
 
     @classmethod
-    def from_input(cls, X: Any, y: Any = None, *, block_bytes: int | str = "32MiB", client: Any = None,
+    def from_input(cls, X: Any, y: Any = None, *, block_bytes: int | str = "auto", client: Any = None,
                    frames: bool = False) -> Blocks:
         """Blocks of a Dask array/DataFrame or a Parquet/CSV path, or one block of in-memory data.
 
@@ -95,9 +103,12 @@ class Blocks:
         import dask.dataframe as dd
 
         if is_path(X):
-            from .files import read_path
+            from .files import parquet_rows, read_path
 
-            X = read_path(X, block_bytes)
+            n_rows = parquet_rows(X)
+            blocks = cls._from_frame(read_path(X, block_bytes), y, client, frames)
+            blocks.n_rows = n_rows
+            return blocks
         if isinstance(X, dd.DataFrame):
             return cls._from_frame(X, y, client, frames)
         if isinstance(X, da.Array):
@@ -210,7 +221,7 @@ class Blocks:
             parts = [fn(part, *args) for part in self.parts]
         return Blocks(parts, lazy=self.lazy, description=self.description, n_features=n_features,
                       rows=self.rows, y_column=self.y_column, y_unique=self.y_unique, y_ndim=self.y_ndim,
-                      client=self.client)
+                      client=self.client, n_rows=self.n_rows)
 
     def map_to_array(self, fn: Callable, *args: Any, n_columns: int | None, dtype: Any, meta: Any = None) -> Any:
         """A lazy Dask array of ``fn(part, *args)`` per block, stacked in row order.
@@ -238,7 +249,7 @@ class Blocks:
 
     # -- the three ways of using the blocks ------------------------------------------------
 
-    def stream(self, window: int = 2, order: Any = None) -> Iterator[tuple[Any, Any]]:
+    def stream(self, window: int = 1, order: Any = None) -> Iterator[tuple[Any, Any]]:
         """Yield each block's ``(X, y)`` here, at most ``window`` read ahead; in row order,
         or in ``order`` (block indices)."""
         parts = self.parts if order is None else [self.parts[i] for i in order]
@@ -264,6 +275,14 @@ class Blocks:
         import dask
 
         level = [dask.delayed(fn, pure=True)(part, *arguments(i)) for i, part in enumerate(self.parts)]
+        if self.client is None and not self.persisted:
+            # Threads here: Dask's threaded scheduler would read as many blocks at once as
+            # there are cores (each several copies of itself while decoded); streaming the
+            # summaries keeps LOCAL_BLOCKS_IN_FLIGHT blocks in memory. Merged in the same tree.
+            level = list(stream(level, LOCAL_BLOCKS_IN_FLIGHT))
+            while len(level) > 1:
+                level = [merge(*level[i: i + _FAN_IN]) for i in range(0, len(level), _FAN_IN)]
+            return level[0]
         while len(level) > 1:
             level = [dask.delayed(merge, pure=True)(*level[i: i + _FAN_IN]) for i in range(0, len(level), _FAN_IN)]
         return self.compute(level[0])
@@ -372,7 +391,24 @@ def compute(collection: Any, client: Any = None) -> Any:
     return dask.compute(collection, scheduler="threads")[0]
 
 
-def stream(parts: list[Any], window: int = 2, client: Any = None) -> Iterator[tuple[Any, Any]]:
+def _read_here(part: Any) -> Any:
+    """Compute one delayed part on this thread, then hand back what reading it left unused.
+
+    pyarrow's allocator (mimalloc) keeps the pages a read freed, per reading thread,
+    for the next read: after a few Parquet blocks that was several times a block
+    (bench/out_of_core/peak_rss.py); letting them go costs well under a millisecond.
+    """
+    import sys
+
+    import dask
+
+    result = dask.compute(part, scheduler="sync")[0]
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+    return result
+
+
+def stream(parts: list[Any], window: int = 1, client: Any = None) -> Iterator[tuple[Any, Any]]:
     """Yield each delayed part's result in order, at most ``window`` ahead.
 
     With a ``client`` the parts are computed on the cluster's workers and sent
@@ -389,7 +425,7 @@ def stream(parts: list[Any], window: int = 2, client: Any = None) -> Iterator[tu
         pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="scaleml-read")
 
         def submit(part: Any) -> Any:
-            return pool.submit(lambda: dask.compute(part, scheduler="sync")[0])
+            return pool.submit(_read_here, part)
 
     pending: deque = deque()
     remaining = iter(parts)

@@ -27,7 +27,7 @@ from ..exceptions import DataError, InvalidParameterError
 
 def train_test_split(*arrays: Any, test_size: float | None = None, train_size: float | None = None,
                      random_state: Any = None, shuffle: bool = True, stratify: Any = None,
-                     block_bytes: int | str = "32MiB") -> list[Any]:
+                     block_bytes: int | str = "auto") -> list[Any]:
     """Split arrays into train and test subsets: scikit-learn's for in-memory data,
     block by block for Dask arrays, DataFrames, Series and Parquet/CSV paths.
 
@@ -75,7 +75,7 @@ class KFold(sk.KFold):
     rows dealt evenly to the folds, at random when ``shuffle``, else in order).
     """
 
-    def split_arrays(self, *arrays: Any, block_bytes: int | str = "32MiB"):
+    def split_arrays(self, *arrays: Any, block_bytes: int | str = "auto"):
         lazy = _lazy_inputs(arrays, block_bytes)
         if lazy is None:
             yield from _index_splits(self, arrays)
@@ -92,7 +92,7 @@ class ShuffleSplit(sk.ShuffleSplit):
     split is :func:`train_test_split` of every block with its own seed.
     """
 
-    def split_arrays(self, *arrays: Any, block_bytes: int | str = "32MiB"):
+    def split_arrays(self, *arrays: Any, block_bytes: int | str = "auto"):
         lazy = _lazy_inputs(arrays, block_bytes)
         if lazy is None:
             yield from _index_splits(self, arrays)

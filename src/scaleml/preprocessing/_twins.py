@@ -289,7 +289,7 @@ class ColumnsTwin(_Twin):
         head, rows = None, 0
         for index, (X_block, _) in enumerate(data.stream()):
             if head is None and len(X_block):
-                head = X_block.iloc[:50]  # stand-in rows for the parts learned by partial_fit
+                head = X_block.iloc[:50].copy()  # stand-in rows (a copy: a view would keep the block)
             rows += len(X_block)
             for name, transformer, columns in self._parts:
                 if isinstance(transformer, str):

@@ -47,32 +47,73 @@ def stream_fit(settings: LazySettings, step: Any, before: list[Any], data: Block
     record.observe(path, passes=passes, rows_per_pass=rows // passes)
 
 
+# What fitting a step on its input loaded whole costs at its peak (RSS growth of a fresh
+# process), as a multiple of that input counted as float64 (rows x columns x 8 bytes). It is
+# more than the input: the blocks are held beside their concatenation, and the fit copies
+# (validation to float64, centring, distances, a ColumnTransformer's parts and their stacked
+# output). Measured by bench/out_of_core/peak_rss.py (the loaded-* fits) on Parquet files of
+# 10 float64 columns (and a string column for the ColumnTransformer), the larger of two runs
+# (1.6 M rows before this change's reading fixes; 2.4 M after): PCA 2.5 / 2.2, KMeans 4.6 / 3.2,
+# ColumnTransformer(OneHotEncoder, StandardScaler) 6.3 / 5.6 (docs/guide/out-of-core-memory.md).
+# Estimators not measured take the largest.
+_LOAD_FACTORS = {"sklearn.decomposition.PCA": 2.5, "sklearn.cluster.KMeans": 4.6,
+                 "sklearn.compose.ColumnTransformer": 6.3}
+DEFAULT_LOAD_FACTOR = 6.3
+
+
+def load_factor(step: Any) -> float:
+    """The peak of fitting ``step`` on its input loaded whole, per byte of that input as float64."""
+    for cls in type(step).__mro__:
+        name = f"{cls.__module__.split('._')[0]}.{cls.__name__}"
+        if name in _LOAD_FACTORS:
+            return _LOAD_FACTORS[name]
+    return DEFAULT_LOAD_FACTOR
+
+
 def fit_in_memory(settings: LazySettings, path: str, step: Any, before: list[Any], data: Blocks,
                   record: Record) -> None:
-    """Load the step's input whole and fit it; past the budget while loading, its twin (or refuse)."""
-    budget = settings.budget
-    X_parts, y_parts, size = [], [], 0
-    for X_block, y_block in _transformed_stream(settings.window, before, data):
-        size += _nbytes(X_block)
-        if size > budget:
-            twin = twin_of(step)
-            if twin is None:
-                raise _too_large(settings, path, step)
-            record.fallback(
-                path,
-                f"dask-ml backend: no partial_fit, and its input grew past max_in_memory_bytes "
-                f"({budget / 2**20:.0f} MiB) while loading, so fitted by {engine_of(twin)}'s blocked "
-                "implementation out of core; the result stored in the scikit-learn estimator",
-                engine=engine_of(twin), parallelism="blocked, out of core", route=Route.BLOCKED,
-            )
-            return fit_twin(step, before, data, record, path)
-        X_parts.append(X_block)
-        y_parts.append(y_block)
+    """Load the step's input whole and fit it; when the peak of that (the input as float64 x
+    :func:`load_factor`) grows past the budget while loading, its twin (or refuse)."""
+    loaded = _load_within(settings, path, step, before, data)
+    if loaded is None:
+        twin = twin_of(step)
+        record.fallback(
+            path,
+            f"dask-ml backend: no partial_fit, and loading its input whole (as float64 x {load_factor(step):g}) "
+            f"grew past max_in_memory_bytes ({settings.budget / 2**20:.0f} MiB) while loading, so fitted by "
+            f"{engine_of(twin)}'s blocked implementation out of core; the result stored in the scikit-learn estimator",
+            engine=engine_of(twin), parallelism="blocked, out of core", route=Route.BLOCKED,
+        )
+        return fit_twin(step, before, data, record, path)
+    X_parts, y_parts, size = loaded
     if not X_parts or sum(len(p) for p in X_parts) == 0:
         raise no_rows_error(data.description)
     y_all = None if y_parts[0] is None else np.concatenate(y_parts)
-    step.fit(_concatenate(X_parts), y_all)
-    record.observe(path, loaded_mib=round(size / 2**20, 1), blocks=len(X_parts))
+    blocks = len(X_parts)
+    X_all = _concatenate(X_parts)
+    del X_parts[:]  # the blocks go as their concatenation is fitted
+    step.fit(X_all, y_all)
+    record.observe(path, loaded_mib=round(size / 2**20, 1), blocks=blocks)
+
+
+def _load_within(settings: LazySettings, path: str, step: Any, before: list[Any],
+                 data: Blocks) -> tuple[list, list, int] | None:
+    """The step's input block by block, or None (what was read let go) once loading it would
+    pass the budget; refused there when the step has no twin."""
+    X_parts, y_parts, size, factor = [], [], 0, load_factor(step)
+    stream = _transformed_stream(settings.window, before, data)
+    try:
+        for X_block, y_block in stream:
+            size += _nbytes(X_block)
+            if size * factor > settings.budget:
+                if twin_of(step) is None:
+                    raise _too_large(settings, path, step)
+                return None
+            X_parts.append(X_block)
+            y_parts.append(y_block)
+    finally:
+        stream.close()  # the blocks read ahead are let go before the twin reads its own
+    return X_parts, y_parts, size
 
 
 def fit_blocks(model: Any, before: list[Any], data: Blocks, record: Record, path: str) -> None:
@@ -181,9 +222,15 @@ def selects_columns(estimator: Any) -> bool:
 
 
 def _nbytes(X: Any) -> int:
+    """A block's size as a fit holds it: numbers as float64 (8 bytes a value, whatever their
+    dtype), a DataFrame's strings as pandas holds them, a sparse block's arrays."""
+    if hasattr(X, "tocsr"):
+        X = X.tocsr()
+        return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    as_float64 = int(np.prod(X.shape)) * 8
     if hasattr(X, "memory_usage"):
-        return int(X.memory_usage(deep=True).sum())  # a DataFrame block, strings counted
-    return X.data.nbytes if hasattr(X, "tocsr") else X.nbytes
+        return max(as_float64, int(X.memory_usage(deep=True).sum()))  # a DataFrame block, strings counted
+    return max(as_float64, X.nbytes)
 
 
 def _concatenate(parts: list[Any]) -> Any:
@@ -221,8 +268,9 @@ def _dense(out: Any) -> np.ndarray:
 def _too_large(settings: LazySettings, path: str, step: Any) -> OutOfMemoryBudgetError:
     budget = settings.budget
     return OutOfMemoryBudgetError(
-        f"Step {path!r} ({type(step).__name__}) has no partial_fit, and its input exceeds the in-memory "
-        f"budget of {budget / 2**20:.0f} MiB (max_in_memory_bytes). Use an estimator that learns "
+        f"Step {path!r} ({type(step).__name__}) has no partial_fit, and fitting it on its input loaded whole "
+        f"(as float64 x {load_factor(step):g}) would pass the in-memory budget of {budget / 2**20:.0f} MiB "
+        "(max_in_memory_bytes). Use an estimator that learns "
         "incrementally (SGDClassifier/SGDRegressor, IncrementalPCA, MiniBatchKMeans, MultinomialNB, ...), "
         "fit on a sample, or raise max_in_memory_bytes."
     )

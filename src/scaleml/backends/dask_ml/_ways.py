@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from ...data.blocks import Blocks
 from ...planning import Placement, Record, Route, describe_estimator
 from .._twins import engine_of, twin_of
-from ._lazy_steps import _too_large, fit_blocks, fit_in_memory, fit_twin, stream_fit
+from ._lazy_steps import _too_large, fit_blocks, fit_in_memory, fit_twin, load_factor, stream_fit
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,8 @@ class Streamed(LazyWay):
         if self.settings.reads_on_workers:
             parallelism, where = "blocks read on the Dask workers", f"the Dask workers read {window} blocks ahead and send them here"
         else:
-            parallelism, where = f"this process, {window} reader threads", f"{window} threads in this process read blocks ahead"
+            threads = f"{window} reader thread{'s' * (window != 1)}"
+            parallelism, where = f"this process, {threads}", f"{threads} in this process read blocks ahead"
         return "scikit-learn partial_fit", parallelism, (
             f"dask-ml backend: streamed block by block with partial_fit, {epochs} pass{'es' if epochs > 1 else ''} "
             f"over the blocks{order}; {where}, so memory holds a few blocks however large the data"
@@ -124,8 +125,8 @@ class LoadedWhole(LazyWay):
         twin = twin_of(self.step)
         beyond = f"else by {engine_of(twin)}'s blocked implementation out of core" if twin is not None else "else refused"
         return "scikit-learn", "1 process", (
-            "dask-ml backend: no partial_fit, so fitted on its input loaded whole when that fits "
-            f"{self.settings.budget_name}, {beyond}"
+            "dask-ml backend: no partial_fit, so fitted on its input loaded whole when the peak of that "
+            f"(its input as float64 x {load_factor(self.step):g}) fits {self.settings.budget_name}, {beyond}"
         )
 
     def fit(self, before: list[Any], data: Blocks, record: Record) -> None:
@@ -140,7 +141,8 @@ class Twinned(LazyWay):
     def describe(self) -> tuple[str, str, str]:
         engine = engine_of(twin_of(self.step))
         return engine, "blocked, out of core", (
-            f"dask-ml backend: no partial_fit and larger than {self.settings.budget_name}, so fitted by {engine}'s "
+            f"dask-ml backend: no partial_fit, and loading it whole (its input as float64 x "
+            f"{load_factor(self.step):g}) would pass {self.settings.budget_name}, so fitted by {engine}'s "
             "blocked implementation, pass by pass over the blocks; the result stored in the scikit-learn estimator"
         )
 
@@ -155,7 +157,8 @@ class Refused(LazyWay):
 
     def describe(self) -> tuple[str, str, str]:
         return "none (refused)", "-", (
-            f"dask-ml backend: no partial_fit, no out-of-core twin, and larger than {self.settings.budget_name}"
+            f"dask-ml backend: no partial_fit, no out-of-core twin, and loading it whole (its input as float64 "
+            f"x {load_factor(self.step):g}) would pass {self.settings.budget_name}"
         )
 
     def fit(self, before: list[Any], data: Blocks, record: Record) -> None:
@@ -188,25 +191,29 @@ def way_of_fitting(settings: LazySettings, path: str, step: Any, form: str, fina
     """How a step is fitted on lazy data.
 
     Estimators made for blocks fit them themselves; with ``partial_fit`` a step is
-    streamed; without, it is loaded whole, or (when its input, ``input_bytes``, is
-    known before reading to exceed the budget) fitted by its twin or refused.
+    streamed; without, it is loaded whole, or (when the peak of loading its input,
+    ``input_bytes`` times :func:`load_factor`, is known before reading to exceed the
+    budget) fitted by its twin or refused.
     """
     if hasattr(step, "fit_blocks"):
         return OwnBlocks(settings, path, step, form, final, own)
     if hasattr(step, "partial_fit"):
         return Streamed(settings, path, step, form, final, own)
-    if input_bytes is not None and input_bytes > settings.budget:
+    if input_bytes is not None and input_bytes * load_factor(step) > settings.budget:
         way = Twinned if twin_of(step) is not None else Refused
         return way(settings, path, step, form, final, own)
     return LoadedWhole(settings, path, step, form, final, own)
 
 
 def input_bytes(data: Blocks, before: list[Any]) -> int | None:
-    """The size of a step's input, known before reading when it can be: the data's for the
-    first step; for a later one, when every step before it keeps the rows and its output
-    width is known without fitting (a scaler keeps the width, ``n_components=k`` makes it
-    k), the same rows at that width. None when unknown (an encoder's width depends on the
-    data): the step is then loaded whole and falls back to its twin while loading.
+    """A step's input as its fit holds it, counted as float64 (rows x columns x 8 bytes:
+    scikit-learn's fits convert to float64, so float32 or integer columns cost 8 bytes a
+    value), known before reading when it can be: the data's rows (a Dask array's chunks,
+    Parquet footers) at the data's width for the first step; for a later one, when every
+    step before it keeps the rows and its output width is known without fitting (a scaler
+    keeps the width, ``n_components=k`` makes it k), at that width. None when unknown (an
+    encoder's or a ColumnTransformer's width depends on the data, a CSV file's rows are
+    not written down): the step is then loaded, and falls back to its twin while loading.
     """
     from numbers import Integral
 
@@ -215,7 +222,7 @@ def input_bytes(data: Blocks, before: list[Any]) -> int | None:
     same_width = (preprocessing.StandardScaler, preprocessing.MinMaxScaler, preprocessing.MaxAbsScaler,
                   preprocessing.RobustScaler, preprocessing.Normalizer, preprocessing.PowerTransformer,
                   preprocessing.QuantileTransformer, preprocessing.Binarizer)
-    if data.nbytes is None or not data.n_features:
+    if data.n_rows is None or not data.n_features:
         return None
     width = data.n_features
     for step in before:
@@ -226,4 +233,4 @@ def input_bytes(data: Blocks, before: list[Any]) -> int | None:
             width = components
         else:
             return None
-    return data.nbytes * width // data.n_features
+    return data.n_rows * width * 8

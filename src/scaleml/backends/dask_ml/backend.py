@@ -6,7 +6,8 @@
   pipeline, nested pipelines flattened, is fitted on the blocks: with
   ``partial_fit`` block by block (a few blocks in memory however large the data);
   scaleml's blocked estimators pass by pass where the blocks are; a step without
-  ``partial_fit`` on the data loaded whole when it fits ``max_in_memory_bytes``,
+  ``partial_fit`` on the data loaded whole when the peak of that (the input as float64
+  times a measured factor, ``_lazy_steps.load_factor``) fits ``max_in_memory_bytes``,
   beyond that by its out-of-core twin (scaleml.linear_model for
   LogisticRegression, LinearRegression and Ridge; scaleml.decomposition for PCA
   and TruncatedSVD; scaleml.cluster for KMeans), else refused
@@ -49,13 +50,17 @@ class DaskMLBackend(DaskBackend):
         With ``epochs > 1``, every pass after the first visits the blocks in a new
         random order (default True); ``random_state`` seeds it.
     window : int
-        Blocks read ahead while this process fits (default 2).
+        Blocks read ahead while this process fits (default 1: one block read while
+        the one before is fitted; each more costs a block's reading, several times
+        the block, in memory).
     max_in_memory_bytes : int or None
         Largest lazy input a step without ``partial_fit`` may load whole; None:
         a quarter of this machine's available memory.
     block_bytes : int or str
-        Size of the blocks Parquet/CSV files are read in (default ``"32MiB"``):
-        Parquet files are split by row groups, so keep row groups smaller than this.
+        Size of the blocks Parquet/CSV files are read in (default ``"auto"``: a
+        64th of the files' size, 1 to 32 MiB, so a pass over files holds a small
+        part of them): Parquet files are split by row groups, so keep row groups
+        smaller than this.
     read_on : {"auto", "client", "workers"}
         Where lazy blocks are read. ``partial_fit`` is sequential, so every block
         must reach the one process that fits: on one machine reading them there
@@ -73,11 +78,11 @@ class DaskMLBackend(DaskBackend):
         "shuffle": Option(True, "with epochs > 1, every pass after the first visits the blocks in a new random order",
                           ["boolean"]),
         "random_state": Option(None, "seed of the block order of shuffled passes", ["random_state"]),
-        "window": Option(2, "blocks read ahead while this process fits", [POSITIVE_INT]),
+        "window": Option(1, "blocks read ahead while this process fits", [POSITIVE_INT]),
         "max_in_memory_bytes": Option(None, "largest lazy input a step without partial_fit may load whole",
                                       [Interval(Integral, 0, None), None]),
-        "block_bytes": Option("32MiB", "size of the blocks files are read in (Parquet row groups, CSV bytes)",
-                              [BYTE_SIZE, POSITIVE_INT]),
+        "block_bytes": Option("auto", "size of the blocks files are read in (Parquet row groups, CSV bytes); "
+                              "'auto': a 64th of the files, 1 to 32 MiB", [StrOptions({"auto"}), BYTE_SIZE, POSITIVE_INT]),
         "read_on": Option(
             "auto",
             "where lazy blocks are read: 'client' (threads in this process), 'workers' "

@@ -210,7 +210,10 @@ def create_backend(name: str, **options: Any) -> Backend:
 
         profile = find(name.strip())
         if profile is not None:
-            return get_backend_class(profile.backend)(**{**profile.options, **options})
+            cls = get_backend_class(profile.backend)
+            if profile.cluster is not None:
+                profile.cluster.check()  # a misspelled argument is named before anything starts
+            return cls(**{**profile.backend_options(), **options})
     return get_backend_class(name)(**options)
 
 

@@ -27,3 +27,5 @@ SECURITY = Predicate(
 )
 ADDRESS = Predicate(lambda v: isinstance(v, str) and bool(v.strip()) and address_problem(v) is None,
                     "a scheduler address with a host and a port, such as 'tcp://scheduler:8786'")
+CLUSTER_SECTION = Predicate(lambda v: type(v).__name__ == "ClusterSection",
+                            "a profile's cluster: section (set by the profile; see scaleml cluster)")

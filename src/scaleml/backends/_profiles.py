@@ -14,6 +14,12 @@ is then usable wherever a backend name is (``Scaled(..., backend="dask-remote")`
 ``~/.config/scaleml/backends``. Relative file paths in options are read relative
 to the profile's folder. Files are read with ``yaml.safe_load``: a profile holds
 data, never code.
+
+A profile may also start its own cluster: a ``cluster:`` section names a kind (``ssh``,
+``slurm``, ``pbs``, ``kubernetes``, ``gateway``, ``local``) and that kind's own arguments
+(see :mod:`scaleml.engines.dask.kinds`); its backend is then ``dask`` unless it says
+``dask-ml``, and the backend uses the cluster ``scaleml cluster up`` keeps running, or
+starts one for the run.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from ..engines.dask.cluster import TLS_FILES
+from ..engines.dask.kinds import ClusterSection, section_from_mapping
 from ..exceptions import ProfileError
 
 ENV_PROFILES = "SCALEML_PROFILES"
-_KEYS = {"backend", "options", "description"}
-
+_KEYS = {"backend", "options", "description", "cluster"}
+# The backends a cluster: section can serve: those whose cluster is a Dask scheduler address.
+CLUSTER_BACKENDS = ("dask", "dask-ml")
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,11 @@ class Profile:
     backend: str
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    cluster: ClusterSection | None = None
+
+    def backend_options(self) -> dict[str, Any]:
+        """The options the profile gives its backend (its cluster: section as ``cluster``)."""
+        return {**self.options, "cluster": self.cluster} if self.cluster is not None else dict(self.options)
 
 
 def search_path() -> list[Path]:
@@ -95,11 +108,14 @@ def load(path: Path) -> Profile:
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise ProfileError(f"Backend profile {path}: unknown key(s) {unknown}; allowed: {sorted(_KEYS)}.")
+    if "cluster" in data and "backend" not in data:
+        data = {**data, "backend": "dask"}
     if not isinstance(data.get("backend"), str):
         raise ProfileError(f"Backend profile {path}: 'backend' must name a backend, e.g. 'dask'.")
     options = data.get("options") or {}
     if not isinstance(options, dict):
         raise ProfileError(f"Backend profile {path}: 'options' must be a mapping of option names to values.")
+    cluster = _cluster_section(path, data, options)
     security = options.get("security")
     if isinstance(security, dict):
         security = {
@@ -113,4 +129,28 @@ def load(path: Path) -> Profile:
                     "exist. Fix the path in the profile (relative paths are read from the profile's folder)."
                 )
         options = {**options, "security": security}
-    return Profile(path.stem, path, data["backend"], options, str(data.get("description", "")))
+    return Profile(path.stem, path, data["backend"], options, str(data.get("description", "")), cluster)
+
+
+def _cluster_section(path: Path, data: dict, options: dict) -> ClusterSection | None:
+    """The profile's cluster: section, its structure checked (its arguments are checked
+    against the engine's class when the backend is made, before anything starts)."""
+    if "cluster" not in data:
+        return None
+    if normalize_backend(data["backend"]) not in CLUSTER_BACKENDS:
+        raise ProfileError(
+            f"Backend profile {path}: a cluster: section serves the backends {', '.join(CLUSTER_BACKENDS)}, "
+            f"not {data['backend']!r}. Set backend: dask (or leave it out)."
+        )
+    if options.get("address"):
+        raise ProfileError(
+            f"Backend profile {path}: options.address and a cluster: section both say which cluster to use. "
+            "Keep the cluster: section (its cluster's address is found when it starts) or the address."
+        )
+    return section_from_mapping(data["cluster"], path.stem, path)
+
+
+def normalize_backend(name: str) -> str:
+    from . import normalize_name
+
+    return normalize_name(name)

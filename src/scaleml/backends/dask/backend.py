@@ -31,7 +31,7 @@ from ...engines.dask.current import cluster_provider
 from ...data.forms import is_lazy
 from ...planning import Placement, Record, Route, describe_estimator
 from .._base import Backend, Option
-from .._options import ADDRESS, BYTE_SIZE, POSITIVE_INT, SECURITY
+from .._options import ADDRESS, BYTE_SIZE, CLUSTER_SECTION, POSITIVE_INT, SECURITY
 from .._shared_prefix import SHARE_PREFIX, sharing_in_fit
 from .._structure import n_jobs_ignored
 
@@ -64,6 +64,10 @@ class DaskBackend(Backend):
         data again from the one worker left holding it (kept for comparison).
     verbose : bool
         Print the dashboard link when the cluster is opened.
+    cluster : scaleml.engines.dask.kinds.ClusterSection or None
+        Set by a profile with a ``cluster:`` section: the cluster ``scaleml cluster up``
+        keeps running for that profile, else one started for the run and ended when
+        this process exits.
     """
 
     name = "dask"
@@ -86,6 +90,7 @@ class DaskBackend(Backend):
         "data_movement": Option("peers", "how large arguments reach every worker: 'peers' (sent once, copied worker to worker) or 'broadcast' (Dask's scatter)", [StrOptions({"peers", "broadcast"})]),
         "verbose": Option(False, "print the dashboard link", ["boolean"]),
         "share_prefix": SHARE_PREFIX,
+        "cluster": Option(None, "a profile's cluster: section, set by the profile (its running cluster, else one started for the run)", [CLUSTER_SECTION, None]),
     }
 
     def __init__(self, **options: Any) -> None:
@@ -100,7 +105,8 @@ class DaskBackend(Backend):
 
     def cluster_spec(self) -> ClusterSpec:
         o = self.options
-        return ClusterSpec(o["address"], o["security"], o["timeout"], o["n_workers"], o["threads_per_worker"], o["memory_limit"])
+        return ClusterSpec(o["address"], o["security"], o["timeout"], o["n_workers"], o["threads_per_worker"],
+                           o["memory_limit"], o["cluster"])
 
     def start(self) -> None:
         if self._connection is None:

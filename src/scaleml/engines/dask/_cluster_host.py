@@ -33,17 +33,27 @@ class ClusterHost:
 
     START_SECONDS = 120.0  # a cold LocalCluster on a loaded 2-core machine takes ~10 s
 
-    def __init__(self, options: dict[str, Any], timeout: float) -> None:
+    def __init__(self, options: Any, timeout: float, *, module: str = "scaleml.engines.dask._cluster_host",
+                 args: tuple[str, ...] = (), detach: bool = False, log: Any = None,
+                 what: str = "a local Dask cluster") -> None:
+        """Start ``python -m module '<options as JSON>' *args`` and read its first line.
+
+        ``detach``: the host outlives this process (its standard input is not a pipe from
+        here; it ends on SIGTERM), for ``scaleml cluster up``. ``log``: an open file for its
+        standard error (default: a temporary file). A host that prints ``{"error": ...}``
+        or nothing within the timeout is ended and raises ClusterConnectionError.
+        """
         import subprocess
         import tempfile
 
-        self._log = tempfile.TemporaryFile(mode="w+")
+        self._log = log if log is not None else tempfile.TemporaryFile(mode="w+")
         # Workers import what tasks name by reference (a user's own module, say)
         # from the same paths as this process.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "scaleml.engines.dask._cluster_host", json.dumps(options)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
+            [sys.executable, "-m", module, json.dumps(options), *args],
+            stdin=subprocess.DEVNULL if detach else subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self._log, text=True, env=env,
             # Its own session: Ctrl-C in a terminal stops this process (which then closes the
             # host cleanly), not the workers mid-task with a traceback each.
             start_new_session=True,
@@ -51,13 +61,19 @@ class ClusterHost:
         line = self._first_line(max(timeout, self.START_SECONDS))
         try:
             started = json.loads(line)
-        except ValueError:
+            problem = started.get("error")
+        except (ValueError, AttributeError):
+            started, problem = None, None
+        if started is None or problem:
             self.close()
-            self._log.seek(0)
-            detail = self._log.read().strip().splitlines()[-1:] or ["it printed nothing"]
+            if not problem:
+                self._log.seek(0)
+                detail = self._log.read().strip().splitlines()[-1:] or ["it printed nothing"]
+                problem = f"Could not start {what}: {detail[0]}"
             from ...exceptions import ClusterConnectionError
 
-            raise ClusterConnectionError(f"Could not start a local Dask cluster: {detail[0]}") from None
+            raise ClusterConnectionError(problem) from None
+        self.record = started
         self.address, self.dashboard_link = started["address"], started["dashboard"]
 
     def _first_line(self, seconds: float) -> str:
@@ -77,7 +93,10 @@ class ClusterHost:
 
         if self._process.poll() is None:
             try:
-                self._process.stdin.close()
+                if self._process.stdin is not None:
+                    self._process.stdin.close()
+                else:
+                    self._process.terminate()
                 self._process.wait(timeout)
             except (OSError, subprocess.TimeoutExpired):
                 self._process.kill()

@@ -43,6 +43,7 @@ class ClusterSpec:
     n_workers: int | None = None
     threads_per_worker: int | None = None
     memory_limit: Any = None
+    cluster: Any = None  # a profile's ClusterSection (kinds.py): its running cluster, else one started
 
     @property
     def resolved_address(self) -> str | None:
@@ -58,6 +59,8 @@ class ClusterSpec:
         """
         if (self.address or "").strip():
             return self.address.strip(), "the backend's address= option"
+        if self.cluster is not None:
+            return self._profile_address()
         from_env = os.environ.get(ENV_ADDRESS, "").strip()
         if from_env:
             return from_env, f"the {ENV_ADDRESS} environment variable"
@@ -66,8 +69,21 @@ class ClusterSpec:
             return from_dask, "Dask's scheduler-address config (DASK_SCHEDULER_ADDRESS or ~/.config/dask)"
         return None, "SCALEML_DASK_ADDRESS and Dask's scheduler-address are unset"
 
+    def _profile_address(self) -> tuple[str | None, str]:
+        """The running cluster of the profile (``scaleml cluster up``), else none yet."""
+        from . import records
+
+        record = records.read(self.cluster.profile)
+        name = self.cluster.profile
+        if record is not None:
+            return record["address"], (f"the running cluster of profile {name} (scaleml cluster up, "
+                                       f"pid {record.get('pid')} on {record.get('host')})")
+        return None, f"profile {name}'s cluster: none is running, one is started for the run"
+
     def key(self) -> tuple:
         address = self.resolved_address
+        if address is None and self.cluster is not None:
+            return ("profile", self.cluster.profile, self.cluster.kind)
         if address:
             # Different credentials for one address are different connections.
             return ("address", address, repr(getattr(self.security, "__dict__", self.security)))
@@ -84,7 +100,7 @@ class ClusterSpec:
         """
         address = self.resolved_address
         if not address:
-            return True
+            return self.cluster is None or self.cluster.kind == "local"
         scheme, host, _ = split_address(address)
         if scheme == "inproc":
             return True
@@ -94,6 +110,11 @@ class ClusterSpec:
     def describe(self) -> str:
         """For plans: where work on this cluster runs, without connecting."""
         key = self.key()
+        if key[0] == "profile":
+            return (f"{self.cluster.describe()} from profile {key[1]}, started for this run and ended when "
+                    f"this process exits (`scaleml cluster up --profile {key[1]}` keeps one running between runs)")
+        if key[0] == "address" and self.cluster is not None and not self.address:
+            return f"the Dask scheduler at {key[1]}: {self.address_and_source()[1]}"
         if key[0] == "address":
             # The address= option is the user's own words; any other source is named.
             source = "" if self.address else f" (from {self.address_and_source()[1]})"
@@ -173,7 +194,8 @@ class ConnectionOwner:
                     connection.close()
                 if key[0] == "local":
                     self._close_idle_local()  # one managed cluster at a time, unless several are in use
-                connection = _connect(spec) if key[0] == "address" else _start_local(spec, key)
+                connection = _connect(spec) if key[0] == "address" else \
+                    _start_profile(spec) if key[0] == "profile" else _start_local(spec, key)
                 self._open[key] = connection
                 if not self._atexit:
                     atexit.register(self.close)
@@ -291,9 +313,11 @@ def _connect(spec: ClusterSpec) -> Connection:
 
     _check_address(spec)
     address = spec.resolved_address
-    security = _security(spec.security, address)
+    record = _running_record(spec)
+    security = _security(spec.security, address) if record is None else None
     try:
-        client = Client(address, timeout=spec.timeout, security=security, set_as_default=False)
+        client = Client(address, timeout=spec.timeout, security=security, set_as_default=False) \
+            if record is None else open_client(spec.cluster, record, spec.timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterConnectionError(
             f"Could not reach the Dask scheduler at {address!r} (from {spec.address_and_source()[1]}) "
@@ -327,6 +351,50 @@ def _start_local(spec: ClusterSpec, key: tuple) -> Connection:
         host.close()
         raise
     return Connection(spec, client, host)
+
+
+def _running_record(spec: ClusterSpec) -> dict[str, Any] | None:
+    """The record of the profile's running cluster this spec connects to, if that is what it does."""
+    if spec.cluster is None or (spec.address or "").strip():
+        return None
+    from . import records
+
+    return records.read(spec.cluster.profile)
+
+
+def _start_profile(spec: ClusterSpec) -> Connection:
+    """Start a profile's cluster for this process: owned by a host process of its own
+    (``_profile_host.py``), which ends it when this process closes it, exits or dies."""
+    from ._profile_host import start_attached
+
+    host = start_attached(spec.cluster)
+    try:
+        client = open_client(spec.cluster, host.record, spec.timeout)
+        from ._environment import check_worker_environment
+
+        check_worker_environment(client, host.address)
+    except BaseException:
+        host.close()
+        raise
+    return Connection(spec, client, host)
+
+
+def open_client(section: Any, record: dict[str, Any], timeout: float) -> Any:
+    """A client of a profile's started cluster, from what its owner recorded (the kind's own
+    ``connect`` where a bare address is not enough, as for a Dask Gateway's clusters)."""
+    connect = section.spec.connect
+    if connect is not None:
+        return connect(record, timeout)
+    from distributed import Client
+
+    try:
+        return Client(record["address"], timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterConnectionError(
+            f"Could not reach the scheduler of profile {section.profile}'s cluster at {record['address']!r} "
+            f"within {timeout:g} s ({exc}). `scaleml cluster status --profile {section.profile}` shows whether "
+            f"it still runs; `scaleml cluster down --profile {section.profile}` ends it."
+        ) from None
 
 
 def _import_sklearn() -> None:

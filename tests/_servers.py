@@ -140,7 +140,8 @@ class SlurmServer:
             # A job's workers stop within seconds of scancel; the default 30 s would hold the node.
             "KillWait=5", "SlurmctldTimeout=30", "SlurmdTimeout=30", "MinJobAge=2",
             f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN",
-            f"NodeName={DOWN_NODE} NodeAddr=127.0.0.2 CPUs={cpus} RealMemory={memory} Gres=gpu:1 State=DOWN",
+            # A GPU node as a site declares one (never started here: its jobs pend).
+            f"NodeName={DOWN_NODE} NodeAddr=127.0.0.2 CPUs=32 RealMemory=262144 Gres=gpu:4 State=DOWN",
             f"PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
             f"PartitionName={DOWN_PARTITION} Nodes={DOWN_NODE} MaxTime=INFINITE State=UP",
             "",

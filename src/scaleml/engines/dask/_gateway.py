@@ -1,0 +1,121 @@
+"""A Dask Gateway asked for a cluster: checked to answer first, its refusals said plainly.
+
+dask-gateway's client waits for an address that does not answer as long as aiohttp does
+(minutes) and reports a refused connection as aiohttp's own error. Before asking for a
+cluster, :func:`check_gateway` asks the gateway's health endpoint (``/api/health``, which
+every dask-gateway-server serves) within the profile's ``start_timeout``, so a wrong
+address is one :class:`~scaleml.exceptions.ClusterConnectionError` naming the profile,
+the address and what to check; :func:`refused` words the gateway's own refusals likewise.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from ...exceptions import ClusterConnectionError
+
+WHERE_ADDRESS = "cluster.address in the profile, else Dask's gateway.address config (DASK_GATEWAY__ADDRESS)"
+
+
+def gateway_address(gateway: Any) -> str:
+    """The address a ``dask_gateway.Gateway`` talks to (its argument, else Dask's config)."""
+    return str(getattr(gateway, "address", "") or "")
+
+
+def check_gateway(profile: str, address: str, timeout: float) -> None:
+    """Raise ClusterConnectionError unless a Dask Gateway answers at ``address`` within ``timeout``."""
+    if not address:
+        raise ClusterConnectionError(
+            f"Profile {profile} (kind: gateway) names no gateway address: set {WHERE_ADDRESS}.")
+    url = address.rstrip("/") + "/api/health"
+    try:
+        # No proxy from the environment: dask-gateway's client (aiohttp) uses none either.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=timeout) as response:
+            status = json.loads(response.read() or b"{}").get("status")
+    except urllib.error.HTTPError as exc:
+        raise ClusterConnectionError(
+            f"Profile {profile} (kind: gateway): {address} answers, but not as a Dask Gateway "
+            f"({url} gave HTTP {exc.code}). Check the address ({WHERE_ADDRESS}): it is the gateway's "
+            "public address (its proxy), e.g. http://gateway.example.org:8000.") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ClusterConnectionError(
+            f"Profile {profile} (kind: gateway): no Dask Gateway answered at {address} within {timeout:g} s "
+            f"({reason}). Check the address ({WHERE_ADDRESS}), that dask-gateway-server runs there, and that "
+            f"this machine reaches it (`curl {url}`).") from None
+    if status not in (None, "pass"):
+        raise ClusterConnectionError(
+            f"Profile {profile} (kind: gateway): the Dask Gateway at {address} reports its health as "
+            f"{status!r}; ask its administrator, or see {url}.")
+
+
+def refused(profile: str, address: str, exc: BaseException) -> ClusterConnectionError:
+    """The gateway's refusal to start a cluster (authentication, options, its backend), worded."""
+    text = str(exc) or type(exc).__name__
+    hint = ("check the profile's auth and its credentials (a password goes in Dask's "
+            "gateway.auth.kwargs config, e.g. DASK_GATEWAY__AUTH__KWARGS__PASSWORD, never in the profile)"
+            if "401" in text or "403" in text or "nauthori" in text else
+            "see the gateway's log for the cluster it tried to start, and the profile's cluster options")
+    return ClusterConnectionError(
+        f"Profile {profile} (kind: gateway): the Dask Gateway at {address} did not start a cluster: {text}. "
+        f"To fix: {hint}.")
+
+
+def start(section: Any) -> Any:
+    """``Gateway(...).new_cluster(...)`` for the profile, the gateway checked to answer first.
+
+    The section's arguments are split between ``Gateway``'s own parameters (address, auth,
+    ...) and ``new_cluster``'s (cluster options).
+    """
+    gateway_args, cluster_args = split_args(section)
+    gateway = section.spec.load()(**gateway_args)
+    address = gateway_address(gateway)
+    try:
+        check_gateway(section.profile, address, section.start_timeout)
+        try:
+            return gateway.new_cluster(**cluster_args)
+        except Exception as exc:  # noqa: BLE001 - aiohttp's and the gateway's own errors, worded once
+            raise refused(section.profile, address, exc) from None
+    except BaseException:
+        gateway.close()
+        raise
+
+
+def split_args(section: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The section's arguments as ``Gateway(...)``'s and ``new_cluster(...)``'s."""
+    import inspect
+
+    own = inspect.signature(section.spec.load()).parameters
+    return ({k: v for k, v in section.args.items() if k in own},
+            {k: v for k, v in section.args.items() if k not in own})
+
+
+def recorded(cluster: Any) -> dict[str, Any]:
+    """What another process needs to reach a gateway cluster: its name (the gateway's
+    clusters are reached through its proxy, with credentials the gateway hands out)."""
+    return {"cluster_name": cluster.name}
+
+
+def connect(state: dict[str, Any], timeout: float) -> Any:
+    """A client of a recorded gateway cluster, through the gateway (``Gateway.connect``)."""
+    from dask_gateway import Gateway
+
+    args = (state.get("section") or {}).get("args") or {}
+    own = {k: v for k, v in args.items() if k in ("address", "proxy_address", "public_address", "auth")}
+    profile = state.get("profile", "?")
+    gateway = Gateway(**own)
+    address = gateway_address(gateway)
+    check_gateway(profile, address, timeout)
+    try:
+        cluster = gateway.connect(state["extra"]["cluster_name"])
+    except Exception as exc:  # noqa: BLE001 - e.g. the cluster ended meanwhile
+        gateway.close()
+        raise ClusterConnectionError(
+            f"Profile {profile} (kind: gateway): the gateway at {address} no longer has cluster "
+            f"{state['extra']['cluster_name']} ({exc}). `scaleml cluster down --profile {profile}` forgets it; "
+            f"`scaleml cluster up --profile {profile}` starts another.") from None
+    return cluster.get_client(set_as_default=False)

@@ -1,0 +1,93 @@
+"""kind: gateway profiles: clusters from a real dask-gateway-server (its local backend,
+started by the ``dask_gateway`` fixture in ``tests/_servers.py``), and a wrong address."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import psutil
+import pytest
+from _cluster_runs import same_results, scaleml_cli, search, wait_until
+
+import scaleml
+from scaleml.engines.dask import records
+from scaleml.exceptions import ClusterConnectionError
+
+pytest.importorskip("dask_gateway")
+
+GATEWAY_PROFILE = """\
+description: a cluster of two workers from the team's Dask Gateway
+cluster:
+  kind: gateway
+  address: {address}
+  auth: basic
+  scale: 2
+  start_timeout: {timeout}
+"""
+
+
+@pytest.fixture
+def profiles(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEML_PROFILES", str(tmp_path / "profiles"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    (tmp_path / "profiles").mkdir()
+    return tmp_path / "profiles"
+
+
+@pytest.fixture
+def gateway_password(dask_gateway, monkeypatch):
+    """The password goes through Dask's own config (gateway.auth.kwargs), never the profile."""
+    monkeypatch.setenv("DASK_GATEWAY__AUTH__KWARGS__PASSWORD", dask_gateway.token)
+
+
+def gateway_clusters(server) -> list:
+    from dask_gateway import BasicAuth, Gateway
+
+    with Gateway(server.address, auth=BasicAuth("scaleml", server.token)) as gateway:
+        return gateway.list_clusters()
+
+
+@pytest.mark.slow
+def test_a_search_runs_on_a_cluster_the_gateway_started(dask_gateway, gateway_password, profiles):
+    """cluster up asks the gateway for a cluster of two workers (processes of the gateway
+    server); a search on the profile runs there with local's cv_results_; down ends it."""
+    (profiles / "team-gateway.yaml").write_text(GATEWAY_PROFILE.format(address=dask_gateway.address, timeout=120))
+    up = scaleml_cli("cluster", "up", "--profile", "team-gateway")
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        assert [c.status.name for c in gateway_clusters(dask_gateway)] == ["RUNNING"]
+        on_gateway = search("team-gateway")
+        with scaleml.backend("team-gateway"):
+            from scaleml.engines.dask.current import backend_client
+
+            pids = backend_client().run(os.getpid)
+        same_results(on_gateway, search("local"))
+        # The workers are the gateway's: processes its server started, not this test's.
+        server = dask_gateway.proc.pid
+        assert len(pids) == 2 and all(server in [p.pid for p in psutil.Process(pid).parents()]
+                                      for pid in pids.values()), pids
+    finally:
+        scaleml.engines.dask.cluster.close_all()
+        down = scaleml_cli("cluster", "down", "--profile", "team-gateway")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert wait_until(lambda: not gateway_clusters(dask_gateway), 30)
+    assert records.read("team-gateway") is None
+
+
+def test_a_wrong_gateway_address_is_one_clear_error_within_the_timeout(profiles, free_port):
+    """Nothing listening: at once. A listener that never answers: within start_timeout."""
+    (profiles / "nowhere.yaml").write_text(GATEWAY_PROFILE.format(address=f"http://127.0.0.1:{free_port}", timeout=3))
+    with pytest.raises(ClusterConnectionError, match=rf"nowhere.*http://127.0.0.1:{free_port}.*dask-gateway-server"):
+        search("nowhere")
+    with socket.socket() as silent:  # accepts connections (the kernel does), never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = "http://127.0.0.1:%d" % silent.getsockname()[1]
+        (profiles / "silent.yaml").write_text(GATEWAY_PROFILE.format(address=address, timeout=3))
+        started = time.monotonic()
+        with pytest.raises(ClusterConnectionError, match=rf"silent.*{address}.*within 3 s"):
+            search("silent")
+        assert time.monotonic() - started < 3 + 30
+    assert records.read("nowhere") is None and records.read("silent") is None

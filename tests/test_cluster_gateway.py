@@ -38,36 +38,70 @@ def profiles(tmp_path, monkeypatch):
 
 @pytest.fixture
 def gateway_password(dask_gateway, monkeypatch):
-    """The password goes through Dask's own config (gateway.auth.kwargs), never the profile."""
+    """The password goes through Dask's own config (gateway.auth.kwargs), never the profile:
+    in the environment for the processes scaleml starts, and in this one's loaded config
+    (Dask read the environment when it was imported, before this test)."""
+    import dask
+
     monkeypatch.setenv("DASK_GATEWAY__AUTH__KWARGS__PASSWORD", dask_gateway.token)
+    with dask.config.set({"gateway.auth.kwargs": {"password": dask_gateway.token}}):
+        yield
 
 
 def gateway_clusters(server) -> list:
     from dask_gateway import BasicAuth, Gateway
 
-    with Gateway(server.address, auth=BasicAuth("scaleml", server.token)) as gateway:
+    from scaleml.engines.dask._gateway import _close
+
+    # The gateway's clusters are per user: the profile's (basic auth's default) user.
+    gateway = Gateway(server.address, auth=BasicAuth(password=server.token))
+    try:
         return gateway.list_clusters()
+    finally:
+        _close(gateway)
+
+
+def gateway_workers(server, client) -> dict[str, int]:
+    """The workers' process ids, each checked to descend from the gateway server's process."""
+    pids = client.run(os.getpid)
+    for pid in pids.values():
+        assert server.proc.pid in [p.pid for p in psutil.Process(pid).parents()], (pid, server.proc.pid)
+    return pids
 
 
 @pytest.mark.slow
-def test_a_search_runs_on_a_cluster_the_gateway_started(dask_gateway, gateway_password, profiles):
-    """cluster up asks the gateway for a cluster of two workers (processes of the gateway
-    server); a search on the profile runs there with local's cv_results_; down ends it."""
+def test_a_search_runs_on_a_cluster_the_gateway_started_for_the_run(dask_gateway, gateway_password, profiles):
+    """The run asks the gateway for a cluster of two workers (processes of the gateway server,
+    reached through its proxy); the search runs there with local's cv_results_; the
+    cluster ends with the run."""
+    from scaleml.engines.dask.current import backend_client
+
+    (profiles / "team-gateway.yaml").write_text(GATEWAY_PROFILE.format(address=dask_gateway.address, timeout=120))
+    try:
+        with scaleml.backend("team-gateway"):
+            client = backend_client()
+            assert len(gateway_workers(dask_gateway, client)) == 2
+            assert [c.status.name for c in gateway_clusters(dask_gateway)] == ["RUNNING"]
+            on_gateway = search("team-gateway")
+    finally:
+        scaleml.engines.dask.cluster.close_all()
+    same_results(on_gateway, search("local"))
+    assert wait_until(lambda: not gateway_clusters(dask_gateway), 30)
+
+
+@pytest.mark.slow
+def test_cluster_up_and_down_on_the_gateway(dask_gateway, gateway_password, profiles):
+    """cluster up keeps a gateway cluster for later runs (recorded by name, reached through
+    Gateway.connect from another process); down shuts it down at the gateway."""
     (profiles / "team-gateway.yaml").write_text(GATEWAY_PROFILE.format(address=dask_gateway.address, timeout=120))
     up = scaleml_cli("cluster", "up", "--profile", "team-gateway")
     assert up.returncode == 0, up.stdout + up.stderr
     try:
-        assert [c.status.name for c in gateway_clusters(dask_gateway)] == ["RUNNING"]
+        (running,) = gateway_clusters(dask_gateway)
+        assert records.read("team-gateway")["extra"]["cluster_name"] == running.name
         on_gateway = search("team-gateway")
-        with scaleml.backend("team-gateway"):
-            from scaleml.engines.dask.current import backend_client
-
-            pids = backend_client().run(os.getpid)
+        assert [c.name for c in gateway_clusters(dask_gateway)] == [running.name]  # no second cluster
         same_results(on_gateway, search("local"))
-        # The workers are the gateway's: processes its server started, not this test's.
-        server = dask_gateway.proc.pid
-        assert len(pids) == 2 and all(server in [p.pid for p in psutil.Process(pid).parents()]
-                                      for pid in pids.values()), pids
     finally:
         scaleml.engines.dask.cluster.close_all()
         down = scaleml_cli("cluster", "down", "--profile", "team-gateway")

@@ -55,11 +55,46 @@ def running_jobs(slurm) -> dict[str, str]:
     return dict(line.split() for line in out.splitlines() if line.strip())
 
 
+def slurm_job_of_each_worker(client) -> dict[str, str]:
+    """Each worker's SLURM_JOB_ID, read in the worker (a lambda: ``os.environ.get`` itself would
+    be pickled with this process's environment)."""
+    return client.run(lambda: os.environ.get("SLURM_JOB_ID"))
+
+
+def work_done(client) -> dict[str, int]:
+    """Each worker's count of task state changes: it grows only on a worker that ran tasks."""
+    return client.run(lambda dask_worker: dask_worker.state.transition_counter)
+
+
 @pytest.mark.slow
-def test_a_search_runs_on_workers_slurm_started(slurm, profiles, tmp_path):
-    """cluster up submits two jobs; the workers are SLURM's (their SLURM_JOB_ID is a job squeue
-    shows running); a search on the profile runs there with local's cv_results_; cluster down
-    cancels the jobs."""
+def test_a_search_runs_on_workers_slurm_started_for_the_run(slurm, profiles, tmp_path):
+    """No cluster running: the run submits two jobs, the search runs on their workers (each
+    worker's SLURM_JOB_ID is a job squeue shows running) with local's cv_results_, and the
+    jobs end with the run."""
+    from scaleml.engines.dask.current import backend_client
+
+    (profiles / "slurm-two.yaml").write_text(SLURM_PROFILE.format(logs=tmp_path / "jobs"))
+    try:
+        with scaleml.backend("slurm-two"):
+            client = backend_client()
+            jobs = running_jobs(slurm)
+            job_of_worker = slurm_job_of_each_worker(client)
+            before = work_done(client)
+            on_slurm = search("slurm-two")
+            after = work_done(client)
+    finally:
+        scaleml.engines.dask.cluster.close_all()  # ends the run's cluster, as at exit
+    assert len(jobs) == 2 and set(jobs.values()) == {"RUNNING"}, jobs
+    assert sorted(job_of_worker.values()) == sorted(jobs), (job_of_worker, jobs)
+    assert all(after[w] > before[w] for w in before), (before, after)  # both workers fitted
+    same_results(on_slurm, search("local"))
+    assert wait_until(lambda: not running_jobs(slurm), 60), running_jobs(slurm)
+
+
+@pytest.mark.slow
+def test_cluster_up_keeps_the_jobs_for_later_runs_and_down_cancels_them(slurm, profiles, tmp_path):
+    """scaleml cluster up submits the jobs and returns; a run uses that cluster (no new job);
+    status shows it; down cancels the jobs and forgets the record."""
     import distributed
 
     (profiles / "slurm-two.yaml").write_text(SLURM_PROFILE.format(logs=tmp_path / "jobs"))
@@ -70,13 +105,13 @@ def test_a_search_runs_on_workers_slurm_started(slurm, profiles, tmp_path):
         jobs = running_jobs(slurm)
         assert len(jobs) == 2 and set(jobs.values()) == {"RUNNING"}, jobs
         with distributed.Client(record["address"], timeout=30, set_as_default=False) as client:
-            job_of_worker = client.run(os.environ.get, "SLURM_JOB_ID")
-            assert sorted(job_of_worker.values()) == sorted(jobs), (job_of_worker, jobs)
-            before = client.run(lambda dask_worker: dask_worker.state.transition_counter)
+            assert sorted(slurm_job_of_each_worker(client).values()) == sorted(jobs)
+            before = work_done(client)
             on_slurm = search("slurm-two")
-            after = client.run(lambda dask_worker: dask_worker.state.transition_counter)
+            after = work_done(client)
+        assert running_jobs(slurm) == jobs  # the run used the running cluster's jobs
+        assert all(after[w] > before[w] for w in before), (before, after)
         same_results(on_slurm, search("local"))
-        assert all(after[w] > before[w] for w in before), (before, after)  # both workers fitted
         status = scaleml_cli("cluster", "status", "--profile", "slurm-two")
         assert status.returncode == 0 and record["address"] in status.stdout, status.stdout + status.stderr
     finally:

@@ -17,6 +17,11 @@ from typing import Any
 
 from ...exceptions import ClusterConnectionError
 
+# Gateway clients closed here, kept until exit: dask-gateway's __del__ closes a Gateway
+# again, which raises (and prints "Exception ignored") once its loop has stopped; at
+# interpreter exit __del__ does nothing.
+_CLOSED: list[Any] = []
+
 WHERE_ADDRESS = "cluster.address in the profile, else Dask's gateway.address config (DASK_GATEWAY__ADDRESS)"
 
 
@@ -53,16 +58,19 @@ def check_gateway(profile: str, address: str, timeout: float) -> None:
             f"{status!r}; ask its administrator, or see {url}.")
 
 
-def refused(profile: str, address: str, exc: BaseException) -> ClusterConnectionError:
-    """The gateway's refusal to start a cluster (authentication, options, its backend), worded."""
+def refused(profile: str, address: str, exc: BaseException, doing: str = "did not start a cluster") -> ClusterConnectionError:
+    """The gateway's refusal (authentication, options, its backend, a cluster gone), worded."""
     text = str(exc) or type(exc).__name__
-    hint = ("check the profile's auth and its credentials (a password goes in Dask's "
-            "gateway.auth.kwargs config, e.g. DASK_GATEWAY__AUTH__KWARGS__PASSWORD, never in the profile)"
-            if "401" in text or "403" in text or "nauthori" in text else
-            "see the gateway's log for the cluster it tried to start, and the profile's cluster options")
+    if "401" in text or "403" in text or "nauthori" in text:
+        hint = ("check the profile's auth and its credentials (a password goes in Dask's "
+                "gateway.auth.kwargs config, e.g. DASK_GATEWAY__AUTH__KWARGS__PASSWORD, never in the profile)")
+    elif "404" in text or "not found" in text.lower():
+        hint = (f"the cluster has ended at the gateway: `scaleml cluster down --profile {profile}` forgets it, "
+                f"`scaleml cluster up --profile {profile}` starts another")
+    else:
+        hint = "see the gateway's log for the cluster it tried to start, and the profile's cluster options"
     return ClusterConnectionError(
-        f"Profile {profile} (kind: gateway): the Dask Gateway at {address} did not start a cluster: {text}. "
-        f"To fix: {hint}.")
+        f"Profile {profile} (kind: gateway): the Dask Gateway at {address} {doing}: {text}. To fix: {hint}.")
 
 
 def start(section: Any) -> Any:
@@ -81,7 +89,7 @@ def start(section: Any) -> Any:
         except Exception as exc:  # noqa: BLE001 - aiohttp's and the gateway's own errors, worded once
             raise refused(section.profile, address, exc) from None
     except BaseException:
-        gateway.close()
+        _close(gateway)
         raise
 
 
@@ -112,10 +120,21 @@ def connect(state: dict[str, Any], timeout: float) -> Any:
     check_gateway(profile, address, timeout)
     try:
         cluster = gateway.connect(state["extra"]["cluster_name"])
-    except Exception as exc:  # noqa: BLE001 - e.g. the cluster ended meanwhile
-        gateway.close()
-        raise ClusterConnectionError(
-            f"Profile {profile} (kind: gateway): the gateway at {address} no longer has cluster "
-            f"{state['extra']['cluster_name']} ({exc}). `scaleml cluster down --profile {profile}` forgets it; "
-            f"`scaleml cluster up --profile {profile}` starts another.") from None
-    return cluster.get_client(set_as_default=False)
+    except Exception as exc:  # noqa: BLE001 - credentials refused, or the cluster ended meanwhile
+        _close(gateway)
+        raise refused(profile, address, exc, f"did not connect to cluster {state['extra']['cluster_name']}") from None
+    # A plain client with the cluster's own credentials, so nothing of the gateway's client
+    # (its event loop, the cluster object) outlives this call; closing the cluster object
+    # leaves the cluster running (connect's shutdown_on_close is False).
+    from distributed import Client
+
+    try:
+        return Client(cluster.scheduler_address, security=cluster.security, timeout=timeout, set_as_default=False)
+    finally:
+        cluster.close()  # closes its gateway client too
+        _CLOSED.append(gateway)
+
+
+def _close(gateway: Any) -> None:
+    gateway.close()
+    _CLOSED.append(gateway)

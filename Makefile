@@ -22,9 +22,14 @@ export SCIPY_ARRAY_API = 1
 # Material for MkDocs prints a banner about MkDocs 2 on every build; the pins hold 1.6.
 export NO_MKDOCS_2_WARNING = 1
 
-.PHONY: setup demo test test-quick docs shell bench-overhead clean
+.PHONY: setup system-packages demo test test-quick docs shell bench-overhead clean
 
-setup: $(STAMP)
+setup: $(STAMP) system-packages
+
+# Debian packages the tests need (sshd for the kind: ssh tests, ...): installed when run as
+# root, a note otherwise (those tests then skip with the reason). Quick when already there.
+system-packages:
+	@sh tools/system-packages.sh
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("scaleml needs Python >= 3.10, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'

@@ -1,6 +1,7 @@
 """Profiles with a cluster: section: checked against the engine's own class before anything
 starts, and the cluster started for a run (kind: local here; ssh in test_cluster_ssh.py)."""
 
+import json
 import os
 
 import pytest
@@ -25,7 +26,10 @@ def profiles(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "profiles").mkdir()
-    return tmp_path / "profiles"
+    yield tmp_path / "profiles"
+    # A test that failed with a cluster up leaves none behind.
+    for record in records.folder().glob("*.json") if records.folder().is_dir() else ():
+        _cli("cluster", "down", "--profile", record.stem)
 
 
 @pytest.mark.parametrize(
@@ -79,6 +83,7 @@ def test_every_kind_names_an_extra_in_pyproject():
         assert any(kind.package in requirement for requirement in extras[kind.extra]), kind.name
 
 
+@pytest.mark.slow
 def test_a_profile_cluster_is_started_for_the_run_and_ends_with_it(profiles):
     (profiles / "two.yaml").write_text("cluster:\n  kind: local\n  n_workers: 2\n  threads_per_worker: 1\n")
     backend = create_backend("two")
@@ -108,3 +113,118 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from scaleml.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.slow
+def test_cluster_up_keeps_one_for_later_runs_and_down_ends_every_process(profiles, tmp_path):
+    import subprocess
+    import sys
+
+    (profiles / "kept.yaml").write_text("cluster:\n  kind: local\n  n_workers: 2\n  threads_per_worker: 1\n")
+    up = _cli("cluster", "up", "--profile", "kept")
+    assert up.exit_code == 0, up.output
+    record = records.read("kept")
+    assert record is not None and records.path("kept").is_file() and _alive(record["pid"])
+    session = _session(record["pid"])  # the owner and its workers
+    assert len(session) >= 3
+    assert "already runs" in _cli("cluster", "up", "--profile", "kept").output
+    status = _cli("cluster", "status", "--profile", "kept")
+    assert "2 worker(s)" in status.output and record["address"] in status.output
+    assert "a run uses the running one: " + record["address"] in _cli("info", "kept").output
+
+    # A later run, in another process, uses it: its tasks run in the owner's workers.
+    script = tmp_path / "search.py"
+    script.write_text(
+        "import os\nfrom sklearn.datasets import load_iris\nfrom sklearn.model_selection import cross_val_score\n"
+        "from sklearn.svm import SVC\nfrom distributed import get_client\nX, y = load_iris(return_X_y=True)\n"
+        "cross_val_score(SVC(), X, y, cv=3, n_jobs=-1)\n"
+        "print(sorted(get_client().run(os.getpid).values()))\n"
+    )
+    run = subprocess.run([sys.executable, "-m", "scaleml", "exec", "-b", "kept", str(script)],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    assert run.returncode == 0, run.stderr
+    assert set(json.loads(run.stdout.strip().splitlines()[-1])) <= set(session)
+    assert records.read("kept")["pid"] == record["pid"]  # still the same cluster after the run
+
+    down = _cli("cluster", "down", "--profile", "kept")
+    assert down.exit_code == 0 and "Ended" in down.output, down.output
+    assert not any(_alive(pid) for pid in session) and records.read("kept") is None
+    assert "No cluster of profile kept runs" in _cli("cluster", "status", "--profile", "kept").output
+    assert "nothing to end" in _cli("cluster", "down", "--profile", "kept").output
+
+
+def _session(pid):
+    import psutil
+
+    return [p.pid for p in psutil.process_iter() if _pgid(p.pid) == pid]
+
+
+def _pgid(pid):
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def test_cluster_commands_refuse_a_profile_without_a_cluster_section(profiles):
+    (profiles / "plain.yaml").write_text("backend: dask\n")
+    result = _cli("cluster", "up", "--profile", "plain")
+    assert result.exit_code != 0 and "has no cluster: section" in result.output
+    result = _cli("cluster", "status", "--profile", "nowhere")
+    assert result.exit_code != 0 and "No profile 'nowhere'" in result.output
+
+
+def test_dry_run_of_slurm_is_dask_jobqueues_own_job_script(profiles):
+    pytest.importorskip("dask_jobqueue")
+    (profiles / "hpc.yaml").write_text(
+        "cluster:\n  kind: slurm\n  cores: 4\n  memory: 16GB\n  walltime: '01:00:00'\n  queue: gpu\n"
+        "  job_extra_directives: ['--gres=gpu:1']\n  scale: 2\n"
+    )
+    result = _cli("cluster", "up", "--profile", "hpc", "--dry-run")
+    assert result.exit_code == 0, result.output
+    for line in ("#SBATCH -p gpu", "#SBATCH --gres=gpu:1", "#SBATCH -t 01:00:00", "#SBATCH --cpus-per-task=4",
+                 "distributed.cli.dask_worker", "jobs: 2"):
+        assert line in result.output, line
+    assert records.read("hpc") is None  # nothing submitted, nothing recorded
+
+
+def test_dry_run_of_kubernetes_is_the_operators_cluster_spec(profiles):
+    pytest.importorskip("dask_kubernetes")
+    import yaml
+
+    (profiles / "kube.yaml").write_text(
+        "cluster:\n  kind: kubernetes\n  image: ghcr.io/dask/dask:2026.8.0\n  n_workers: 3\n"
+        "  resources: {limits: {cpu: '2', memory: 4Gi}}\n  env: {EXTRA_PIP_PACKAGES: scaleml}\n"
+    )
+    result = _cli("cluster", "up", "--profile", "kube", "--dry-run")
+    assert result.exit_code == 0, result.output
+    spec = yaml.safe_load(result.output)
+    assert spec["kind"] == "DaskCluster" and spec["metadata"]["name"] == "kube"
+    worker = spec["spec"]["worker"]
+    assert worker["replicas"] == 3
+    [container] = worker["spec"]["containers"]
+    assert container["image"] == "ghcr.io/dask/dask:2026.8.0"
+    assert container["resources"] == {"limits": {"cpu": "2", "memory": "4Gi"}}
+    assert {"name": "EXTRA_PIP_PACKAGES", "value": "scaleml"} in container["env"]
+
+
+def test_dry_run_of_ssh_lists_the_commands_per_host(profiles):
+    (profiles / "ssh3.yaml").write_text(
+        "cluster:\n  kind: ssh\n  hosts: [node1, node2, node3]\n  remote_python: /opt/venv/bin/python\n"
+        "  worker_options: {nthreads: 2}\n"
+    )
+    result = _cli("cluster", "up", "--profile", "ssh3", "--dry-run")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("ssh ")]
+    assert [line.split()[1] for line in lines] == ["node1", "node2", "node3"]
+    assert all("/opt/venv/bin/python -m distributed.cli.dask_spec" in line for line in lines)
+    assert '"nthreads": 2' in lines[1] and "distributed.Scheduler" in lines[0]

@@ -6,6 +6,7 @@ Its own module beside ``cli.py``, which holds the commands that run work.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -100,9 +101,12 @@ def _backend_info(name: str, as_json: bool) -> None:
     from .exceptions import ScaleMLError
 
     try:
-        cls = get_backend_class(name, require_available=False)
+        profile = _profile_of(name)
+        cls = get_backend_class(profile.backend if profile else name, require_available=False)
     except ScaleMLError as exc:
         raise click.UsageError(str(exc)) from None
+    if profile is not None and not as_json:
+        _profile_info(profile)
     availability = cls.availability()
     options = [{"name": key, "default": repr(spec.default), "doc": spec.doc} for key, spec in cls.options.items()]
     if as_json:
@@ -118,3 +122,32 @@ def _backend_info(name: str, as_json: bool) -> None:
     width = max(len(o["name"]) for o in options)
     for option in options:
         click.echo(f"  {option['name']:<{width}}  default {option['default']}: {option['doc']}")
+
+
+def _profile_of(name: str) -> Any:
+    """The profile called ``name`` when it is not a backend's name, else None."""
+    from .backends import BUILTIN_BACKENDS, normalize_name
+    from .backends._profiles import find
+
+    return None if normalize_name(name) in BUILTIN_BACKENDS else find(name.strip())
+
+
+def _profile_info(profile: Any) -> None:
+    """What a profile is, and for one with a cluster: section, which cluster a run uses."""
+    click.echo(f"profile {profile.name} ({profile.path}): backend {profile.backend}"
+               + (f", {profile.description}" if profile.description else ""))
+    if profile.options:
+        click.echo("  options " + ", ".join(f"{k}={v!r}" for k, v in profile.options.items()))
+    if profile.cluster is None:
+        return
+    from .engines.dask import records
+
+    section = profile.cluster
+    click.echo(f"  cluster {section.describe()}")
+    record = records.read(section.profile)
+    if record is not None:
+        click.echo(f"  a run uses the running one: {record['address']} (scaleml cluster up; pid {record['pid']} "
+                   f"on {record['host']}, started {record['started']} by {record['owner']})")
+    else:
+        click.echo(f"  none runs: a run starts one and ends it after (`scaleml cluster up --profile "
+                   f"{section.profile}` keeps one running between runs)")

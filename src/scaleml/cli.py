@@ -341,8 +341,10 @@ def _refine_calibration(output: str | None, results: tuple[str, ...]) -> Any:
 
 
 from ._cli_bench import bench, bench_memory  # noqa: E402 - the group above must exist first
+from ._cli_cluster import cluster  # noqa: E402
 from ._cli_info import info  # noqa: E402
 
 main.add_command(info)
+main.add_command(cluster)
 main.add_command(bench)
 main.add_command(bench_memory)

@@ -141,18 +141,22 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        _close(client, cluster)
+        _close(section, client, cluster)
         if detach:
             records.remove(section.profile, os.getpid())
 
 
-def _close(client: Any, cluster: Any) -> None:
-    for resource in (client, cluster):
-        if resource is not None:
+def _close(section: ClusterSection, client: Any, cluster: Any) -> None:
+    """End the cluster (the kind's own way: SSH waits for the remote processes), then the client."""
+    close = section.spec.close
+    steps = [(lambda: close(section, cluster, client)) if close and cluster is not None else
+             getattr(cluster, "close", None), getattr(client, "close", None)]
+    for step in steps:
+        if step is not None:
             try:
-                resource.close()
+                step()
             except Exception as exc:  # noqa: BLE001 - close the rest; the log says what failed
-                print(f"scaleml: closing {type(resource).__name__} failed: {exc!r}", file=sys.stderr)
+                print(f"scaleml: closing the cluster of profile {section.profile} failed: {exc!r}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -168,7 +168,8 @@ class Kind:
     submit, ``workers(section)`` how many workers it asks for, ``where(section)`` a few words
     on where it runs. ``connect(state, timeout)`` (None: ``Client(address)``) opens a client
     to a started one, from what its owner recorded (``state["address"]``, ``state["extra"]``);
-    ``recorded(cluster)`` adds kind-specific items to that record (``state["extra"]``).
+    ``recorded(cluster)`` adds kind-specific items to that record (``state["extra"]``);
+    ``close(section, cluster, client)`` ends it and what it started (None: ``cluster.close()``).
     ``stalled(section, cluster)`` says why workers did not come within ``start_timeout``.
     """
 
@@ -191,6 +192,7 @@ class Kind:
     # system's job states): added to the timeout's error before the cluster is closed.
     stalled: Callable[[ClusterSection, Any], str] | None = None
     excluded: frozenset[str] = frozenset()  # parameters the class itself sets on the next one
+    close: Callable[[ClusterSection, Any, Any], None] | None = None  # (section, cluster, client); None: cluster.close()
 
     @property
     def target_name(self) -> str:
@@ -307,6 +309,67 @@ def _ssh_preflight(section: ClusterSection) -> None:
         raise ConnectionError(f"SSH to {', '.join(h for h, _ in failed)} failed ({said})")
 
 
+def _remote_groups(client: Any) -> dict[str, set[int]]:
+    """The process group of the scheduler and of every worker, by the IP they listen on
+    (``dask_spec`` runs each in a session of its own on its host)."""
+    import os
+
+    from .cluster import split_address
+
+    groups: dict[str, set[int]] = {}
+    owners = {**client.run(os.getpgrp), client.scheduler.address: client.run_on_scheduler(os.getpgrp)}
+    for address, pgid in owners.items():
+        groups.setdefault(split_address(address)[1], set()).add(pgid)
+    return groups
+
+
+REAP_SECONDS = 30  # for the remote processes to end by themselves before they are killed
+
+
+def _ssh_close(section: ClusterSection, cluster: Any, client: Any) -> None:
+    """Close the SSHCluster, then wait on every host until its processes have gone.
+
+    SSHCluster's close tells the scheduler to close its workers and returns; the remote
+    processes end seconds later (a loaded host: 5-10 s), and any that do not were left
+    running. Here each host is asked over SSH to wait for the process groups its Dask
+    processes ran in, and to kill what is left of them after ``REAP_SECONDS``.
+    """
+    import asyncio
+    import socket
+
+    import asyncssh
+
+    try:
+        groups = _remote_groups(client)
+    except Exception:  # noqa: BLE001 - a cluster already gone has nothing left to wait for
+        groups = {}
+    cluster.close()
+    hosts = _ssh_hosts(section)
+    options = _ssh_connect_options(section)
+    per_host = dict(zip(reversed(hosts), reversed(options if isinstance(options, list) else [options] * len(hosts))))
+    script = ("end=$(( $(date +%s) + {seconds} )); for g in {groups}; do "
+              "while pgrep -g $g >/dev/null && [ $(date +%s) -lt $end ]; do sleep 0.2; done; "
+              "pkill -KILL -g $g 2>/dev/null; done; true")
+
+    async def reap(host: str, pgids: set[int]) -> None:
+        async with asyncssh.connect(host, **per_host[host]) as connection:
+            await connection.run(script.format(seconds=REAP_SECONDS, groups=" ".join(map(str, sorted(pgids)))))
+
+    async def reap_all() -> None:
+        by_ip = {_resolve(host, socket): host for host in per_host}
+        await asyncio.gather(*(reap(by_ip[ip], pgids) for ip, pgids in groups.items() if ip in by_ip),
+                             return_exceptions=True)
+
+    asyncio.run(reap_all())
+
+
+def _resolve(host: str, socket: Any) -> str:
+    try:
+        return socket.gethostbyname(host)
+    except OSError:
+        return host
+
+
 def _ssh_render(section: ClusterSection) -> str:
     """The commands SSHCluster runs over SSH (distributed.deploy.ssh: one ``dask_spec``
     process for the scheduler on the first host, one per worker host)."""
@@ -420,6 +483,7 @@ KINDS: dict[str, Kind] = {
         _ssh_start, _ssh_render, _ssh_workers,
         lambda s: f"scheduler on {_ssh_hosts(s)[0] if _ssh_hosts(s) else '?'}, workers on {', '.join(_ssh_hosts(s)[1:])}",
         scalable=False, check=_ssh_check, excluded=frozenset({"workers", "scheduler", "worker", "name"}),
+        close=_ssh_close,
         nested={"worker_options": ("distributed:Nanny", "distributed:Worker"),
                 "scheduler_options": ("distributed:Scheduler",)},
     ),

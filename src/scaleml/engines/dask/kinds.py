@@ -403,7 +403,9 @@ def _jobqueue_render(section: ClusterSection) -> str:
     finally:
         cluster.close()
     jobs = section.scale if section.scale is not None else f"adapt {section.adapt}" if section.adapt else 0
-    return f"# kind: {section.kind} -> {section.spec.target_name}; jobs: {jobs}\n{script}"
+    # The note goes under the #! line, so the output is itself a job script sbatch/qsub take.
+    shebang, _, rest = script.partition("\n")
+    return f"{shebang}\n# kind: {section.kind} -> {section.spec.target_name}; jobs: {jobs}\n{rest}"
 
 
 def _scaled_workers(section: ClusterSection) -> int:

@@ -125,3 +125,14 @@ def test_a_wrong_gateway_address_is_one_clear_error_within_the_timeout(profiles,
             search("silent")
         assert time.monotonic() - started < 3 + 30
     assert records.read("nowhere") is None and records.read("silent") is None
+
+
+def test_refused_credentials_say_where_credentials_go(dask_gateway, profiles, monkeypatch):
+    import dask
+
+    (profiles / "wrong-password.yaml").write_text(GATEWAY_PROFILE.format(address=dask_gateway.address, timeout=20))
+    monkeypatch.setenv("DASK_GATEWAY__AUTH__KWARGS__PASSWORD", "not-" + dask_gateway.token)
+    with dask.config.set({"gateway.auth.kwargs": {"password": "not-" + dask_gateway.token}}):
+        with pytest.raises(ClusterConnectionError, match=r"wrong-password.*401.*DASK_GATEWAY__AUTH__KWARGS__PASSWORD"):
+            search("wrong-password")
+    assert not gateway_clusters(dask_gateway) and records.read("wrong-password") is None

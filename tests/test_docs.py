@@ -50,6 +50,10 @@ NOT_RUN = {
     "[project.entry-points": "packaging metadata, not code; entry-point plug-ins are tested in test_registry.py",
     "make sklearn-suite": "scikit-learn's five test files three ways (an hour on 2 cores); test_sklearn_suite.py "
                           "runs a bounded selection with the plugin in CI",
+    "slurm-cpu": "names the reader's profile file and SLURM cluster; kind: slurm's dry run, cluster up, a "
+                 "search, status and down run on a single-host SLURM in test_cluster_slurm.py",
+    "--profile dask-gpu-nodes": "names backends/ of the repository; the GPU profile's dry run is tested in "
+                                "test_cluster_slurm.py",
     "pytest -p scaleml.pytest_plugin": "whole test suites inside a backend (tens of minutes); the plugin runs a "
                                        "bounded selection of scikit-learn's tests in test_sklearn_suite.py",
 }
@@ -236,6 +240,11 @@ def test_every_yaml_block_is_what_it_shows(tmp_path):
             if {"data", "pipeline"} <= set(data):  # a whole recipe: scaleml's loader reads it
                 (tmp_path / "recipe.yaml").write_text(body)
                 load_recipe(tmp_path / "recipe.yaml")
+            elif "cluster" in data:  # a profile that starts a cluster: loaded, arguments checked on the engine
+                from scaleml.backends._profiles import load as load_profile
+
+                (tmp_path / "docs-profile.yaml").write_text(body)
+                load_profile(tmp_path / "docs-profile.yaml").cluster.check()
             elif "backend" in data:  # a profile: its keys, and its backend's options
                 assert set(data) <= {"backend", "options", "description"}, body
                 unknown = set(data.get("options") or {}) - set(get_backend_class(data["backend"]).options)

@@ -228,3 +228,27 @@ def test_dry_run_of_ssh_lists_the_commands_per_host(profiles):
     assert [line.split()[1] for line in lines] == ["node1", "node2", "node3"]
     assert all("/opt/venv/bin/python -m distributed.cli.dask_spec" in line for line in lines)
     assert '"nthreads": 2' in lines[1] and "distributed.Scheduler" in lines[0]
+
+
+@pytest.mark.slow
+def test_the_record_of_an_owner_killed_outright_is_read_as_no_cluster(profiles):
+    import signal
+    import time
+
+    (profiles / "gone.yaml").write_text("cluster:\n  kind: local\n  n_workers: 1\n")
+    assert _cli("cluster", "up", "--profile", "gone").exit_code == 0
+    pid = records.read("gone")["pid"]
+    session = _session(pid)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for left in session:  # its workers, orphaned by the kill
+        try:
+            os.kill(left, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert records.path("gone").is_file()  # left behind by the kill...
+    assert records.read("gone") is None and not records.path("gone").exists()  # ...and read as none
+    backend = create_backend("gone")
+    assert "started for this run" in backend.cluster_description()

@@ -44,3 +44,11 @@ def test_the_readme_is_a_front_door():
     assert "make demo   # set up, then compare backends" in text and "make test   # set up, then run the test suite" in text
     for target in re.findall(r"\]\((docs/[^)#]+)", text):
         assert (docs.ROOT / target).is_file(), f"README links to {target}, which is not there"
+
+
+def test_every_cluster_profile_loads_and_its_arguments_are_the_engines(tmp_path):
+    """The README's profiles of "Past one machine", read as scaleml reads a profile file."""
+    shown = [body for lang, body in docs.blocks(docs.README) if lang == "yaml" and "cluster:" in body]
+    assert len(shown) >= 4
+    for body in shown:
+        docs._check_cluster_profile(tmp_path, body)

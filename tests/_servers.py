@@ -216,6 +216,10 @@ class GatewayServer:
             f"c.ClusterConfig.scheduler_cmd = {[sys.executable, '-m', 'distributed.cli.dask_scheduler']!r}",
             f"c.ClusterConfig.worker_cmd = {[sys.executable, '-m', 'distributed.cli.dask_worker']!r}",
             "c.LocalBackend.inherited_environment = ['PATH', 'PYTHONPATH', 'LANG', 'LC_ALL', 'SCIPY_ARRAY_API']",
+            # One option offered to users, as sites offer theirs (checked by scaleml by name).
+            "from dask_gateway_server.options import Integer, Options",
+            "c.Backend.cluster_options = Options(Integer('worker_cores', default=1, min=1, max=2),",
+            "    handler=lambda options: {'worker_cores': options.worker_cores})",
             "c.ClusterConfig.worker_cores = 1", "c.ClusterConfig.worker_memory = '1 G'",
             "c.ClusterConfig.scheduler_cores = 1", "c.ClusterConfig.scheduler_memory = '1 G'",
             "c.ClusterConfig.idle_timeout = 600", "",

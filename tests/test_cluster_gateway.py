@@ -23,6 +23,7 @@ cluster:
   kind: gateway
   address: {address}
   auth: basic
+  cluster_options: {{worker_cores: 1}}
   scale: 2
   start_timeout: {timeout}
 """
@@ -136,3 +137,12 @@ def test_refused_credentials_say_where_credentials_go(dask_gateway, profiles, mo
         with pytest.raises(ClusterConnectionError, match=r"wrong-password.*401.*DASK_GATEWAY__AUTH__KWARGS__PASSWORD"):
             search("wrong-password")
     assert not gateway_clusters(dask_gateway) and records.read("wrong-password") is None
+
+
+def test_a_cluster_option_the_gateway_does_not_offer_is_named_before_a_cluster_starts(dask_gateway, gateway_password,
+                                                                                      profiles):
+    (profiles / "typo.yaml").write_text(GATEWAY_PROFILE.format(address=dask_gateway.address, timeout=20)
+                                        .replace("worker_cores: 1", "worker_core: 1"))
+    with pytest.raises(ClusterConnectionError, match=r"typo.*cluster_options.worker_core is not an option.*'worker_cores'"):
+        search("typo")
+    assert not gateway_clusters(dask_gateway)

@@ -84,13 +84,35 @@ def start(section: Any) -> Any:
     address = gateway_address(gateway)
     try:
         check_gateway(section.profile, address, section.start_timeout)
+        options = dict(cluster_args.pop("cluster_options", None) or {})
         try:
-            return gateway.new_cluster(**cluster_args)
+            check_options(section.profile, gateway, address, options)
+            # dask-gateway takes cluster options as keywords (a dict as cluster_options= it refuses)
+            return gateway.new_cluster(**cluster_args, **options)
+        except ClusterConnectionError:
+            raise
         except Exception as exc:  # noqa: BLE001 - aiohttp's and the gateway's own errors, worded once
             raise refused(section.profile, address, exc) from None
     except BaseException:
         _close(gateway)
         raise
+
+
+def check_options(profile: str, gateway: Any, address: str, options: dict[str, Any]) -> None:
+    """Each of the profile's ``cluster_options`` must be one the gateway offers
+    (``Gateway.cluster_options()``): a misspelled one is named before a cluster is asked for."""
+    if not options:
+        return
+    offered = list(gateway.cluster_options())
+    for name in options:
+        if name not in offered:
+            import difflib
+
+            close = difflib.get_close_matches(name, offered, n=1)
+            raise ClusterConnectionError(
+                f"Profile {profile} (kind: gateway): cluster.cluster_options.{name} is not an option the Dask "
+                f"Gateway at {address} offers.{f' Did you mean {close[0]!r}?' if close else ''} It offers: "
+                f"{', '.join(offered) or 'none'}.")
 
 
 def split_args(section: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -510,7 +510,8 @@ KINDS: dict[str, Kind] = {
         _kube_start, _kube_render, _scaled_workers, _scaled_where,
     ),
     "gateway": Kind(
-        "gateway", "dask_gateway:Gateway", ("dask_gateway:Gateway", "dask_gateway:Gateway.new_cluster"),
+        # new_cluster first: its **kwargs lead on to Gateway's own arguments, so both are valid.
+        "gateway", "dask_gateway:Gateway", ("dask_gateway:Gateway.new_cluster", "dask_gateway:Gateway"),
         "dask-gateway", "gateway", "a cluster from a Dask Gateway (dask_gateway.Gateway().new_cluster())",
         _gateway.start, _gateway_render, _scaled_workers, _args_where("address", "the gateway of Dask's config"),
         connect=_gateway.connect, recorded=_gateway.recorded,

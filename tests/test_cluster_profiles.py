@@ -252,3 +252,16 @@ def test_the_record_of_an_owner_killed_outright_is_read_as_no_cluster(profiles):
     assert records.read("gone") is None and not records.path("gone").exists()  # ...and read as none
     backend = create_backend("gone")
     assert "started for this run" in backend.cluster_description()
+
+
+def test_a_gateway_section_takes_gateways_and_new_clusters_arguments(profiles):
+    pytest.importorskip("dask_gateway")
+    (profiles / "gw.yaml").write_text(
+        "cluster:\n  kind: gateway\n  address: http://127.0.0.1:1\n  cluster_options: {worker_cores: 2}\n  scale: 2\n"
+    )
+    result = _cli("cluster", "up", "--profile", "gw", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "Gateway(address='http://127.0.0.1:1').new_cluster(cluster_options={'worker_cores': 2})" in result.output
+    (profiles / "gw.yaml").write_text("cluster:\n  kind: gateway\n  adress: http://127.0.0.1:1\n")
+    with pytest.raises(ProfileError, match="Did you mean 'address'"):
+        create_backend("gw")

@@ -39,13 +39,36 @@ cluster:
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    """Profiles and cluster records in tmp_path, for this process and the CLI's."""
+def env(tmp_path, monkeypatch, make_hosts):  # torn down before the hosts: the cluster ends first
+    """Profiles and cluster records in tmp_path, for this process and the CLI's; a cluster a
+    failed test left up is ended (its owner runs here, outside the hosts' namespaces)."""
     (tmp_path / "profiles").mkdir()
     monkeypatch.setenv("SCALEML_PROFILES", str(tmp_path / "profiles"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.chdir(tmp_path)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    yield environ
+    from scaleml.engines.dask import close_all, records
+
+    close_all()
+    for record in records.folder().glob("*.json") if records.folder().is_dir() else ():
+        _cli(environ, "down", "--profile", record.stem)
+
+
+@pytest.fixture
+def make_hosts(tmp_path):
+    """Simulated SSH hosts, removed (processes, namespaces, links) when the test ends, however
+    it ends; stale ``sshc-`` namespaces of runs killed outright are swept when they are made."""
+    made = []
+
+    def make(count: int, refusing: int = 0) -> SSHHosts:
+        hosts = SSHHosts(count, tmp_path / f"ssh{len(made)}", refusing=refusing)
+        made.append(hosts)
+        return hosts.__enter__()
+
+    yield make
+    for hosts in reversed(made):
+        hosts.close()
 
 
 def _cli(env: dict, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -59,7 +82,7 @@ def _dask_processes(hosts: SSHHosts) -> dict[str, list[int]]:
     return {ns: [pid for pid in pids_in(ns) if pid not in listeners] for ns in hosts.namespaces}
 
 
-def test_a_search_on_three_ssh_hosts_matches_local_and_down_leaves_nothing(tmp_path, env):
+def test_a_search_on_three_ssh_hosts_matches_local_and_down_leaves_nothing(tmp_path, env, make_hosts):
     from sklearn.datasets import load_iris
     from sklearn.model_selection import GridSearchCV
     from sklearn.svm import SVC
@@ -75,40 +98,41 @@ def test_a_search_on_three_ssh_hosts_matches_local_and_down_leaves_nothing(tmp_p
         (marks / str(os.getpid())).touch()
         return estimator.score(X, y)
 
-    with SSHHosts(3, tmp_path / "ssh") as hosts:
-        a = hosts.addresses
-        _profile(tmp_path / "profiles", "three", hosts, [a[0], a[0], a[1], a[2]], 120)
-        up = _cli(env, "up", "--profile", "three")
-        assert up.returncode == 0, up.stderr + up.stdout
-        record = records.read("three")
-        assert record is not None and record["address"].startswith(f"tcp://{a[0]}:")
-        worker_pids = _worker_pids(record["address"])
-        # The workers run in the hosts' namespaces, one on each host (independent witness: ip netns pids).
-        assert sorted(worker_pids) == sorted(a)
-        for address, namespace in zip(a, hosts.namespaces):
-            assert worker_pids[address] in pids_in(namespace)
-        status = _cli(env, "status", "--profile", "three")
-        assert "3 worker(s)" in status.stdout and record["address"] in status.stdout
+    hosts = make_hosts(3)
+    a = hosts.addresses
+    _profile(tmp_path / "profiles", "three", hosts, [a[0], a[0], a[1], a[2]], 120)
+    up = _cli(env, "up", "--profile", "three")
+    assert up.returncode == 0, up.stderr + up.stdout
+    record = records.read("three")
+    assert record is not None and record["address"].startswith(f"tcp://{a[0]}:")
+    worker_pids = _worker_pids(record["address"])
+    # The workers run in the hosts' namespaces, one on each host (independent witness: ip netns pids).
+    assert sorted(worker_pids) == sorted(a)
+    for address, namespace in zip(a, hosts.namespaces):
+        assert worker_pids[address] in pids_in(namespace)
+    status = _cli(env, "status", "--profile", "three")
+    assert "3 worker(s)" in status.stdout and record["address"] in status.stdout
 
-        grid = {"C": [0.1, 1.0, 10.0], "gamma": ["scale", 0.1]}
-        model = Scaled(GridSearchCV(SVC(), grid, cv=3, scoring=accuracy), backend="three").fit(X, y)
-        assert "the running cluster of profile three" in str(model.plan_)
-        assert {int(p.name) for p in marks.iterdir()} <= set(worker_pids.values())  # scored on the hosts
-        local = Scaled(GridSearchCV(SVC(), grid, cv=3, scoring=accuracy), backend="local").fit(X, y)
-        for key in ("params", "mean_test_score", "std_test_score", "rank_test_score"):
-            assert list(model.estimator_.cv_results_[key]) == list(local.estimator_.cv_results_[key]), key
-        close_all()
+    grid = {"C": [0.1, 1.0, 10.0], "gamma": ["scale", 0.1]}
+    model = Scaled(GridSearchCV(SVC(), grid, cv=3, scoring=accuracy), backend="three").fit(X, y)
+    assert "the running cluster of profile three" in str(model.plan_)
+    assert {int(p.name) for p in marks.iterdir()} <= set(worker_pids.values())  # scored on the hosts
+    local = Scaled(GridSearchCV(SVC(), grid, cv=3, scoring=accuracy), backend="local").fit(X, y)
+    for key in ("params", "mean_test_score", "std_test_score", "rank_test_score"):
+        assert list(model.estimator_.cv_results_[key]) == list(local.estimator_.cv_results_[key]), key
+    close_all()
 
-        down = _cli(env, "down", "--profile", "three")
-        assert down.returncode == 0, down.stderr + down.stdout
-        assert records.read("three") is None and not _alive(record["pid"])
-        assert _dask_processes(hosts) == {ns: [] for ns in hosts.namespaces}  # only each host's sshd is left
+    down = _cli(env, "down", "--profile", "three")
+    assert down.returncode == 0, down.stderr + down.stdout
+    assert records.read("three") is None and not _alive(record["pid"])
+    assert _dask_processes(hosts) == {ns: [] for ns in hosts.namespaces}  # only each host's sshd is left
+    hosts.close()
     assert not [ns for ns in namespaces() if ns.startswith(f"sshc-{os.getpid()}-")]
     links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
     assert f"sshc{os.getpid()}" not in links
 
 
-def test_a_host_that_refuses_ssh_is_named_within_the_timeout_and_nothing_is_left(tmp_path, env):
+def test_a_host_that_refuses_ssh_is_named_within_the_timeout_and_nothing_is_left(tmp_path, env, make_hosts):
     from sklearn.datasets import load_iris
     from sklearn.model_selection import GridSearchCV
     from sklearn.svm import SVC
@@ -118,20 +142,20 @@ def test_a_host_that_refuses_ssh_is_named_within_the_timeout_and_nothing_is_left
     from scaleml.exceptions import ClusterConnectionError
 
     X, y = load_iris(return_X_y=True)
-    with SSHHosts(1, tmp_path / "ssh", refusing=1) as hosts:
-        good, refusing = hosts.addresses
-        _profile(tmp_path / "profiles", "half-up", hosts, [good, refusing], 20)
-        started = time.monotonic()
-        up = _cli(env, "up", "--profile", "half-up")
-        assert up.returncode != 0 and time.monotonic() - started < 20 + 30
-        said = up.stderr
-        assert "profile half-up" in said and f"SSH to {refusing} failed" in said, said
-        assert "Check that every host runs sshd" in said
-        assert records.read("half-up") is None
-        with pytest.raises(ClusterConnectionError, match=f"profile half-up.*SSH to {refusing} failed"):
-            Scaled(GridSearchCV(SVC(), {"C": [1.0]}, cv=2), backend="half-up").fit(X, y)
-        assert _dask_processes(hosts) == {ns: [] for ns in hosts.namespaces}
-        assert not _hosts_of(tmp_path)  # no process owning a cluster of this test's profiles
+    hosts = make_hosts(1, refusing=1)
+    good, refusing = hosts.addresses
+    _profile(tmp_path / "profiles", "half-up", hosts, [good, refusing], 20)
+    started = time.monotonic()
+    up = _cli(env, "up", "--profile", "half-up")
+    assert up.returncode != 0 and time.monotonic() - started < 20 + 30
+    said = up.stderr
+    assert "profile half-up" in said and f"SSH to {refusing} failed" in said, said
+    assert "Check that every host runs sshd" in said
+    assert records.read("half-up") is None
+    with pytest.raises(ClusterConnectionError, match=f"profile half-up.*SSH to {refusing} failed"):
+        Scaled(GridSearchCV(SVC(), {"C": [1.0]}, cv=2), backend="half-up").fit(X, y)
+    assert _dask_processes(hosts) == {ns: [] for ns in hosts.namespaces}
+    assert not _hosts_of(tmp_path)  # no process owning a cluster of this test's profiles
 
 
 def _worker_pids(address: str) -> dict[str, int]:

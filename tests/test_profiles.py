@@ -73,6 +73,9 @@ def test_shipped_profiles_load():
     assert {"local-all-cores", "dask-local", "dask-ml-out-of-core"} <= set(loaded)
     for profile in loaded.values():
         assert profile.backend in ("local", "dask", "dask-ml") and profile.description
+        if profile.cluster is not None:
+            profile.cluster.check()  # its arguments are its engine's
+    assert loaded["ssh-servers"].cluster.kind == "ssh"
     # The TLS template names certificates that are yours to provide: it says which is missing, and where.
     with pytest.raises(ProfileError, match=r"dask-remote.yaml: options.security.tls_ca_file names .*certs/ca.pem"):
         load(folder / "dask-remote.yaml")

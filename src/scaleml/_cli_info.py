@@ -41,7 +41,8 @@ def info(backend_name: str | None, as_json: bool, no_torch: bool) -> None:
 
     found = scan()
     data["profiles"] = [
-        {"name": p.name, "backend": p.backend, "path": str(p.path), "description": p.description}
+        {"name": p.name, "backend": p.backend, "path": str(p.path), "description": p.description,
+         "cluster": p.cluster.kind if p.cluster is not None else None}
         for p in found if isinstance(p, Profile)
     ]
     data["unusable_profiles"] = [str(p) for p in found if not isinstance(p, Profile)]
@@ -72,10 +73,15 @@ def info(backend_name: str | None, as_json: bool, no_torch: bool) -> None:
     for b in data["backends"]:
         status = "available" if b["available"] else f"unavailable: {b['reason']}"
         click.echo(f"  {b['name']:<{width}}  {b['summary']}  [{status}]")
+    _print_profiles(data)
+
+
+def _print_profiles(data: dict[str, Any]) -> None:
     if data["profiles"]:
         click.echo("Profiles (usable as backend names)")
         for p in data["profiles"]:
-            click.echo(f"  {p['name']}: {p['backend']}, {p['description']}  ({p['path']})")
+            starts = f", starts a {p['cluster']} cluster (scaleml cluster up)" if p["cluster"] else ""
+            click.echo(f"  {p['name']}: {p['backend']}{starts}, {p['description']}  ({p['path']})")
     if data["unusable_profiles"]:
         click.echo("Profiles that cannot be used")
         for problem in data["unusable_profiles"]:

@@ -35,7 +35,7 @@ class ClusterHost:
 
     def __init__(self, options: Any, timeout: float, *, module: str = "scaleml.engines.dask._cluster_host",
                  args: tuple[str, ...] = (), detach: bool = False, log: Any = None,
-                 what: str = "a local Dask cluster") -> None:
+                 what: str = "a local Dask cluster", close_seconds: float = 30.0) -> None:
         """Start ``python -m module '<options as JSON>' *args`` and read its first line.
 
         ``detach``: the host outlives this process (its standard input is not a pipe from
@@ -46,6 +46,7 @@ class ClusterHost:
         import subprocess
         import tempfile
 
+        self.close_seconds = close_seconds
         self._log = log if log is not None else tempfile.TemporaryFile(mode="w+")
         # Workers import what tasks name by reference (a user's own module, say)
         # from the same paths as this process.
@@ -87,9 +88,12 @@ class ClusterHost:
     def pid(self) -> int:
         return self._process.pid
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Ask the host to close its cluster and wait for it to exit (killed after ``timeout``)."""
+    def close(self, timeout: float | None = None) -> None:
+        """Ask the host to close its cluster and wait for it to exit (killed after ``timeout``,
+        default ``close_seconds``)."""
         import subprocess
+
+        timeout = self.close_seconds if timeout is None else timeout
 
         if self._process.poll() is None:
             try:

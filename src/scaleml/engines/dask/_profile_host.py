@@ -33,8 +33,11 @@ def start_attached(section: ClusterSection) -> Any:
     """Start ``section``'s cluster for this process: a :class:`ClusterHost` ending with it."""
     from ._cluster_host import ClusterHost
 
+    from .kinds import REAP_SECONDS
+
+    # Closing may wait for remote processes to go (kind ssh: up to REAP_SECONDS) before the host exits.
     return ClusterHost(section.to_json(), section.start_timeout + MARGIN_SECONDS, module=MODULE,
-                       what=f"the cluster of profile {section.profile}")
+                       what=f"the cluster of profile {section.profile}", close_seconds=REAP_SECONDS + 30.0)
 
 
 def start_detached(section: ClusterSection) -> dict[str, Any]:

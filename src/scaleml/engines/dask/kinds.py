@@ -44,7 +44,7 @@ DEFAULT_START_TIMEOUT = 120.0
 NOT_FROM_PROFILES = {"loop", "asynchronous"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ClusterSection:
     """A profile's ``cluster:`` section: the kind, its arguments and scaleml's own keys.
 
@@ -74,6 +74,11 @@ class ClusterSection:
     @property
     def spec(self) -> Kind:
         return KINDS[self.kind]
+
+    def __repr__(self) -> str:  # what plans and `scaleml info` print of the option
+        keys = {**self.args, **({"scale": self.scale} if self.scale is not None else {}),
+                **({"adapt": self.adapt} if self.adapt is not None else {})}
+        return f"<cluster of profile {self.profile}: kind {self.kind}, {_kwargs(keys) or 'no arguments'}>"
 
     def where(self) -> str:
         return f"Backend profile {self.source or self.profile}"
@@ -163,7 +168,9 @@ class Kind:
 
     ``target`` is the engine's class (``"module:attr"``); ``signature`` the callables whose
     parameters together are the valid arguments (each one's ``**kwargs`` go to the next);
-    ``nested`` the arguments that are themselves keyword mappings, checked likewise.
+    ``nested`` the arguments that are themselves keyword mappings, checked likewise; ``also``
+    callables whose named parameters are valid too, apart from the chain (gateway: the
+    section's keys go to ``Gateway(...)`` or to ``new_cluster(...)``).
     ``start(section)`` returns the engine's cluster object, ``render(section)`` what it would
     submit, ``workers(section)`` how many workers it asks for, ``where(section)`` a few words
     on where it runs. ``connect(state, timeout)`` (None: ``Client(address)``) opens a client
@@ -193,6 +200,7 @@ class Kind:
     stalled: Callable[[ClusterSection, Any], str] | None = None
     excluded: frozenset[str] = frozenset()  # parameters the class itself sets on the next one
     close: Callable[[ClusterSection, Any, Any], None] | None = None  # (section, cluster, client); None: cluster.close()
+    also: tuple[str, ...] = ()  # callables whose named parameters are valid too (gateway: new_cluster's)
 
     @property
     def target_name(self) -> str:
@@ -209,7 +217,9 @@ class Kind:
 
     def parameters(self, section: ClusterSection) -> list[str]:
         self.load()  # a missing package is named before any signature is read
-        names = [n for n in _chain_parameters(self.signature, self) if n not in NOT_FROM_PROFILES | self.excluded]
+        chained = _chain_parameters(self.signature, self)
+        also = [n for path in self.also for n in _chain_parameters((path,), self)]
+        names = sorted({n for n in [*chained, *also] if n not in NOT_FROM_PROFILES | self.excluded})
         if not self.scalable and (section.scale is not None or section.adapt is not None):
             raise ProfileError(
                 f"{section.where()}: kind {self.name} does not take scale: or adapt: (its workers are "
@@ -397,7 +407,9 @@ def _ssh_workers(section: ClusterSection) -> int:
 def _jobqueue_render(section: ClusterSection) -> str:
     """dask-jobqueue's own job script: making the cluster object starts its scheduler here
     but submits nothing (``n_workers`` left at 0), and it is closed at once."""
-    cluster = section.spec.load()(**{**section.args, "n_workers": 0})
+    # Its scheduler is only there to be named in the script: no dashboard on the default port.
+    scheduler = {"dashboard_address": ":0", **(section.args.get("scheduler_options") or {})}
+    cluster = section.spec.load()(**{**section.args, "n_workers": 0, "scheduler_options": scheduler})
     try:
         script = cluster.job_script()
     finally:
@@ -510,11 +522,10 @@ KINDS: dict[str, Kind] = {
         _kube_start, _kube_render, _scaled_workers, _scaled_where,
     ),
     "gateway": Kind(
-        # new_cluster first: its **kwargs lead on to Gateway's own arguments, so both are valid.
-        "gateway", "dask_gateway:Gateway", ("dask_gateway:Gateway.new_cluster", "dask_gateway:Gateway"),
+        "gateway", "dask_gateway:Gateway", ("dask_gateway:Gateway",),
         "dask-gateway", "gateway", "a cluster from a Dask Gateway (dask_gateway.Gateway().new_cluster())",
         _gateway.start, _gateway_render, _scaled_workers, _args_where("address", "the gateway of Dask's config"),
-        connect=_gateway.connect, recorded=_gateway.recorded,
+        also=("dask_gateway:Gateway.new_cluster",), connect=_gateway.connect, recorded=_gateway.recorded,
     ),
     "local": Kind(
         "local", "distributed:LocalCluster", ("distributed:LocalCluster", "distributed:Worker"),

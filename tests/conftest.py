@@ -88,3 +88,42 @@ def external_cluster(tmp_path_factory):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A single-host SLURM (munged, slurmctld, slurmd) for this session; its commands find it
+    through ``SLURM_CONF``, set here for the session. Skipped, with why, where it cannot run."""
+    from _servers import SlurmServer, why_not_slurm
+
+    reason = why_not_slurm()
+    if reason:
+        pytest.skip(reason)
+    server = SlurmServer(tmp_path_factory.mktemp("slurm"))
+    saved = os.environ.get("SLURM_CONF")
+    try:
+        server.start()
+        os.environ.update(server.env)  # sbatch/squeue/scancel run by dask-jobqueue read it
+        yield server
+    finally:
+        server.stop()
+        if saved is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = saved
+
+
+@pytest.fixture(scope="session")
+def dask_gateway(tmp_path_factory):
+    """``dask-gateway-server`` with its local backend for this session (address, password)."""
+    from _servers import GatewayServer, why_not_gateway
+
+    reason = why_not_gateway()
+    if reason:
+        pytest.skip(reason)
+    server = GatewayServer(tmp_path_factory.mktemp("gateway"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -54,6 +54,10 @@ NOT_RUN = {
     "[project.entry-points": "packaging metadata, not code; entry-point plug-ins are tested in test_registry.py",
     "make sklearn-suite": "scikit-learn's five test files three ways (an hour on 2 cores); test_sklearn_suite.py "
                           "runs a bounded selection with the plugin in CI",
+    "slurm-cpu": "names the reader's profile file and SLURM cluster; kind: slurm's dry run, cluster up, a "
+                 "search, status and down run on a single-host SLURM in test_cluster_slurm.py",
+    "--profile dask-gpu-nodes": "names backends/ of the repository; the GPU profile's dry run is tested in "
+                                "test_cluster_slurm.py",
     "pytest -p scaleml.pytest_plugin": "whole test suites inside a backend (tens of minutes); the plugin runs a "
                                        "bounded selection of scikit-learn's tests in test_sklearn_suite.py",
     "--profile team-": "starts a cluster on servers, queues or a Kubernetes cluster this machine lacks; scaleml cluster "

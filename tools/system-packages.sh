@@ -6,11 +6,13 @@
 #   openssh-server, openssh-client  sshd on simulated hosts (tests/test_cluster_ssh.py:
 #                                   kind: ssh profiles; bench/cluster_start/)
 #   iproute2                        ip netns for those hosts (and bench/rehearsal/)
+#   slurm-wlm, munge                a single-host SLURM (slurmctld, slurmd, munged) for the
+#                                   kind: slurm tests (tests/_servers.py, test_cluster_slurm.py)
 #
 # Add a package to PACKAGES with a line above saying which tests need it.
 set -eu
 
-PACKAGES="openssh-server openssh-client iproute2"
+PACKAGES="openssh-server openssh-client iproute2 slurm-wlm munge"
 
 if [ "$(id -u)" != 0 ]; then
     echo "tools/system-packages.sh: not root, so $PACKAGES are not installed here; tests that need them skip with the reason"

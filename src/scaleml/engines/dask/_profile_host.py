@@ -78,9 +78,10 @@ def _start(section: ClusterSection) -> tuple[Any, Any]:
             client.wait_for_workers(wanted, timeout=section.start_timeout)
         except TimeoutError:
             joined = len(client.scheduler_info().get("workers", {}))
+            stalled = section.spec.stalled
             raise TimeoutError(
                 f"{joined} of {wanted} worker(s) joined within start_timeout={section.start_timeout:g} s "
-                f"({section.describe()})"
+                f"({section.describe()})" + (f". {stalled(section, cluster)}" if stalled else "")
             ) from None
         return cluster, client
     except BaseException:

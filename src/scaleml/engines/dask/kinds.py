@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ...exceptions import BackendUnavailableError, ProfileError
+from . import _gateway, _jobqueue
 
 # scaleml's own keys in a cluster: section; every other key is the kind's argument.
 SECTION_KEYS = {
@@ -176,6 +177,7 @@ class Kind:
     to a started one, from what its owner recorded (``state["address"]``, ``state["extra"]``);
     ``recorded(cluster)`` adds kind-specific items to that record (``state["extra"]``);
     ``close(section, cluster, client)`` ends it and what it started (None: ``cluster.close()``).
+    ``stalled(section, cluster)`` says why workers did not come within ``start_timeout``.
     """
 
     name: str
@@ -193,6 +195,9 @@ class Kind:
     check: Callable[[ClusterSection], None] | None = None
     connect: Callable[[dict[str, Any], float], Any] | None = None
     recorded: Callable[[Any], dict[str, Any]] | None = None
+    # Why the workers of a started cluster did not come, in the engine's terms (a batch
+    # system's job states): added to the timeout's error before the cluster is closed.
+    stalled: Callable[[ClusterSection, Any], str] | None = None
     excluded: frozenset[str] = frozenset()  # parameters the class itself sets on the next one
     close: Callable[[ClusterSection, Any, Any], None] | None = None  # (section, cluster, client); None: cluster.close()
     also: tuple[str, ...] = ()  # callables whose named parameters are valid too (gateway: new_cluster's)
@@ -399,10 +404,6 @@ def _ssh_workers(section: ClusterSection) -> int:
 
 # -- slurm, pbs: dask-jobqueue -----------------------------------------------------------
 
-def _jobqueue_start(section: ClusterSection) -> Any:
-    return section.spec.load()(**section.args)
-
-
 def _jobqueue_render(section: ClusterSection) -> str:
     """dask-jobqueue's own job script: making the cluster object starts its scheduler here
     but submits nothing (``n_workers`` left at 0), and it is closed at once."""
@@ -414,7 +415,9 @@ def _jobqueue_render(section: ClusterSection) -> str:
     finally:
         cluster.close()
     jobs = section.scale if section.scale is not None else f"adapt {section.adapt}" if section.adapt else 0
-    return f"# kind: {section.kind} -> {section.spec.target_name}; jobs: {jobs}\n{script}"
+    # The note goes under the #! line, so the output is itself a job script sbatch/qsub take.
+    shebang, _, rest = script.partition("\n")
+    return f"{shebang}\n# kind: {section.kind} -> {section.spec.target_name}; jobs: {jobs}\n{rest}"
 
 
 def _scaled_workers(section: ClusterSection) -> int:
@@ -463,20 +466,8 @@ def _kube_start(section: ClusterSection) -> Any:
 
 # -- gateway: dask-gateway ------------------------------------------------------------------
 
-def _gateway_split(section: ClusterSection) -> tuple[dict, dict]:
-    """The section's arguments as Gateway(...)'s and new_cluster(...)'s."""
-    gateway = inspect.signature(section.spec.load()).parameters
-    own = {k: v for k, v in section.args.items() if k in gateway}
-    return own, {k: v for k, v in section.args.items() if k not in gateway}
-
-
-def _gateway_start(section: ClusterSection) -> Any:
-    own, new = _gateway_split(section)
-    return section.spec.load()(**own).new_cluster(**new)
-
-
 def _gateway_render(section: ClusterSection) -> str:
-    own, new = _gateway_split(section)
+    own, new = _gateway.split_args(section)
     return (f"# kind: gateway -> dask_gateway.Gateway({_kwargs(own)}).new_cluster({_kwargs(new)})\n"
             f"# then: {'adapt(' + _kwargs(section.adapt) + ')' if section.adapt else f'scale({section.scale or 0})'}")
 
@@ -514,13 +505,15 @@ KINDS: dict[str, Kind] = {
         "slurm", "dask_jobqueue:SLURMCluster",
         ("dask_jobqueue:SLURMCluster", "dask_jobqueue.slurm:SLURMJob", "dask_jobqueue.core:Job"),
         "dask-jobqueue", "hpc", "Dask workers as SLURM jobs (dask_jobqueue.SLURMCluster)",
-        _jobqueue_start, _jobqueue_render, _scaled_workers, _scaled_where, excluded=frozenset({"scheduler"}),
+        _jobqueue.start, _jobqueue_render, _scaled_workers, _scaled_where, excluded=frozenset({"scheduler"}),
+        stalled=_jobqueue.stalled,
     ),
     "pbs": Kind(
         "pbs", "dask_jobqueue:PBSCluster",
         ("dask_jobqueue:PBSCluster", "dask_jobqueue.pbs:PBSJob", "dask_jobqueue.core:Job"),
         "dask-jobqueue", "hpc", "Dask workers as PBS jobs (dask_jobqueue.PBSCluster)",
-        _jobqueue_start, _jobqueue_render, _scaled_workers, _scaled_where, excluded=frozenset({"scheduler"}),
+        _jobqueue.start, _jobqueue_render, _scaled_workers, _scaled_where, excluded=frozenset({"scheduler"}),
+        stalled=_jobqueue.stalled,
     ),
     "kubernetes": Kind(
         "kubernetes", "dask_kubernetes.operator:KubeCluster",
@@ -531,8 +524,8 @@ KINDS: dict[str, Kind] = {
     "gateway": Kind(
         "gateway", "dask_gateway:Gateway", ("dask_gateway:Gateway",),
         "dask-gateway", "gateway", "a cluster from a Dask Gateway (dask_gateway.Gateway().new_cluster())",
-        _gateway_start, _gateway_render, _scaled_workers, _args_where("address", "the gateway of Dask's config"),
-        also=("dask_gateway:Gateway.new_cluster",),
+        _gateway.start, _gateway_render, _scaled_workers, _args_where("address", "the gateway of Dask's config"),
+        also=("dask_gateway:Gateway.new_cluster",), connect=_gateway.connect, recorded=_gateway.recorded,
     ),
     "local": Kind(
         "local", "distributed:LocalCluster", ("distributed:LocalCluster", "distributed:Worker"),

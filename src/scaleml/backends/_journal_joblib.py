@@ -66,35 +66,17 @@ class JournalingBatches:
     def submit(self, func: Any, callback: Any = None) -> Any:
         journal = self._journal
         pending = journal.prepare(getattr(func, "items", None)) if journal is not None else None
-        in_order = not getattr(self, "supports_retrieve_callback", True)
-        if pending is not None and callback is not None and not in_order:
+        if pending is not None and callback is not None:
             callback = _Writing(callback, pending)
-        out = super().submit(func, callback)
-        if pending is not None and in_order:
-            # Results taken in input order (._in_order): the calling thread reads this batch
-            # later, through retrieve_result, with no joblib callback around it.
-            with self._in_order_lock:
-                self._in_order_pending[id(out)] = (out, pending)
-        return out
+        return super().submit(func, callback)
 
     def retrieve_result_callback(self, out: Any) -> Any:
+        result = super().retrieve_result_callback(out)
         pending = getattr(_HANDING, "pending", None)
-        _HANDING.pending = None
-        with self._in_order_lock:
-            kept = self._in_order_pending.pop(id(out), (None, None))[1]
-        pending = pending or kept
-        result = super().retrieve_result_callback(out)  # a batch that raised writes nothing
         if pending is not None:
+            _HANDING.pending = None
             pending.write(result)
         return result
-
-    @property
-    def _in_order_pending(self) -> dict:
-        if "_pending_by_id" not in self.__dict__:
-            self.__dict__["_pending_by_id"] = {}
-        return self.__dict__["_pending_by_id"]
-
-    _in_order_lock = threading.Lock()
 
 
 class _Deferred:
@@ -150,16 +132,3 @@ class InlineBackend(ParallelBackendBase):
 
     def retrieve_result_callback(self, out: Any) -> Any:
         raise RuntimeError("InlineBackend hands results over in retrieve_result")
-
-
-_JOURNALED: dict[type, type] = {}
-
-
-def journaled(backend_class: type) -> type:
-    """``backend_class`` with :class:`JournalingBatches` mixed in (one subclass per class)."""
-    if issubclass(backend_class, JournalingBatches):
-        return backend_class
-    if backend_class not in _JOURNALED:
-        _JOURNALED[backend_class] = type(f"Journaling{backend_class.__name__}",
-                                         (JournalingBatches, backend_class), {"__module__": __name__})
-    return _JOURNALED[backend_class]

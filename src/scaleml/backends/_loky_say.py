@@ -22,8 +22,7 @@ from typing import Any
 import joblib
 from joblib.parallel import LokyBackend
 
-from ._in_order import ResultsInOrder
-from ._journal_joblib import journaled
+from ._journal_joblib import JournalingBatches
 from ._worker_say import Telling, caller_filters, replay_raised, told
 
 _STATE = threading.local()  # .depth: forwarding blocks open on this thread
@@ -31,19 +30,14 @@ _REGISTER_LOCK = threading.Lock()
 _registered = False
 
 
-class TellingLokyBackend(ResultsInOrder, LokyBackend):
-    """``LokyBackend`` whose batches say in the caller what they said in the workers, and
-    whose first error is the first in input order (:mod:`._in_order`), as sequentially."""
+class TellingLokyBackend(LokyBackend):
+    """``LokyBackend`` whose batches say in the caller what they said in the workers."""
 
     _filters: list | None = None  # set per Parallel call, in the thread that made it
 
     def start_call(self) -> None:
         super().start_call()
         self._filters = caller_filters() if getattr(_STATE, "depth", 0) else None
-        self.take_results_in_order(self._filters is not None)
-
-    def wait_for(self, out: Any, timeout: float | None) -> None:
-        out.exception(timeout=timeout)  # waits; what it raised is raised by retrieve_result_callback
 
     def stop_call(self) -> None:
         super().stop_call()
@@ -66,8 +60,13 @@ class TellingLokyBackend(ResultsInOrder, LokyBackend):
 
 
 def register() -> None:
-    """Make :class:`TellingLokyBackend` joblib's ``"loky"`` (once per process)."""
+    """Make :class:`JournalingLokyBackend` joblib's ``"loky"`` (once per process)."""
     _register()
+
+
+class JournalingLokyBackend(JournalingBatches, TellingLokyBackend):
+    """What is registered as joblib's "loky": the resume journal of the caller's
+    ``resume=`` block first (it sees joblib's own batches), then the telling."""
 
 
 def _register() -> None:
@@ -76,7 +75,7 @@ def _register() -> None:
         if not _registered:
             # Journaling outside the telling: the journal sees joblib's own batch, and a
             # block without resume= is unchanged (see _journal_joblib).
-            joblib.register_parallel_backend("loky", journaled(TellingLokyBackend))
+            joblib.register_parallel_backend("loky", JournalingLokyBackend)
             _registered = True
 
 

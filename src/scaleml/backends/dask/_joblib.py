@@ -23,7 +23,7 @@ from joblib.parallel import ParallelBackendBase
 
 from ..._progress import Progress
 from ...exceptions import ClusterConnectionError
-from .._in_order import ResultsInOrder
+from .._journal_joblib import JournalingBatches
 from .._worker_say import caller_filters, replay
 from ._broadcast import BroadcastCache
 from ._relay import Relaying
@@ -34,24 +34,22 @@ class _Part:
     """One joblib batch inside a Dask task, which may run several: what ``submit`` returns
     and joblib's callback receives; ``outcome`` is set when the task is done."""
 
-    __slots__ = ("callback", "batch", "outcome", "said", "done")
+    __slots__ = ("callback", "batch", "outcome", "said")
 
     def __init__(self, callback: Any, batch: bool) -> None:
         self.callback = callback
         self.batch = batch  # a joblib batch (results as a list), else one callable
         self.outcome: Any = None
         self.said: Any = None  # its warnings and output on the worker, told where joblib takes its results
-        self.done = threading.Event()  # set with the outcome: what a caller taking results in order waits on
 
     def finish(self, outcome: Any, said: Any = None) -> None:
-        """Record the outcome, then tell joblib (its callback) and whoever waits."""
+        """Record the outcome, then tell joblib (its callback)."""
         self.outcome, self.said = outcome, said
-        self.done.set()
         if self.callback is not None:
             self.callback(self)
 
 
-class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
+class _DaskJoblib(ParallelBackendBase):
     """joblib ``ParallelBackendBase`` on a ``distributed.Client``, connected on first use.
 
     Parameters
@@ -86,6 +84,7 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
         Tasks submitted and the calls they held, for the plan.
     """
 
+    supports_retrieve_callback = True
     default_n_jobs = -1
     # Calls shorter than a task's scheduling cost are grouped: a batch that took less
     # than MIN_TASK_SECONDS on its worker grows (at most 2x) towards twice that; one
@@ -209,11 +208,6 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
             self._growing = True
             self._caller = threading.current_thread()
             self._filters = caller_filters() if self.workers_say else QUIET
-        self.take_results_in_order()
-
-    def wait_for(self, out: _Part, timeout: float | None) -> None:
-        if not out.done.wait(timeout):
-            raise TimeoutError(f"a batch of this call did not finish within the Parallel call's timeout ({timeout} s)")
 
     def compute_batch_size(self) -> int:
         """The size of the next batch; with ``pre_dispatch="all"``, may wait for a timing.
@@ -392,8 +386,7 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
 
     def _task_done(self, future: Any) -> None:
         """Dask's callback: record the task's timing, then hand each batch its outcome
-        through joblib's callback (which calls :meth:`retrieve_result_callback`, or leaves that to
-        the calling thread taking results in order: :mod:`.._in_order`)."""
+        through joblib's callback (which calls :meth:`retrieve_result_callback`)."""
         with self._lock:
             parts = self._futures.pop(future, None)
         if parts is None:
@@ -463,3 +456,9 @@ class DaskJoblibBackend(ResultsInOrder, ParallelBackendBase):
             futures, self._futures = list(self._futures), {}
         if futures:
             self.client.cancel(futures)
+
+
+class DaskJoblibBackend(JournalingBatches, _DaskJoblib):
+    """:class:`_DaskJoblib` with the resume journal of the caller's ``resume=`` block
+    (:mod:`.._journal_joblib`; nothing changes without one). The journal comes first in
+    the method order, so that it sees joblib's own batches before they are packed."""

@@ -184,13 +184,12 @@ class DaskBackend(Backend):
     @contextmanager
     def _joblib_block(self, preload: tuple = (), budget: Any = None) -> Iterator[Any]:
         from ...engines.dask.memory import limit_fits_per_worker
-        from .._journal_joblib import journaled
         from ._joblib import DaskJoblibBackend
 
         slots, undo = (None, None)
         if budget is not None and budget.lowered:  # each task takes one of a worker's few slots
             slots, undo = limit_fits_per_worker(self._connection.client, budget.fits_per_worker)
-        backend = journaled(DaskJoblibBackend)(self._warm_client, self.options["broadcast_min_bytes"],
+        backend = DaskJoblibBackend(self._warm_client, self.options["broadcast_min_bytes"],
                                     self.options["timeout"], preload, activity=self._activity,
                                     progress=self.options["verbose"], data_movement=self.options["data_movement"],
                                     workers_say=self.options["workers_say"],
@@ -202,9 +201,11 @@ class DaskBackend(Backend):
                     yield backend
             finally:
                 if self._connection is not None and self._connection.client.status == "running":
-                    backend.release()
-                    if undo is not None:
-                        undo()
+                    try:
+                        backend.release()
+                    finally:
+                        if undo is not None:  # the workers' slots go back whatever releasing did
+                            undo()
 
     # -- work -------------------------------------------------------------------------------------
 
@@ -254,7 +255,7 @@ class DaskBackend(Backend):
         or the data and one fit, do not fit on a worker.
         """
         from ...engines.dask.cluster import workers_of
-        from ...engines.dask.memory import plan_budget
+        from ...engines.dask.memory import PROBE_BELOW_BYTES_PER_THREAD, plan_budget, room_per_thread
         from ._memory import held_bytes, probe_fit_bytes
 
         client = self._warm_client()
@@ -263,6 +264,11 @@ class DaskBackend(Backend):
         if budget is None:
             record.observe(None, memory_check="the workers have no memory limit: not checked")
             return None
+        room = room_per_thread(workers_of(client), held)
+        if room is not None and room >= PROBE_BELOW_BYTES_PER_THREAD:
+            record.observe(None, memory_check=f"{budget.describe()} (not probed: {room / 2**30:.1f} GiB per "
+                           "worker thread after the data)")
+            return budget
         per_fit, how = probe_fit_bytes(estimator, X, y)
         budget = plan_budget(workers_of(client), held, per_fit, "n_jobs (or threads_per_worker)")
         record.observe(None, memory_check=f"{budget.describe()} (per-fit memory {how})")

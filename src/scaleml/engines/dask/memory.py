@@ -89,6 +89,21 @@ def worker_limits(workers: dict[str, dict[str, Any]]) -> tuple[int, int, int] | 
     return int(tightest["memory_limit"]), int(tightest.get("metrics", {}).get("memory", 0)), threads
 
 
+# A probe fit (the user's estimator fitted on slices in this process) runs only when a
+# worker's room per thread, after the data, is under this: above it a search's fits are
+# taken to fit, and the user's code is not run more often than the search runs it.
+PROBE_BELOW_BYTES_PER_THREAD = 2 * 2**30
+
+
+def room_per_thread(workers: dict[str, dict[str, Any]], data_bytes: int) -> float | None:
+    """Bytes a fit may use per worker thread on the tightest worker, after the data (None: no limit)."""
+    tightest = worker_limits(workers)
+    if tightest is None:
+        return None
+    limit, in_use, threads = tightest
+    return (limit * pause_fraction() - in_use - data_bytes) / max(1, threads)
+
+
 def pause_fraction() -> float:
     """Dask's ``distributed.worker.memory.pause`` as this process configures it (a worker
     past it stops running tasks); the default 0.8 where it is off or unreadable."""

@@ -6,7 +6,7 @@ faithfully: this test (the client) in this machine's own namespaces, the schedul
 the simulated switch, two
 real ``dask worker`` processes each in a network namespace of its own (the
 ``bench/rehearsal`` harness, namespaces named ``cbk-<pid>-...``) *and* a mount namespace
-with a private ``/tmp`` (a network namespace alone still shares the filesystem, and with
+with this process's multiprocessing temp folder hidden (a network namespace alone still shares the filesystem, and with
 it every UNIX socket path). Each test compares with the same code run plainly, and
 witnesses where the tasks ran (the workers' pids are the processes started here, their
 network namespaces are not this one, their ``/tmp`` lacks this process's sockets). The
@@ -116,12 +116,19 @@ def test_scoring_monitor_logs_as_plainly_from_other_hosts(remote):
     assert _left_on_workers(client) == []
 
 
+def _holds_anything(folder):
+    return os.path.isdir(folder) and bool(os.listdir(folder))
+
+
 def _left_on_workers(client, within: float = 10.0) -> list[str]:
-    """This process's socket paths that still exist on a worker after ``within`` seconds."""
+    """This process's socket paths that still exist on a worker after ``within`` seconds, and
+    their folders if anything is left in them (the folder itself stays on the rehearsal's
+    workers: the empty tmpfs that hides this process's folder there is mounted on it)."""
     deadline = time.monotonic() + within
     while True:
         left = [p for p in _our_sockets() if any(client.run(os.path.exists, p).values())]
-        left += [f for f in {os.path.dirname(p) for p in _our_sockets()} if any(client.run(os.path.exists, f).values())]
+        left += [f for f in {os.path.dirname(p) for p in _our_sockets()}
+                 if any(client.run(_holds_anything, f).values())]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.2)

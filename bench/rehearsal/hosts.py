@@ -1,7 +1,7 @@
 """Dask workers on other (simulated) hosts, the scheduler and the client on this one.
 
 Each worker is a real ``dask worker`` process in a network namespace of its own (the
-:mod:`.network` switch) *and* a mount namespace with a private ``/tmp``: a network
+:mod:`.network` switch) *and* a mount namespace in which this process's multiprocessing temp folder is hidden: a network
 namespace alone still shares the filesystem, and with it every UNIX socket path, so a
 worker there would reach what only this host's processes should (scikit-learn's
 callbacks' sockets). This process is the client, in this machine's own namespaces (its
@@ -28,9 +28,17 @@ from pathlib import Path
 from . import network
 from .cluster import SCHEDULER, WORKER
 
-# A worker's own /tmp: a private mount namespace, a tmpfs on /tmp, then the worker itself.
-PRIVATE_TMP = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-               'mount -t tmpfs tmpfs /tmp && exec "$@"', "worker"]
+def private_tmp() -> list[str]:
+    """The command prefix giving a worker a private mount namespace in which this process's
+    multiprocessing temp folder (where scikit-learn's callback sockets live) is an empty
+    tmpfs: as on another host, where that folder does not exist. Only that folder is
+    hidden, not the whole of /tmp, where a checkout and its virtual environment may live
+    (a CI clone under /tmp)."""
+    import multiprocessing.util
+
+    folder = multiprocessing.util.get_temp_dir()  # made now if it was not yet
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            f'mount -t tmpfs tmpfs "{folder}" && exec "$@"', "worker"]
 
 
 def why_not(prefix: str) -> str | None:
@@ -45,7 +53,7 @@ def why_not(prefix: str) -> str | None:
     try:
         if made.returncode:
             return f"cannot make a network namespace: {made.stderr.decode().strip()}"
-        tmp = subprocess.run(["ip", "netns", "exec", probe, *PRIVATE_TMP, "true"], capture_output=True)
+        tmp = subprocess.run(["ip", "netns", "exec", probe, *private_tmp(), "true"], capture_output=True)
         if tmp.returncode:
             return f"cannot give a namespace its own /tmp: {tmp.stderr.decode().strip()}"
     finally:
@@ -106,7 +114,7 @@ class WorkersElsewhere:
             worker = [*WORKER, self.address, "--host", node.address, "--nthreads", str(self.threads), "--no-nanny",
                       "--no-dashboard", "--memory-limit", "0", "--death-timeout", "30", "--name", name]
             # ip netns exec, unshare and sh each exec the next: the worker keeps the pid started here.
-            process = self._spawn(["ip", "netns", "exec", node.namespace, *PRIVATE_TMP, *worker], name, env)
+            process = self._spawn(["ip", "netns", "exec", node.namespace, *private_tmp(), *worker], name, env)
             self.workers[name] = process.pid
 
     def _spawn(self, command: list[str], log: str, env: dict) -> subprocess.Popen:

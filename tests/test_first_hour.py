@@ -218,3 +218,16 @@ def test_bench_reads_files_for_a_profile_of_an_out_of_core_backend(monkeypatch):
 
     monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the shipped profiles in ./backends
     assert reads_files(BackendSpec("dask-ml-out-of-core")) and not reads_files(BackendSpec("local-all-cores"))
+
+
+def test_estimator_packages_read_after_a_plain_import_in_a_fresh_process():
+    """``import scaleml`` then ``scaleml.cluster.KMeans`` (as the docs write it) works; a new
+    user's first line raised AttributeError: the subpackages were never imported."""
+    import subprocess
+    import sys
+
+    code = ("import scaleml; print(scaleml.cluster.KMeans.__name__, scaleml.decomposition.PCA.__name__, "
+            "scaleml.preprocessing.Categorizer.__name__, scaleml.linear_model.PoissonRegressor.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["KMeans", "PCA", "Categorizer", "PoissonRegressor"]

@@ -63,6 +63,11 @@ def unload_ipython_extension(ipython):  # noqa: ANN001
     unload(ipython)
 
 
+# The estimator packages, read as ``scaleml.cluster.KMeans`` after a plain ``import scaleml``
+# as the docs write them; imported on first use, like scikit-learn's own subpackages.
+_SUBPACKAGES = ("cluster", "decomposition", "linear_model", "model_selection", "nn", "preprocessing", "search")
+
+
 def __getattr__(name: str):
     # Scaled and explain pull in scikit-learn (about a second); load them on first
     # use so that `scaleml --help` and `scaleml info` start fast.
@@ -70,4 +75,8 @@ def __getattr__(name: str):
         from . import scaled
 
         return getattr(scaled, name)
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'scaleml' has no attribute {name!r}")

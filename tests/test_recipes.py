@@ -176,3 +176,15 @@ def test_blocked_logistic_regression_recipe_runs_on_parquet(tmp_path, monkeypatc
     result = CliRunner().invoke(main, ["run", str(_write(tmp_path, text))])
     assert result.exit_code == 0, result.output
     assert "scaleml.linear_model" in result.output and "score 0.9" in result.output
+
+
+def test_run_keeps_the_options_of_the_recipes_first_backend_and_of_the_argument(tmp_path):
+    """``backends: [sklearn, "local:n_jobs=2"]``: ``scaleml run`` fits on local with
+    n_jobs=2, as bench does (it ran with n_jobs=None); ``-b local:n_jobs=2`` was refused."""
+    recipe = _write(tmp_path, TINY.replace("backends: [sklearn, local]", 'backends: [sklearn, "local:n_jobs=2"]'))
+    from_recipe = CliRunner().invoke(main, ["run", str(recipe)])
+    assert from_recipe.exit_code == 0, from_recipe.output
+    assert "options n_jobs=2" in from_recipe.output and "(the recipe's first backend)" in from_recipe.output
+    by_argument = CliRunner().invoke(main, ["run", str(recipe), "-b", "local:n_jobs=2"])
+    assert by_argument.exit_code == 0, by_argument.output
+    assert "options n_jobs=2" in by_argument.output and "(chosen by argument)" in by_argument.output

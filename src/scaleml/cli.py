@@ -222,22 +222,25 @@ def run(
     from .scaled import Scaled
 
     from .backends import create_backend
-    from .bench.runner import PEERS, read_into_memory
+    from .bench.runner import PEERS, BackendSpec, read_into_memory
 
     try:
         loaded = load_recipe(recipe, allow_any_import=allow_any_import)
-        from_recipe = False
+        from_recipe, spec_options = False, {}
         if backend is None and not os.environ.get("SCALEML_BACKEND", "").strip():
-            # The first backend the recipe names, not a peer.
-            backend = next((b.split(":")[0] for b in loaded.backends if b.split(":")[0] not in PEERS), None)
-            from_recipe = backend is not None
+            # The first backend the recipe names, not a peer, with the options it gives it.
+            spec = next((s for s in map(BackendSpec.parse, loaded.backends) if s.name not in PEERS), None)
+            backend, spec_options, from_recipe = (spec.name, spec.options, True) if spec else (None, {}, False)
+        elif backend is not None and ":" in backend:  # name:key=value, as the recipe and bench write it
+            spec = BackendSpec.parse(backend)
+            backend, spec_options = spec.name, spec.options
         case = loaded.to_case()
         data = case.load(scale)
         if loaded.lazy and not create_backend(backend or "local").out_of_core:
             # Files for a backend that fits in memory: read once into pandas, as bench does.
             data = read_into_memory(data)
         X_train, X_test, y_train, y_test = data
-        model = Scaled(case.make_estimator(), backend=backend, **_parse_options(options))
+        model = Scaled(case.make_estimator(), backend=backend, **{**spec_options, **_parse_options(options)})
         start = time.perf_counter()
         model.fit(X_train, y_train)
         fit_s = time.perf_counter() - start

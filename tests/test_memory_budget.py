@@ -76,31 +76,33 @@ def _keys_held(client):
     return sum(client.run(lambda dask_worker: len(dask_worker.data)).values())
 
 
-@pytest.mark.parametrize("form", ["block", "Scaled"])
-def test_data_larger_than_the_workers_is_refused_before_sending(form):
+def test_data_larger_than_the_workers_is_refused_before_sending():
+    """Both forms, on one cluster of 300 MiB workers (a second such cluster started right
+    after the first never got its workers in a full test run)."""
     search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2, n_jobs=-1)
     with scaleml.backend("dask", n_workers=2, threads_per_worker=1, memory_limit="300MiB"):
         client = distributed.get_client()
         client.wait_for_workers(2, timeout=60)
         client.run(lambda: __import__("sklearn"))  # as warm as the fit makes them, so only the fit counts
-        seen = _prefixes(client)
-        started = time.monotonic()
-        with pytest.raises(OutOfMemoryBudgetError) as caught:
-            if form == "block":
-                search.fit(BIG_X, BIG_Y)
-            else:
-                scaleml.Scaled(search).fit(BIG_X, BIG_Y)
-        seconds = time.monotonic() - started
-        # Witnesses that nothing was sent: no new task of any kind reached the scheduler
-        # (a scatter, a holder, a fit), and the workers hold no data.
-        assert _prefixes(client) == seen and _keys_held(client) == 0
-    assert isinstance(caught.value, MemoryError)
-    message = str(caught.value)
-    x_mib = f"{BIG_X.nbytes / MiB:,.0f} MiB"
-    assert "nothing was sent" in message and "300 MiB (memory_limit)" in message
-    assert (x_mib in message) if form == "block" else ("of data" in message)
-    assert "dask-ml" in message and "memory_limit" in message
-    assert seconds < 60, f"refused after {seconds:.0f} s"  # before: workers died one by one, minutes later
+        for form in ("block", "Scaled"):
+            seen = _prefixes(client)
+            started = time.monotonic()
+            with pytest.raises(OutOfMemoryBudgetError) as caught:
+                if form == "block":
+                    search.fit(BIG_X, BIG_Y)
+                else:
+                    scaleml.Scaled(search).fit(BIG_X, BIG_Y)
+            seconds = time.monotonic() - started
+            # Witnesses that nothing was sent: no new task of any kind reached the scheduler
+            # (a scatter, a holder, a fit), and the workers hold no data.
+            assert _prefixes(client) == seen and _keys_held(client) == 0
+            assert isinstance(caught.value, MemoryError)
+            message = str(caught.value)
+            x_mib = f"{BIG_X.nbytes / MiB:,.0f} MiB"
+            assert "nothing was sent" in message and "300 MiB (memory_limit)" in message
+            assert (x_mib in message) if form == "block" else ("of data" in message)
+            assert "dask-ml" in message and "memory_limit" in message
+            assert seconds < 60, f"refused after {seconds:.0f} s"  # before: workers died one by one, minutes later
 
 
 def _hungry_model(log):

@@ -181,6 +181,97 @@ def test_joblib_generators_work_inside_the_backends(workers):
     assert sorted(unordered) == ordered == list(range(8))
 
 
+def _fails_later_the_earlier_it_comes(i, n, tag=""):
+    """Call ``i`` of ``n`` fails after (n - i) * 50 ms: in time, the last fails first."""
+    import time
+
+    time.sleep((n - i) * 0.05)
+    raise ValueError(f"{tag}call {i} failed")
+
+
+def _succeeds_or_fails_by_parity(i):
+    import time
+
+    time.sleep(0.01 * (i % 3))
+    if i % 2:
+        raise ValueError(f"inner call {i} failed")
+    return i
+
+
+def _nested_call(i):
+    """A Parallel call inside a batch: the inner call's own first error, or its results."""
+    import joblib
+
+    calls = [joblib.delayed(_succeeds_or_fails_by_parity)(j) for j in range(i, i + 4)]
+    try:
+        return joblib.Parallel()(calls)
+    except ValueError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("return_as", ["list", "generator"])
+def test_the_first_error_in_input_order_is_raised_as_plainly(workers, return_as):
+    """Several calls fail: the one raised is the first in input order, which a
+    sequential run raises, not the first to fail in time (joblib's own backends)."""
+    import joblib
+
+    calls = [joblib.delayed(_fails_later_the_earlier_it_comes)(i, 6) for i in range(6)]
+    with pytest.raises(ValueError, match="call 0 failed"):
+        list(joblib.Parallel(return_as=return_as)(calls))  # plainly: sequential
+    for _ in range(2):
+        with scaleml.backend(workers), pytest.raises(ValueError, match="call 0 failed"):
+            list(joblib.Parallel(return_as=return_as)(calls))
+
+
+def test_errors_in_order_inside_nested_and_concurrent_calls(workers):
+    """Each Parallel call orders its own errors: calls nested in batches, and calls made
+    from two threads at once on one backend, raise what they raise sequentially.
+
+    On ``local`` the two threads take turns: loky's pool is one per process and joblib
+    stops it when a call fails, so failing calls at once from two threads break each
+    other on joblib's loky plainly too."""
+    import concurrent.futures
+
+    import joblib
+
+    def nested(start):
+        return joblib.Parallel()(joblib.delayed(_nested_call)(i) for i in range(start, start + 4))
+
+    def failing(tag):
+        calls = [joblib.delayed(_fails_later_the_earlier_it_comes)(i, 6, tag) for i in range(6)]
+        try:
+            joblib.Parallel()(calls)
+        except ValueError as exc:
+            return str(exc)
+
+    def both(tag):
+        return nested(10 * len(tag)), failing(tag)
+
+    def both_scaled(tag):
+        with scaleml.backend(workers):  # a block is per thread
+            return both(tag)
+
+    plainly = [both(tag) for tag in ("a", "bb")]
+    assert plainly[0][1] == "acall 0 failed"
+    with concurrent.futures.ThreadPoolExecutor(2 if workers.name == "dask" else 1) as threads:
+        scaled = list(threads.map(both_scaled, ("a", "bb")))
+    assert scaled == plainly
+
+
+def test_many_batches_that_cannot_be_sent_raise_once(workers):
+    """Three thousand calls whose argument cannot be pickled: the first one's error, not
+    a recursion through joblib's dispatch nor a wait."""
+    import threading
+
+    import joblib
+
+    lock = threading.Lock()  # not picklable
+    with scaleml.backend(workers), pytest.raises(Exception) as raised:
+        joblib.Parallel()(joblib.delayed(id)(lock) for _ in range(3000))
+    assert not isinstance(raised.value, RecursionError)
+    assert "lock" in (str(raised.value) + str(raised.value.__cause__)).lower()
+
+
 def test_what_cannot_be_sent_is_named(workers, data):
     X, y = data
     search = GridSearchCV(_WithHandle(_Handle()), {"handle": [_Handle()]}, cv=2)

@@ -19,6 +19,12 @@ are compared with scikit-learn's (inertia, explained variance).
 
     python bench/out_of_core/kmeans_pca.py                 # 500k x 20 and 1M x 20, both workloads
     python bench/out_of_core/kmeans_pca.py --scale         # and 5M x 20 (PCA also 5M x 50)
+    python bench/out_of_core/kmeans_pca.py --files --no-dask-ml --sizes 500000x20 --scale  # and Parquet files
+
+``--files`` adds the variant ``scaleml-files``: the same rows written as Parquet files
+(files of ``--rows-per-chunk`` rows, row groups of a quarter of that) and fitted from
+the folder's path, never loaded whole; its peak RSS against the rows shows whether
+memory stays flat as the data grow (the files are written by the parent, not counted).
     python bench/out_of_core/kmeans_pca.py --sizes 20000x20 --rounds 1 --no-save   # a smoke run
 
 Writes bench/results/kmeans-pca.json (unless --no-save) and prints a table.
@@ -79,17 +85,34 @@ def _result(workload: str, model) -> dict:
     return {"explained_variance": [float(v) for v in model.explained_variance_]}
 
 
+def _fit_files(workload: str, folder: str):
+    """scaleml's fit on the Parquet files in ``folder``, read block by block."""
+    from scaleml.cluster import KMeans
+    from scaleml.decomposition import PCA
+
+    model = KMeans(8, n_init=1, random_state=0) if workload == "kmeans" else PCA(5)
+    return lambda: model.fit(folder)
+
+
 def run_one(workload: str, variant: str, path: str, rows_per_chunk: int) -> dict:
     """Load, prepare, then time one fit: wall and CPU seconds, peak RSS (MiB), the result."""
+    if variant == "scaleml-files":
+        return _timed(workload, _fit_files(workload, str(Path(path).with_suffix("") / "small")),
+                      _fit_files(workload, str(Path(path).with_suffix("") / "all")))
+    X = np.load(path)
+    # A fit on a few rows first, untimed: imports and first-call costs are not what is compared.
+    small = min(len(X), 4 * max(1_000, rows_per_chunk // 100))
+    warm_up = _fit(workload, variant, X[:small].copy(), max(1, small // 4))
+    return _timed(workload, warm_up, _fit(workload, variant, X, rows_per_chunk))
+
+
+def _timed(workload: str, warm_up, fit) -> dict:
+    """``warm_up()`` untimed, then ``fit()`` timed, with the process's peak RSS."""
     import resource
 
     import psutil
 
-    X = np.load(path)
-    # A fit on a few rows first, untimed: imports and first-call costs are not what is compared.
-    small = min(len(X), 4 * max(1_000, rows_per_chunk // 100))
-    _fit(workload, variant, X[:small].copy(), max(1, small // 4))()
-    fit = _fit(workload, variant, X, rows_per_chunk)
+    warm_up()
     before = psutil.Process().memory_info().rss
     cpu, wall = time.process_time(), time.perf_counter()
     model = fit()
@@ -117,6 +140,28 @@ def make_data(workload: str, rows: int, features: int, folder: Path) -> str:
     return str(path)
 
 
+def write_files(path: str, rows_per_chunk: int) -> None:
+    """The rows of ``path`` (.npy) as Parquet files beside it: ``all/`` (files of
+    ``rows_per_chunk`` rows) and ``small/`` (the first file's first rows, the warm-up)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = Path(path).with_suffix("")
+    if (folder / "all").exists():
+        return
+    X = np.load(path, mmap_mode="r")
+    names = [f"f{j}" for j in range(X.shape[1])]
+    (folder / "all").mkdir(parents=True)
+    (folder / "small").mkdir()
+    for number, start in enumerate(range(0, len(X), rows_per_chunk)):
+        block = np.ascontiguousarray(X[start:start + rows_per_chunk])
+        table = pa.table({name: block[:, j] for j, name in enumerate(names)})
+        pq.write_table(table, folder / "all" / f"part-{number:04d}.parquet", row_group_size=max(1, rows_per_chunk // 4))
+        if number == 0:
+            small = min(len(block), 4 * max(1_000, rows_per_chunk // 100))
+            pq.write_table(table.slice(0, small), folder / "small" / "part-0000.parquet")
+
+
 def _spawn(workload: str, variant: str, path: str, rows_per_chunk: int) -> dict:
     command = [sys.executable, __file__, "--one", workload, variant, path, str(rows_per_chunk)]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -135,7 +180,7 @@ def measure(workload: str, path: str, variants: list[str], rounds: int, rows_per
             result = _spawn(workload, variant, path, rows_per_chunk)
             if round_:
                 runs[variant].append(result)
-            print(f"  round {round_}{' (warm-up)' if not round_ else ''}: {variant:<8} "
+            print(f"  round {round_}{' (warm-up)' if not round_ else ''}: {variant:<13} "
                   f"{result['wall_s']:.3f} s wall, {result['cpu_s']:.3f} s CPU", flush=True)
     return runs
 
@@ -182,6 +227,7 @@ def main() -> None:
     parser.add_argument("--rows-per-chunk", type=int, default=100_000)
     parser.add_argument("--no-dask-ml", action="store_true", help="leave dask-ml out (it is slow at 5M rows)")
     parser.add_argument("--out", default=str(RESULTS / "kmeans-pca.json"))
+    parser.add_argument("--files", action="store_true", help="also scaleml on Parquet files (variant scaleml-files)")
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--one", nargs=4, metavar=("WORKLOAD", "VARIANT", "PATH", "ROWS_PER_CHUNK"),
                         help=argparse.SUPPRESS)
@@ -203,6 +249,8 @@ def _variants() -> list[str]:
 
 def run_all(args) -> None:
     variants = ["sklearn", "scaleml"] if args.no_dask_ml else _variants()
+    if args.files:
+        variants.append("scaleml-files")
     cases = [(w, rows, features) for rows, features in _sizes(args) for w in args.workloads]
     if args.scale and "pca" in args.workloads:
         cases.append(("pca", 5_000_000, 50))
@@ -212,6 +260,8 @@ def run_all(args) -> None:
             name = f"{workload} {rows}x{features}"
             print(f"{name}: {', '.join(variants)}", flush=True)
             path = make_data(workload, rows, features, Path(folder))
+            if "scaleml-files" in variants:
+                write_files(path, args.rows_per_chunk)
             runs = measure(workload, path, variants, args.rounds, args.rows_per_chunk)
             report[name] = {"summary": summarize(workload, runs), "runs": runs}
     _print_table(report)
@@ -225,12 +275,12 @@ def run_all(args) -> None:
 
 
 def _print_table(report: dict) -> None:
-    print(f"\n{'case':<22} {'variant':<8} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'x sklearn':>10} "
+    print(f"\n{'case':<22} {'variant':<13} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'x sklearn':>10} "
           f"{'interval':>15} {'agreement':>10}")
     for name, case in report.items():
         for variant, s in case["summary"].items():
             low, high = s["wall_over_sklearn_interval"]
-            print(f"{name:<22} {variant:<8} {s['wall_s']:>8.3f} {s['cpu_s']:>8.3f} {s['peak_rss_mib']:>9.0f} "
+            print(f"{name:<22} {variant:<13} {s['wall_s']:>8.3f} {s['cpu_s']:>8.3f} {s['peak_rss_mib']:>9.0f} "
                   f"{s['wall_over_sklearn']:>10.2f} {f'{low:.2f}-{high:.2f}':>15} {s['agreement']:>10.4g}")
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import joblib
 from joblib.parallel import LokyBackend
 
+from ._errors_in_order import ErrorsInInputOrder
 from ._journal_joblib import JournalingBatches
 from ._worker_say import Telling, caller_filters, replay_raised, told
 
@@ -64,9 +65,16 @@ def register() -> None:
     _register()
 
 
-class JournalingLokyBackend(JournalingBatches, TellingLokyBackend):
+class JournalingLokyBackend(JournalingBatches, ErrorsInInputOrder, TellingLokyBackend):
     """What is registered as joblib's "loky": the resume journal of the caller's
-    ``resume=`` block first (it sees joblib's own batches), then the telling."""
+    ``resume=`` block first (it sees joblib's own batches), then errors raised in input
+    order, then the telling. Outside a :func:`forwarding` block, joblib's own."""
+
+    def orders_errors(self) -> bool:
+        return self._filters is not None
+
+    def batch_failed(self, out: Any) -> bool:
+        return out.cancelled() or out.exception() is not None
 
 
 def _register() -> None:

@@ -23,6 +23,7 @@ from joblib.parallel import ParallelBackendBase
 
 from ..._progress import Progress
 from ...exceptions import ClusterConnectionError
+from .._errors_in_order import ErrorsInInputOrder
 from .._journal_joblib import JournalingBatches
 from .._worker_say import caller_filters, replay
 from ._broadcast import BroadcastCache
@@ -458,7 +459,11 @@ class _DaskJoblib(ParallelBackendBase):
             self.client.cancel(futures)
 
 
-class DaskJoblibBackend(JournalingBatches, _DaskJoblib):
+class DaskJoblibBackend(JournalingBatches, ErrorsInInputOrder, _DaskJoblib):
     """:class:`_DaskJoblib` with the resume journal of the caller's ``resume=`` block
-    (:mod:`.._journal_joblib`; nothing changes without one). The journal comes first in
-    the method order, so that it sees joblib's own batches before they are packed."""
+    (:mod:`.._journal_joblib`; nothing changes without one) and errors raised in input
+    order (:mod:`.._errors_in_order`). The journal comes first in the method order, so
+    that it sees joblib's own batches before they are packed."""
+
+    def batch_failed(self, out: _Part) -> bool:
+        return isinstance(out.outcome, (_Raised, BaseException))

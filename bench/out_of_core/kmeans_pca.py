@@ -8,9 +8,10 @@ clock starts; scikit-learn's the same rows as one NumPy array.
 
 Every run is a subprocess of its own (the data loaded from a cached ``.npy``, a fit on
 a few rows to pay imports and first calls, the data made a persisted Dask array for
-scaleml and dask-ml, then the fit alone timed), so peak
-RSS is the run's own; wall and CPU seconds (every thread of the run) are measured
-around the fit. Rounds interleave the variants in a balanced order
+scaleml and dask-ml, then the fit alone timed), so peak RSS is the run's own (the
+kernel's high-water mark, ``peak MiB``, and the fit's growth over the memory resident
+just before it, ``fit +MiB``); wall and CPU seconds (every thread of the run) are
+measured around the fit. Rounds interleave the variants in a balanced order
 (``scaleml.bench.order.balanced``: what ran just before a run matters on a small
 machine); round 0 warms the page cache and is not counted; medians of the rest,
 and the bootstrap interval of scikit-learn's median over each variant's
@@ -107,19 +108,23 @@ def run_one(workload: str, variant: str, path: str, rows_per_chunk: int) -> dict
 
 
 def _timed(workload: str, warm_up, fit) -> dict:
-    """``warm_up()`` untimed, then ``fit()`` timed, with the process's peak RSS."""
-    import resource
+    """``warm_up()`` untimed, then ``fit()`` timed, with the process's peak RSS.
 
-    import psutil
+    The peak is the kernel's high-water mark of this process (``VmHWM``, which starts
+    afresh at ``exec``; ``ru_maxrss`` would carry the parent's peak across it):
+    loading and the warm-up up to the fit, then the fit's own growth on top of the
+    resident memory just before it (``scaleml.bench.memory.peak_growth``).
+    """
+    from scaleml.bench.memory import peak_growth, resident
 
     warm_up()
-    before = psutil.Process().memory_info().rss
+    before, peak_before = resident()
     cpu, wall = time.process_time(), time.perf_counter()
-    model = fit()
+    model, growth = peak_growth(fit)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = max(peak_before, before + growth)
     return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mib": peak / 2**20, "rss_before_fit_mib": before / 2**20,
-            **_result(workload, model)}
+            "fit_growth_mib": growth / 2**20, **_result(workload, model)}
 
 
 # -- the parent: data, interleaved rounds, summary --------------------------------------------------------------
@@ -197,6 +202,7 @@ def summarize(workload: str, runs: dict[str, list[dict]]) -> dict:
         summary[variant] = {
             "wall_s": statistics.median(walls), "cpu_s": statistics.median(r["cpu_s"] for r in results),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
+            "fit_growth_mib": max(r["fit_growth_mib"] for r in results),
             "wall_over_sklearn": statistics.median(walls) / statistics.median(r["wall_s"] for r in reference),
             "wall_over_sklearn_interval": [low, high], "agreement": _agreement(workload, results[-1], reference[-1]),
         }
@@ -275,13 +281,13 @@ def run_all(args) -> None:
 
 
 def _print_table(report: dict) -> None:
-    print(f"\n{'case':<22} {'variant':<13} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'x sklearn':>10} "
+    print(f"\n{'case':<22} {'variant':<13} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'fit +MiB':>9} {'x sklearn':>10} "
           f"{'interval':>15} {'agreement':>10}")
     for name, case in report.items():
         for variant, s in case["summary"].items():
             low, high = s["wall_over_sklearn_interval"]
             print(f"{name:<22} {variant:<13} {s['wall_s']:>8.3f} {s['cpu_s']:>8.3f} {s['peak_rss_mib']:>9.0f} "
-                  f"{s['wall_over_sklearn']:>10.2f} {f'{low:.2f}-{high:.2f}':>15} {s['agreement']:>10.4g}")
+                  f"{s['fit_growth_mib']:>9.0f} {s['wall_over_sklearn']:>10.2f} {f'{low:.2f}-{high:.2f}':>15} {s['agreement']:>10.4g}")
 
 
 if __name__ == "__main__":

@@ -103,6 +103,13 @@ def _status_bytes(field: str) -> int:
     raise OSError(f"/proc/self/status has no {field}")
 
 
+def resident() -> tuple[int, int]:
+    """This process's resident bytes now and its high-water mark since it started
+    (``VmRSS``, ``VmHWM``; Linux). Unlike ``ru_maxrss``, the mark starts afresh at
+    ``exec``, so a child started by a large parent does not inherit the parent's peak."""
+    return _status_bytes("VmRSS"), _status_bytes("VmHWM")
+
+
 def peak_growth(fit: Any) -> tuple[Any, int]:
     """Run ``fit()`` in this process and return ``(its result, peak RSS growth in bytes)``.
 

@@ -250,3 +250,37 @@ def test_one_run_says_it_has_no_interval():
     assert "2.00x (one run: no interval)" in format_table(run)
     assert "faster" not in format_table(run) and "[" not in chart_labels(run)[1]
     assert chart_labels(run)[1].endswith("2.00x (one run: no interval)")
+
+
+def test_a_child_does_not_inherit_its_parents_peak():
+    """``resident()`` reads the child's own high-water mark: a child started by a parent
+    holding 400 MiB reports far less (``ru_maxrss`` would report the parent's)."""
+    import subprocess
+    import sys
+
+    held = np.ones(400 * 2**20 // 8)  # resident in this process
+    code = "from scaleml.bench.memory import resident; print(resident()[1])"
+    child_peak = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert held.sum() > 0
+    assert child_peak < 300 * 2**20
+
+
+def test_kmeans_pca_bench_runs_on_arrays_and_files(tmp_path):
+    """The KMeans/PCA benchmark's smallest run, every variant but dask-ml: same results
+    from the persisted array and from the Parquet files, and a peak for each."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "out_of_core" / "kmeans_pca.py"
+    out = tmp_path / "kmeans-pca.json"
+    subprocess.run([sys.executable, str(script), "--sizes", "20000x5", "--rounds", "1", "--files", "--no-dask-ml",
+                    "--rows-per-chunk", "5000", "--out", str(out)], check=True, capture_output=True, timeout=600)
+    cases = json.loads(out.read_text())["cases"]
+    assert set(cases) == {"kmeans 20000x5", "pca 20000x5"}
+    for case in cases.values():
+        summary = case["summary"]
+        assert set(summary) == {"sklearn", "scaleml", "scaleml-files"}
+        assert all(s["peak_rss_mib"] > 50 for s in summary.values())
+    assert cases["kmeans 20000x5"]["summary"]["scaleml-files"]["agreement"] == pytest.approx(
+        cases["kmeans 20000x5"]["summary"]["scaleml"]["agreement"], rel=1e-6)
+    assert cases["pca 20000x5"]["summary"]["scaleml-files"]["agreement"] < 1e-8

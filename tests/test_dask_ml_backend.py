@@ -318,3 +318,37 @@ def test_loading_whole_is_decided_on_its_peak_before_reading(parquet_dir):
     fitted = Scaled(PCA(2), backend="dask-ml", max_in_memory_bytes=3 * as_float64).fit(str(parquet_dir), "label")
     assert fitted.plan_[0].route is Route.LOADED
     assert_allclose(np.abs(fitted.estimator_.components_), np.abs(PCA(2).fit(X).components_), atol=1e-8)
+
+
+def _by_name_pipe():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    columns = ColumnTransformer([("num", StandardScaler(), ["a", "b"]), ("cat", OneHotEncoder(), ["colour"])])
+    return make_pipeline(columns, LogisticRegression())
+
+
+@pytest.mark.parametrize(
+    "target, match",
+    [
+        (lambda frame, pdf: frame[["label"]], r"a DataFrame of 1 column.*df\['label'\], not df\[\['label'\]\]"),
+        (lambda frame, pdf: pdf["label"], r"y \(pandas.Series\) is in memory while X is lazy.*df\[features\], df\['label'\]"),
+        (lambda frame, pdf: frame["label"].repartition(npartitions=2), r"4 partitions\) and y \(2 partitions\).*fit\(df, 'label'\)"),
+    ],
+    ids=["one-column-frame", "pandas-target", "repartitioned"],
+)
+def test_a_target_that_cannot_pair_with_a_dask_frame_says_the_fix(target, match):
+    """A Dask DataFrame X with columns picked by name: each wrong target names what it is
+    and the form that works; the form it names works."""
+    import dask.dataframe as dd
+
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame({"a": rng.standard_normal(400), "b": rng.standard_normal(400),
+                        "colour": rng.choice(["red", "blue"], 400), "label": rng.integers(0, 2, 400)})
+    frame = dd.from_pandas(pdf, npartitions=4)
+    features = ["a", "b", "colour"]
+    with pytest.raises(DataError, match=match):
+        Scaled(_by_name_pipe(), backend="dask-ml").fit(frame[features], target(frame, pdf))
+    by_columns = Scaled(_by_name_pipe(), backend="dask-ml").fit(frame[features], frame["label"])
+    by_name = Scaled(_by_name_pipe(), backend="dask-ml").fit(frame, "label")
+    assert_allclose(by_columns.predict_proba(pdf[features]), by_name.predict_proba(pdf[features]))

@@ -129,11 +129,7 @@ class Blocks:
         elif isinstance(y, (dd.Series, da.Array)):
             return cls._from_frame_and_target(X, y, client, frames)
         elif y is not None:
-            raise DataError(
-                f"With a Dask DataFrame or a path, y must be the name of the target column "
-                f"(e.g. fit('data/*.parquet', y='label')), or a Dask Series/array with X's rows; "
-                f"got {type(y).__name__}."
-            )
+            raise DataError(_target_not_lazy(y))
         parts = [dask.delayed(frame_part_to_xy)(p, y_column, frames) for p in X.to_delayed()]
         return cls(
             parts, lazy=True, description=f"Dask DataFrame, {X.npartitions} partitions",
@@ -158,9 +154,11 @@ class Blocks:
         if y.ndim != 1 or len(y_parts) != len(x_parts):
             if frames:
                 raise DataError(
-                    "X (a Dask DataFrame) and y are partitioned differently, and the first step selects "
-                    "columns by name, so X cannot become an array to re-block. Take X and y from one "
-                    "DataFrame (X, y = df[features], df['label']), or name the target column."
+                    f"X (a Dask DataFrame of {len(x_parts)} partitions) and y ({_partitions(y, y_parts)}) are "
+                    "partitioned differently, and the first step selects columns by name, so X cannot become "
+                    "an array to re-block. Take X and y from one DataFrame without repartitioning either "
+                    "(X, y = df[features], df['label']), or pass the whole DataFrame and the target column's "
+                    "name (fit(df, 'label'))."
                 )
             return cls._from_array(X.to_dask_array(), y, client)
         parts = [dask.delayed(frame_and_target)(xp, yp, frames) for xp, yp in zip(x_parts, y_parts)]
@@ -455,3 +453,23 @@ def stream(parts: list[Any], window: int = 1, client: Any = None) -> Iterator[tu
 def _mib(nbytes: float | None) -> str:
     return "unknown size" if nbytes is None or math.isnan(nbytes) else f"{nbytes / 2**20:.0f} MiB"
 
+
+def _target_not_lazy(y: Any) -> str:
+    """The error for a target that cannot pair with a Dask DataFrame's rows, with the fix."""
+    kind = f"{type(y).__module__.split('.')[0]}.{type(y).__name__}"
+    if getattr(y, "ndim", 1) == 2 and hasattr(y, "columns"):
+        fix = (f"y is a DataFrame of {len(y.columns)} column(s) ({kind}); pass the target as one column, "
+               "a Series: df['label'], not df[['label']].")
+    elif not hasattr(y, "dask"):
+        fix = (f"y ({kind}) is in memory while X is lazy, so their rows cannot be paired block by block. "
+               "Take y from the same Dask DataFrame as X (X, y = df[features], df['label']).")
+    else:
+        fix = f"got {kind}."
+    return ("With a Dask DataFrame or a path, y must be the name of the target column "
+            "(fit(df, 'label'), fit('data/*.parquet', y='label')), or a Dask Series/array with X's rows: " + fix)
+
+
+def _partitions(y: Any, parts: list) -> str:
+    if getattr(y, "ndim", 1) != 1:
+        return f"{y.ndim}-d: pass one column, df['label'], not df[['label']]"
+    return f"{len(parts)} partitions"

@@ -7,6 +7,7 @@ The whole run (five test files, three ways) is `make sklearn-suite`
 reporting through scikit-learn's callbacks (test_search_callbacks_with_partial_fit_failures),
 an exception that pickle cannot rebuild (test_passed_unrequested_metadata), verbose lines
 and warnings from the workers (test_search_cv_verbose_3, test_cross_val_score_failing_scorer),
+the first error in input order when several fits fail (test_learning_curve_params),
 plain searches, cross-validation, RFECV and permutation importance with n_jobs, and
 expected failures of each kind, which must still fail (xfail strict).
 """
@@ -46,6 +47,7 @@ SELECTED = [
     "test_passed_unrequested_metadata",  # an exception with keyword-only arguments comes back whole
     "test_learning_curve_incremental_learning",
     "test_cross_val_score_failing_scorer",  # a UserWarning raised in the workers reaches pytest.warns
+    "test_learning_curve_params",  # several fits fail: the first in input order is raised
     # test_rfe
     "test_rfe_cv_n_jobs",
     "test_rfecv_std_and_mean",

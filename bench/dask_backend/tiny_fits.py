@@ -17,12 +17,17 @@ right after loky's); medians of the rounds.
     python bench/dask_backend/tiny_fits.py --rounds 3
     python bench/dask_backend/tiny_fits.py --rounds 1 --backends "local n_jobs=-1,dask"   # two of the three
     python bench/dask_backend/tiny_fits.py --rounds 6 --telling-cost   # what workers_say costs
+    python bench/dask_backend/tiny_fits.py --rounds 3 --ordering-cost  # what errors in input order cost
 
 ``--telling-cost`` runs ``local n_jobs=-1`` and ``dask`` each twice, as they are and with
 ``workers_say=False`` (their workers' warnings and output left where they were said, as
 joblib does), the four arms interleaved round by round on the same cluster and loky pool,
 and prints what telling costs on the total: the median of the per-round totals, told
 over quiet, with its bootstrap interval (``scaleml.bench.stats.ratio_interval``).
+
+``--ordering-cost`` does the same with the backends' errors-in-input-order switched off
+(``scaleml.backends._errors_in_order``, patched for that arm only): what handing failed
+batches over in input order costs calls that do not fail.
 
 Writes bench/results/tiny-fits.json and prints a table.
 """
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -154,24 +160,46 @@ WORKLOADS = [svc_grid_iris, svc_grid_digits, repeated_cv_grid, permutation_test,
 
 QUIET_LOCAL = "local n_jobs=-1 workers_say=False"
 QUIET_DASK = "dask workers_say=False"
+UNORDERED_LOCAL = "local n_jobs=-1 unordered"
+UNORDERED_DASK = "dask unordered"
 
 
-def _telling_cost(times: dict, contexts: dict) -> dict:
-    """Told over quiet on the per-round totals, for each backend run both ways."""
+def _switch_cost(times: dict, contexts: dict, arms: tuple, names: tuple) -> dict:
+    """On the per-round totals, each backend with a feature over the same without it.
+
+    ``arms``: pairs of context labels (with, without); ``names``: the two words for the
+    ratio's key and the printed line (``("told", "quiet")``).
+    """
     from scaleml.bench.stats import ratio_interval
 
     cost = {}
-    for told, quiet in (("local n_jobs=-1", QUIET_LOCAL), ("dask", QUIET_DASK)):
-        if told in contexts and quiet in contexts:
+    with_, without = names
+    for on, off in arms:
+        if on in contexts and off in contexts:
             rounds = [[sum(by[arm][r] for by in times.values()) for r in range(len(next(iter(times.values()))[arm]))]
-                      for arm in (told, quiet)]
+                      for arm in (on, off)]
             ratio = statistics.median(rounds[0]) / statistics.median(rounds[1])
             low, high = ratio_interval(rounds[0], rounds[1])
-            cost[told] = {"told_over_quiet": ratio, "interval": [low, high], "told_totals": rounds[0],
-                          "quiet_totals": rounds[1]}
-            print(f"telling on {told}: total {ratio:.3f}x quiet (interval {low:.3f}-{high:.3f}, "
+            cost[on] = {f"{with_}_over_{without}": ratio, "interval": [low, high], f"{with_}_totals": rounds[0],
+                        f"{without}_totals": rounds[1]}
+            print(f"{with_} on {on}: total {ratio:.3f}x {without} (interval {low:.3f}-{high:.3f}, "
                   f"{len(rounds[0])} rounds)")
     return cost
+
+
+@contextmanager
+def _unordered(context):
+    """``context()`` with the errors-in-input-order wrapping switched off (no call found to
+    order, so every callback goes to joblib unwrapped)."""
+    from scaleml.backends import _errors_in_order
+
+    original = _errors_in_order._call_of
+    _errors_in_order._call_of = lambda callback: None
+    try:
+        with context():
+            yield
+    finally:
+        _errors_in_order._call_of = original
 
 
 def main() -> None:
@@ -182,11 +210,16 @@ def main() -> None:
                         help="comma-separated labels of the backends to run (default: all three)")
     parser.add_argument("--telling-cost", action="store_true",
                         help="local n_jobs=-1 and dask with and without workers_say (writes tiny-fits-telling.json)")
+    parser.add_argument("--ordering-cost", action="store_true",
+                        help="local n_jobs=-1 and dask with and without errors in input order "
+                             "(writes tiny-fits-ordering.json)")
     args = parser.parse_args()
-    if args.telling_cost:
-        args.backends = f"local n_jobs=-1,{QUIET_LOCAL},dask,{QUIET_DASK}"
-        if args.out == parser.get_default("out"):
-            args.out = str(HERE.parent / "results" / "tiny-fits-telling.json")
+    for switch, arms, name in ((args.telling_cost, (QUIET_LOCAL, QUIET_DASK), "telling"),
+                               (args.ordering_cost, (UNORDERED_LOCAL, UNORDERED_DASK), "ordering")):
+        if switch:
+            args.backends = f"local n_jobs=-1,{arms[0]},dask,{arms[1]}"
+            if args.out == parser.get_default("out"):
+                args.out = str(HERE.parent / "results" / f"tiny-fits-{name}.json")
 
     import joblib
 
@@ -202,6 +235,8 @@ def main() -> None:
         QUIET_LOCAL: lambda: scaleml.backend("local", n_jobs=-1, workers_say=False),
         "dask": lambda: scaleml.backend(dask_backend),
         QUIET_DASK: lambda: scaleml.backend(quiet_dask),
+        UNORDERED_LOCAL: lambda: _unordered(lambda: scaleml.backend("local", n_jobs=-1)),
+        UNORDERED_DASK: lambda: _unordered(lambda: scaleml.backend(dask_backend)),
         "joblib's dask backend": lambda: joblib.parallel_config(backend="dask", client=client),
     }
     contexts = {label: contexts[label] for label in args.backends.split(",")}
@@ -234,10 +269,14 @@ def main() -> None:
     totals = {b: sum(summary[n][b] for n in summary) for b in contexts}
     print(f"{'total':<32} " + " ".join(f"{totals[b]:>22.3f}" for b in contexts)
           + f" {totals['dask'] / totals['local n_jobs=-1']:>13.2f}")
-    telling = _telling_cost(times, contexts)
+    telling = _switch_cost(times, contexts, (("local n_jobs=-1", QUIET_LOCAL), ("dask", QUIET_DASK)),
+                           ("told", "quiet"))
+    ordering = _switch_cost(times, contexts, (("local n_jobs=-1", UNORDERED_LOCAL), ("dask", UNORDERED_DASK)),
+                            ("ordered", "unordered"))
     write_json(args.out, {"provenance": machine.provenance(machine.script_command(__file__)),
                           "rounds": args.rounds, "summary": summary, "totals": totals, "times": times,
-                          "results": results, **({"telling_cost": telling} if telling else {})})
+                          "results": results, **({"telling_cost": telling} if telling else {}),
+                          **({"ordering_cost": ordering} if ordering else {})})
     print(f"wrote {args.out}")
     quiet_dask.stop()
     dask_backend.stop()

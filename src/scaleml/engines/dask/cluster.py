@@ -4,7 +4,8 @@ A backend asks :data:`CONNECTIONS` for a connection matching its options when it
 starts and gives it back when it stops. The owner is the one place that opens
 clients and starts managed ``LocalCluster`` s: a LocalCluster takes seconds to
 start, so it is kept for the next backend that asks for the same one and closed
-at exit (or by :func:`close_all`). Imports dask only when a connection is made.
+at exit (or by :func:`close_all`). Imports dask only when a connection is made. Where
+an address comes from and whether it can be one is ``_addresses.py``'s.
 
 Which cluster the current work uses (the active backend's, else the user's default
 client) is ``current.py``'s.
@@ -15,17 +16,24 @@ from __future__ import annotations
 import atexit
 import os
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ...exceptions import ClusterConnectionError, InvalidParameterError
+from ...exceptions import ClusterConnectionError
+from ._addresses import (  # noqa: F401 - TLS_FILES, address_problem, in_dask_worker, split_address: read through this module elsewhere
+    ENV_ADDRESS,
+    TLS_FILES,
+    address_problem,
+    check_address,
+    dask_config_address,
+    in_dask_worker,
+    security_for,
+    split_address,
+)
 
-ENV_ADDRESS = "SCALEML_DASK_ADDRESS"
-TLS_FILES = ("tls_ca_file", "tls_client_cert", "tls_client_key")  # security keys that name files
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ class ClusterSpec:
         from_env = os.environ.get(ENV_ADDRESS, "").strip()
         if from_env:
             return from_env, f"the {ENV_ADDRESS} environment variable"
-        from_dask = _dask_config_address()
+        from_dask = dask_config_address()
         if from_dask:
             return from_dask, "Dask's scheduler-address config (DASK_SCHEDULER_ADDRESS or ~/.config/dask)"
         return None, "SCALEML_DASK_ADDRESS and Dask's scheduler-address are unset"
@@ -121,23 +129,6 @@ class ClusterSpec:
             return f"the Dask scheduler at {key[1]}{source}"
         _, workers, threads, _ = key
         return f"a LocalCluster of {workers} worker process{'es' if workers != 1 else ''} x {threads} thread{'s' if threads != 1 else ''}"
-
-
-def _dask_config_address() -> str | None:
-    """Dask's ``scheduler-address``: ``DASK_SCHEDULER_ADDRESS`` as it is now (Dask reads
-    its environment once, at import), else its config (``dask.config.set``, YAML files)."""
-    if in_dask_worker():
-        # Inside a task the work stays in that worker; worker processes often carry the
-        # variable (a Nanny's environment, Kubernetes pods), which names their own scheduler.
-        return None
-    from_env = os.environ.get("DASK_SCHEDULER_ADDRESS", "").strip()
-    if from_env:
-        return from_env
-    try:
-        import dask.config
-    except ImportError:  # without Dask installed there is no Dask config to honour
-        return None
-    return (dask.config.get("scheduler-address", None) or "").strip() or None
 
 
 class Connection:
@@ -246,75 +237,13 @@ def close_all(address: str | None = None) -> None:
     CONNECTIONS.close(address)
 
 
-def _security(security: Any, address: str) -> Any:
-    """A ``distributed.Security`` from an object, a dict of TLS file paths, or None."""
-    from distributed import Security
-
-    if security is None and address.startswith("tls://"):
-        raise ClusterConnectionError(
-            f"The scheduler address {address!r} uses TLS but no certificates were given. "
-            "Pass security={'tls_ca_file': ..., 'tls_client_cert': ..., 'tls_client_key': ...} "
-            "(or a distributed.Security)."
-        )
-    if security is None or isinstance(security, Security):
-        return security
-    if isinstance(security, dict):
-        for key in TLS_FILES:
-            path = security.get(key)
-            if isinstance(path, str) and not os.path.isfile(path):
-                raise ClusterConnectionError(
-                    f"The TLS file for security[{key!r}] does not exist: {path!r}. Fix the path in the "
-                    "backend's security option (or in the profile it came from); relative paths in a "
-                    "profile are read from the profile's folder."
-                )
-        return Security(require_encryption=True, **security)
-    raise InvalidParameterError(
-        f"The 'security' option must be a distributed.Security or a dict of TLS file paths. "
-        f"Got {type(security).__name__} instead."
-    )
-
-
-def split_address(address: str) -> tuple[str, str, str]:
-    """``(scheme, host, port)`` of a scheduler address (``tcp://[::1]:8786`` -> ``tcp``,
-    ``::1``, ``8786``); the scheme and the port are empty where the address has none."""
-    scheme, _, location = address.strip().rpartition("://")
-    host, colon, port = location.rpartition(":")
-    if not colon or not port.isdigit():  # no port: "scheduler", or an IPv6 host alone
-        host, port = location, ""
-    return scheme.lower(), host.strip("[]"), port
-
-
-def address_problem(address: str) -> str | None:
-    """Why ``address`` cannot be a Dask scheduler address, or None (schemes other than
-    tcp, tls, ws and wss, such as inproc:// and ucx://, are left to Dask)."""
-    scheme, host, port = split_address(address)
-    if scheme not in ("", "tcp", "tls", "ws", "wss") or (host and port):
-        return None
-    return "it needs a host and a port, as in 'tcp://scheduler:8786'"
-
-
-def _check_address(spec: ClusterSpec) -> None:
-    """Refuse, before Dask tries it, an address that names no port: Dask fails at once on
-    it, and our "could not reach within N s" would send the user looking at the network."""
-    address = spec.resolved_address
-    problem = address_problem(address)
-    if problem is None:
-        return
-    source = spec.address_and_source()[1]
-    raise ClusterConnectionError(
-        f"{address!r} (from {source}) is not a Dask scheduler address: {problem}. `dask scheduler` prints its "
-        "address when it starts (8786 is its default port); leave the address unset (there) to use a local "
-        "cluster."
-    )
-
-
 def _connect(spec: ClusterSpec) -> Connection:
     from distributed import Client
 
-    _check_address(spec)
+    check_address(spec.resolved_address, spec.address_and_source()[1])
     address = spec.resolved_address
     record = _running_record(spec)
-    security = _security(spec.security, address) if record is None else None
+    security = security_for(spec.security, address) if record is None else None
     try:
         client = Client(address, timeout=spec.timeout, security=security, set_as_default=False) \
             if record is None else open_client(spec.cluster, record, spec.timeout)
@@ -443,19 +372,6 @@ def workers_of(client: Any) -> dict[str, dict[str, Any]]:
     except TypeError:  # distributed before 2025.4: identity() lists every worker, and takes no count
         identity = client.sync(client.scheduler.identity)
     return dict(identity["workers"])
-
-
-def in_dask_worker() -> bool:
-    """Whether this code runs inside a task on a Dask worker (where no cluster may be started)."""
-    if "distributed" not in sys.modules:
-        return False
-    from distributed import get_worker
-
-    try:
-        get_worker()
-    except ValueError:
-        return False
-    return True
 
 
 # -- the cluster the active work may use ------------------------------------------------

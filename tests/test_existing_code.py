@@ -269,3 +269,47 @@ def test_a_magic_cell_shows_its_value_once_and_a_mistake_in_one_line(tmp_path):
                                 timeout=120, kernel_name="python3",
                                 resources={"metadata": {"path": str(tmp_path)}}).execute()
 
+
+
+WARNS_IN_FITS = textwrap.dedent("""
+    import warnings
+    import numpy as np
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.model_selection import cross_validate
+
+    class Warns(ClassifierMixin, BaseEstimator):
+        def fit(self, X, y):
+            warnings.warn("fitted on few rows", UserWarning)
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict(self, X):
+            return np.full(len(X), self.classes_[0])
+
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+    cross_validate(Warns(), X, y, cv=4, error_score="raise")
+    print("finished")
+""")
+
+
+@pytest.mark.parametrize("backend", [["-b", "local", "-o", "n_jobs=-1"], ["-b", "dask", "-o", "n_workers=2"]],
+                         ids=["local-n_jobs", "dask"])
+def test_exec_takes_warning_filters_as_python_does(backend, tmp_path):
+    """``scaleml exec -W`` as ``python -W``: a warning made an error in the workers' fits
+    fails the script as it does plainly; without the option it finishes."""
+    script = tmp_path / "warns.py"
+    script.write_text(WARNS_IN_FITS)
+    plain = _python("-W", "error::UserWarning", str(script))
+    told = _exec(*backend, "-W", "error::UserWarning", str(script))
+    assert plain.returncode == told.returncode == 1, told.stderr[-2000:]
+    assert "UserWarning: fitted on few rows" in plain.stderr and "UserWarning: fitted on few rows" in told.stderr
+    assert "finished" not in told.stdout
+    quiet = _exec(*backend, "-W", "ignore::UserWarning", str(script))
+    assert quiet.returncode == 0 and "finished" in quiet.stdout and "fitted on few rows" not in quiet.stderr
+
+
+def test_exec_refuses_a_warning_filter_it_cannot_pass_on(tmp_path):
+    script = tmp_path / "warns.py"
+    script.write_text(WARNS_IN_FITS)
+    done = _exec("-W", "error:a, b:UserWarning", str(script))
+    assert done.returncode == 2 and "python -W ... -m scaleml exec" in done.stderr

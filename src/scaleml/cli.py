@@ -137,15 +137,18 @@ def explain(steps: tuple[str, ...], backend: str | None, options: tuple[str, ...
 @click.option("-m", "module", default=None, metavar="MODULE", help="Run a module as `python -m MODULE` does.")
 @click.option("--resume", default=None, metavar="DIR",
               help="Keep each finished search/cross-validation unit in DIR; a rerun reads them back (backend option resume=).")
+@click.option("-W", "warning_options", multiple=True, metavar="ARG",
+              help="A warning filter, as python -W takes it (error, ignore::DeprecationWarning, ...); repeatable.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: str | None, resume: str | None,
-          args: tuple[str, ...]) -> None:
+          warning_options: tuple[str, ...], args: tuple[str, ...]) -> None:
     """Run an unchanged script (or -m module) with a backend active for all of it.
 
     \b
       scaleml exec --backend dask train.py --epochs 3
       scaleml exec -b local -o n_jobs=-1 -v -m mypackage.train
       scaleml exec -b dask --resume runs/search1 search.py
+      scaleml exec -b dask -W error::sklearn.exceptions.ConvergenceWarning train.py
 
     The script runs as __main__ with its own arguments and exit status. Inside it,
     n_jobs work (GridSearchCV, cross_validate, forests, ...) runs on the backend,
@@ -156,6 +159,8 @@ def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: 
 
     if module is None and not args:
         raise click.UsageError("Name a script to run (scaleml exec [OPTIONS] script.py [ARGS]) or -m MODULE.")
+    if warning_options:
+        _with_warning_options(warning_options)
     if module is None and args[0].startswith("-"):
         # Unknown options reach here as the script's name: ignore_unknown_options keeps the
         # script's own options (after its name) for the script.
@@ -178,6 +183,27 @@ def exec_(backend: str | None, options: tuple[str, ...], verbose: bool, module: 
     except KeyboardInterrupt as exc:  # the backend is closed by now
         _exit_as_python_does(exc)
     sys.exit(status)
+
+
+_WARNINGS_APPLIED = "SCALEML_EXEC_WARNINGS_APPLIED"
+
+
+def _with_warning_options(warning_options: tuple[str, ...]) -> None:
+    """Apply ``-W`` options as ``python -W`` does: Python reads them only as it starts, so
+    this process starts again with them in ``PYTHONWARNINGS`` (after any already there,
+    which they override, as -W does), and the same arguments; the new process goes on."""
+    if os.environ.get(_WARNINGS_APPLIED) == "1":
+        return
+    commas = [option for option in warning_options if "," in option]
+    if commas:
+        raise click.UsageError(f"-W {commas[0]!r}: a comma cannot be passed on here (PYTHONWARNINGS separates filters "
+                               "with commas). Run python -W ... -m scaleml exec ... instead.")
+    inherited = os.environ.get("PYTHONWARNINGS", "")
+    environment = {**os.environ, _WARNINGS_APPLIED: "1",
+                   "PYTHONWARNINGS": ",".join([*filter(None, [inherited]), *warning_options])}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
 
 
 def _exit_as_python_does(exc: KeyboardInterrupt) -> None:

@@ -52,7 +52,7 @@ NOT_RUN = {
     "scaleml calibrate --refine": "names the file of a bench run of minutes (its date in the name); --refine is "
                                   "tested on a real bench run in test_calibration_refine.py",
     "[project.entry-points": "packaging metadata, not code; entry-point plug-ins are tested in test_registry.py",
-    "make sklearn-suite": "scikit-learn's five test files three ways (an hour on 2 cores); test_sklearn_suite.py "
+    "make sklearn-suite": "scikit-learn's five test files three ways (tens of minutes on 2 cores); test_sklearn_suite.py "
                           "runs a bounded selection with the plugin in CI",
     "slurm-cpu": "names the reader's profile file and SLURM cluster; kind: slurm's dry run, cluster up, a "
                  "search, status and down run on a single-host SLURM in test_cluster_slurm.py",

@@ -334,8 +334,10 @@ def _by_name_pipe():
         (lambda frame, pdf: frame[["label"]], r"a DataFrame of 1 column.*df\['label'\], not df\[\['label'\]\]"),
         (lambda frame, pdf: pdf["label"], r"y \(pandas.Series\) is in memory while X is lazy.*df\[features\], df\['label'\]"),
         (lambda frame, pdf: frame["label"].repartition(npartitions=2), r"4 partitions\) and y \(2 partitions\).*fit\(df, 'label'\)"),
+        (lambda frame, pdf: pdf[["label"]], r"y \(pandas.DataFrame\) is in memory while X is lazy"),
+        (lambda frame, pdf: frame[["label"]].to_dask_array(lengths=True), r"a 2-d Dask array: pass a 1-d target"),
     ],
-    ids=["one-column-frame", "pandas-target", "repartitioned"],
+    ids=["one-column-frame", "pandas-target", "repartitioned", "pandas-frame", "2-d-array"],
 )
 def test_a_target_that_cannot_pair_with_a_dask_frame_says_the_fix(target, match):
     """A Dask DataFrame X with columns picked by name: each wrong target names what it is

@@ -223,6 +223,58 @@ def test_the_first_error_in_input_order_is_raised_as_plainly(workers, return_as)
             list(joblib.Parallel(return_as=return_as)(calls))
 
 
+def _slow_first_then_fails(i):
+    import time
+
+    if i == 0:
+        time.sleep(1.0)
+    raise ValueError(f"call {i} failed")
+
+
+def test_a_slow_first_error_wins_with_every_batch_sent_at_once(workers):
+    """``pre_dispatch="all"`` sends every batch before any returns: twenty quick failures
+    wait for the slow first one, which is raised, as sequentially."""
+    import joblib
+
+    calls = [joblib.delayed(_slow_first_then_fails)(i) for i in range(20)]
+    with scaleml.backend(workers), pytest.raises(ValueError, match="call 0 failed"):
+        joblib.Parallel(pre_dispatch="all")(calls)
+
+
+def _fails_at_2950(i, _argument=None):
+    if i == 2950:
+        raise ValueError(f"call {i} failed")
+    return i
+
+
+def test_an_earlier_error_wins_over_a_later_argument_that_cannot_be_sent(workers):
+    """On dask the calls at the end of the input go out as a few tasks: one that cannot be
+    sent must not hand its error to the earlier calls sent with it. (On local, loky sends
+    joblib's batches as they are, and a batch holding both calls fails as a whole.)"""
+    import threading
+
+    import joblib
+
+    if workers.name != "dask":
+        pytest.skip("loky cannot send part of a joblib batch")
+    lock = threading.Lock()  # not picklable
+    calls = [joblib.delayed(_fails_at_2950)(i, lock if i == 2995 else None) for i in range(3000)]
+    with pytest.raises(ValueError, match="call 2950 failed"):
+        joblib.Parallel(n_jobs=1)(calls)  # sequentially
+    with scaleml.backend(workers), pytest.raises(ValueError, match="call 2950 failed"):
+        joblib.Parallel()(calls)
+
+
+def test_errors_in_order_on_local_without_the_telling():
+    """``workers_say=False`` leaves the workers' words where they were said, not the order
+    of errors."""
+    import joblib
+
+    calls = [joblib.delayed(_fails_later_the_earlier_it_comes)(i, 6) for i in range(6)]
+    with scaleml.backend("local", n_jobs=-1, workers_say=False), pytest.raises(ValueError, match="call 0 failed"):
+        joblib.Parallel()(calls)
+
+
 def test_errors_in_order_inside_nested_and_concurrent_calls(workers):
     """Each Parallel call orders its own errors: calls nested in batches, and calls made
     from two threads at once on one backend, raise what they raise sequentially.

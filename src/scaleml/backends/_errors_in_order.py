@@ -88,20 +88,29 @@ class _InOrder:
         self._failed = failed
 
     def __call__(self, out: Any) -> None:
-        pending = self._call.finished(self._index, self, out, self._failed(out))
-        first_error = None
-        while pending:  # this batch, or held errors it lets through: one after another
-            releasing, releasing_out = pending.pop(0)
-            try:
-                releasing._callback(releasing_out)
-            except BaseException as exc:  # noqa: BLE001 - the batches after it still get theirs
-                first_error = first_error or exc
-            pending.extend(releasing._call.handed_over(releasing._index, releasing._failed(releasing_out)))
-        if first_error is not None:
-            raise first_error
+        _hand_over(self._call.finished(self._index, self, out, self._failed(out)))
+
+    def never_sent(self) -> None:
+        """The batch's ``submit`` raised: it will never finish; let go what waited for it."""
+        _hand_over(self._call.handed_over(self._index, True))
 
     def __getattr__(self, name: str) -> Any:  # joblib's own callback's attributes (its Parallel)
         return getattr(self._callback, name)
+
+
+def _hand_over(pending: list[tuple[_InOrder, Any]]) -> None:
+    """Call joblib's callbacks of ``pending`` one after another, with the held errors each
+    lets through; the first exception a callback raised is raised after all."""
+    first_error = None
+    while pending:
+        releasing, releasing_out = pending.pop(0)
+        try:
+            releasing._callback(releasing_out)
+        except BaseException as exc:  # noqa: BLE001 - the batches after it still get theirs
+            first_error = first_error or exc
+        pending.extend(releasing._call.handed_over(releasing._index, releasing._failed(releasing_out)))
+    if first_error is not None:
+        raise first_error
 
 
 def _call_of(callback: Any) -> _Call | None:
@@ -109,6 +118,10 @@ def _call_of(callback: Any) -> _Call | None:
     parallel = getattr(callback, "parallel", None)
     call_id = getattr(callback, "parallel_call_id", None)
     if parallel is None or call_id is None:
+        return None
+    if getattr(parallel, "timeout", None) is not None:
+        # joblib times out the first batch still pending: a held error would turn into
+        # its TimeoutError instead of raising. Such calls keep joblib's order.
         return None
     with _STATE_LOCK:
         call = getattr(parallel, _ATTRIBUTE, None)
@@ -137,8 +150,14 @@ class ErrorsInInputOrder:
         raise NotImplementedError
 
     def submit(self, func: Any, callback: Any = None) -> Any:
-        if callback is not None and self.orders_errors():
-            call = _call_of(callback)
-            if call is not None:
-                callback = _InOrder(callback, call, self.batch_failed)
-        return super().submit(func, callback)
+        call = _call_of(callback) if callback is not None and self.orders_errors() else None
+        if call is None:
+            return super().submit(func, callback)
+        ordered = _InOrder(callback, call, self.batch_failed)
+        try:
+            return super().submit(func, ordered)
+        except BaseException:
+            # Numbered but never sent: counted as handed over (failed), so that no later
+            # error waits for it; joblib raises this one from its dispatch.
+            ordered.never_sent()
+            raise

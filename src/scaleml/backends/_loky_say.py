@@ -26,7 +26,7 @@ from ._errors_in_order import ErrorsInInputOrder
 from ._journal_joblib import JournalingBatches
 from ._worker_say import Telling, caller_filters, replay_raised, told
 
-_STATE = threading.local()  # .depth: forwarding blocks open on this thread
+_STATE = threading.local()  # .depth: forwarding blocks open on this thread; .telling: those that tell
 _REGISTER_LOCK = threading.Lock()
 _registered = False
 
@@ -35,14 +35,17 @@ class TellingLokyBackend(LokyBackend):
     """``LokyBackend`` whose batches say in the caller what they said in the workers."""
 
     _filters: list | None = None  # set per Parallel call, in the thread that made it
+    _in_block = False  # the call was made inside a forwarding block (errors in input order)
 
     def start_call(self) -> None:
         super().start_call()
-        self._filters = caller_filters() if getattr(_STATE, "depth", 0) else None
+        self._in_block = bool(getattr(_STATE, "depth", 0))
+        self._filters = caller_filters() if getattr(_STATE, "telling", 0) else None
 
     def stop_call(self) -> None:
         super().stop_call()
         self._filters = None
+        self._in_block = False
 
     def submit(self, func: Any, callback: Any = None) -> Any:
         if self._filters is not None:
@@ -71,7 +74,7 @@ class JournalingLokyBackend(JournalingBatches, ErrorsInInputOrder, TellingLokyBa
     order, then the telling. Outside a :func:`forwarding` block, joblib's own."""
 
     def orders_errors(self) -> bool:
-        return self._filters is not None
+        return self._in_block
 
     def batch_failed(self, out: Any) -> bool:
         return out.cancelled() or out.exception() is not None
@@ -88,11 +91,14 @@ def _register() -> None:
 
 
 @contextmanager
-def forwarding() -> Iterator[None]:
-    """Within the block, loky batches started on this thread tell what they said."""
+def forwarding(telling: bool = True) -> Iterator[None]:
+    """Within the block, loky calls started on this thread raise their first error in
+    input order and, if ``telling``, their batches tell what they said."""
     _register()
     _STATE.depth = getattr(_STATE, "depth", 0) + 1
+    _STATE.telling = getattr(_STATE, "telling", 0) + int(telling)
     try:
         yield
     finally:
         _STATE.depth -= 1
+        _STATE.telling -= int(telling)

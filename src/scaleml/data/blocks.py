@@ -154,8 +154,8 @@ class Blocks:
         if y.ndim != 1 or len(y_parts) != len(x_parts):
             if frames:
                 raise DataError(
-                    f"X (a Dask DataFrame of {len(x_parts)} partitions) and y ({_partitions(y, y_parts)}) are "
-                    "partitioned differently, and the first step selects columns by name, so X cannot become "
+                    f"X (a Dask DataFrame of {len(x_parts)} partitions) and y ({_partitions(y, y_parts)}) do not "
+                    "pair block by block, and the first step selects columns by name, so X cannot become "
                     "an array to re-block. Take X and y from one DataFrame without repartitioning either "
                     "(X, y = df[features], df['label']), or pass the whole DataFrame and the target column's "
                     "name (fit(df, 'label'))."
@@ -457,12 +457,12 @@ def _mib(nbytes: float | None) -> str:
 def _target_not_lazy(y: Any) -> str:
     """The error for a target that cannot pair with a Dask DataFrame's rows, with the fix."""
     kind = f"{type(y).__module__.split('.')[0]}.{type(y).__name__}"
-    if getattr(y, "ndim", 1) == 2 and hasattr(y, "columns"):
-        fix = (f"y is a DataFrame of {len(y.columns)} column(s) ({kind}); pass the target as one column, "
-               "a Series: df['label'], not df[['label']].")
-    elif not hasattr(y, "dask"):
+    if not hasattr(y, "dask"):
         fix = (f"y ({kind}) is in memory while X is lazy, so their rows cannot be paired block by block. "
                "Take y from the same Dask DataFrame as X (X, y = df[features], df['label']).")
+    elif getattr(y, "ndim", 1) == 2 and hasattr(y, "columns"):
+        fix = (f"y is a DataFrame of {len(y.columns)} column(s) ({kind}); pass the target as one column, "
+               "a Series: df['label'], not df[['label']].")
     else:
         fix = f"got {kind}."
     return ("With a Dask DataFrame or a path, y must be the name of the target column "
@@ -470,6 +470,7 @@ def _target_not_lazy(y: Any) -> str:
 
 
 def _partitions(y: Any, parts: list) -> str:
+    """How ``y`` (a Dask Series or array) is cut, for the error of :meth:`Blocks._from_frame_and_target`."""
     if getattr(y, "ndim", 1) != 1:
-        return f"{y.ndim}-d: pass one column, df['label'], not df[['label']]"
-    return f"{len(parts)} partitions"
+        return f"a {y.ndim}-d Dask array: pass a 1-d target, the Series df['label'] or y[:, 0]"
+    return f"{len(parts)} {'partitions' if hasattr(y, 'npartitions') else 'chunks'}"

@@ -216,11 +216,23 @@ class _DaskJoblib(TaskSizing, ParallelBackendBase):
     def _send_each(self, chunks: list[list]) -> None:
         """Send each chunk as a task. Every batch in them is joblib's already: one that
         cannot be sent (an argument that does not pickle, a closed client) gets the error
-        as its outcome, through joblib's callback, so that the call raises, not waits."""
+        as its outcome, through joblib's callback, so that the call raises, not waits. A
+        chunk of several batches that cannot be sent is sent again one batch a task, so
+        that only the batches that cannot be sent get the error (an earlier call's own
+        error is then still the first in input order)."""
         for index, chunk in enumerate(chunks):
             try:
                 self._send(chunk)
-            except BaseException as exc:  # noqa: BLE001 - handed to joblib, raised where the user called
+            except Exception as exc:  # noqa: BLE001 - handed to joblib, raised where the user called
+                if len(chunk) == 1:
+                    chunk[0][1].finish(exc)
+                    continue
+                for pair in chunk:
+                    try:
+                        self._send([pair])
+                    except Exception as alone:  # noqa: BLE001 - as above
+                        pair[1].finish(alone)
+            except BaseException as exc:  # Ctrl-C while sending: nothing more is sent, every batch raises it
                 for _, part in (pair for unsent in chunks[index:] for pair in unsent):
                     part.finish(exc)
                 return

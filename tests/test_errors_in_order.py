@@ -141,3 +141,25 @@ def test_batches_finishing_on_many_threads_hand_each_over_once():
     assert sorted(handed) == sorted(outs)
     first_error = next(out for out in handed if out.startswith("error"))
     assert first_error == "error 3"
+
+
+def test_an_abort_cancels_only_the_failed_calls_batches():
+    """What ``abort_everything`` cancels: the batches of the call whose error was handed
+    over; none when it has none in flight and another call has; all on any other abort."""
+    from scaleml.backends._errors_in_order import ended_calls_only
+
+    backend = _Ordered()
+    failing, other = _Parallel(timeout=None), _Parallel(timeout=None)
+    _submit_all(backend, failing, 2, call_id="failing")
+    _submit_all(backend, other, 2, call_id="other")
+    failing_callbacks, other_callbacks = backend.sent[:2], backend.sent[2:]
+    ended = backend.ended_calls
+    assert ended_calls_only(other_callbacks + failing_callbacks, ended) is None  # no call ended: Ctrl-C and the like
+    failing_callbacks[0]("error 0")
+    assert ended_calls_only(other_callbacks + failing_callbacks[1:], ended) == [False, False, True]
+    failing_callbacks[1]("ok 1")
+    _submit_all(backend, failing, 1, call_id="failing again")
+    backend.sent[-1]("error 0")  # ended with nothing left in flight
+    assert ended_calls_only(other_callbacks, ended) == [False, False]
+    assert ended_calls_only(other_callbacks, ended) is None  # each ended call is counted by one abort
+    assert _Ordered().ended_calls is not ended  # per backend: another's ended calls change nothing here

@@ -265,6 +265,36 @@ def test_an_earlier_error_wins_over_a_later_argument_that_cannot_be_sent(workers
         joblib.Parallel()(calls)
 
 
+def _slow(i):
+    import time
+
+    time.sleep(0.5)
+    return i
+
+
+def _bad(i):
+    raise ValueError(f"inner {i}")
+
+
+@pytest.mark.timeout(120)
+def test_a_failing_call_does_not_cancel_another_calls_tasks(workers):
+    """A generator consumed around a failing inner call on the same backend: joblib aborts
+    the inner call, and the outer one still gets every result (on dask it waited forever
+    when the abort cancelled every task of the backend)."""
+    import joblib
+
+    if workers.name != "dask":
+        pytest.skip("loky's abort stops its shared pool: a joblib behaviour, not this backend's")
+    got = []
+    with scaleml.backend(workers):
+        for value in joblib.Parallel(return_as="generator")(joblib.delayed(_slow)(i) for i in range(8)):
+            got.append(value)
+            if value == 0:
+                with pytest.raises(ValueError, match="inner 0"):
+                    joblib.Parallel()(joblib.delayed(_bad)(i) for i in range(4))
+    assert got == list(range(8))
+
+
 def test_errors_in_order_on_local_without_the_telling():
     """``workers_say=False`` leaves the workers' words where they were said, not the order
     of errors."""

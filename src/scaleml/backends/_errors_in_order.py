@@ -23,6 +23,7 @@ a successful batch's warnings are replayed (the batch counted as a success).
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 _ATTRIBUTE = "_scaleml_errors_in_order"  # where a Parallel keeps its calls' state
@@ -32,7 +33,7 @@ _STATE_LOCK = threading.Lock()  # making a call's state; joblib may submit from 
 class _Call:
     """One ``Parallel`` call's batches: which are handed over, which errors wait."""
 
-    __slots__ = ("call_id", "lock", "submitted", "handed", "low", "held", "over")
+    __slots__ = ("call_id", "lock", "submitted", "handed", "low", "held", "over", "__weakref__")
 
     def __init__(self, call_id: Any) -> None:
         self.call_id = call_id
@@ -55,6 +56,12 @@ class _Call:
                 return [(callback, out)]
             self.held[index] = (callback, out)
             return self._releasable()
+
+    def ending(self) -> None:
+        """An error of this call is being handed over: joblib ends the call (set before
+        its callback runs, so that an abort it starts at once sees which call ends)."""
+        with self.lock:
+            self.over = True
 
     def handed_over(self, index: int, failed: bool) -> list[tuple[Any, Any]]:
         """Record batch ``index`` handed over; the held errors this lets through."""
@@ -79,13 +86,14 @@ class _Call:
 class _InOrder:
     """joblib's callback for one batch, handed over through its call's :class:`_Call`."""
 
-    __slots__ = ("_callback", "_call", "_index", "_failed")
+    __slots__ = ("_callback", "_call", "_index", "_failed", "_ended")
 
-    def __init__(self, callback: Any, call: _Call, failed: Any) -> None:
+    def __init__(self, callback: Any, call: _Call, failed: Any, ended: weakref.WeakSet) -> None:
         self._callback = callback
         self._call = call
         self._index = call.number()
         self._failed = failed
+        self._ended = ended  # the backend's calls ended by an error, until joblib aborts them
 
     def __call__(self, out: Any) -> None:
         _hand_over(self._call.finished(self._index, self, out, self._failed(out)))
@@ -94,8 +102,30 @@ class _InOrder:
         """The batch's ``submit`` raised: it will never finish; let go what waited for it."""
         _hand_over(self._call.handed_over(self._index, True))
 
+    @property
+    def call_ended(self) -> bool:
+        """Whether an error of this batch's call was handed to joblib (the call ends)."""
+        return self._call.over
+
     def __getattr__(self, name: str) -> Any:  # joblib's own callback's attributes (its Parallel)
         return getattr(self._callback, name)
+
+
+def ended_calls_only(callbacks: list[Any], ended_calls: weakref.WeakSet) -> list[bool] | None:
+    """For joblib's ``abort_everything``: which batches in flight (by their callbacks) to
+    cancel. joblib aborts a call that failed; when that call is known (its error was
+    handed over here), only its batches are cancelled, so another call in progress on the
+    same backend keeps its own (all False when the failed call has none in flight).
+    None when no call ended that way (Ctrl-C, a generator dropped, a call not ordered):
+    every batch is cancelled. ``ended_calls``: the backend's (:attr:`ErrorsInInputOrder.ended_calls`)."""
+    with _STATE_LOCK:
+        ended = [isinstance(callback, _InOrder) and callback.call_ended for callback in callbacks]
+        aborted = {callback._call for callback, end in zip(callbacks, ended) if end} or set(ended_calls)
+        if not aborted:
+            return None
+        for call in aborted:
+            ended_calls.discard(call)
+    return ended
 
 
 def _hand_over(pending: list[tuple[_InOrder, Any]]) -> None:
@@ -104,6 +134,10 @@ def _hand_over(pending: list[tuple[_InOrder, Any]]) -> None:
     first_error = None
     while pending:
         releasing, releasing_out = pending.pop(0)
+        if releasing._failed(releasing_out):
+            releasing._call.ending()
+            with _STATE_LOCK:
+                releasing._ended.add(releasing._call)
         try:
             releasing._callback(releasing_out)
         except BaseException as exc:  # noqa: BLE001 - the batches after it still get theirs
@@ -145,6 +179,16 @@ class ErrorsInInputOrder:
         """Whether this backend holds errors back now (default: always)."""
         return True
 
+    @property
+    def ended_calls(self) -> weakref.WeakSet:
+        """Calls on this backend whose error was handed to joblib, until joblib aborts
+        them (read by :func:`ended_calls_only`)."""
+        ended = self.__dict__.get("_ended_calls")
+        if ended is None:
+            with _STATE_LOCK:
+                ended = self.__dict__.setdefault("_ended_calls", weakref.WeakSet())
+        return ended
+
     def batch_failed(self, out: Any) -> bool:  # pragma: no cover - each backend's own
         """Whether ``out`` (what joblib's callback receives) holds an error."""
         raise NotImplementedError
@@ -153,7 +197,7 @@ class ErrorsInInputOrder:
         call = _call_of(callback) if callback is not None and self.orders_errors() else None
         if call is None:
             return super().submit(func, callback)
-        ordered = _InOrder(callback, call, self.batch_failed)
+        ordered = _InOrder(callback, call, self.batch_failed, self.ended_calls)
         try:
             return super().submit(func, ordered)
         except BaseException:

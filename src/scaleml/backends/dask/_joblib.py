@@ -22,7 +22,7 @@ from joblib.parallel import ParallelBackendBase
 
 from ..._progress import Progress
 from ...exceptions import ClusterConnectionError
-from .._errors_in_order import ErrorsInInputOrder
+from .._errors_in_order import ErrorsInInputOrder, ended_calls_only
 from .._journal_joblib import JournalingBatches
 from .._worker_say import caller_filters, replay
 from ._batching import TaskSizing
@@ -332,12 +332,21 @@ class _DaskJoblib(TaskSizing, ParallelBackendBase):
         return outcome if part.batch else outcome[0]
 
     def abort_everything(self, ensure_ready: bool = True) -> None:
+        """Cancel the tasks of the call that failed (joblib aborts it), and only those when
+        that call is known: another call in progress on this backend (a generator being
+        consumed around a failing inner call) keeps its tasks, which it waits for. An abort
+        for any other reason (Ctrl-C, a generator dropped) cancels every task."""
         with self._lock:
-            self._in_flight, self._growing = 0, False
+            entries = list(self._futures.items())
+            ended = ended_calls_only([parts[0].callback for _, parts in entries], self.ended_calls)
+            cancelled = [future for (future, _), end in zip(entries, ended or [True] * len(entries)) if end]
+            for future in cancelled:
+                del self._futures[future]
+            self._in_flight = max(0, self._in_flight - len(cancelled)) if ended else 0
+            self._growing = False
             self._lock.notify_all()
-            futures, self._futures = list(self._futures), {}
-        if futures:
-            self.client.cancel(futures)
+        if cancelled:
+            self.client.cancel(cancelled)
 
 
 class DaskJoblibBackend(JournalingBatches, ErrorsInInputOrder, _DaskJoblib):

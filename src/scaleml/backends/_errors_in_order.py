@@ -33,7 +33,7 @@ _STATE_LOCK = threading.Lock()  # making a call's state; joblib may submit from 
 class _Call:
     """One ``Parallel`` call's batches: which are handed over, which errors wait."""
 
-    __slots__ = ("call_id", "lock", "submitted", "handed", "low", "held", "over", "__weakref__")
+    __slots__ = ("call_id", "lock", "submitted", "handed", "low", "held", "over", "ended", "__weakref__")
 
     def __init__(self, call_id: Any) -> None:
         self.call_id = call_id
@@ -43,6 +43,7 @@ class _Call:
         self.low = 0  # every batch numbered below this has been handed over
         self.held: dict[int, tuple[Any, Any]] = {}  # number -> (callback, out) of a failed batch
         self.over = False  # an error was handed over: joblib ends the call
+        self.ended = False  # an error is being handed over (set before its callback runs)
 
     def number(self) -> int:
         with self.lock:
@@ -58,10 +59,11 @@ class _Call:
             return self._releasable()
 
     def ending(self) -> None:
-        """An error of this call is being handed over: joblib ends the call (set before
-        its callback runs, so that an abort it starts at once sees which call ends)."""
+        """An error of this call is being handed over: joblib ends the call. Set before
+        its callback runs, so that an abort it starts at once sees which call ends; not
+        ``over``, which lets later errors through only once this one is handed over."""
         with self.lock:
-            self.over = True
+            self.ended = True
 
     def handed_over(self, index: int, failed: bool) -> list[tuple[Any, Any]]:
         """Record batch ``index`` handed over; the held errors this lets through."""
@@ -105,7 +107,7 @@ class _InOrder:
     @property
     def call_ended(self) -> bool:
         """Whether an error of this batch's call was handed to joblib (the call ends)."""
-        return self._call.over
+        return self._call.ended
 
     def __getattr__(self, name: str) -> Any:  # joblib's own callback's attributes (its Parallel)
         return getattr(self._callback, name)

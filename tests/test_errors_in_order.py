@@ -49,9 +49,13 @@ def _submit_all(backend, parallel, count, call_id="call-1"):
     return handed, backend.sent[-count:]
 
 
+def _one_call(count, timeout=None):
+    """A backend and one call of ``count`` batches: what was handed over, the callbacks."""
+    return _submit_all(_Ordered(), _Parallel(timeout=timeout), count)
+
+
 def test_an_error_waits_for_the_batches_before_it_and_successes_do_not():
-    backend, parallel = _Ordered(), _Parallel(timeout=None)
-    handed, callbacks = _submit_all(backend, parallel, 5)
+    handed, callbacks = _one_call(5)
     callbacks[4]("error 4")
     callbacks[2]("error 2")
     callbacks[3]("ok 3")
@@ -63,8 +67,7 @@ def test_an_error_waits_for_the_batches_before_it_and_successes_do_not():
 
 
 def test_after_an_error_is_handed_over_the_rest_go_at_once():
-    backend, parallel = _Ordered(), _Parallel(timeout=None)
-    handed, callbacks = _submit_all(backend, parallel, 4)
+    handed, callbacks = _one_call(4)
     callbacks[0]("error 0")
     callbacks[3]("error 3")
     callbacks[2]("error 2")
@@ -72,9 +75,8 @@ def test_after_an_error_is_handed_over_the_rest_go_at_once():
 
 
 def test_thousands_of_held_errors_are_let_go_in_order_without_recursion():
-    backend, parallel = _Ordered(), _Parallel(timeout=None)
     count = 5000
-    handed, callbacks = _submit_all(backend, parallel, count)
+    handed, callbacks = _one_call(count)
     for index in range(count - 1, 0, -1):
         callbacks[index](f"error {index}")
     assert handed == []
@@ -122,16 +124,14 @@ def test_a_batch_that_could_not_be_submitted_holds_nothing_back():
 
 def test_calls_with_a_timeout_keep_joblibs_order():
     """joblib times out the first pending batch: a held error would become a TimeoutError."""
-    backend, parallel = _Ordered(), _Parallel(timeout=1.0)
-    handed, callbacks = _submit_all(backend, parallel, 2)
+    handed, callbacks = _one_call(2, timeout=1.0)
     callbacks[1]("error 1")
     assert handed == ["error 1"]
 
 
 def test_batches_finishing_on_many_threads_hand_each_over_once():
-    backend, parallel = _Ordered(), _Parallel(timeout=None)
     count = 400
-    handed, callbacks = _submit_all(backend, parallel, count)
+    handed, callbacks = _one_call(count)
     outs = [f"error {i}" if i % 7 == 3 else f"ok {i}" for i in range(count)]
     threads = [threading.Thread(target=callbacks[i], args=(outs[i],)) for i in reversed(range(count))]
     for thread in threads:

@@ -313,3 +313,14 @@ def test_exec_refuses_a_warning_filter_it_cannot_pass_on(tmp_path):
     script.write_text(WARNS_IN_FITS)
     done = _exec("-W", "error:a, b:UserWarning", str(script))
     assert done.returncode == 2 and "python -W ... -m scaleml exec" in done.stderr
+
+
+def test_exec_with_warning_filters_leaves_no_marker_for_the_scripts_own_children(tmp_path):
+    """The script run by ``scaleml exec -W`` starts with a clean environment: a
+    ``scaleml exec -W`` it starts itself applies its own filters."""
+    script = tmp_path / "env.py"
+    script.write_text("import os, warnings\n"
+                      "print(os.environ.get('SCALEML_EXEC_WARNINGS_APPLIED'), os.environ.get('PYTHONWARNINGS'))\n")
+    done = _exec("-W", "ignore::UserWarning", str(script))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["None", "ignore::UserWarning"]

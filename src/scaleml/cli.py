@@ -191,8 +191,9 @@ _WARNINGS_APPLIED = "SCALEML_EXEC_WARNINGS_APPLIED"
 def _with_warning_options(warning_options: tuple[str, ...]) -> None:
     """Apply ``-W`` options as ``python -W`` does: Python reads them only as it starts, so
     this process starts again with them in ``PYTHONWARNINGS`` (after any already there,
-    which they override, as -W does), and the same arguments; the new process goes on."""
-    if os.environ.get(_WARNINGS_APPLIED) == "1":
+    which they override, as -W does), and the same arguments; the new process goes on
+    (and drops the marker, so that a ``scaleml exec -W`` the script starts applies its own)."""
+    if os.environ.pop(_WARNINGS_APPLIED, None) == "1":
         return
     commas = [option for option in warning_options if "," in option]
     if commas:

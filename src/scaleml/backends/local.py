@@ -36,8 +36,8 @@ def _n_jobs_config(n_jobs: int, workers_say: bool = True) -> Iterator[None]:
     """joblib's ``n_jobs`` for the block; loky pickling what ran sequentially (spent
     ``cv=`` generators, local classes) or naming what cannot be sent (:mod:`._sendable`);
     its first error in input order; and, unless ``workers_say`` is False, its workers'
-    warnings and output told here (DESIGN.md principle 12; :mod:`._loky_say`). Without the n_jobs option the backend
-    is the oracle and adds nothing, this included."""
+    warnings and output told here (DESIGN.md principle 12; :mod:`._loky_say`). Without
+    the n_jobs option the backend is the oracle and adds nothing, this included."""
     with for_loky(), joblib.parallel_config(n_jobs=n_jobs), forwarding(telling=workers_say):
         yield
 

@@ -181,6 +181,11 @@ class ErrorsInInputOrder:
         """Whether this backend holds errors back now (default: always)."""
         return True
 
+    def batches_to_cancel(self, callbacks: list[Any]) -> list[bool] | None:
+        """For ``abort_everything``: which batches in flight (by their callbacks) belong to
+        the call joblib aborts (:func:`ended_calls_only`); None: every batch."""
+        return ended_calls_only(callbacks, self.ended_calls)
+
     @property
     def ended_calls(self) -> weakref.WeakSet:
         """Calls on this backend whose error was handed to joblib, until joblib aborts

@@ -22,7 +22,7 @@ from joblib.parallel import ParallelBackendBase
 
 from ..._progress import Progress
 from ...exceptions import ClusterConnectionError
-from .._errors_in_order import ErrorsInInputOrder, ended_calls_only
+from .._errors_in_order import ErrorsInInputOrder
 from .._journal_joblib import JournalingBatches
 from .._worker_say import caller_filters, replay
 from ._batching import TaskSizing
@@ -338,7 +338,7 @@ class _DaskJoblib(TaskSizing, ParallelBackendBase):
         for any other reason (Ctrl-C, a generator dropped) cancels every task."""
         with self._lock:
             entries = list(self._futures.items())
-            ended = ended_calls_only([parts[0].callback for _, parts in entries], self.ended_calls)
+            ended = self.batches_to_cancel([parts[0].callback for _, parts in entries])
             cancelled = [future for (future, _), end in zip(entries, ended or [True] * len(entries)) if end]
             for future in cancelled:
                 del self._futures[future]
@@ -347,6 +347,11 @@ class _DaskJoblib(TaskSizing, ParallelBackendBase):
             self._lock.notify_all()
         if cancelled:
             self.client.cancel(cancelled)
+
+    def batches_to_cancel(self, callbacks: list[Any]) -> list[bool] | None:
+        """Which in-flight batches an abort cancels (None: all); the errors-in-input-order
+        mixin knows the call that failed."""
+        return None
 
 
 class DaskJoblibBackend(JournalingBatches, ErrorsInInputOrder, _DaskJoblib):
